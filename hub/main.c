@@ -12,7 +12,7 @@ static void print_help(FILE *f) {
           "Commands:\n",
           LT_VERSION);
   for (size_t i = 0; hub_plugins[i]; i++)
-    if (hub_plugins[i]->kind == HUB_PLUGIN_CMD)
+    if (hub_plugins[i]->kind == HUB_PLUGIN_CMD && !strchr(hub_plugins[i]->u.cmd->name, '.'))
       fprintf(f, "  %-10s %s\n", hub_plugins[i]->u.cmd->name, hub_plugins[i]->u.cmd->summary);
   fprintf(f, "\nExit codes: 0 success, 1 a failed check, 2 usage or configuration error.\n");
 }
