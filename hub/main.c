@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
     print_help(stdout);
     return HUB_EXIT_OK;
   }
-  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+  if (!strcmp(argv[1], "--version")) {
     printf("lienthong %s\n", LT_VERSION);
     return HUB_EXIT_OK;
   }

@@ -1,0 +1,20 @@
+/* JSON Schema draft 2020-12 validation over jansson values. */
+#ifndef LT_JSONSCHEMA_H
+#define LT_JSONSCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "hub/err.h"
+
+struct lt_schema;
+
+/* Loads and compiles a schema file (relative $refs resolve against its location). A bad
+ * schema returns HUB_ERR_SCHEMA_INVALID with file and JSON pointer in errbuf. */
+hub_err_t lt_schema_load_file(const char *path, struct lt_schema **out, char *errbuf, size_t errbuf_size);
+/* Validates; HUB_OK when valid, else HUB_ERR_SCHEMA and, when errors_out is not NULL, a
+ * malloc'd text with one line per failure: "<instance JSON pointer>: <keyword>: <message>". */
+hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, char **errors_out);
+void lt_schema_destroy(struct lt_schema *schema);
+
+#endif
