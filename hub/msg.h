@@ -26,6 +26,7 @@ struct hub_msg {
   int32_t partition;
   int64_t offset;
   int64_t timestamp_ms;
+  int attempt; /* 1 on the first try of a route's steps, 2 on the first retry, ... */
 };
 
 /* Copies key and value (either may be NULL with length 0). */
