@@ -1,0 +1,284 @@
+/* I-Regexp (RFC 9485) to PCRE2. The pattern is checked against the I-Regexp grammar first
+ * (anything outside it is not a valid I-Regexp, so match()/search() give false), then every
+ * literal is written as \x{HEX} so no PCRE2 metacharacter can leak through, and "." becomes
+ * [^\n\r] as RFC 9485 §5 defines it. An unescaped ^ or $ anchors at the start or end of the
+ * string, as the JSONPath compliance suite expects. */
+#include "mappings/jsonpath_iregexp.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct out {
+  char *buf;
+  size_t len, cap;
+  int oom;
+};
+
+struct rx {
+  const unsigned char *p, *end;
+  struct out o;
+  int depth;
+};
+
+static void put(struct out *o, const char *s, size_t n) {
+  if (o->oom) return;
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = o->cap ? o->cap * 2 : 64;
+    while (cap < o->len + n + 1) cap *= 2;
+    char *b = realloc(o->buf, cap);
+    if (!b) {
+      o->oom = 1;
+      return;
+    }
+    o->buf = b;
+    o->cap = cap;
+  }
+  memcpy(o->buf + o->len, s, n);
+  o->len += n;
+  o->buf[o->len] = 0;
+}
+
+static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+
+static void put_cp(struct out *o, uint32_t cp) {
+  char tmp[16];
+  int n = snprintf(tmp, sizeof tmp, "\\x{%x}", (unsigned)cp);
+  put(o, tmp, (size_t)n);
+}
+
+/* Decodes one UTF-8 code point; -1 on malformed input or a surrogate. */
+static long next_cp(struct rx *r) {
+  const unsigned char *p = r->p;
+  if (p >= r->end) return -1;
+  uint32_t c = p[0];
+  size_t n;
+  if (c < 0x80) n = 1;
+  else if ((c & 0xE0) == 0xC0) n = 2, c &= 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 3, c &= 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 4, c &= 0x07;
+  else return -1;
+  if ((size_t)(r->end - p) < n) return -1;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80) return -1;
+    c = (c << 6) | (p[i] & 0x3F);
+  }
+  if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF))) return -1;
+  if (c >= 0xD800 && c <= 0xDFFF) return -1;
+  r->p += n;
+  return (long)c;
+}
+
+static int peek(const struct rx *r) { return r->p < r->end ? r->p[0] : -1; }
+
+/* \p{..} / \P{..}: the general categories RFC 9485 allows. */
+static int category(struct rx *r, int negated) {
+  static const char *const cats[] = {"L",  "Ll", "Lm", "Lo", "Lt", "Lu", "M",  "Mc", "Me", "Mn", "N",  "Nd",
+                                     "Nl", "No", "P",  "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "Z",  "Zl",
+                                     "Zp", "Zs", "S",  "Sc", "Sk", "Sm", "So", "C",  "Cc", "Cf", "Cn", "Co"};
+  if (peek(r) != '{') return -1;
+  r->p++;
+  const unsigned char *start = r->p;
+  while (r->p < r->end && *r->p != '}') r->p++;
+  if (r->p >= r->end) return -1;
+  size_t n = (size_t)(r->p - start);
+  r->p++;
+  for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++) {
+    if (strlen(cats[i]) == n && memcmp(cats[i], start, n) == 0) {
+      puts_(&r->o, negated ? "\\P{" : "\\p{");
+      put(&r->o, (const char *)start, n);
+      puts_(&r->o, "}");
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* After a backslash: a SingleCharEsc returns its code point; \p/\P are written and give -2. */
+static long escape(struct rx *r) {
+  int c = peek(r);
+  if (c < 0) return -1;
+  r->p++;
+  switch (c) {
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'p':
+    case 'P': return category(r, c == 'P') == 0 ? -2 : -1;
+    default:
+      if ((c >= '(' && c <= '+') || c == '-' || c == '.' || c == '?' || (c >= '[' && c <= '^') ||
+          (c >= '{' && c <= '}'))
+        return c;
+      return -1;
+  }
+}
+
+/* One class character (CCchar): a literal or a SingleCharEsc; -2 for \p, -1 invalid. */
+static long class_char(struct rx *r) {
+  int c = peek(r);
+  if (c == '\\') {
+    r->p++;
+    return escape(r);
+  }
+  if (c == '[' || c == ']' || c == '-') return -1;
+  return next_cp(r);
+}
+
+static int char_class(struct rx *r) {
+  puts_(&r->o, "[");
+  if (peek(r) == '^') {
+    r->p++;
+    puts_(&r->o, "^");
+  }
+  int first = 1;
+  for (;;) {
+    int c = peek(r);
+    if (c < 0) return -1;
+    if (c == ']') {
+      if (first) return -1;
+      r->p++;
+      break;
+    }
+    if (c == '-') {
+      r->p++;
+      if (!first && peek(r) != ']') return -1;
+      put_cp(&r->o, '-');
+      first = 0;
+      continue;
+    }
+    long lo = class_char(r);
+    if (lo == -1) return -1;
+    first = 0;
+    if (lo == -2) continue;
+    put_cp(&r->o, (uint32_t)lo);
+    if (peek(r) == '-' && r->p + 1 < r->end && r->p[1] != ']') {
+      r->p++;
+      long hi = class_char(r);
+      if (hi < 0 || hi < lo) return -1;
+      puts_(&r->o, "-");
+      put_cp(&r->o, (uint32_t)hi);
+    }
+  }
+  puts_(&r->o, "]");
+  return 0;
+}
+
+static int alternation(struct rx *r);
+
+static int quantifier(struct rx *r) {
+  int c = peek(r);
+  if (c == '*' || c == '+' || c == '?') {
+    char q[2] = {(char)c, 0};
+    r->p++;
+    puts_(&r->o, q);
+    return 0;
+  }
+  if (c != '{') return 0;
+  r->p++;
+  unsigned long lo = 0, hi = 0;
+  int n = 0, has_hi = 0, comma = 0;
+  while (peek(r) >= '0' && peek(r) <= '9') {
+    lo = lo * 10 + (unsigned long)(*r->p++ - '0');
+    if (lo > 65535) return -1;
+    n++;
+  }
+  if (!n) return -1;
+  if (peek(r) == ',') {
+    comma = 1;
+    r->p++;
+    while (peek(r) >= '0' && peek(r) <= '9') {
+      hi = hi * 10 + (unsigned long)(*r->p++ - '0');
+      if (hi > 65535) return -1;
+      has_hi = 1;
+    }
+  }
+  if (peek(r) != '}') return -1;
+  r->p++;
+  if (has_hi && hi < lo) return -1;
+  char tmp[48];
+  int len;
+  if (!comma) len = snprintf(tmp, sizeof tmp, "{%lu}", lo);
+  else if (!has_hi) len = snprintf(tmp, sizeof tmp, "{%lu,}", lo);
+  else len = snprintf(tmp, sizeof tmp, "{%lu,%lu}", lo, hi);
+  put(&r->o, tmp, (size_t)len);
+  return 0;
+}
+
+static int branch(struct rx *r) {
+  for (;;) {
+    int c = peek(r);
+    if (c < 0 || c == '|' || c == ')') return 0;
+    if (c == '(') {
+      if (++r->depth > 100) return -1;
+      r->p++;
+      puts_(&r->o, "(?:");
+      if (alternation(r) < 0 || peek(r) != ')') return -1;
+      r->p++;
+      r->depth--;
+      puts_(&r->o, ")");
+    } else if (c == '.') {
+      r->p++;
+      puts_(&r->o, "[^\\n\\r]");
+    } else if (c == '^' || c == '$') {
+      /* the CTS (and XSD-derived engines) read these as anchors of the whole string */
+      r->p++;
+      puts_(&r->o, c == '^' ? "\\A" : "\\z");
+      continue;
+    } else if (c == '[') {
+      r->p++;
+      if (char_class(r) < 0) return -1;
+    } else if (c == '\\') {
+      r->p++;
+      long e = escape(r);
+      if (e == -1) return -1;
+      if (e >= 0) put_cp(&r->o, (uint32_t)e);
+    } else if (c == '*' || c == '+' || c == '?' || c == '{' || c == '}' || c == ']') {
+      return -1;
+    } else {
+      long cp = next_cp(r);
+      if (cp < 0) return -1;
+      put_cp(&r->o, (uint32_t)cp);
+    }
+    if (quantifier(r) < 0) return -1;
+  }
+}
+
+static int alternation(struct rx *r) {
+  for (;;) {
+    if (branch(r) < 0) return -1;
+    if (peek(r) != '|') return 0;
+    r->p++;
+    puts_(&r->o, "|");
+  }
+}
+
+pcre2_code *lt_iregexp_compile(const char *pattern, size_t len, int anchored) {
+  struct rx r = {.p = (const unsigned char *)pattern, .end = (const unsigned char *)pattern + len};
+  pcre2_code *re = NULL;
+  puts_(&r.o, anchored ? "\\A(?:" : "(?:");
+  if (alternation(&r) < 0 || r.p != r.end) goto out;
+  puts_(&r.o, anchored ? ")\\z" : ")");
+  if (r.o.oom) goto out;
+  int errcode;
+  PCRE2_SIZE erroff;
+  re = pcre2_compile((PCRE2_SPTR)r.o.buf, r.o.len, PCRE2_UTF, &errcode, &erroff, NULL);
+out:
+  free(r.o.buf);
+  return re;
+}
+
+int lt_iregexp_test(const pcre2_code *re, const char *subject, size_t len) {
+  pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+  pcre2_match_context *mc = pcre2_match_context_create(NULL);
+  int ok = 0;
+  if (!md || !mc) goto out;
+  /* Bounds the work a hostile pattern can make PCRE2 do (a failed limit counts as no match). */
+  pcre2_set_match_limit(mc, 1000000);
+  pcre2_set_depth_limit(mc, 10000);
+  ok = pcre2_match(re, (PCRE2_SPTR)subject, len, 0, 0, md, mc) >= 0;
+out:
+  pcre2_match_data_free(md);
+  pcre2_match_context_free(mc);
+  return ok;
+}
