@@ -1,0 +1,107 @@
+/* JSON parsing for the mapping code: jansson with duplicate keys refused and NUL bytes
+ * refused (a NUL in a string would be cut short by every C consumer downstream). */
+#include "mappings/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Line and column (1-based, in bytes) of offset `off`. */
+static void position(const char *buf, size_t off, size_t *line, size_t *col) {
+  *line = 1;
+  *col = 1;
+  for (size_t i = 0; i < off; i++) {
+    if (buf[i] == '\n') {
+      (*line)++;
+      *col = 1;
+    } else {
+      (*col)++;
+    }
+  }
+}
+
+hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **json, char *errbuf,
+                        size_t errbuf_size) {
+  *json = NULL;
+  if (!name) name = "<input>";
+  if (!buf && len) return HUB_ERR_INVALID_ARG;
+  const char *nul = len ? memchr(buf, 0, len) : NULL;
+  if (nul) {
+    size_t line, col;
+    position(buf, (size_t)(nul - (const char *)buf), &line, &col);
+    snprintf(errbuf, errbuf_size, "%s: line %zu, column %zu: NUL byte in JSON input", name, line, col);
+    return HUB_ERR_JSON;
+  }
+  json_error_t err;
+  /* JSON_DECODE_ANY: any JSON text is valid input (RFC 8259), not only objects and arrays;
+   * without JSON_ALLOW_NUL jansson refuses \u0000. */
+  json_t *j = json_loadb(len ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+  if (!j) {
+    /* jansson's text for \u0000 names its own flag; say what is refused instead */
+    const char *text = strstr(err.text, "JSON_ALLOW_NUL") ? "\\u0000 (NUL) in a string is refused" : err.text;
+    snprintf(errbuf, errbuf_size, "%s: line %d, column %d: %s", name, err.line, err.column, text);
+    return HUB_ERR_JSON;
+  }
+  *json = j;
+  return HUB_OK;
+}
+
+hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                       size_t errbuf_size) {
+  *buf = NULL;
+  *len = 0;
+  hub_err_t rc = HUB_ERR_IO;
+  char *data = NULL;
+  size_t n = 0, cap = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
+    return HUB_ERR_IO;
+  }
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      size_t nc = cap ? cap * 2 : 8192;
+      char *nd = realloc(data, nc);
+      if (!nd) {
+        snprintf(errbuf, errbuf_size, "%s: out of memory", path);
+        rc = HUB_ERR_NOMEM;
+        goto out;
+      }
+      data = nd;
+      cap = nc;
+    }
+    size_t got = fread(data + n, 1, cap - n - 1, f);
+    n += got;
+    if (n > max_bytes) {
+      snprintf(errbuf, errbuf_size, "%s: larger than %zu bytes", path, max_bytes);
+      rc = HUB_ERR_TOO_LARGE;
+      goto out;
+    }
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    snprintf(errbuf, errbuf_size, "%s: read error", path);
+    goto out;
+  }
+  data[n] = 0;
+  *buf = data;
+  *len = n;
+  data = NULL;
+  rc = HUB_OK;
+out:
+  free(data);
+  fclose(f);
+  return rc;
+}
+
+hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size) {
+  char *buf;
+  size_t len;
+  *json = NULL;
+  hub_err_t rc = lt_file_read(path, LT_JSON_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
+  if (rc != HUB_OK) return rc;
+  rc = lt_json_parse(buf, len, path, json, errbuf, errbuf_size);
+  free(buf);
+  return rc;
+}

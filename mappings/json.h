@@ -1,0 +1,28 @@
+/* The one JSON parse function of the mapping code (validate, map, query, test): every JSON
+ * message the hub reads as data goes through it, so every caller refuses the same things. */
+#ifndef LT_JSON_H
+#define LT_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "hub/err.h"
+
+/* Parses `len` bytes of JSON (any JSON text, also a bare scalar). Refused, with HUB_ERR_JSON and
+ * "NAME: line L, column C: message" in errbuf: malformed JSON, duplicate object keys, a NUL
+ * byte (raw or as \u0000), invalid UTF-8, numbers out of range. `name` (may be NULL) names
+ * the input in messages. On success *json is a new reference. */
+hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **json, char *errbuf,
+                        size_t errbuf_size);
+
+/* Reads a whole file and parses it with lt_json_parse; HUB_ERR_IO when it cannot be read. */
+hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (*len excludes the NUL). Files
+ * larger than max_bytes are refused with HUB_ERR_TOO_LARGE. */
+hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                       size_t errbuf_size);
+
+#define LT_JSON_MAX_BYTES (64u * 1024u * 1024u)
+
+#endif
