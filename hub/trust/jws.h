@@ -74,7 +74,7 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
  *   HUB_ERR_SIG_INVALID    malformed serialisation or base64url, signature mismatch (tampered
  *                          header or payload), detached payload mismatch;
  *   HUB_ERR_JSON           the header (or a detached payload) is not JSON / not an object;
- *   HUB_ERR_SIG_POLICY     alg none/HS*/unknown, duplicate header members, unknown or malformed
+ *   HUB_ERR_SIG_POLICY     alg none, HS* or unknown, duplicate header members, unknown or malformed
  *                          crit, key type does not fit alg, x5c key differs from the pinned key;
  *   HUB_ERR_SIG_UNTRUSTED  no key for the kid, no key source, x5c chain not trusted;
  *   HUB_ERR_SIG_EXPIRED    a certificate in the x5c chain is outside its validity period;
