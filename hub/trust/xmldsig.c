@@ -1,0 +1,838 @@
+/* XML-DSig on xmlsec1 + OpenSSL (see xmldsig.h). The policy checks run on the parsed tree
+ * before xmlsec sees it, so that every refusal has a precise reason; xmlsec's own transform
+ * and URI allow-lists are set as well, as a second line. The signing key for verification is
+ * handed to xmlsec directly (dsigCtx->signKey) after our own chain check, so xmlsec never
+ * reads a key out of KeyInfo (1.2.37 would accept a bare KeyValue). */
+#include "hub/trust/xmldsig.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <libxml/parser.h>
+#include <libxml/valid.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xmlsec/base64.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/errors.h>
+#include <xmlsec/openssl/evp.h>
+#include <xmlsec/templates.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlsec.h>
+#include <xmlsec/xmltree.h>
+
+#include "hub/log.h"
+#include "hub/trust/truststore.h"
+#include "hub/xml.h"
+
+#define DSIG_NS "http://www.w3.org/2000/09/xmldsig#"
+
+/* ---- process-wide setup and error routing ---- */
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static hub_err_t init_rc = HUB_ERR_CRYPTO;
+static _Thread_local char last_err[512];
+
+static void on_xmlsec_error(const char *file, int line, const char *func, const char *obj, const char *subj,
+                            int reason, const char *msg) {
+  (void)file, (void)line;
+  const char *r = xmlSecErrorsGetMsg((xmlSecSize)0);
+  for (xmlSecSize i = 0; (r = xmlSecErrorsGetMsg(i)) != NULL; i++)
+    if (xmlSecErrorsGetCode(i) == reason) break;
+  snprintf(last_err, sizeof last_err, "%s%s%s: %s%s%s", obj ? obj : "", obj ? " " : "", subj ? subj : func,
+           r ? r : "error", msg ? ": " : "", msg ? msg : "");
+  hub_log(HUB_LOG_DEBUG, "xmlsec", "%s (in %s)", last_err, func ? func : "?");
+}
+
+static void do_init(void) {
+  xmlInitParser();
+  if (xmlSecInit() < 0) return;
+  if (xmlSecCheckVersion() != 1) return;
+  xmlSecErrorsSetCallback(on_xmlsec_error);
+  if (xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0) return;
+  init_rc = HUB_OK;
+}
+
+hub_err_t hub_xmldsig_init(void) {
+  pthread_once(&init_once, do_init);
+  return init_rc;
+}
+
+const char *hub_xmldsig_last_error(void) {
+  return last_err;
+}
+
+/* ---- algorithm tables: what the hub accepts and produces ---- */
+
+enum { K_RSA = 1, K_EC = 2 };
+
+struct alg {
+  const char *name;
+  const char *href;
+  xmlSecTransformId (*klass)(void);
+  int sha1; /* only under policy legacy-sha1 */
+  int key;  /* K_RSA, K_EC; 0 for digests and c14n */
+};
+
+static const struct alg sig_algs[] = {
+    {"rsa-sha256", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", xmlSecOpenSSLTransformRsaSha256GetKlass, 0, K_RSA},
+    {"rsa-sha384", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384", xmlSecOpenSSLTransformRsaSha384GetKlass, 0, K_RSA},
+    {"rsa-sha512", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", xmlSecOpenSSLTransformRsaSha512GetKlass, 0, K_RSA},
+    {"rsa-sha224", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha224", xmlSecOpenSSLTransformRsaSha224GetKlass, 0, K_RSA},
+    {"ecdsa-sha256", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", xmlSecOpenSSLTransformEcdsaSha256GetKlass, 0, K_EC},
+    {"ecdsa-sha384", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", xmlSecOpenSSLTransformEcdsaSha384GetKlass, 0, K_EC},
+    {"ecdsa-sha512", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512", xmlSecOpenSSLTransformEcdsaSha512GetKlass, 0, K_EC},
+    {"ecdsa-sha224", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha224", xmlSecOpenSSLTransformEcdsaSha224GetKlass, 0, K_EC},
+    {"rsa-sha1", "http://www.w3.org/2000/09/xmldsig#rsa-sha1", xmlSecOpenSSLTransformRsaSha1GetKlass, 1, K_RSA},
+    {"ecdsa-sha1", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", xmlSecOpenSSLTransformEcdsaSha1GetKlass, 1, K_EC},
+    {NULL, NULL, NULL, 0, 0}};
+
+static const struct alg digest_algs[] = {
+    {"sha256", "http://www.w3.org/2001/04/xmlenc#sha256", xmlSecOpenSSLTransformSha256GetKlass, 0, 0},
+    {"sha384", "http://www.w3.org/2001/04/xmldsig-more#sha384", xmlSecOpenSSLTransformSha384GetKlass, 0, 0},
+    {"sha512", "http://www.w3.org/2001/04/xmlenc#sha512", xmlSecOpenSSLTransformSha512GetKlass, 0, 0},
+    {"sha224", "http://www.w3.org/2001/04/xmldsig-more#sha224", xmlSecOpenSSLTransformSha224GetKlass, 0, 0},
+    {"sha1", "http://www.w3.org/2000/09/xmldsig#sha1", xmlSecOpenSSLTransformSha1GetKlass, 1, 0},
+    {NULL, NULL, NULL, 0, 0}};
+
+static const struct alg c14n_algs[] = {
+    {"exclusive", "http://www.w3.org/2001/10/xml-exc-c14n#", xmlSecTransformExclC14NGetKlass, 0, 0},
+    {"exclusive-with-comments", "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+     xmlSecTransformExclC14NWithCommentsGetKlass, 0, 0},
+    {"inclusive", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315", xmlSecTransformInclC14NGetKlass, 0, 0},
+    {"inclusive-with-comments", "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+     xmlSecTransformInclC14NWithCommentsGetKlass, 0, 0},
+    {"inclusive-1.1", "http://www.w3.org/2006/12/xml-c14n11", xmlSecTransformInclC14N11GetKlass, 0, 0},
+    {"inclusive-1.1-with-comments", "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+     xmlSecTransformInclC14N11WithCommentsGetKlass, 0, 0},
+    {NULL, NULL, NULL, 0, 0}};
+
+#define ENVELOPED_HREF "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+
+static const struct alg *alg_by_name(const struct alg *t, const char *name) {
+  for (; t->name; t++)
+    if (!strcmp(t->name, name)) return t;
+  return NULL;
+}
+
+static const struct alg *alg_by_href(const struct alg *t, const char *href) {
+  for (; href && t->name; t++)
+    if (!strcmp(t->href, href)) return t;
+  return NULL;
+}
+
+/* Names of algorithms the hub knows of but refuses, for readable reasons. */
+static const char *refused_transform(const char *href) {
+  static const struct {
+    const char *href, *what;
+  } t[] = {{"http://www.w3.org/TR/1999/REC-xslt-19991116", "XSLT transform"},
+           {"http://www.w3.org/TR/1999/REC-xpath-19991116", "XPath transform"},
+           {"http://www.w3.org/2002/06/xmldsig-filter2", "XPath Filter 2.0 transform"},
+           {"http://www.w3.org/2001/04/xmldsig-more#xptr", "XPointer transform"},
+           {"http://www.w3.org/2000/09/xmldsig#base64", "base64 transform"},
+           {NULL, NULL}};
+  for (int i = 0; href && t[i].href; i++)
+    if (!strcmp(t[i].href, href)) return t[i].what;
+  return NULL;
+}
+
+/* ---- small tree helpers ---- */
+
+static int is_ds(const xmlNode *n, const char *local) {
+  return n && n->type == XML_ELEMENT_NODE && n->ns && !strcmp((const char *)n->ns->href, DSIG_NS) &&
+         !strcmp((const char *)n->name, local);
+}
+
+static int is_el(const xmlNode *n, const char *ns, const char *local) {
+  return n && n->type == XML_ELEMENT_NODE && n->ns && !strcmp((const char *)n->ns->href, ns) &&
+         !strcmp((const char *)n->name, local);
+}
+
+static xmlNodePtr first_el(xmlNodePtr n) {
+  while (n && n->type != XML_ELEMENT_NODE) n = n->next;
+  return n;
+}
+
+static xmlNodePtr next_el(xmlNodePtr n) {
+  return n ? first_el(n->next) : NULL;
+}
+
+static xmlNodePtr child_el(xmlNodePtr parent, const char *ns, const char *local) {
+  for (xmlNodePtr c = parent ? first_el(parent->children) : NULL; c; c = next_el(c))
+    if (is_el(c, ns, local)) return c;
+  return NULL;
+}
+
+static void collect_ds(xmlNodePtr n, const char *local, xmlNodePtr *found, size_t cap, size_t *count) {
+  for (; n; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE) continue;
+    if (is_ds(n, local)) {
+      if (*count < cap) found[*count] = n;
+      (*count)++;
+    }
+    collect_ds(n->children, local, found, cap, count);
+  }
+}
+
+/* Registers every Id/ID/id attribute as an XML ID so "#x" references resolve, refusing a
+ * value used twice: duplicate Ids are the classic way to make the verifier and the reader look
+ * at different elements. */
+static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+  for (; n; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE) continue;
+    for (xmlAttrPtr a = n->properties; a; a = a->next) {
+      if (a->ns || (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") &&
+                    strcmp((const char *)a->name, "id")))
+        continue;
+      xmlChar *val = xmlNodeListGetString(doc, a->children, 1);
+      if (!val) continue;
+      xmlAttrPtr prev = xmlGetID(doc, val);
+      if (prev && prev != a) {
+        snprintf(errbuf, errbuf_size, "duplicate Id '%s' (line %d and line %d)", (const char *)val,
+                 prev->parent ? prev->parent->line : 0, n->line);
+        xmlFree(val);
+        return HUB_ERR_SIG_POLICY;
+      }
+      if (!prev) xmlAddID(NULL, doc, val, a);
+      xmlFree(val);
+    }
+    hub_err_t rc = register_ids(doc, n->children, errbuf, errbuf_size);
+    if (rc) return rc;
+  }
+  return HUB_OK;
+}
+
+static char *attr(xmlNodePtr n, const char *name) {
+  return (char *)xmlGetProp(n, (const xmlChar *)name);
+}
+
+/* ---- signing ---- */
+
+struct hub_xmldsig_signer {
+  xmlSecKeyPtr key;
+  xmlDocPtr tmpl_doc; /* holds the Signature template copied into each document */
+  xmlNodePtr tmpl;
+  int profile; /* 0 auto, 1 edxml, 2 generic */
+  char identity[512];
+};
+
+void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s) {
+  if (!s) return;
+  if (s->key) xmlSecKeyDestroy(s->key);
+  xmlFreeDoc(s->tmpl_doc);
+  free(s);
+}
+
+const char *hub_xmldsig_signer_get_identity(const struct hub_xmldsig_signer *s) {
+  return s->identity;
+}
+
+static X509 *load_first_cert(const char *path, char *errbuf, size_t errbuf_size) {
+  STACK_OF(X509) *sk = hub_x509_load_pem_file(path, errbuf, errbuf_size);
+  if (!sk) return NULL;
+  X509 *x = sk_X509_shift(sk);
+  sk_X509_pop_free(sk, X509_free);
+  return x;
+}
+
+hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, const struct hub_xmldsig_sign_opts *opts,
+                                 struct hub_xmldsig_signer **out, char *errbuf, size_t errbuf_size) {
+  hub_err_t rc = HUB_ERR_CONFIG;
+  struct hub_xmldsig_sign_opts o = opts ? *opts : (struct hub_xmldsig_sign_opts){0};
+  struct hub_xmldsig_signer *s = NULL;
+  X509 *cert = NULL;
+  *out = NULL;
+  if (hub_xmldsig_init() != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "xmlsec initialisation failed: %s", last_err);
+    return HUB_ERR_CRYPTO;
+  }
+  if (!key_pem || !cert_pem) {
+    snprintf(errbuf, errbuf_size, "signing needs a private key and a certificate (PEM files)");
+    return HUB_ERR_CONFIG;
+  }
+  if (!(s = calloc(1, sizeof *s))) {
+    rc = HUB_ERR_NOMEM;
+    goto out;
+  }
+  FILE *probe = fopen(key_pem, "rb");
+  if (!probe) {
+    snprintf(errbuf, errbuf_size, "%s: cannot open: %s", key_pem, strerror(errno));
+    goto out;
+  }
+  fclose(probe);
+  s->key = xmlSecCryptoAppKeyLoad(key_pem, xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+  if (!s->key) {
+    snprintf(errbuf, errbuf_size, "%s: not a PEM private key", key_pem);
+    goto out;
+  }
+  if (!(cert = load_first_cert(cert_pem, errbuf, errbuf_size))) goto out;
+  if (xmlSecCryptoAppKeyCertLoad(s->key, cert_pem, xmlSecKeyDataFormatPem) < 0) {
+    snprintf(errbuf, errbuf_size, "%s: cannot attach the certificate: %s", cert_pem, last_err);
+    goto out;
+  }
+  EVP_PKEY *pk = xmlSecOpenSSLEvpKeyDataGetEvp(xmlSecKeyGetValue(s->key));
+  if (!pk || X509_check_private_key(cert, pk) != 1) {
+    ERR_clear_error();
+    snprintf(errbuf, errbuf_size, "%s does not match the certificate %s", key_pem, cert_pem);
+    goto out;
+  }
+  int ktype = EVP_PKEY_base_id(pk) == EVP_PKEY_RSA ? K_RSA : EVP_PKEY_base_id(pk) == EVP_PKEY_EC ? K_EC : 0;
+  if (!ktype) {
+    snprintf(errbuf, errbuf_size, "%s: only RSA and EC keys can sign XML", key_pem);
+    goto out;
+  }
+  if (!o.alg) o.alg = ktype == K_RSA ? "rsa-sha256" : EVP_PKEY_get_bits(pk) > 256 ? "ecdsa-sha384" : "ecdsa-sha256";
+  const struct alg *sa = alg_by_name(sig_algs, o.alg);
+  if (!sa || sa->sha1) {
+    snprintf(errbuf, errbuf_size, "signature algorithm '%s' is not supported for signing (rsa-sha256, rsa-sha384, "
+             "rsa-sha512, ecdsa-sha256, ecdsa-sha384, ecdsa-sha512)%s", o.alg,
+             !strncmp(o.alg, "rsa-pss", 7) ? "; RSA-PSS needs xmlsec 1.3, Debian 12 ships 1.2.37" : "");
+    goto out;
+  }
+  if (sa->key != ktype) {
+    snprintf(errbuf, errbuf_size, "signature algorithm '%s' does not fit the %s key in %s", o.alg,
+             ktype == K_RSA ? "RSA" : "EC", key_pem);
+    goto out;
+  }
+  const struct alg *c14n = alg_by_name(c14n_algs, o.c14n ? o.c14n : "exclusive");
+  if (!c14n) {
+    snprintf(errbuf, errbuf_size, "c14n '%s' is not one of exclusive, inclusive, inclusive-1.1", o.c14n);
+    goto out;
+  }
+  const struct alg *dg = alg_by_name(digest_algs, o.digest ? o.digest : "sha256");
+  if (!dg || dg->sha1) {
+    snprintf(errbuf, errbuf_size, "digest '%s' is not one of sha256, sha384, sha512", o.digest);
+    goto out;
+  }
+  if (!o.profile) s->profile = 0;
+  else if (!strcmp(o.profile, "edxml")) s->profile = 1;
+  else if (!strcmp(o.profile, "generic")) s->profile = 2;
+  else {
+    snprintf(errbuf, errbuf_size, "profile '%s' is not one of edxml, generic", o.profile);
+    goto out;
+  }
+  /* The template is built once; each signature starts from a copy of it. */
+  s->tmpl_doc = xmlNewDoc((const xmlChar *)"1.0");
+  s->tmpl = s->tmpl_doc ? xmlSecTmplSignatureCreate(s->tmpl_doc, c14n->klass(), sa->klass(), NULL) : NULL;
+  xmlNodePtr ref = s->tmpl ? xmlSecTmplSignatureAddReference(s->tmpl, dg->klass(), NULL, (const xmlChar *)"", NULL)
+                           : NULL;
+  xmlNodePtr ki = s->tmpl ? xmlSecTmplSignatureEnsureKeyInfo(s->tmpl, NULL) : NULL;
+  if (!ref || !xmlSecTmplReferenceAddTransform(ref, xmlSecTransformEnvelopedId) ||
+      !xmlSecTmplReferenceAddTransform(ref, c14n->klass()) || !ki || !xmlSecTmplKeyInfoAddX509Data(ki)) {
+    snprintf(errbuf, errbuf_size, "cannot build the signature template: %s", last_err);
+    rc = HUB_ERR_CRYPTO;
+    goto out;
+  }
+  xmlDocSetRootElement(s->tmpl_doc, s->tmpl);
+  hub_x509_signer_string(cert, s->identity, sizeof s->identity);
+  *out = s;
+  s = NULL;
+  rc = HUB_OK;
+out:
+  X509_free(cert);
+  hub_xmldsig_signer_destroy(s);
+  return rc;
+}
+
+/* Where the signature goes: edXML wants it in edXMLHeader after TraceHeaderList (QCVN 102 §1.5
+ * of vn-standards.md); anything else gets it as the last child of the root. */
+static hub_err_t place_signature(const struct hub_xmldsig_signer *s, xmlDocPtr doc, xmlNodePtr sig, char *errbuf,
+                                 size_t errbuf_size) {
+  xmlNodePtr root = xmlDocGetRootElement(doc);
+  int edxml = s->profile == 1 || (s->profile == 0 && is_el(root, HUB_EDXML_NS, "edXML"));
+  if (!edxml) {
+    if (!xmlAddChild(root, sig)) goto fail;
+    return HUB_OK;
+  }
+  xmlNodePtr header = is_el(root, HUB_EDXML_NS, "edXML")
+                          ? child_el(child_el(root, HUB_EDXML_NS, "edXMLEnvelope"), HUB_EDXML_NS, "edXMLHeader")
+                          : NULL;
+  if (!header) {
+    snprintf(errbuf, errbuf_size, "profile edxml: no edXML/edXMLEnvelope/edXMLHeader in the document");
+    return HUB_ERR_INVALID_ARG;
+  }
+  xmlNodePtr trace = child_el(header, HUB_EDXML_NS, "TraceHeaderList");
+  if (!(trace ? xmlAddNextSibling(trace, sig) : xmlAddChild(header, sig))) goto fail;
+  return HUB_OK;
+fail:
+  snprintf(errbuf, errbuf_size, "cannot insert the signature");
+  return HUB_ERR_NOMEM;
+}
+
+hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, size_t len, unsigned char **out,
+                           size_t *out_len, char *errbuf, size_t errbuf_size) {
+  xmlDocPtr doc = NULL;
+  xmlSecDSigCtx ctx;
+  int ctx_ready = 0;
+  xmlChar *buf = NULL;
+  int size = 0;
+  *out = NULL;
+  *out_len = 0;
+  last_err[0] = '\0';
+  hub_err_t rc = hub_xml_parse(xml, len, NULL, NULL, &doc, errbuf, errbuf_size);
+  if (rc) goto out;
+  size_t n_sig = 0;
+  xmlNodePtr found[1];
+  collect_ds(xmlDocGetRootElement(doc), "Signature", found, 1, &n_sig);
+  if (n_sig) {
+    snprintf(errbuf, errbuf_size, "the document already carries a signature (line %d)", found[0]->line);
+    rc = HUB_ERR_SIG_POLICY;
+    goto out;
+  }
+  xmlNodePtr sig = xmlDocCopyNode(s->tmpl, doc, 1);
+  if (!sig) {
+    rc = HUB_ERR_NOMEM;
+    snprintf(errbuf, errbuf_size, "out of memory");
+    goto out;
+  }
+  if ((rc = place_signature(s, doc, sig, errbuf, errbuf_size)) != HUB_OK) {
+    xmlFreeNode(sig);
+    goto out;
+  }
+  if (xmlSecDSigCtxInitialize(&ctx, NULL) < 0) {
+    rc = HUB_ERR_CRYPTO;
+    snprintf(errbuf, errbuf_size, "xmlsec: %s", last_err);
+    goto out;
+  }
+  ctx_ready = 1;
+  ctx.signKey = s->key; /* borrowed: cleared before finalize */
+  if (xmlSecDSigCtxSign(&ctx, sig) < 0) {
+    rc = HUB_ERR_CRYPTO;
+    snprintf(errbuf, errbuf_size, "signing failed: %s", last_err);
+    goto out;
+  }
+  xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
+  if (!buf || size <= 0) {
+    rc = HUB_ERR_NOMEM;
+    snprintf(errbuf, errbuf_size, "cannot serialise the signed document");
+    goto out;
+  }
+  if (!(*out = malloc((size_t)size + 1))) {
+    rc = HUB_ERR_NOMEM;
+    snprintf(errbuf, errbuf_size, "out of memory");
+    goto out;
+  }
+  memcpy(*out, buf, (size_t)size);
+  (*out)[size] = '\0';
+  *out_len = (size_t)size;
+out:
+  if (ctx_ready) {
+    ctx.signKey = NULL;
+    xmlSecDSigCtxFinalize(&ctx);
+  }
+  xmlFree(buf);
+  xmlFreeDoc(doc);
+  return rc;
+}
+
+/* ---- verification ---- */
+
+struct pinned {
+  xmlSecKeyPtr key;
+  char identity[512];
+};
+
+struct hub_xmldsig_verifier {
+  struct hub_truststore *ts;
+  struct pinned *pins;
+  size_t n_pins;
+  int legacy_sha1;
+  struct hub_xml_limits limits;
+};
+
+void hub_xmldsig_verifier_destroy(struct hub_xmldsig_verifier *v) {
+  if (!v) return;
+  hub_truststore_destroy(v->ts);
+  for (size_t i = 0; i < v->n_pins; i++)
+    if (v->pins[i].key) xmlSecKeyDestroy(v->pins[i].key);
+  free(v->pins);
+  free(v);
+}
+
+static hub_err_t load_pin(const char *path, struct pinned *p, char *errbuf, size_t errbuf_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(errbuf, errbuf_size, "%s: cannot open: %s", path, strerror(errno));
+    return HUB_ERR_CONFIG;
+  }
+  EVP_PKEY *pk = NULL;
+  X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+  if (x) {
+    pk = X509_get_pubkey(x);
+    hub_x509_signer_string(x, p->identity, sizeof p->identity);
+    X509_free(x);
+  } else {
+    rewind(f);
+    pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    if (pk) {
+      unsigned char *der = NULL;
+      int n = i2d_PUBKEY(pk, &der);
+      char hex[65];
+      unsigned char md[32];
+      unsigned int mdlen = 0;
+      EVP_Digest(der, n > 0 ? (size_t)n : 0, md, &mdlen, EVP_sha256(), NULL);
+      for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+      OPENSSL_free(der);
+      snprintf(p->identity, sizeof p->identity, "pinned key %s; sha256=%s", path, hex);
+    }
+  }
+  fclose(f);
+  ERR_clear_error();
+  if (!pk) {
+    snprintf(errbuf, errbuf_size, "%s: neither a PEM certificate nor a PEM public key", path);
+    return HUB_ERR_CONFIG;
+  }
+  xmlSecKeyDataPtr data = xmlSecOpenSSLEvpKeyAdopt(pk);
+  if (!data) {
+    EVP_PKEY_free(pk);
+    snprintf(errbuf, errbuf_size, "%s: key type not supported by xmlsec", path);
+    return HUB_ERR_CONFIG;
+  }
+  p->key = xmlSecKeyCreate();
+  if (!p->key || xmlSecKeySetValue(p->key, data) < 0) {
+    xmlSecKeyDataDestroy(data);
+    snprintf(errbuf, errbuf_size, "out of memory");
+    return HUB_ERR_NOMEM;
+  }
+  return HUB_OK;
+}
+
+hub_err_t hub_xmldsig_verifier_new(const struct hub_xmldsig_verify_opts *opts, struct hub_xmldsig_verifier **out,
+                                   char *errbuf, size_t errbuf_size) {
+  hub_err_t rc = HUB_ERR_CONFIG;
+  struct hub_xmldsig_verifier *v = NULL;
+  *out = NULL;
+  if (hub_xmldsig_init() != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "xmlsec initialisation failed: %s", last_err);
+    return HUB_ERR_CRYPTO;
+  }
+  if (!opts->n_trust_ca && !opts->n_pinned) {
+    snprintf(errbuf, errbuf_size, "verification needs trusted CA certificates or pinned keys");
+    return HUB_ERR_CONFIG;
+  }
+  if (!(v = calloc(1, sizeof *v))) return HUB_ERR_NOMEM;
+  if (opts->policy && strcmp(opts->policy, "default") && strcmp(opts->policy, "legacy-sha1")) {
+    snprintf(errbuf, errbuf_size, "unknown policy '%s' (default, legacy-sha1)", opts->policy);
+    goto out;
+  }
+  v->legacy_sha1 = opts->policy && !strcmp(opts->policy, "legacy-sha1");
+  v->limits.max_bytes = opts->max_bytes;
+  v->limits.max_depth = opts->max_depth;
+  if (opts->n_trust_ca &&
+      (rc = hub_truststore_new(opts->trust_ca, opts->n_trust_ca, opts->crl, opts->n_crl, opts->clock_skew_s, &v->ts,
+                               errbuf, errbuf_size)) != HUB_OK)
+    goto out;
+  if (opts->n_pinned) {
+    if (!(v->pins = calloc(opts->n_pinned, sizeof *v->pins))) {
+      rc = HUB_ERR_NOMEM;
+      goto out;
+    }
+    for (; v->n_pins < opts->n_pinned; v->n_pins++)
+      if ((rc = load_pin(opts->pinned[v->n_pins], &v->pins[v->n_pins], errbuf, errbuf_size)) != HUB_OK) {
+        v->n_pins++;
+        goto out;
+      }
+  }
+  *out = v;
+  v = NULL;
+  rc = HUB_OK;
+out:
+  hub_xmldsig_verifier_destroy(v);
+  return rc;
+}
+
+void hub_xmldsig_result_release(struct hub_xmldsig_result *res) {
+  free(res->detail);
+  res->detail = NULL;
+  res->detail_len = 0;
+  xmlFreeDoc(res->doc);
+  res->doc = NULL;
+  res->element = NULL;
+}
+
+static hub_err_t fail(struct hub_xmldsig_result *res, hub_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static hub_err_t fail(struct hub_xmldsig_result *res, hub_err_t code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res->reason, sizeof res->reason, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+static hub_err_t check_alg(struct hub_xmldsig_result *res, const struct alg *table, const char *what, const char *href,
+                           int legacy, const struct alg **found) {
+  const struct alg *a = alg_by_href(table, href);
+  if (!a) {
+    if (href && strstr(href, "rsa-pss") )
+      return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s' (RSA-PSS needs xmlsec 1.3)", what, href);
+    return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s'", what, href ? href : "(none)");
+  }
+  if (a->sha1 && !legacy)
+    return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s %s (SHA-1) needs policy legacy-sha1", what,
+                a->name);
+  *found = a;
+  return HUB_OK;
+}
+
+/* Checks SignedInfo, References, Transforms and KeyInfo against the hub's policy. */
+static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr doc, xmlNodePtr sig,
+                                 xmlNodePtr target, const char *target_id, struct hub_xmldsig_result *res) {
+  hub_err_t rc = HUB_OK;
+  char *val = NULL;
+  const struct alg *a;
+  xmlNodePtr si = first_el(sig->children);
+  if (!is_ds(si, "SignedInfo")) return fail(res, HUB_ERR_SIG_INVALID, "Signature has no SignedInfo");
+  xmlNodePtr cm = first_el(si->children);
+  if (!is_ds(cm, "CanonicalizationMethod"))
+    return fail(res, HUB_ERR_SIG_INVALID, "SignedInfo has no CanonicalizationMethod");
+  val = attr(cm, "Algorithm");
+  rc = check_alg(res, c14n_algs, "canonicalization", val, 1, &a);
+  xmlFree(val);
+  if (rc) return rc;
+  xmlNodePtr sm = next_el(cm);
+  if (!is_ds(sm, "SignatureMethod")) return fail(res, HUB_ERR_SIG_INVALID, "SignedInfo has no SignatureMethod");
+  val = attr(sm, "Algorithm");
+  rc = check_alg(res, sig_algs, "signature", val, v->legacy_sha1, &a);
+  xmlFree(val);
+  if (rc) return rc;
+  int nref = 0;
+  for (xmlNodePtr r = next_el(sm); r; r = next_el(r)) {
+    if (!is_ds(r, "Reference")) return fail(res, HUB_ERR_SIG_INVALID, "unexpected element %s in SignedInfo", r->name);
+    nref++;
+    char *uri = attr(r, "URI");
+    if (!uri) return fail(res, HUB_ERR_SIG_POLICY, "reference %d has no URI (only \"\" or \"#Id\" are allowed)", nref);
+    if (!uri[0]) {
+      if (target != xmlDocGetRootElement(doc))
+        rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d URI \"\" covers the whole document, not the processed element "
+                  "'%s'", nref, target_id);
+    } else if (uri[0] == '#') {
+      xmlAttrPtr id = xmlGetID(doc, (const xmlChar *)uri + 1);
+      if (!id) rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d URI '%s' resolves to no element", nref, uri);
+      else if (id->parent != target)
+        rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d URI '%s' points to element %s at line %d, not to the "
+                  "processed element %s (signature wrapping)", nref, uri, id->parent->name, id->parent->line,
+                  target->name);
+    } else {
+      rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: external or remote URI '%s' not allowed", nref, uri);
+    }
+    xmlFree(uri);
+    if (rc) return rc;
+    xmlNodePtr c = first_el(r->children);
+    if (is_ds(c, "Transforms")) {
+      for (xmlNodePtr t = first_el(c->children); t; t = next_el(t)) {
+        if (!is_ds(t, "Transform")) return fail(res, HUB_ERR_SIG_INVALID, "reference %d: unexpected %s", nref, t->name);
+        val = attr(t, "Algorithm");
+        const char *refused = refused_transform(val);
+        if (refused) rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: %s not allowed", nref, refused);
+        else if (!val || (strcmp(val, ENVELOPED_HREF) && !alg_by_href(c14n_algs, val)))
+          rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform '%s' not allowed (only enveloped-signature "
+                    "and canonicalization)", nref, val ? val : "(none)");
+        xmlFree(val);
+        if (rc) return rc;
+      }
+      c = next_el(c);
+    }
+    if (!is_ds(c, "DigestMethod")) return fail(res, HUB_ERR_SIG_INVALID, "reference %d has no DigestMethod", nref);
+    val = attr(c, "Algorithm");
+    char what[48];
+    snprintf(what, sizeof what, "reference %d digest", nref);
+    rc = check_alg(res, digest_algs, what, val, v->legacy_sha1, &a);
+    xmlFree(val);
+    if (rc) return rc;
+  }
+  if (!nref) return fail(res, HUB_ERR_SIG_INVALID, "SignedInfo has no Reference");
+  size_t n_rm = 0;
+  collect_ds(sig->children, "RetrievalMethod", NULL, 0, &n_rm);
+  if (n_rm) return fail(res, HUB_ERR_SIG_POLICY, "KeyInfo RetrievalMethod not allowed");
+  return HUB_OK;
+}
+
+/* The signer's certificate from KeyInfo/X509Data: the one certificate that issued no other. */
+static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) **chain,
+                                   struct hub_xmldsig_result *res) {
+  xmlNodePtr ki = child_el(sig, DSIG_NS, "KeyInfo");
+  *leaf = NULL;
+  *chain = sk_X509_new_null();
+  if (!*chain) return fail(res, HUB_ERR_NOMEM, "out of memory");
+  if (!ki) return fail(res, HUB_ERR_SIG_UNTRUSTED, "no KeyInfo: the signer must be identified by X509Data");
+  int keyvalue = 0;
+  for (xmlNodePtr c = first_el(ki->children); c; c = next_el(c)) {
+    if (is_ds(c, "KeyValue") || is_el(c, "http://www.w3.org/2009/xmldsig11#", "DEREncodedKeyValue")) keyvalue = 1;
+    if (!is_ds(c, "X509Data")) continue;
+    for (xmlNodePtr x = first_el(c->children); x; x = next_el(x)) {
+      if (!is_ds(x, "X509Certificate")) continue;
+      xmlChar *b64 = xmlNodeGetContent(x);
+      size_t blen = b64 ? strlen((const char *)b64) : 0;
+      unsigned char *der = malloc(blen + 1);
+      xmlSecSize n = 0;
+      int ok = der && b64 && xmlSecBase64Decode_ex(b64, der, (xmlSecSize)blen + 1, &n) == 0;
+      const unsigned char *p = der;
+      X509 *cert = ok && n > 0 ? d2i_X509(NULL, &p, (long)n) : NULL;
+      xmlFree(b64);
+      free(der);
+      if (!cert) {
+        ERR_clear_error();
+        return fail(res, HUB_ERR_SIG_UNTRUSTED, "X509Certificate at line %d is not a DER certificate", x->line);
+      }
+      sk_X509_push(*chain, cert);
+    }
+  }
+  int n = sk_X509_num(*chain);
+  if (!n && keyvalue)
+    return fail(res, HUB_ERR_SIG_POLICY, "key in KeyValue not accepted: the signer must be identified by an "
+                "X509Certificate that chains to the trust store");
+  if (!n) return fail(res, HUB_ERR_SIG_UNTRUSTED, "no X509Certificate in KeyInfo/X509Data");
+  if (keyvalue)
+    return fail(res, HUB_ERR_SIG_POLICY, "key in KeyValue not accepted next to X509Data (ambiguous signing key)");
+  int leaves = 0, at = -1;
+  for (int i = 0; i < n; i++) {
+    int issuer = 0;
+    for (int j = 0; j < n && !issuer; j++)
+      if (i != j && X509_check_issued(sk_X509_value(*chain, i), sk_X509_value(*chain, j)) == X509_V_OK) issuer = 1;
+    if (!issuer) leaves++, at = i;
+  }
+  if (leaves != 1)
+    return fail(res, HUB_ERR_SIG_UNTRUSTED, "X509Data holds %d unrelated certificates: cannot tell the signer", leaves);
+  *leaf = sk_X509_delete(*chain, at);
+  return HUB_OK;
+}
+
+/* Runs xmlsec with `key`; maps its outcome to a code and reason. */
+static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig, xmlSecKeyPtr key,
+                            struct hub_xmldsig_result *res) {
+  xmlSecDSigCtx ctx;
+  hub_err_t rc = HUB_ERR_SIG_INVALID;
+  last_err[0] = '\0';
+  if (xmlSecDSigCtxInitialize(&ctx, NULL) < 0) return fail(res, HUB_ERR_CRYPTO, "xmlsec: %s", last_err);
+  ctx.flags = XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES | XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS;
+  ctx.enabledReferenceUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
+  /* A second line behind check_structure: xmlsec itself refuses anything else. */
+  for (const struct alg *a = c14n_algs; a->name; a++) {
+    xmlSecDSigCtxEnableReferenceTransform(&ctx, a->klass());
+    xmlSecDSigCtxEnableSignatureTransform(&ctx, a->klass());
+  }
+  xmlSecDSigCtxEnableReferenceTransform(&ctx, xmlSecTransformEnvelopedId);
+  for (const struct alg *a = digest_algs; a->name; a++)
+    if (!a->sha1 || v->legacy_sha1) xmlSecDSigCtxEnableReferenceTransform(&ctx, a->klass());
+  for (const struct alg *a = sig_algs; a->name; a++)
+    if (!a->sha1 || v->legacy_sha1) xmlSecDSigCtxEnableSignatureTransform(&ctx, a->klass());
+  ctx.signKey = key; /* borrowed: cleared before finalize */
+  if (xmlSecDSigCtxVerify(&ctx, sig) < 0) {
+    if (strstr(last_err, "key is not found") || strstr(last_err, "KEY_NOT_FOUND") || strstr(last_err, "key not found"))
+      rc = fail(res, HUB_ERR_SIG_INVALID, "the signer's key does not fit the signature algorithm (%s)", last_err);
+    else
+      rc = fail(res, HUB_ERR_SIG_INVALID, "signature cannot be processed: %s", last_err[0] ? last_err : "xmlsec error");
+    goto out;
+  }
+  if (ctx.status == xmlSecDSigStatusSucceeded) {
+    rc = HUB_OK;
+    goto out;
+  }
+  xmlSecSize n = xmlSecPtrListGetSize(&ctx.signedInfoReferences);
+  for (xmlSecSize i = 0; i < n; i++) {
+    xmlSecDSigReferenceCtxPtr r = xmlSecPtrListGetItem(&ctx.signedInfoReferences, i);
+    if (!r || r->status == xmlSecDSigStatusSucceeded) continue;
+    rc = fail(res, HUB_ERR_SIG_DIGEST, "reference %u (URI \"%s\"): digest mismatch (%s): the content was altered "
+              "after signing", (unsigned)i + 1, r->uri ? (const char *)r->uri : "",
+              r->digestMethod && r->digestMethod->id ? (const char *)r->digestMethod->id->name : "?");
+    xmlSecBufferPtr b = xmlSecDSigReferenceCtxGetPreDigestBuffer(r);
+    if (b && xmlSecBufferGetSize(b) > 0 && (res->detail = malloc(xmlSecBufferGetSize(b)))) {
+      res->detail_len = xmlSecBufferGetSize(b);
+      memcpy(res->detail, xmlSecBufferGetData(b), res->detail_len);
+    }
+    goto out;
+  }
+  rc = fail(res, HUB_ERR_SIG_INVALID, "signature value does not verify with the signer's key (SignedInfo altered or "
+            "wrong certificate)");
+out:
+  ctx.signKey = NULL;
+  xmlSecDSigCtxFinalize(&ctx);
+  return rc;
+}
+
+hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *xml, size_t len,
+                             const char *element_id, time_t at, struct hub_xmldsig_result *res) {
+  xmlDocPtr doc = NULL;
+  X509 *leaf = NULL;
+  STACK_OF(X509) *chain = NULL;
+  xmlSecKeyPtr key = NULL;
+  hub_err_t rc;
+  res->reason[0] = res->signer[0] = '\0';
+  res->detail = NULL;
+  res->detail_len = 0;
+  res->doc = NULL;
+  res->element = NULL;
+  rc = hub_xml_parse(xml, len, &v->limits, NULL, &doc, res->reason, sizeof res->reason);
+  if (rc) goto out;
+  xmlNodePtr root = xmlDocGetRootElement(doc);
+  if ((rc = register_ids(doc, root, res->reason, sizeof res->reason)) != HUB_OK) goto out;
+  xmlNodePtr sigs[2];
+  size_t n_sig = 0;
+  collect_ds(root, "Signature", sigs, 2, &n_sig);
+  if (n_sig == 0) {
+    rc = fail(res, HUB_ERR_SIG_MISSING, "no XML-DSig Signature element in the document");
+    goto out;
+  }
+  if (n_sig > 1) {
+    rc = fail(res, HUB_ERR_SIG_MISSING, "%zu Signature elements (lines %d and %d): exactly one is allowed", n_sig,
+              sigs[0]->line, sigs[1]->line);
+    goto out;
+  }
+  xmlNodePtr target = root;
+  if (element_id) {
+    xmlAttrPtr id = xmlGetID(doc, (const xmlChar *)element_id);
+    if (!id) {
+      rc = fail(res, HUB_ERR_SIG_POLICY, "no element with Id '%s'", element_id);
+      goto out;
+    }
+    target = id->parent;
+  }
+  if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res)) != HUB_OK) goto out;
+  if (v->n_pins) {
+    for (size_t i = 0; i < v->n_pins; i++) {
+      free(res->detail);
+      res->detail = NULL;
+      res->detail_len = 0;
+      rc = run_xmlsec(v, sigs[0], v->pins[i].key, res);
+      if (rc == HUB_OK) {
+        snprintf(res->signer, sizeof res->signer, "%s", v->pins[i].identity);
+        break;
+      }
+    }
+    goto out;
+  }
+  if ((rc = x509_from_keyinfo(sigs[0], &leaf, &chain, res)) != HUB_OK) goto out;
+  if ((rc = hub_truststore_check(v->ts, leaf, chain, at, res->reason, sizeof res->reason)) != HUB_OK) goto out;
+  EVP_PKEY *pk = X509_get_pubkey(leaf);
+  xmlSecKeyDataPtr data = pk ? xmlSecOpenSSLEvpKeyAdopt(pk) : NULL;
+  if (!data) {
+    EVP_PKEY_free(pk);
+    rc = fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: the certificate's key type is not supported");
+    goto out;
+  }
+  key = xmlSecKeyCreate();
+  if (!key || xmlSecKeySetValue(key, data) < 0) {
+    xmlSecKeyDataDestroy(data);
+    rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  if ((rc = run_xmlsec(v, sigs[0], key, res)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
+out:
+  if (key) xmlSecKeyDestroy(key);
+  X509_free(leaf);
+  sk_X509_pop_free(chain, X509_free);
+  if (rc == HUB_OK) {
+    res->doc = doc;
+    res->element = element_id ? xmlGetID(doc, (const xmlChar *)element_id)->parent : xmlDocGetRootElement(doc);
+  } else {
+    xmlFreeDoc(doc);
+  }
+  return rc;
+}
