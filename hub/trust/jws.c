@@ -625,6 +625,9 @@ static hub_err_t parse_header(const unsigned char *json, size_t len, struct pars
     return fail(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object: line %d column %d: %s",
                 jerr.line, jerr.column, jerr.text);
   }
+  if (!json_is_object(p->hdr))
+    return fail(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object but a JSON %s",
+                json_is_array(p->hdr) ? "array" : "value");
   json_t *alg = json_object_get(p->hdr, "alg");
   if (!alg) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header has no \"alg\"");
   if (!json_is_string(alg)) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"alg\" is not a string");
