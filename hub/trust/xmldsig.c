@@ -45,23 +45,31 @@ static void on_xmlsec_error(const char *file, int line, const char *func, const 
   const char *r = xmlSecErrorsGetMsg((xmlSecSize)0);
   for (xmlSecSize i = 0; (r = xmlSecErrorsGetMsg(i)) != NULL; i++)
     if (xmlSecErrorsGetCode(i) == reason) break;
-  snprintf(last_err, sizeof last_err, "%s%s%s: %s%s%s", obj ? obj : "", obj ? " " : "", subj ? subj : func,
-           r ? r : "error", msg ? ": " : "", msg ? msg : "");
-  hub_log(HUB_LOG_DEBUG, "xmlsec", "%s (in %s)", last_err, func ? func : "?");
+  /* Keep the first error of an operation: it names the cause, the later ones only the callers. */
+  char msg_buf[512];
+  snprintf(msg_buf, sizeof msg_buf, "%s%s%s: %s%s%s", obj ? obj : "", obj ? " " : "", subj ? subj : func,
+           r ? r : "error", msg && *msg ? ": " : "", msg ? msg : "");
+  if (!last_err[0]) snprintf(last_err, sizeof last_err, "%s", msg_buf);
+  hub_log(HUB_LOG_DEBUG, "xmlsec", "%s (in %s)", msg_buf, func ? func : "?");
 }
 
 static void do_init(void) {
   xmlInitParser();
   if (xmlSecInit() < 0) return;
   if (xmlSecCheckVersion() != 1) return;
-  xmlSecErrorsSetCallback(on_xmlsec_error);
   if (xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0) return;
+  /* after the crypto init, which installs its own default callback */
+  xmlSecErrorsSetCallback(on_xmlsec_error);
   init_rc = HUB_OK;
 }
 
 hub_err_t hub_xmldsig_init(void) {
   pthread_once(&init_once, do_init);
   return init_rc;
+}
+
+void hub_xmldsig_clear_error(void) {
+  last_err[0] = '\0';
 }
 
 const char *hub_xmldsig_last_error(void) {
@@ -252,6 +260,7 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
     snprintf(errbuf, errbuf_size, "xmlsec initialisation failed: %s", last_err);
     return HUB_ERR_CRYPTO;
   }
+  last_err[0] = '\0';
   if (!key_pem || !cert_pem) {
     snprintf(errbuf, errbuf_size, "signing needs a private key and a certificate (PEM files)");
     return HUB_ERR_CONFIG;
@@ -570,7 +579,7 @@ static hub_err_t check_alg(struct hub_xmldsig_result *res, const struct alg *tab
                            int legacy, const struct alg **found) {
   const struct alg *a = alg_by_href(table, href);
   if (!a) {
-    if (href && strstr(href, "rsa-pss") )
+    if (href && (strstr(href, "rsa-pss") || strstr(href, "MGF1")))
       return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s' (RSA-PSS needs xmlsec 1.3)", what, href);
     return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s'", what, href ? href : "(none)");
   }

@@ -29,8 +29,10 @@
 /* Initialises libxml2 + xmlsec + its OpenSSL backend once per process and routes xmlsec's
  * errors into hub_log. Every function below calls it; returns HUB_OK or HUB_ERR_CRYPTO. */
 hub_err_t hub_xmldsig_init(void);
-/* The last xmlsec error reported on this thread ("" if none), for reasons. */
+/* The first xmlsec error reported on this thread since hub_xmldsig_clear_error() ("" if none),
+ * for reasons. Every sign and verify call clears it first. */
 const char *hub_xmldsig_last_error(void);
+void hub_xmldsig_clear_error(void);
 
 struct hub_xmldsig_sign_opts {
   const char *alg;     /* rsa-sha256 (RSA default), rsa-sha384, rsa-sha512, ecdsa-sha256 (P-256 default),

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Runs the XML-DSig negative corpus (tests/trust/negative/cases.tsv) through `lienthong verify`.
+
+Each case must end with the expected result: `ok` (exit 0) or exit 1 with "invalid (CODE)" and
+the reason substring on stderr; a crash (signal, sanitizer report) fails the case. Two cases are
+made here rather than committed: an oversized document and a digest mismatch whose canonical
+bytes (--detail) are checked. Usage: run_negative.py LIENTHONG
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEYS = os.path.join(HERE, "fixtures", "keys")
+NEG = os.path.join(HERE, "negative")
+LT = sys.argv[1]
+passed = failed = 0
+
+
+def verify(path, args):
+    cmd = [LT, "verify", "--trust", os.path.join(KEYS, "ca.pem")] + args + [path]
+    return subprocess.run(cmd, capture_output=True, timeout=60)
+
+
+def check(name, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL %s: %s" % (name, why))
+
+
+def expect(name, r, want, reason):
+    err = r.stderr.decode("utf-8", "replace")
+    out = r.stdout.decode("utf-8", "replace")
+    if r.returncode < 0 or "Sanitizer" in err or "runtime error" in err:
+        return check(name, False, "crashed (rc %d): %s" % (r.returncode, err[-400:]))
+    if want == "ok":
+        return check(name, r.returncode == 0 and reason in out, "expected valid with %r, rc %d: %s%s" %
+                     (reason, r.returncode, out, err))
+    check(name, r.returncode == 1 and ("invalid (%s)" % want) in err and reason in err,
+          "expected %s with %r, rc %d: %s" % (want, reason, r.returncode, err.strip()))
+
+
+if not os.path.isdir(NEG):
+    sys.exit("run_negative: %s missing" % NEG)
+n_cases = 0
+with open(os.path.join(NEG, "cases.tsv"), encoding="utf-8") as f:
+    for line in f:
+        if line.startswith("#") or not line.strip():
+            continue
+        name, args, want, reason = line.rstrip("\n").split("\t")
+        args = [a.replace("$KEYS", KEYS) for a in args.split()]
+        n_cases += 1
+        expect(name, verify(os.path.join(NEG, name), args), want, reason)
+check("corpus has at least 30 rejected cases", n_cases >= 33, "only %d cases" % n_cases)
+
+with tempfile.TemporaryDirectory() as d:
+    big = os.path.join(d, "oversized.xml")
+    with open(os.path.join(NEG, "ok-edxml-rsa.xml"), "rb") as f:
+        good = f.read()
+    with open(big, "wb") as f:  # a valid signed document padded past the 16 MiB limit
+        f.write(good.replace(b"</edXML>", b"<!--" + b"x" * (17 * 1024 * 1024) + b"--></edXML>"))
+    expect("oversized.xml", verify(big, []), "too-large", "exceeds the limit")
+
+    detail = os.path.join(d, "detail.bin")
+    r = verify(os.path.join(NEG, "tampered-content.xml"), ["--detail", detail])
+    expect("tampered-content.xml --detail", r, "sig-digest", "digest mismatch")
+    data = open(detail, "rb").read() if os.path.exists(detail) else b""
+    check("digest-mismatch detail holds the canonical bytes that were digested",
+          data.startswith(b"<edXML xmlns=") and "V/v hủy kết nối".encode() in data and b"<Signature" not in data,
+          "detail was %r" % data[:200])
+
+    r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
+    check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)
+    r = subprocess.run([LT, "verify", "--trust", os.path.join(KEYS, "ca.pem"), "--policy", "lax", big],
+                       capture_output=True)
+    check("unknown policy is a usage error", r.returncode == 2, "rc %d" % r.returncode)
+
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
