@@ -105,3 +105,36 @@ hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_
   free(buf);
   return rc;
 }
+
+static int number_equal(json_t *a, json_t *b) {
+  if (json_is_integer(a) && json_is_integer(b)) return json_integer_value(a) == json_integer_value(b);
+  return json_number_value(a) == json_number_value(b);
+}
+
+int lt_json_equal(json_t *a, json_t *b) {
+  if (!a || !b) return a == b;
+  if (json_is_number(a) && json_is_number(b)) return number_equal(a, b);
+  if (json_typeof(a) != json_typeof(b)) return 0;
+  switch (json_typeof(a)) {
+    case JSON_STRING:
+      return json_string_length(a) == json_string_length(b) &&
+             memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    case JSON_ARRAY:
+      if (json_array_size(a) != json_array_size(b)) return 0;
+      for (size_t i = 0; i < json_array_size(a); i++)
+        if (!lt_json_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
+      return 1;
+    case JSON_OBJECT: {
+      if (json_object_size(a) != json_object_size(b)) return 0;
+      const char *key;
+      size_t klen;
+      json_t *v;
+      json_object_keylen_foreach(a, key, klen, v) {
+        json_t *w = json_object_getn(b, key, klen);
+        if (!w || !lt_json_equal(v, w)) return 0;
+      }
+      return 1;
+    }
+    default: return 1; /* true, false, null: the same type is the same value */
+  }
+}

@@ -23,6 +23,10 @@ hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_
 hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
                        size_t errbuf_size);
 
+/* Equality of JSON values as JSON Schema and JSONPath define it: numbers by value (1 == 1.0),
+ * strings by content, arrays item by item, objects member by member regardless of order. */
+int lt_json_equal(json_t *a, json_t *b);
+
 #define LT_JSON_MAX_BYTES (64u * 1024u * 1024u)
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mappings/json.h"
 #include "mappings/jsonpath_iregexp.h"
 
 #define MAX_INT 9007199254740991LL /* I-JSON's exact integer range, RFC 9535 §2.1 */
@@ -1241,33 +1242,6 @@ static int num_cmp(json_t *a, json_t *b) {
   return x < y ? -1 : x > y;
 }
 
-static int values_equal(json_t *a, json_t *b) {
-  if (json_is_number(a) && json_is_number(b)) return num_cmp(a, b) == 0;
-  if (json_typeof(a) != json_typeof(b)) return 0;
-  switch (json_typeof(a)) {
-    case JSON_STRING:
-      return json_string_length(a) == json_string_length(b) &&
-             memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
-    case JSON_ARRAY:
-      if (json_array_size(a) != json_array_size(b)) return 0;
-      for (size_t i = 0; i < json_array_size(a); i++)
-        if (!values_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
-      return 1;
-    case JSON_OBJECT: {
-      if (json_object_size(a) != json_object_size(b)) return 0;
-      const char *key;
-      size_t klen;
-      json_t *v;
-      json_object_keylen_foreach(a, key, klen, v) {
-        json_t *w = json_object_getn(b, key, klen);
-        if (!w || !values_equal(v, w)) return 0;
-      }
-      return 1;
-    }
-    default: return 1; /* true, false, null: same type means equal */
-  }
-}
-
 static int strings_less(json_t *a, json_t *b) {
   size_t la = json_string_length(a), lb = json_string_length(b);
   int r = memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
@@ -1277,7 +1251,7 @@ static int strings_less(json_t *a, json_t *b) {
 /* RFC 9535 §2.3.5.2.2: Nothing equals only Nothing; < only between numbers or strings. */
 static int cmp_eq(json_t *a, json_t *b) {
   if (!a || !b) return !a && !b;
-  return values_equal(a, b);
+  return lt_json_equal(a, b);
 }
 static int cmp_lt(json_t *a, json_t *b) {
   if (!a || !b) return 0;
