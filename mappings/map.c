@@ -50,6 +50,7 @@ struct fn {
   const struct hub_node *at;
   long start, len;
   const char *from, *to; /* date patterns; replace old/new; strip_prefix */
+  const char *alt[4];    /* date: more input patterns, tried after `from` */
   int zone_in, zone_out;
   int decimals;
   const char *group, *point, *symbol;
@@ -72,6 +73,7 @@ struct src {
   struct fn *fns;
   size_t n_fns;
   json_t *def;
+  int empty_absent; /* omit_empty: an empty string counts as missing, before any function */
 };
 
 struct cond {
@@ -83,6 +85,7 @@ struct cond {
 
 struct seg {
   const char *key; /* JSON key, or XML local name */
+  char *prefix;    /* XML: the prefix as written, NULL for none */
   xmlChar *href;   /* XML namespace (owned copy) or NULL */
   int attr;
 };
@@ -100,6 +103,7 @@ struct rule {
   struct rule *rules;
   size_t n_rules;
   int has_rules;
+  struct src context; /* groups: the input node the nested rules read from */
 };
 
 struct ns {
@@ -272,8 +276,16 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
                           *zone = hub_node_get(a, "zone"), *to_zone = hub_node_get(a, "to_zone");
     if (!from || !to || !zone)
       return hub_node_error(a, ld->eb, ld->es, "date needs from (pattern), to (pattern) and zone (be explicit)");
-    if (load_pattern(ld, from, &f->from) || load_pattern(ld, to, &f->to) || load_zone(ld, zone, &f->zone_in))
+    if (from->kind == HUB_NODE_SEQ) {
+      if (!from->n || from->n > 5)
+        return hub_node_error(from, ld->eb, ld->es, "date from takes a pattern or a list of 1 to 5 patterns");
+      if (load_pattern(ld, from->items[0], &f->from)) return HUB_ERR_CONFIG;
+      for (size_t i = 1; i < from->n; i++)
+        if (load_pattern(ld, from->items[i], &f->alt[i - 1])) return HUB_ERR_CONFIG;
+    } else if (load_pattern(ld, from, &f->from)) {
       return HUB_ERR_CONFIG;
+    }
+    if (load_pattern(ld, to, &f->to) || load_zone(ld, zone, &f->zone_in)) return HUB_ERR_CONFIG;
     f->zone_out = f->zone_in;
     if (to_zone && load_zone(ld, to_zone, &f->zone_out)) return HUB_ERR_CONFIG;
     return HUB_OK;
@@ -481,6 +493,7 @@ static hub_err_t parse_seg(struct loader *ld, const struct hub_node *at, const c
         found = 1;
       }
   if (colon && !found) return hub_node_error(at, ld->eb, ld->es, "namespace prefix '%s' is not declared", prefix);
+  if (colon && !(sg->prefix = strdup(prefix))) return hub_node_error(at, ld->eb, ld->es, "out of memory");
   memmove(s, local, strlen(local) + 1);
   return HUB_OK;
 }
@@ -518,7 +531,7 @@ static hub_err_t load_rules(struct loader *ld, const struct hub_node *n, struct 
 
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
   static const char *const keys[] = {"to",     "from", "from_doc", "value", "concat",   "generate", "apply", "default",
-                                     "required", "if", "unless",   "type",  "each",     "rules",    "omit_empty", NULL};
+                                     "required", "if", "unless",   "type",  "each",     "rules",    "omit_empty", "context", NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -541,6 +554,7 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
   }
   if ((x = hub_node_get(n, "required")) && get_bool(ld, x, "required", &r->required)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(n, "omit_empty")) && get_bool(ld, x, "omit_empty", &r->omit_empty)) return HUB_ERR_CONFIG;
+  r->src.empty_absent = r->omit_empty;
   const struct hub_node *cif = hub_node_get(n, "if"), *cun = hub_node_get(n, "unless");
   if (cif && cun) return hub_node_error(cun, ld->eb, ld->es, "use if or unless, not both");
   if ((cif || cun) && load_cond(ld, cif ? cif : cun, !cif, &r->cond)) return HUB_ERR_CONFIG;
@@ -554,6 +568,12 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
     if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
       return hub_node_error(x, ld->eb, ld->es, "a rule with nested rules takes no value, apply or default of its own");
     if (load_rules(ld, x, &r->rules, &r->n_rules)) return HUB_ERR_CONFIG;
+    if ((x = hub_node_get(n, "context"))) {
+      if (r->is_each) return hub_node_error(x, ld->eb, ld->es, "each already sets the context of its rules");
+      if (compile_expr(ld, x, &r->context)) return HUB_ERR_CONFIG;
+    }
+  } else if ((x = hub_node_get(n, "context"))) {
+    return hub_node_error(x, ld->eb, ld->es, "context belongs to a rule with nested rules");
   } else if (r->src.kind == SRC_NONE && !r->is_each) {
     return hub_node_error(n, ld->eb, ld->es, "a rule needs one of from, from_doc, value, concat, generate, each or rules");
   } else if (!to) {
@@ -752,6 +772,7 @@ static void src_release(struct src *s) {
 static void segs_release(struct seg *segs, size_t n) {
   for (size_t i = 0; segs && i < n; i++) {
     free((char *)segs[i].key);
+    free(segs[i].prefix);
     xmlFree(segs[i].href);
   }
   free(segs);
@@ -764,6 +785,7 @@ static void rules_release(struct rule *rules, size_t n) {
     src_release(&r->src);
     src_release(&r->each);
     src_release(&r->cond.src);
+    src_release(&r->context);
     json_decref(r->cond.equals);
     json_decref(r->cond.in);
     rules_release(r->rules, r->n_rules);
@@ -780,6 +802,7 @@ void lt_map_destroy(struct lt_map *m) {
   }
   free(m->lookups);
   free((char *)m->out_root.key);
+  free(m->out_root.prefix);
   xmlFree(m->out_root.href);
   free(m->ns);
   if (m->style) xsltFreeStylesheet(m->style);
@@ -1026,7 +1049,19 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
     case FN_DATE: {
       int64_t es;
       int ms;
-      if (lt_map_date_parse(t, f->from, f->zone_in, &es, &ms, why, sizeof why)) {
+      int bad = lt_map_date_parse(t, f->from, f->zone_in, &es, &ms, why, sizeof why);
+      for (int i = 0; bad && i < 4 && f->alt[i]; i++) {
+        char why2[300];
+        bad = lt_map_date_parse(t, f->alt[i], f->zone_in, &es, &ms, why2, sizeof why2);
+        if (bad && strstr(why2, "not a real")) snprintf(why, sizeof why, "%s", why2);
+      }
+      if (bad && f->alt[0] && !strstr(why, "not a real")) {
+        quote(v, q, sizeof q);
+        int w = snprintf(why, sizeof why, "%s matches none of the date patterns \"%s\"", q, f->from);
+        for (int i = 0; i < 4 && f->alt[i] && w > 0 && (size_t)w < sizeof why; i++)
+          w += snprintf(why + w, sizeof why - (size_t)w, ", \"%s\"", f->alt[i]);
+      }
+      if (bad) {
         free(t);
         return fail(run, sc, s, f->at, "%s", why), NULL;
       }
@@ -1216,6 +1251,10 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
 static int eval_src(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
   json_t *v;
   if (eval_raw(run, sc, s, &v)) return -1;
+  if (v && s->empty_absent && json_is_string(v) && !json_string_length(v)) {
+    json_decref(v);
+    v = NULL;
+  }
   if (!v && s->def) v = json_incref(s->def);
   for (size_t i = 0; v && i < s->n_fns; i++) {
     json_t *nv = apply_fn(run, sc, s, &s->fns[i], v);
@@ -1291,7 +1330,8 @@ static int same_name(xmlNodePtr n, const struct seg *sg) {
 }
 
 static xmlNodePtr xml_new_child(struct run *run, xmlNodePtr parent, const struct seg *sg) {
-  xmlNsPtr ns = sg->href ? xmlSearchNsByHref(parent->doc, parent, sg->href) : NULL;
+  /* every namespace is declared on the root, so the prefix as written finds it */
+  xmlNsPtr ns = sg->href ? xmlSearchNs(parent->doc, parent, BAD_CAST sg->prefix) : NULL;
   xmlNodePtr c = xmlNewDocNode(parent->doc, ns, BAD_CAST sg->key, NULL);
   if (!c || !xmlAddChild(parent, c)) {
     xmlFreeNode(c);
@@ -1351,7 +1391,7 @@ static int put_value(struct run *run, const struct scope *sc, const struct rule 
       return -1;
     }
     if (last->attr) {
-      xmlNsPtr ns = last->href ? xmlSearchNsByHref(parent->doc, parent, last->href) : NULL;
+      xmlNsPtr ns = last->href ? xmlSearchNs(parent->doc, parent, BAD_CAST last->prefix) : NULL;
       if ((ns ? xmlHasNsProp(parent, BAD_CAST last->key, ns->href) : xmlHasProp(parent, BAD_CAST last->key)))
         rc = fail(run, NULL, NULL, r->at, "attribute %s was already set by an earlier rule", r->target);
       else if (!xmlSetNsProp(parent, ns, BAD_CAST last->key, BAD_CAST t))
@@ -1444,6 +1484,35 @@ out:
   return rc;
 }
 
+/* A group's `context:`: 1 with child set to the one selected node, 0 when nothing matched
+ * (skip the group), -1 on error. */
+static int select_context(struct run *run, const struct scope *sc, const struct rule *r, struct scope *child) {
+  const struct src *c = &r->context;
+  size_t n = 0;
+  child->parent = sc;
+  child->each = c;
+  child->index = 0;
+  if (run->m->in == LT_MAP_JSON) {
+    json_t *res = lt_jsonpath_query_new(c->jp, c->from_doc ? run->jroot : sc->jcur);
+    n = json_array_size(res);
+    child->jcur = json_array_get(res, 0); /* borrowed: a node of the input, which outlives the run */
+    json_decref(res);
+  } else {
+    xmlXPathObjectPtr o = xpath_eval(run, sc, c);
+    if (!o) return -1;
+    if (o->type != XPATH_NODESET) {
+      xmlXPathFreeObject(o);
+      return fail(run, sc, NULL, c->at, "context needs an XPath that selects a node: %s", c->expr);
+    }
+    n = o->nodesetval ? (size_t)o->nodesetval->nodeNr : 0;
+    if (n) child->xcur = o->nodesetval->nodeTab[0];
+    xmlXPathFreeObject(o);
+  }
+  if (n > 1) return fail(run, sc, NULL, c->at, "context %s selected %zu nodes where one is expected", c->expr, n);
+  if (!n && r->required) return fail(run, sc, NULL, c->at, "context %s selected nothing, and the rule is required", c->expr);
+  return n ? 1 : 0;
+}
+
 static int run_rule(struct run *run, const struct scope *sc, const struct rule *r) {
   if (r->cond.present) {
     int c = eval_cond(run, sc, &r->cond);
@@ -1452,6 +1521,10 @@ static int run_rule(struct run *run, const struct scope *sc, const struct rule *
   if (r->is_each) return run_each(run, sc, r);
   if (r->has_rules) {
     struct scope child = *sc;
+    if (r->context.kind == SRC_PATH) {
+      int found = select_context(run, sc, r, &child);
+      if (found <= 0) return found;
+    }
     if (r->n_segs) {
       if (run->m->out == LT_MAP_JSON) {
         if (!(child.jout = json_walk(run, r, sc->jout, r->n_segs))) return -1;
@@ -1575,7 +1648,10 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
     xmlDocSetRootElement(xout, root);
     for (size_t i = 0; i < m->n_ns; i++) {
       xmlNsPtr ns = xmlNewNs(root, BAD_CAST m->ns[i].href, *m->ns[i].prefix ? BAD_CAST m->ns[i].prefix : NULL);
-      if (ns && m->out_root.href && !root->ns && xmlStrEqual(ns->href, m->out_root.href)) xmlSetNs(root, ns);
+      if (ns && m->out_root.href && xmlStrEqual(ns->href, m->out_root.href) &&
+          ((!ns->prefix && !m->out_root.prefix) ||
+           (ns->prefix && m->out_root.prefix && !strcmp((const char *)ns->prefix, m->out_root.prefix))))
+        xmlSetNs(root, ns);
     }
     top.xout = root;
   }
