@@ -143,11 +143,13 @@ static hub_err_t producer_create(struct hub_transport *t, char *errbuf, size_t e
     return HUB_ERR_CONFIG;
   }
   if (!t->txn_id) return HUB_OK;
+  unsigned tries = 0;
   /* init_transactions fences any older producer with our transactional id and aborts its open
    * transaction: this is what makes a restart after SIGKILL safe. Retried while the cluster
    * is unreachable. */
   for (;;) {
-    rd_kafka_error_t *err = rd_kafka_init_transactions(t->producer, (int)t->cfg->request_timeout_ms);
+    /* Short slices so a stop request is noticed while the cluster is away. */
+    rd_kafka_error_t *err = rd_kafka_init_transactions(t->producer, 1000);
     if (!err) break;
     int retriable = rd_kafka_error_is_retriable(err);
     snprintf(errbuf, errbuf_size, "init_transactions: %s", rd_kafka_error_string(err));
@@ -157,7 +159,7 @@ static hub_err_t producer_create(struct hub_transport *t, char *errbuf, size_t e
       t->producer = NULL;
       return stop_requested ? HUB_ERR_STOPPED : HUB_ERR_TRANSPORT;
     }
-    hub_log(HUB_LOG_WARN, "kafka", "%s; retrying", errbuf);
+    if (++tries % 10 == 1) hub_log(HUB_LOG_WARN, "kafka", "%s; retrying", errbuf);
   }
   atomic_store(&t->connected, 1);
   return HUB_OK;
