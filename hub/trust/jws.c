@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "hub/trust/jcs.h"
+#include "hub/trust/truststore.h"
 
 #define JWS_MAX_LEN (64u * 1024 * 1024) /* a whole token; records are far smaller */
 #define RSA_MIN_BITS 2048
@@ -446,17 +447,6 @@ out:
 
 /* ---- certificates ---- */
 
-static STACK_OF(X509) *certs_from_pem(const char *data, size_t len) {
-  STACK_OF(X509) *sk = sk_X509_new_null();
-  BIO *bio = BIO_new_mem_buf(data, (int)len);
-  X509 *x;
-  while (sk && bio && (x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)))
-    if (!sk_X509_push(sk, x)) X509_free(x);
-  ERR_clear_error(); /* the end of the file reads as an error */
-  BIO_free(bio);
-  return sk;
-}
-
 static void hex_sha256(const unsigned char *data, size_t len, char out[65]) {
   unsigned char md[32];
   unsigned int n = 0;
@@ -469,18 +459,7 @@ static void signer_text(const struct hub_jws_key *k, X509 *cert, EVP_PKEY *pkey,
   unsigned char *der = NULL;
   if (!signer || !size) return;
   if (cert) {
-    int n = i2d_X509(cert, &der);
-    if (n > 0) hex_sha256(der, (size_t)n, hex);
-    BIO *b = BIO_new(BIO_s_mem());
-    char subj[512] = "";
-    if (b) {
-      /* RFC 2253 order, UTF-8 kept as is (Vietnamese names), not \XX-escaped */
-      X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-      int r = BIO_read(b, subj, sizeof subj - 1);
-      subj[r > 0 ? r : 0] = 0;
-      BIO_free(b);
-    }
-    snprintf(signer, size, "%s; sha256=%s", subj, hex);
+    hub_x509_signer_string(cert, signer, size);
   } else {
     int n = i2d_PUBKEY(pkey, &der);
     if (n > 0) hex_sha256(der, (size_t)n, hex);
@@ -498,9 +477,9 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
   hub_err_t err = HUB_OK;
   char why[256];
   json_t *hdr = NULL, *x5c = NULL;
-  char *hdr_json = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *canon = NULL, *pem = NULL, *input = NULL;
+  char *hdr_json = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *canon = NULL, *input = NULL;
   unsigned char *sig = NULL;
-  size_t sig_len = 0, pem_len = 0;
+  size_t sig_len = 0;
   STACK_OF(X509) *chain = NULL;
   enum alg alg;
   *out = NULL;
@@ -520,10 +499,8 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
     goto out;
   }
   if (cert_pem_path_or_NULL) {
-    if ((err = read_file(cert_pem_path_or_NULL, &pem, &pem_len, errbuf, errbuf_size))) goto out;
-    chain = certs_from_pem(pem, pem_len);
-    if (!chain || sk_X509_num(chain) == 0) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "%s: no certificate in PEM", cert_pem_path_or_NULL);
+    if (!(chain = hub_x509_load_pem_file(cert_pem_path_or_NULL, errbuf, errbuf_size))) {
+      err = HUB_ERR_CRYPTO;
       goto out;
     }
     EVP_PKEY *leaf_key = X509_get0_pubkey(sk_X509_value(chain, 0));
@@ -590,7 +567,6 @@ out:
   free(p64);
   free(s64);
   free(canon);
-  free(pem);
   free(input);
   free(sig);
   sk_X509_pop_free(chain, X509_free);
@@ -681,65 +657,30 @@ static hub_err_t parse_header(const unsigned char *json, size_t len, struct pars
   return HUB_OK;
 }
 
-/* Chain of the x5c leaf to one of the trust CAs, then each certificate's validity period with
- * the configured clock skew (OpenSSL has no skew, so its own time check is off). */
+/* The x5c leaf and its intermediates against the trust store: the hub's one trust decision
+ * (hub/trust/truststore.h: chain, validity with clock skew, key usage, CRLs), shared with
+ * XML-DSig. A store given in the options is reused; otherwise one is built from trust_ca. */
 static hub_err_t check_chain(STACK_OF(X509) *x5c, const struct hub_jws_verify_opts *o, char *errbuf, size_t errbuf_size) {
-  hub_err_t err = HUB_OK;
-  char ebuf[256];
-  X509_STORE *store = X509_STORE_new();
-  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-  STACK_OF(X509) *untrusted = sk_X509_new_null();
-  if (!store || !ctx || !untrusted) {
+  hub_err_t err;
+  char inner[600];
+  struct hub_truststore *own = NULL;
+  const struct hub_truststore *ts = o->truststore;
+  STACK_OF(X509) *untrusted = NULL;
+  if (!ts) {
+    if ((err = hub_truststore_new(o->trust_ca, o->n_trust_ca, NULL, 0, o->clock_skew_s, &own, inner, sizeof inner)))
+      return fail(errbuf, errbuf_size, err, "trust CA: %s", inner);
+    ts = own;
+  }
+  if (!(untrusted = sk_X509_new_null())) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
-  for (size_t i = 0; i < o->n_trust_ca; i++)
-    if (X509_STORE_load_file(store, o->trust_ca[i]) != 1) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_IO, "%s: cannot load trust CA: %s", o->trust_ca[i], ossl_reason(ebuf, sizeof ebuf));
-      goto out;
-    }
   for (int i = 1; i < sk_X509_num(x5c); i++) sk_X509_push(untrusted, sk_X509_value(x5c, i));
-  X509 *leaf = sk_X509_value(x5c, 0);
-  if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "chain check setup failed: %s", ossl_reason(ebuf, sizeof ebuf));
-    goto out;
-  }
-  X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_NO_CHECK_TIME);
-  if (X509_verify_cert(ctx) != 1) {
-    int e = X509_STORE_CTX_get_error(ctx);
-    X509 *at = X509_STORE_CTX_get_current_cert(ctx);
-    char subj[256] = "?";
-    if (at) X509_NAME_oneline(X509_get_subject_name(at), subj, sizeof subj);
-    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "x5c chain not trusted: %s (depth %d, %s)",
-               X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), subj);
-    ERR_clear_error();
-    goto out;
-  }
-  time_t now = o->now_s ? (time_t)o->now_s : time(NULL);
-  time_t skew = o->clock_skew_s > 0 ? (time_t)o->clock_skew_s : 0;
-  STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-  for (int i = 0; i < sk_X509_num(chain); i++) {
-    X509 *x = sk_X509_value(chain, i);
-    char subj[256];
-    X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof subj);
-    if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), now - skew) < 0) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_EXPIRED, "certificate %s (chain depth %d) expired", subj, i);
-      goto out;
-    }
-    if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), now + skew) > 0) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_EXPIRED, "certificate %s (chain depth %d) is not valid yet", subj, i);
-      goto out;
-    }
-  }
-  uint32_t ku = X509_get_key_usage(leaf); /* UINT32_MAX when the extension is absent */
-  if (!(ku & KU_DIGITAL_SIGNATURE) && !(ku & KU_NON_REPUDIATION)) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "signer certificate key usage allows neither digitalSignature nor nonRepudiation");
-    goto out;
-  }
+  if ((err = hub_truststore_check(ts, sk_X509_value(x5c, 0), untrusted, (time_t)o->now_s, inner, sizeof inner)))
+    fail(errbuf, errbuf_size, err, "x5c: %s", inner);
 out:
   sk_X509_free(untrusted); /* the certificates belong to x5c */
-  X509_STORE_CTX_free(ctx);
-  X509_STORE_free(store);
+  hub_truststore_destroy(own);
   return err;
 }
 
@@ -874,7 +815,7 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
       err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "no verification key: no key is configured and the header has no x5c");
       goto out;
     }
-    if (!o->n_trust_ca) {
+    if (!o->n_trust_ca && !o->truststore) {
       err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "header has x5c but no trust CA is configured");
       goto out;
     }

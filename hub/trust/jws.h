@@ -18,6 +18,7 @@
 #include "hub/err.h"
 
 struct hub_jws_key;
+struct hub_truststore;
 
 struct hub_jws_verify_opts {
   /* PEM files of trusted CA certificates; an `x5c` chain must end in one of them. */
@@ -37,6 +38,9 @@ struct hub_jws_verify_opts {
   int64_t clock_skew_s;
   /* Unix time used for validity checks; 0 means now. For tests and replays. */
   int64_t now_s;
+  /* A trust store loaded once (hub/trust/truststore.h, with CRLs if configured); when set it
+   * is used instead of trust_ca and clock_skew_s. */
+  const struct hub_truststore *truststore;
 };
 
 /* Loads a private key, a public key or a certificate from a PEM file (the first object found;
@@ -76,7 +80,8 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
  *   HUB_ERR_JSON           the header (or a detached payload) is not JSON / not an object;
  *   HUB_ERR_SIG_POLICY     alg none, HS* or unknown, duplicate header members, unknown or malformed
  *                          crit, key type does not fit alg, x5c key differs from the pinned key;
- *   HUB_ERR_SIG_UNTRUSTED  no key for the kid, no key source, x5c chain not trusted;
+ *   HUB_ERR_SIG_UNTRUSTED  no key for the kid, no key source, x5c chain not trusted, x5c
+ *                          certificate whose key usage does not allow signing;
  *   HUB_ERR_SIG_EXPIRED    a certificate in the x5c chain is outside its validity period;
  *   HUB_ERR_TOO_LARGE      input over the size limit; HUB_ERR_NOMEM, HUB_ERR_IO. */
 hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verify_opts *opts, char **payload_out,
