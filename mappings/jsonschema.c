@@ -948,9 +948,13 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
   }
   char *path = NULL;
   pthread_mutex_lock(&remote_lock);
+  int escapes = 0;
   if (remote_prefix && remote_dir && !strncmp(uri, remote_prefix, strlen(remote_prefix))) {
+    const char *rest = uri + strlen(remote_prefix);
+    /* the URI is normalised already; a ".." left (e.g. percent-encoded) would leave the folder */
+    escapes = strstr(rest, "..") != NULL || strchr(rest, '%') != NULL || strchr(rest, '?') != NULL;
     struct buf b = {0};
-    buf_fmt(&b, "%s/%s", remote_dir, uri + strlen(remote_prefix));
+    buf_fmt(&b, "%s/%s", remote_dir, rest);
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
@@ -959,8 +963,8 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;
   }
-  if (strstr(path, "/../")) {
-    snprintf(why, why_size, "refusing a path with '..'");
+  if (escapes) {
+    snprintf(why, why_size, "refusing a remote path with '..', '%%' or '?'");
     free(path);
     return NULL;
   }
