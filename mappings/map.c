@@ -366,6 +366,7 @@ static void xpath_error(void *user, xmlErrorPtr err) {
 static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struct src *s) {
   if (want_scalar(ld, n, "an expression")) return HUB_ERR_CONFIG;
   s->kind = SRC_PATH;
+  if (!s->at) s->at = n;
   s->expr = n->scalar;
   if (ld->m->in == LT_MAP_JSON) {
     char why[256];
@@ -843,12 +844,41 @@ struct run {
   size_t es;
 };
 
+/* A readable XPath of an input node: names as written (prefix:local), [n] only where
+ * same-named siblings make it necessary; attributes as @name, text as text(). */
+static void node_path(xmlNodePtr node, char *out, size_t size) {
+  char tmp[1400];
+  out[0] = '\0';
+  for (xmlNodePtr n = node; n && n->type != XML_DOCUMENT_NODE; n = n->parent) {
+    char step[300];
+    const char *pfx = n->ns && n->ns->prefix ? (const char *)n->ns->prefix : NULL;
+    if (n->type == XML_ATTRIBUTE_NODE) {
+      snprintf(step, sizeof step, "@%s%s%s", pfx ? pfx : "", pfx ? ":" : "", (const char *)n->name);
+    } else if (n->type == XML_ELEMENT_NODE) {
+      int idx = 0, count = 0;
+      for (xmlNodePtr x = n->parent ? n->parent->children : NULL; x; x = x->next)
+        if (x->type == XML_ELEMENT_NODE && xmlStrEqual(x->name, n->name) && x->ns == n->ns) {
+          count++;
+          if (x == n) idx = count;
+        }
+      if (count > 1)
+        snprintf(step, sizeof step, "%s%s%s[%d]", pfx ? pfx : "", pfx ? ":" : "", (const char *)n->name, idx);
+      else
+        snprintf(step, sizeof step, "%s%s%s", pfx ? pfx : "", pfx ? ":" : "", (const char *)n->name);
+    } else {
+      snprintf(step, sizeof step, "text()");
+    }
+    int w = snprintf(tmp, sizeof tmp, "/%s%s", step, out);
+    if (w < 0 || (size_t)w >= size) break; /* too deep to show: keep the innermost steps */
+    memcpy(out, tmp, (size_t)w + 1);
+  }
+  if (!out[0]) snprintf(out, size, "/");
+}
+
 /* The input path of a scope's element: "$['data'][0]" (JSON) or "/edXML/..." (XML). */
 static void scope_path(const struct run *run, const struct scope *sc, char *out, size_t size) {
   if (run->m->in == LT_MAP_XML) {
-    xmlChar *p = sc->xcur ? xmlGetNodePath(sc->xcur) : NULL;
-    snprintf(out, size, "%s", p ? (const char *)p : "/");
-    xmlFree(p);
+    node_path(sc->xcur, out, size);
     return;
   }
   if (!sc->parent) {
@@ -889,9 +919,7 @@ static void src_path(const struct run *run, const struct scope *sc, const struct
   run->xpc->node = s->from_doc ? xmlDocGetRootElement(run->xin) : sc->xcur;
   xmlXPathObjectPtr o = xmlXPathCompiledEval(s->xp, run->xpc);
   if (o && o->type == XPATH_NODESET && o->nodesetval && o->nodesetval->nodeNr == 1) {
-    xmlChar *p = xmlGetNodePath(o->nodesetval->nodeTab[0]);
-    snprintf(out, size, "%s", p ? (const char *)p : "?");
-    xmlFree(p);
+    node_path(o->nodesetval->nodeTab[0], out, size);
   } else {
     scope_path(run, sc, base, sizeof base);
     snprintf(out, size, "%s (xpath %s)", s->from_doc ? "/" : base, s->expr);
@@ -1379,8 +1407,9 @@ static int put_value(struct run *run, const struct scope *sc, const struct rule 
   /* XML 1.0 forbids most control characters: refuse them rather than write a broken document */
   for (const unsigned char *p = (const unsigned char *)t; *p; p++)
     if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') {
+      unsigned bad = *p;
       free(t);
-      return fail(run, sc, &r->src, r->at, "text contains control character U+%04X, not allowed in XML", *p);
+      return fail(run, sc, &r->src, r->at, "text contains control character U+%04X, not allowed in XML", bad);
     }
   int rc = 0;
   const struct seg *last = &r->segs[r->n_segs - 1];
