@@ -715,7 +715,7 @@ static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) *
 
 /* Runs xmlsec with `key`; maps its outcome to a code and reason. */
 static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig, xmlSecKeyPtr key,
-                            struct hub_xmldsig_result *res) {
+                            struct hub_xmldsig_result *res, int *key_fits) {
   xmlSecDSigCtx ctx;
   hub_err_t rc = HUB_ERR_SIG_INVALID;
   last_err[0] = '\0';
@@ -734,7 +734,7 @@ static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
     if (!a->sha1 || v->legacy_sha1) xmlSecDSigCtxEnableSignatureTransform(&ctx, a->klass());
   ctx.signKey = key; /* borrowed: cleared before finalize */
   if (xmlSecDSigCtxVerify(&ctx, sig) < 0) {
-    if (strstr(last_err, "key is not found") || strstr(last_err, "KEY_NOT_FOUND") || strstr(last_err, "key not found"))
+    if (strstr(last_err, "key is not found") && (*key_fits = 0) == 0)
       rc = fail(res, HUB_ERR_SIG_INVALID, "the signer's key does not fit the signature algorithm (%s)", last_err);
     else
       rc = fail(res, HUB_ERR_SIG_INVALID, "signature cannot be processed: %s", last_err[0] ? last_err : "xmlsec error");
@@ -805,15 +805,35 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
   }
   if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res)) != HUB_OK) goto out;
   if (v->n_pins) {
+    /* Each pinned key in turn; the reason kept is that of a key whose type fitted the
+     * algorithm, since "wrong key type" for the other pins says nothing. */
+    struct hub_xmldsig_result best = {0};
+    hub_err_t best_rc = HUB_OK;
+    int best_fits = 0;
     for (size_t i = 0; i < v->n_pins; i++) {
-      free(res->detail);
-      res->detail = NULL;
-      res->detail_len = 0;
-      rc = run_xmlsec(v, sigs[0], v->pins[i].key, res);
+      struct hub_xmldsig_result one = {0};
+      int fits = 1;
+      rc = run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits);
       if (rc == HUB_OK) {
         snprintf(res->signer, sizeof res->signer, "%s", v->pins[i].identity);
+        free(best.detail);
+        best.detail = NULL;
         break;
       }
+      if (!best_rc || (fits && !best_fits)) {
+        free(best.detail);
+        best = one;
+        best_rc = rc;
+        best_fits = fits;
+      } else {
+        free(one.detail);
+      }
+    }
+    if (rc != HUB_OK) {
+      rc = best_rc;
+      snprintf(res->reason, sizeof res->reason, "%s", best.reason);
+      res->detail = best.detail;
+      res->detail_len = best.detail_len;
     }
     goto out;
   }
@@ -832,7 +852,8 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     rc = fail(res, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
-  if ((rc = run_xmlsec(v, sigs[0], key, res)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
+  int fits = 1;
+  if ((rc = run_xmlsec(v, sigs[0], key, res, &fits)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
 out:
   if (key) xmlSecKeyDestroy(key);
   X509_free(leaf);
