@@ -1,0 +1,667 @@
+/* `lienthong bench passthrough`: the hub's runtime against kcat on the same broker in the
+ * same run. Loads N keyed records into a fresh topic, then
+ *   1. runs `lienthong run` (a child process) with one exactly-once passthrough route and
+ *      times the N records from the first one the hub produces to the last one visible to a
+ *      read_committed consumer of its output;
+ *   2. with the hub still running, sends more records at half that rate and measures each
+ *      record's end-to-end latency (send time -> visible to read_committed);
+ *   3. stops the hub (its peak RSS is its VmHWM), checks that every record of both phases
+ *      arrived exactly once, intact and in per-key order;
+ *   4. pipes `kcat -C` into `kcat -P` over the same input and times it the same way.
+ * Prints a summary and, as the last line, one JSON object with every figure. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hub/bench_proc.h"
+#include "hub/bench_records.h"
+#include "hub/cmd.h"
+#include "hub/config.h"
+#include "hub/registry.h"
+
+#define MAX_PROPS 32
+#define FIRST_RECORD_TIMEOUT_MS 120000 /* broker warm-up, group join, init_transactions */
+#define STALL_TIMEOUT_MS 60000         /* no new record for this long: give up */
+
+static const struct hub_cmd cmd;
+
+struct opts {
+  const char *bootstrap;
+  uint64_t messages;
+  uint64_t size;
+  uint64_t keys;
+  uint64_t partitions;
+  double latency_s;
+  int64_t batch_max_messages; /* 0: the hub's default */
+  int64_t batch_max_wait_ms;  /* 0: the hub's default */
+  const char *props[MAX_PROPS];
+  size_t n_props;
+  int keep;
+};
+
+/* What one run measured; -1 (or NAN-free zeros) where a phase did not get that far. */
+struct results {
+  char broker[64];
+  double produce_rate;
+  double hub_s, hub_rate, hub_cpu_s;
+  double kcat_s, kcat_rate, kcat_cpu_s;
+  double lat_rate;
+  uint64_t lat_n;
+  double p50, p99, p999, pmax;
+  double rss_mib;
+  int hub_exit_ok;
+  char hub_exit[32];
+  uint64_t dup, missing, corrupt, order;
+  uint64_t kcat_dup, kcat_missing;
+  int64_t eff_max_messages, eff_max_wait_ms;
+  int hub_done, lat_done, kcat_done;
+};
+
+static volatile int interrupted;
+static void on_signal(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static void msleep(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = s && *s != '-' ? strtoull(s, &end, 10) : 0;
+  if (!s || *s == '-' || errno || end == s || *end || v < min || v > max) {
+    hub_cmd_usage_error(&cmd, "%s wants a whole number from %llu to %llu, not '%s'", opt, (unsigned long long)min,
+                        (unsigned long long)max, s ? s : "");
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Returns HUB_EXIT_OK to go on, else the exit code. */
+static int parse_opts(int argc, char **argv, struct opts *o) {
+  uint64_t v;
+  int quick = 0, have_n = 0, have_lat = 0;
+  *o = (struct opts){.messages = 200000, .size = 1024, .keys = 1000, .partitions = 4, .latency_s = 10};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    int takes = strcmp(a, "--quick") && strcmp(a, "--keep");
+    if (takes && !val) return hub_cmd_usage_error(&cmd, "%s needs a value", a);
+    if (!strcmp(a, "--quick")) {
+      quick = 1;
+    } else if (!strcmp(a, "--keep")) {
+      o->keep = 1;
+    } else if (!strcmp(a, "--bootstrap")) {
+      if (!*val || strchr(val, '"') || strchr(val, '\\')) return hub_cmd_usage_error(&cmd, "bad --bootstrap '%s'", val);
+      o->bootstrap = val;
+    } else if (!strcmp(a, "--messages")) {
+      if (parse_u64(a, val, 1, 100000000, &o->messages) < 0) return HUB_EXIT_USAGE;
+      have_n = 1;
+    } else if (!strcmp(a, "--size")) {
+      if (parse_u64(a, val, BENCH_MIN_SIZE, BENCH_MAX_SIZE, &o->size) < 0) return HUB_EXIT_USAGE;
+    } else if (!strcmp(a, "--keys")) {
+      if (parse_u64(a, val, 1, BENCH_MAX_KEYS, &o->keys) < 0) return HUB_EXIT_USAGE;
+    } else if (!strcmp(a, "--partitions")) {
+      if (parse_u64(a, val, 1, 256, &o->partitions) < 0) return HUB_EXIT_USAGE;
+    } else if (!strcmp(a, "--latency-seconds")) {
+      if (parse_u64(a, val, 1, 3600, &v) < 0) return HUB_EXIT_USAGE;
+      o->latency_s = (double)v;
+      have_lat = 1;
+    } else if (!strcmp(a, "--batch-max-messages")) {
+      if (parse_u64(a, val, 1, 1000000, &v) < 0) return HUB_EXIT_USAGE;
+      o->batch_max_messages = (int64_t)v;
+    } else if (!strcmp(a, "--batch-max-wait-ms")) {
+      if (parse_u64(a, val, 1, 60000, &v) < 0) return HUB_EXIT_USAGE;
+      o->batch_max_wait_ms = (int64_t)v;
+    } else if (!strcmp(a, "--hub-property")) {
+      if (!strchr(val, '=') || strchr(val, '"') || strchr(val, '\\') || strchr(val, '\n'))
+        return hub_cmd_usage_error(&cmd, "--hub-property wants NAME=VALUE (no quotes or backslashes), not '%s'", val);
+      if (o->n_props == MAX_PROPS) return hub_cmd_usage_error(&cmd, "at most %d --hub-property options", MAX_PROPS);
+      o->props[o->n_props++] = val;
+    } else {
+      return hub_cmd_usage_error(&cmd, "unknown option '%s'", a);
+    }
+    if (takes) i++;
+  }
+  if (quick && !have_n) o->messages = 20000;
+  if (quick && !have_lat) o->latency_s = 3;
+  return HUB_EXIT_OK;
+}
+
+static const char *source_dir(void) {
+  const char *s = getenv("LT_SOURCE_DIR");
+  return s && *s ? s : LT_SOURCE_DIR;
+}
+
+/* Creates SRC/.cache/bench/run-XXXXXX. */
+static int make_scratch(char *out, size_t cap) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/.cache", source_dir());
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/.cache/bench", source_dir());
+  mkdir(path, 0755);
+  if (snprintf(out, cap, "%s/run-XXXXXX", path) >= (int)cap || !mkdtemp(out)) {
+    fprintf(stderr, "bench: cannot create a scratch directory under %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int broker_start(const char *scratch, char *bootstrap, size_t cap) {
+  char script[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], env_port[64], env_cport[64];
+  int port = bench_free_port(-1), cport = port > 0 ? bench_free_port(port) : -1;
+  if (cport < 0) {
+    fprintf(stderr, "bench: no free TCP port on 127.0.0.1\n");
+    return -1;
+  }
+  snprintf(script, sizeof script, "%s/scripts/kafka-start", source_dir());
+  snprintf(dir, sizeof dir, "%s/broker", scratch);
+  snprintf(log, sizeof log, "%s/broker-start.log", scratch);
+  snprintf(env_port, sizeof env_port, "LT_KAFKA_PORT=%d", port);
+  snprintf(env_cport, sizeof env_cport, "LT_KAFKA_CONTROLLER_PORT=%d", cport);
+  if (access(script, X_OK) != 0) {
+    fprintf(stderr, "bench: no --bootstrap given and %s is missing (set LT_SOURCE_DIR to the source tree)\n", script);
+    return -1;
+  }
+  fprintf(stderr, "bench: starting a Kafka broker on 127.0.0.1:%d (%s)\n", port, dir);
+  char *argv[] = {script, dir, NULL};
+  char *env[] = {env_port, env_cport, NULL};
+  if (bench_run_script(argv, env, log, 300000) != 0) {
+    fprintf(stderr, "bench: the broker did not start:\n");
+    bench_print_tail(log, 30, "  ");
+    return -1;
+  }
+  snprintf(bootstrap, cap, "127.0.0.1:%d", port);
+  return 0;
+}
+
+static void broker_stop(const char *scratch) {
+  char script[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
+  snprintf(script, sizeof script, "%s/scripts/kafka-stop", source_dir());
+  snprintf(dir, sizeof dir, "%s/broker", scratch);
+  snprintf(log, sizeof log, "%s/broker-stop.log", scratch);
+  char *argv[] = {script, dir, NULL};
+  if (bench_run_script(argv, NULL, log, 60000) != 0) fprintf(stderr, "bench: kafka-stop failed (see %s)\n", log);
+}
+
+static int write_config(const char *path, const struct opts *o, const char *bootstrap, const char *id,
+                        const char *in, const char *out) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  fprintf(f,
+          "# generated by lienthong bench passthrough\n"
+          "hub:\n  transport: kafka\n  instance: \"%s\"\n  log_level: warn\n"
+          "  admin: { listen: \"\" }\n"
+          "  kafka:\n    bootstrap: \"%s\"\n    partitions: %llu\n",
+          id, bootstrap, (unsigned long long)o->partitions);
+  if (o->n_props) {
+    fprintf(f, "    properties:\n");
+    for (size_t i = 0; i < o->n_props; i++) fprintf(f, "      - \"%s\"\n", o->props[i]);
+  }
+  fprintf(f, "routes:\n  - name: \"%s\"\n    from: \"%s\"\n    to: \"%s\"\n    steps:\n      - passthrough: {}\n", id,
+          in, out);
+  if (o->batch_max_messages || o->batch_max_wait_ms) {
+    fprintf(f, "    batch:\n");
+    if (o->batch_max_messages) fprintf(f, "      max_messages: %lld\n", (long long)o->batch_max_messages);
+    if (o->batch_max_wait_ms) fprintf(f, "      max_wait: %lldms\n", (long long)o->batch_max_wait_ms);
+  }
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Waits until the observer has `want` distinct records (below the split, or at/above it with
+ * `hi`), sampling `child`. Fails on interrupt, on a stall, or when a `must_run` child ends. */
+static int wait_for(struct bench_observer *ob, int hi, uint64_t want, struct bench_child *child, int must_run,
+                    const char *what, char *why, size_t cap) {
+  uint64_t last = 0;
+  int64_t last_progress = bench_now_us();
+  for (;;) {
+    struct bench_observer_stats st;
+    bench_observer_get_stats(ob, &st);
+    uint64_t got = hi ? st.distinct_hi : st.distinct_lo;
+    if (got >= want) return 0;
+    int64_t now = bench_now_us();
+    if (got != last) last_progress = now, last = got;
+    int running = child ? bench_child_poll(child) : 1;
+    if (interrupted) {
+      snprintf(why, cap, "interrupted");
+      return -1;
+    }
+    if (must_run && !running) {
+      char ex[32];
+      bench_child_describe(child, ex, sizeof ex);
+      snprintf(why, cap, "%s ended (%s) with %llu of %llu records visible", what, ex, (unsigned long long)got,
+               (unsigned long long)want);
+      return -1;
+    }
+    int64_t limit = got ? STALL_TIMEOUT_MS : FIRST_RECORD_TIMEOUT_MS;
+    if ((now - last_progress) / 1000 > limit) {
+      snprintf(why, cap, "%s: only %llu of %llu records visible, none new for %lld s", what, (unsigned long long)got,
+               (unsigned long long)want, (long long)(limit / 1000));
+      return -1;
+    }
+    msleep(20);
+  }
+}
+
+/* Records per second over [first produced by the system under test, last visible]. */
+static double phase_rate(const struct bench_observer_stats *st, uint64_t n, double *seconds) {
+  *seconds = (double)(st->lo_complete_us - st->first_create_ms_lo * 1000) / 1e6;
+  return *seconds > 0 ? (double)n / *seconds : 0;
+}
+
+struct ctx {
+  const struct opts *o;
+  const char *bootstrap;
+  const char *scratch;
+  char id[64];
+  char in[128], hub_out[128], kcat_out[128], dlq[140];
+  char *self;
+  struct results *r;
+  char why[1024];
+  /* the hub runs from phase 1 to hub_finish */
+  struct bench_child hub;
+  struct bench_observer *hub_ob;
+  char hub_log[PATH_MAX];
+  uint64_t lat_sent; /* latency-phase records acknowledged by the broker */
+};
+
+/* Phase 1: starts the hub and times the first N records through it; the hub stays up. */
+/* Why the run failed, for the summary and the JSON. */
+static void set_why(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_why(struct ctx *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->why, sizeof c->why, fmt, ap);
+  va_end(ap);
+}
+
+static int hub_throughput(struct ctx *c) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  char yaml[PATH_MAX], errbuf[1024];
+  snprintf(yaml, sizeof yaml, "%s/hub.yaml", c->scratch);
+  snprintf(c->hub_log, sizeof c->hub_log, "%s/hub.log", c->scratch);
+  if (write_config(yaml, o, c->bootstrap, c->id, c->in, c->hub_out) < 0) {
+    set_why(c, "cannot write %s", yaml);
+    return -1;
+  }
+  /* Load it here first: a bad --hub-property or batch value is reported before anything runs,
+   * and the effective batch settings go into the results. */
+  struct hub_config *cfg = NULL;
+  if (hub_config_load(yaml, &cfg, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "generated configuration: %s", errbuf);
+    return -1;
+  }
+  r->eff_max_messages = cfg->routes[0].batch.max_messages;
+  r->eff_max_wait_ms = cfg->routes[0].batch.max_wait_ms;
+  hub_config_destroy(cfg);
+  if (bench_observer_start(c->bootstrap, c->hub_out, (int)o->partitions, o->size, (uint32_t)o->keys, o->messages,
+                           &c->hub_ob, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "observer: %s", errbuf);
+    return -1;
+  }
+  fprintf(stderr, "bench: hub: lienthong run %s (log %s)\n", yaml, c->hub_log);
+  char *argv[] = {c->self, "run", yaml, NULL};
+  if (bench_child_spawn(&c->hub, argv, NULL, -1, -1, c->hub_log, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "%s", errbuf);
+    return -1;
+  }
+  if (wait_for(c->hub_ob, 0, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
+  struct bench_observer_stats st;
+  bench_observer_get_stats(c->hub_ob, &st);
+  bench_child_poll(&c->hub);
+  r->hub_cpu_s = c->hub.cpu_s;
+  r->hub_rate = phase_rate(&st, o->messages, &r->hub_s);
+  r->hub_done = 1;
+  fprintf(stderr, "bench: hub: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)o->messages, r->hub_s,
+          r->hub_rate);
+  return 0;
+}
+
+/* Phase 2: half the measured peak rate through the same running hub. */
+static int hub_latency(struct ctx *c) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  char errbuf[1024];
+  double secs;
+  r->lat_rate = r->hub_rate / 2;
+  r->lat_n = (uint64_t)(r->lat_rate * o->latency_s);
+  if (r->lat_n < 100) r->lat_n = 100;
+  fprintf(stderr, "bench: latency: %llu records at %.0f msgs/s\n", (unsigned long long)r->lat_n, r->lat_rate);
+  if (bench_produce(c->bootstrap, c->in, o->messages, r->lat_n, o->size, (uint32_t)o->keys, r->lat_rate, &interrupted,
+                    &secs, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "latency producer: %s", errbuf);
+    return -1;
+  }
+  c->lat_sent = r->lat_n;
+  if (secs > 0) r->lat_rate = (double)r->lat_n / secs; /* the rate actually achieved */
+  if (wait_for(c->hub_ob, 1, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
+  r->lat_done = 1;
+  return 0;
+}
+
+/* Stops the hub and counts what its output holds. `ok`: the phases so far succeeded. */
+static int hub_finish(struct ctx *c, int ok) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  if (c->hub.pid > 0) {
+    bench_child_stop(&c->hub, SIGTERM, 40000);
+    bench_child_describe(&c->hub, r->hub_exit, sizeof r->hub_exit);
+    r->hub_exit_ok = WIFEXITED(c->hub.status) && WEXITSTATUS(c->hub.status) == 0;
+    r->rss_mib = (double)c->hub.hwm_kib / 1024.0;
+    if (ok && !r->hub_exit_ok) {
+      set_why(c, "the hub did not stop cleanly (%s)", r->hub_exit);
+      ok = 0;
+    }
+    if (!ok) bench_print_tail(c->hub_log, 20, "  hub.log: ");
+  }
+  if (c->hub_ob) {
+    if (ok && bench_observer_drain(c->hub_ob, 1000, 30000) != 0)
+      fprintf(stderr, "bench: the hub's output did not go quiet; late duplicates may be uncounted\n");
+    bench_observer_stop(c->hub_ob);
+    struct bench_observer_stats st;
+    bench_observer_get_stats(c->hub_ob, &st);
+    r->dup = st.duplicates;
+    r->corrupt = st.corrupt;
+    r->order = st.order_violations;
+    r->missing = bench_observer_missing(c->hub_ob, 0, o->messages + c->lat_sent);
+    size_t n;
+    const double *lat = bench_observer_latencies(c->hub_ob, &n);
+    if (r->lat_done && n) {
+      r->p50 = bench_quantile(lat, n, 0.50);
+      r->p99 = bench_quantile(lat, n, 0.99);
+      r->p999 = bench_quantile(lat, n, 0.999);
+      r->pmax = lat[n - 1];
+    }
+    bench_observer_destroy(c->hub_ob);
+    c->hub_ob = NULL;
+  }
+  return ok ? 0 : -1;
+}
+
+static int kcat_phase(struct ctx *c) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  char log_c[PATH_MAX], log_p[PATH_MAX], errbuf[1024];
+  struct bench_observer *ob = NULL;
+  struct bench_child cons = {0}, prod = {0};
+  int rc = -1, pfd[2] = {-1, -1};
+  snprintf(log_c, sizeof log_c, "%s/kcat-consumer.log", c->scratch);
+  snprintf(log_p, sizeof log_p, "%s/kcat-producer.log", c->scratch);
+  if (bench_observer_start(c->bootstrap, c->kcat_out, (int)o->partitions, o->size, (uint32_t)o->keys, o->messages,
+                           &ob, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "observer: %s", errbuf);
+    goto out;
+  }
+  if (pipe2(pfd, O_CLOEXEC) != 0) {
+    set_why(c, "pipe: %s", strerror(errno));
+    goto out;
+  }
+  char *bs = (char *)c->bootstrap;
+  char *pargv[] = {"kcat", "-P", "-b", bs, "-t", c->kcat_out, "-K", "\t", NULL};
+  char *cargv[] = {"kcat", "-C", "-b", bs, "-t", c->in, "-o", "beginning", "-e", "-q", "-f", "%k\t%s\n", NULL};
+  fprintf(stderr, "bench: kcat: kcat -C -t %s ... | kcat -P -t %s -K '\\t'\n", c->in, c->kcat_out);
+  if (bench_child_spawn(&prod, pargv, NULL, pfd[0], -1, log_p, errbuf, sizeof errbuf) != HUB_OK ||
+      bench_child_spawn(&cons, cargv, NULL, -1, pfd[1], log_c, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "%s (is kcat installed?)", errbuf);
+    goto out;
+  }
+  close(pfd[0]);
+  close(pfd[1]);
+  pfd[0] = pfd[1] = -1;
+  if (wait_for(ob, 0, o->messages, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
+  struct bench_observer_stats st;
+  bench_observer_get_stats(ob, &st);
+  r->kcat_rate = phase_rate(&st, o->messages, &r->kcat_s);
+  r->kcat_done = 1;
+  fprintf(stderr, "bench: kcat: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)o->messages, r->kcat_s,
+          r->kcat_rate);
+  rc = 0;
+out:
+  if (pfd[0] >= 0) close(pfd[0]);
+  if (pfd[1] >= 0) close(pfd[1]);
+  /* Both end by themselves: the consumer at the end of the input, the producer at end of its stdin. */
+  if (cons.pid > 0 && !bench_child_wait(&cons, rc == 0 ? 30000 : 0)) bench_child_stop(&cons, SIGTERM, 5000);
+  if (prod.pid > 0 && !bench_child_wait(&prod, rc == 0 ? 30000 : 0)) bench_child_stop(&prod, SIGTERM, 5000);
+  r->kcat_cpu_s = cons.cpu_s + prod.cpu_s;
+  if (rc != 0) {
+    bench_print_tail(log_c, 10, "  kcat-consumer.log: ");
+    bench_print_tail(log_p, 10, "  kcat-producer.log: ");
+  }
+  if (ob) {
+    if (rc == 0) bench_observer_drain(ob, 1000, 30000);
+    bench_observer_stop(ob);
+    struct bench_observer_stats st;
+    bench_observer_get_stats(ob, &st);
+    r->kcat_dup = st.duplicates;
+    r->kcat_missing = bench_observer_missing(ob, 0, o->messages);
+  }
+  bench_observer_destroy(ob);
+  return rc;
+}
+
+static double round2(double x) { return (double)(long long)(x * 100 + (x >= 0 ? 0.5 : -0.5)) / 100; }
+
+static void print_results(const struct opts *o, const struct results *r, const char *error) {
+  double mb = (double)o->messages * (double)o->size / 1e6;
+  double ratio = r->kcat_rate > 0 ? r->hub_rate / r->kcat_rate : 0;
+  int verified = r->hub_done && r->lat_done && !r->dup && !r->missing && !r->corrupt && !r->order;
+  printf("lienthong bench passthrough: %llu records of %llu bytes, %llu keys, %llu partitions, broker %s\n",
+         (unsigned long long)o->messages, (unsigned long long)o->size, (unsigned long long)o->keys,
+         (unsigned long long)o->partitions, r->broker);
+  printf("  loading the input        %10.0f msgs/s (idempotent producer, acks=all)\n", r->produce_rate);
+  if (r->hub_done)
+    printf("  hub, exactly-once        %10.0f msgs/s %8.2f MB/s  %.3f s, CPU %.1f us/msg"
+           " (batch max %lld records / %lld ms)\n",
+           r->hub_rate, mb / r->hub_s, r->hub_s, r->hub_cpu_s / (double)o->messages * 1e6,
+           (long long)r->eff_max_messages, (long long)r->eff_max_wait_ms);
+  if (r->kcat_done)
+    printf("  kcat -C | kcat -P        %10.0f msgs/s %8.2f MB/s  %.3f s, CPU %.1f us/msg\n", r->kcat_rate,
+           mb / r->kcat_s, r->kcat_s, r->kcat_cpu_s / (double)o->messages * 1e6);
+  if (r->hub_done && r->kcat_done)
+    printf("  ratio hub/kcat           %10.2f   (target >= 0.70, aim 0.90): %s\n", ratio, ratio >= 0.7 ? "met" : "MISSED");
+  if (r->lat_done)
+    printf("  latency at %.0f msgs/s (%llu records): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms"
+           " (target p99 < 50 ms): %s\n",
+           r->lat_rate, (unsigned long long)r->lat_n, r->p50, r->p99, r->p999, r->pmax, r->p99 < 50 ? "met" : "MISSED");
+  if (r->rss_mib > 0)
+    printf("  hub peak RSS             %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
+  printf("  exactly-once check       %s: %llu duplicates, %llu missing, %llu corrupt, %llu out of key order;"
+         " hub %s\n",
+         verified ? "passed" : "FAILED", (unsigned long long)r->dup, (unsigned long long)r->missing,
+         (unsigned long long)r->corrupt, (unsigned long long)r->order, r->hub_exit[0] ? r->hub_exit : "not run");
+  if (error) printf("  error: %s\n", error);
+
+  json_t *j = json_object();
+  json_object_set_new(j, "bench", json_string("passthrough"));
+  json_object_set_new(j, "messages", json_integer((json_int_t)o->messages));
+  json_object_set_new(j, "size", json_integer((json_int_t)o->size));
+  json_object_set_new(j, "keys", json_integer((json_int_t)o->keys));
+  json_object_set_new(j, "partitions", json_integer((json_int_t)o->partitions));
+  json_object_set_new(j, "broker", json_string(o->bootstrap ? "external" : "started"));
+  json_object_set_new(j, "produce_msgs_per_s", json_real(round2(r->produce_rate)));
+  json_object_set_new(j, "hub_msgs_per_s", json_real(round2(r->hub_rate)));
+  json_object_set_new(j, "hub_mb_per_s", json_real(round2(r->hub_done ? mb / r->hub_s : 0)));
+  json_object_set_new(j, "hub_seconds", json_real(round2(r->hub_s * 1000) / 1000));
+  json_object_set_new(j, "hub_cpu_us_per_msg", json_real(round2(r->hub_cpu_s / (double)o->messages * 1e6)));
+  json_object_set_new(j, "kcat_msgs_per_s", json_real(round2(r->kcat_rate)));
+  json_object_set_new(j, "kcat_mb_per_s", json_real(round2(r->kcat_done ? mb / r->kcat_s : 0)));
+  json_object_set_new(j, "kcat_seconds", json_real(round2(r->kcat_s * 1000) / 1000));
+  json_object_set_new(j, "kcat_cpu_us_per_msg", json_real(round2(r->kcat_cpu_s / (double)o->messages * 1e6)));
+  json_object_set_new(j, "ratio", json_real(round2(ratio * 100) / 100));
+  json_object_set_new(j, "latency_rate_msgs_per_s", json_real(round2(r->lat_rate)));
+  json_object_set_new(j, "latency_messages", json_integer((json_int_t)r->lat_n));
+  json_object_set_new(j, "p50_ms", json_real(round2(r->p50)));
+  json_object_set_new(j, "p99_ms", json_real(round2(r->p99)));
+  json_object_set_new(j, "p999_ms", json_real(round2(r->p999)));
+  json_object_set_new(j, "max_ms", json_real(round2(r->pmax)));
+  json_object_set_new(j, "peak_rss_mib", json_real(round2(r->rss_mib)));
+  json_object_set_new(j, "batch_max_messages", json_integer(r->eff_max_messages));
+  json_object_set_new(j, "batch_max_wait_ms", json_integer(r->eff_max_wait_ms));
+  json_object_set_new(j, "exactly_once", json_boolean(verified));
+  json_object_set_new(j, "duplicates", json_integer((json_int_t)r->dup));
+  json_object_set_new(j, "missing", json_integer((json_int_t)r->missing));
+  json_object_set_new(j, "corrupt", json_integer((json_int_t)r->corrupt));
+  json_object_set_new(j, "order_violations", json_integer((json_int_t)r->order));
+  json_object_set_new(j, "kcat_duplicates", json_integer((json_int_t)r->kcat_dup));
+  json_object_set_new(j, "kcat_missing", json_integer((json_int_t)r->kcat_missing));
+  json_object_set_new(j, "hub_exit", json_string(r->hub_exit[0] ? r->hub_exit : "not run"));
+  json_t *t = json_object();
+  json_object_set_new(t, "ratio", json_boolean(r->hub_done && r->kcat_done && ratio >= 0.7));
+  json_object_set_new(t, "p99", json_boolean(r->lat_done && r->p99 < 50));
+  json_object_set_new(t, "rss", json_boolean(r->rss_mib > 0 && r->rss_mib < 64));
+  json_object_set_new(j, "targets_met", t);
+  json_object_set_new(j, "error", error ? json_string(error) : json_null());
+  char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+  printf("%s\n", s ? s : "{\"bench\":\"passthrough\",\"error\":\"out of memory\"}");
+  fflush(stdout);
+  free(s);
+  json_decref(j);
+}
+
+static int bench_main(int argc, char **argv) {
+  struct opts o;
+  struct results r = {0};
+  struct ctx c = {0};
+  char scratch[PATH_MAX] = "", bootstrap[256] = "", errbuf[1024], self[PATH_MAX];
+  int started_broker = 0, exit_code = HUB_EXIT_FAIL;
+  const char *error = NULL;
+  int rc = parse_opts(argc, argv, &o);
+  if (rc != HUB_EXIT_OK) return rc;
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    fprintf(stderr, "bench: cannot find this program's path: %s\n", strerror(errno));
+    return HUB_EXIT_FAIL;
+  }
+  self[n] = '\0';
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  c.o = &o;
+  c.r = &r;
+  c.self = self;
+  r.eff_max_messages = o.batch_max_messages;
+  r.eff_max_wait_ms = o.batch_max_wait_ms;
+  if (make_scratch(scratch, sizeof scratch) < 0) {
+    error = "cannot create a scratch directory";
+    goto out;
+  }
+  c.scratch = scratch;
+  if (o.bootstrap) {
+    snprintf(bootstrap, sizeof bootstrap, "%s", o.bootstrap);
+  } else {
+    if (broker_start(scratch, bootstrap, sizeof bootstrap) < 0) {
+      error = "the broker did not start";
+      goto out;
+    }
+    started_broker = 1;
+  }
+  c.bootstrap = bootstrap;
+  snprintf(r.broker, sizeof r.broker, "%s%s", bootstrap, started_broker ? " (started by the bench)" : "");
+  /* Unique names per run: topics, consumer group and transactional id start fresh. */
+  snprintf(c.id, sizeof c.id, "bench-%lld-%d", (long long)time(NULL), (int)getpid());
+  snprintf(c.in, sizeof c.in, "lt-%s.in", c.id);
+  snprintf(c.hub_out, sizeof c.hub_out, "lt-%s.hub-out", c.id);
+  snprintf(c.kcat_out, sizeof c.kcat_out, "lt-%s.kcat-out", c.id);
+  snprintf(c.dlq, sizeof c.dlq, "%s.dlq", c.id);
+  const char *topics[] = {c.in, c.hub_out, c.kcat_out, c.dlq};
+  if (bench_topics_create(bootstrap, topics, 3, (int)o.partitions, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(&c, "%s", errbuf);
+    error = c.why;
+    goto out;
+  }
+  fprintf(stderr, "bench: loading %llu records of %llu bytes into %s\n", (unsigned long long)o.messages,
+          (unsigned long long)o.size, c.in);
+  double secs;
+  if (bench_produce(bootstrap, c.in, 0, o.messages, o.size, (uint32_t)o.keys, 0, &interrupted, &secs, errbuf,
+                    sizeof errbuf) != HUB_OK) {
+    set_why(&c, "loading the input: %s", errbuf);
+    error = c.why;
+    goto out;
+  }
+  r.produce_rate = secs > 0 ? (double)o.messages / secs : 0;
+  /* The hub is timed first, and kcat after it, so a broker still warming up would favour kcat;
+   * the hub idles (connected) while kcat runs, and the input then holds exactly N records. */
+  int ok = hub_throughput(&c) == 0 && kcat_phase(&c) == 0 && hub_latency(&c) == 0;
+  if (hub_finish(&c, ok) < 0 || !ok) {
+    error = c.why;
+    goto out;
+  }
+  exit_code = HUB_EXIT_OK;
+out:
+  if (!error && (r.dup || r.missing || r.corrupt || r.order)) exit_code = HUB_EXIT_FAIL;
+  if (bootstrap[0] && !started_broker && !o.keep && bench_topics_delete(bootstrap, topics, 4, errbuf, sizeof errbuf))
+    fprintf(stderr, "bench: deleting the bench topics: %s\n", errbuf);
+  if (started_broker) broker_stop(scratch);
+  if (scratch[0]) {
+    char data[PATH_MAX];
+    snprintf(data, sizeof data, "%s/broker/data", scratch);
+    if (o.keep || exit_code != HUB_EXIT_OK) {
+      bench_rmtree(data); /* the logs stay for a look; the records do not */
+      fprintf(stderr, "bench: logs kept in %s\n", scratch);
+    } else if (bench_rmtree(scratch) != 0) {
+      fprintf(stderr, "bench: cannot remove %s: %s\n", scratch, strerror(errno));
+    }
+  }
+  if (error) fprintf(stderr, "bench: %s\n", error);
+  print_results(&o, &r, error);
+  return exit_code;
+}
+
+static const struct hub_cmd cmd = {
+    .name = "bench.passthrough",
+    .summary = "benchmark an exactly-once passthrough route against kcat",
+    .usage =
+        "Usage: lienthong bench passthrough [OPTIONS]\n\n"
+        "Measures the hub's runtime on a real Kafka broker, against kcat on the same broker in the same run:\n"
+        "  1. loads N keyed records of SIZE bytes into a fresh input topic;\n"
+        "  2. runs `lienthong run` with one passthrough route (exactly-once: transactions carrying the\n"
+        "     consumer offsets; the output read with isolation.level=read_committed) and times the N\n"
+        "     records from the first one the hub produces to the last one visible on its output;\n"
+        "  3. sends more records at half that rate through the running hub and measures each one's\n"
+        "     end-to-end latency (send time to visible to a read_committed consumer): p50, p99;\n"
+        "  4. stops the hub (peak RSS = its VmHWM) and checks every record of both phases arrived\n"
+        "     exactly once, intact and in per-key order;\n"
+        "  5. pipes `kcat -C` into `kcat -P -K '\\t'` over the same input and times it the same way.\n"
+        "Progress goes to stderr; a summary and, as the last line, one JSON object go to stdout.\n\n"
+        "Options:\n"
+        "  --bootstrap HOST:PORT     broker to use (default: start one with scripts/kafka-start on free\n"
+        "                            ports in a scratch directory under .cache/bench/, stop it at the end)\n"
+        "  --messages N              records in the throughput phase (default 200000; 20000 with --quick)\n"
+        "  --size BYTES              value size, 64..900000 (default 1024)\n"
+        "  --keys K                  distinct record keys (default 1000)\n"
+        "  --partitions P            partitions of the bench topics (default 4)\n"
+        "  --latency-seconds S       length of the latency phase (default 10; 3 with --quick)\n"
+        "  --quick                   a small run for CI\n"
+        "  --batch-max-messages N    route batch.max_messages (default: the hub's)\n"
+        "  --batch-max-wait-ms MS    route batch.max_wait (default: the hub's)\n"
+        "  --hub-property NAME=VALUE librdkafka property for the hub's clients (hub.kafka.properties);\n"
+        "                            repeatable\n"
+        "  --keep                    keep the scratch directory (logs, generated config) and the topics\n\n"
+        "The source tree (for scripts/) is LT_SOURCE_DIR, else the one this binary was built from.\n"
+        "Exit codes: 0 measured and verified, 1 a failure (a lost, duplicated or damaged record, a hub\n"
+        "that did not run or stop cleanly, no broker), 2 usage error.",
+    .main = bench_main,
+};
+HUB_CMD_PLUGIN(hub_plugin_cmd_bench_passthrough, cmd);

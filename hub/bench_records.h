@@ -1,0 +1,81 @@
+/* Bench records and the Kafka clients of `lienthong bench`: the self-checking record format
+ * (sequence number, send time, deterministic filler), a producer that sends a range of
+ * sequence numbers as fast as it can or at a fixed rate, and an observer that reads a topic
+ * with a read_committed consumer and checks that every sequence number arrives exactly once,
+ * intact and in per-key order, noting when records become visible.
+ *
+ * These clients use librdkafka directly, not the transport interface: they are the bench's
+ * instruments, outside the system under test. */
+#ifndef HUB_BENCH_RECORDS_H
+#define HUB_BENCH_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/err.h"
+
+/* "LTB1 " + 12-digit sequence + " " + 16-digit send time (µs, CLOCK_REALTIME) + " " */
+#define BENCH_VALUE_HEADER 35
+#define BENCH_MIN_SIZE 64
+#define BENCH_MAX_SIZE 900000
+#define BENCH_MAX_KEYS 1000000
+
+/* Microseconds since the epoch (CLOCK_REALTIME): comparable across processes on this host. */
+int64_t bench_now_us(void);
+
+/* The key of record `seq` ("k" + 6 digits of seq % keys); returns its length. */
+size_t bench_key(char *out, size_t cap, uint64_t seq, uint32_t keys);
+/* Writes the `size`-byte value of record `seq` stamped with `send_us`. No byte is a tab or a
+ * newline, so the record survives kcat's line format. */
+void bench_value_fill(unsigned char *buf, size_t size, uint64_t seq, int64_t send_us);
+/* Checks a value byte for byte against the format; 0 and the fields when it is intact. */
+int bench_value_parse(const unsigned char *v, size_t len, size_t size, uint64_t *seq, int64_t *send_us);
+
+/* Creates (or, with `delete`, deletes) topics with `partitions` partitions, replication 1. */
+hub_err_t bench_topics_create(const char *bootstrap, const char *const *topics, size_t n, int partitions,
+                              char *errbuf, size_t errbuf_size);
+hub_err_t bench_topics_delete(const char *bootstrap, const char *const *topics, size_t n, char *errbuf,
+                              size_t errbuf_size);
+
+/* Sends records [from, from + count) to `topic` with an idempotent acks=all producer, as fast as
+ * possible when rate <= 0, else paced at `rate` records/s; returns when every record is
+ * acknowledged. `*seconds` is the time from the first send to the last acknowledgement.
+ * `stop` (may be NULL) aborts early when it becomes nonzero. */
+hub_err_t bench_produce(const char *bootstrap, const char *topic, uint64_t from, uint64_t count, size_t size,
+                        uint32_t keys, double rate, const volatile int *stop, double *seconds, char *errbuf,
+                        size_t errbuf_size);
+
+struct bench_observer;
+
+struct bench_observer_stats {
+  uint64_t received;         /* records read, duplicates included */
+  uint64_t distinct_lo;      /* distinct sequence numbers below `split` */
+  uint64_t distinct_hi;      /* distinct sequence numbers at or above `split` */
+  uint64_t duplicates;       /* records whose sequence number was already seen */
+  uint64_t corrupt;          /* value or key not as produced */
+  uint64_t order_violations; /* a key's sequence numbers went backwards */
+  int64_t first_create_ms_lo; /* smallest record timestamp (CreateTime) below `split`; -1 none */
+  int64_t lo_complete_us;     /* when the last of [0, split) became visible; -1 not yet */
+};
+
+/* Starts a thread reading every partition of `topic` (which has `partitions` partitions) from
+ * the beginning with isolation.level=read_committed. Sequence numbers >= split are the latency
+ * phase: their visibility time minus their send time is recorded. */
+hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int partitions, size_t size,
+                               uint32_t keys, uint64_t split, struct bench_observer **out, char *errbuf,
+                               size_t errbuf_size);
+void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_stats *st);
+/* Reads on until every partition is at its end and nothing new arrived for `quiet_ms`
+ * (so late duplicates are counted), or `timeout_ms` passes; returns 0 when drained. */
+int bench_observer_drain(struct bench_observer *o, int quiet_ms, int timeout_ms);
+/* Stops the thread (counters stay readable). Then: sequence numbers in [from, to) never seen. */
+void bench_observer_stop(struct bench_observer *o);
+uint64_t bench_observer_missing(const struct bench_observer *o, uint64_t from, uint64_t to);
+/* After stop: the recorded latencies (ms) of the latency phase, sorted ascending (borrowed). */
+const double *bench_observer_latencies(struct bench_observer *o, size_t *n);
+void bench_observer_destroy(struct bench_observer *o);
+
+/* The q-quantile (0..1) of an ascending array (nearest rank); 0 when empty. */
+double bench_quantile(const double *sorted, size_t n, double q);
+
+#endif
