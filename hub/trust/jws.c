@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "hub/trust/jcs.h"
+#include "hub/trust/readfile.h"
 #include "hub/trust/truststore.h"
 
 #define JWS_MAX_LEN (64u * 1024 * 1024) /* a whole token; records are far smaller */
@@ -255,43 +256,12 @@ out:
   return err;
 }
 
-static hub_err_t read_file(const char *path, char **data, size_t *len, char *errbuf, size_t errbuf_size) {
-  *data = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return fail(errbuf, errbuf_size, HUB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 8192, n = 0, r;
-  char *buf = malloc(cap);
-  while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-    n += r;
-    if (n == cap) {
-      char *nb = cap > 16u * 1024 * 1024 ? NULL : realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return fail(errbuf, errbuf_size, HUB_ERR_TOO_LARGE, "%s: too large for a PEM file", path);
-      }
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (!buf || bad) {
-    free(buf);
-    return fail(errbuf, errbuf_size, buf ? HUB_ERR_IO : HUB_ERR_NOMEM, "%s: cannot read", path);
-  }
-  *data = buf;
-  *len = n;
-  return HUB_OK;
-}
-
 hub_err_t hub_jws_key_load(const char *pem_path, const char *kid, struct hub_jws_key **out, char *errbuf,
                            size_t errbuf_size) {
-  char *data;
+  unsigned char *data;
   size_t len;
   *out = NULL;
-  hub_err_t err = read_file(pem_path, &data, &len, errbuf, errbuf_size);
+  hub_err_t err = hub_trust_read_file(pem_path, 1u << 20, &data, &len, errbuf, errbuf_size);
   if (err) return err;
   char inner[400];
   err = hub_jws_key_load_mem(data, len, kid, out, inner, sizeof inner);
@@ -467,6 +437,14 @@ static void signer_text(const struct hub_jws_key *k, X509 *cert, EVP_PKEY *pkey,
     else snprintf(signer, size, "public key; sha256=%s", hex);
   }
   OPENSSL_free(der);
+}
+
+void hub_jws_key_get_identity(const struct hub_jws_key *k, char *out, size_t size) {
+  if (!k) {
+    if (out && size) out[0] = 0;
+    return;
+  }
+  signer_text(k, k->cert, k->pkey, out, size);
 }
 
 /* ---- signing ---- */

@@ -54,6 +54,9 @@ hub_err_t hub_jws_key_load_mem(const void *pem, size_t len, const char *kid, str
 void hub_jws_key_destroy(struct hub_jws_key *k);
 /* The key's kid (borrowed) or NULL. */
 const char *hub_jws_key_get_kid(const struct hub_jws_key *k);
+/* The key's lt.signer text: "SUBJECT; sha256=HEX" for a certificate, else "kid=KID; sha256=HEX"
+ * (or "public key; sha256=HEX") over the SubjectPublicKeyInfo DER, as hub_jws_verify reports. */
+void hub_jws_key_get_identity(const struct hub_jws_key *k, char *out, size_t size);
 /* "RS256" for RSA, "ES256" for EC P-256, NULL for key types no supported algorithm uses. */
 const char *hub_jws_key_get_default_alg(const struct hub_jws_key *k);
 

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "hub/registry.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/truststore.h"
 
@@ -699,6 +700,143 @@ static void negative_corpus(void) {
   hub_jws_key_destroy(small);
 }
 
+/* ---- the sign-jws and verify-jws steps, through the plugin registry ---- */
+
+static hub_err_t step_new(const char *name, const char *yaml, const struct hub_step_env *env, void **state,
+                          struct hub_node **doc, char *errbuf, size_t errbuf_size) {
+  const struct hub_step_ops *ops = hub_registry_get_step(name);
+  CHECK(ops != NULL);
+  *doc = hub_node_load_string("step.yaml", yaml, strlen(yaml), errbuf, errbuf_size);
+  CHECK(*doc != NULL);
+  if (!ops || !*doc) return HUB_ERR_CONFIG;
+  return ops->create(*doc, env, state, errbuf, errbuf_size);
+}
+
+static enum hub_step_result step_run(const char *name, void *state, struct hub_msg *m, struct hub_step_outcome *o) {
+  hub_step_outcome_clear(o);
+  return hub_registry_get_step(name)->process(state, m, o);
+}
+
+static void step_tests(void) {
+  char errbuf[1024];
+  const char *keys_yaml = "hub: {key: rsa.key, cert: rsa.crt}\ntrust: {ca: [ca.pem]}\n";
+  struct hub_node *keys = hub_node_load_string("keys.yaml", keys_yaml, strlen(keys_yaml), errbuf, sizeof errbuf);
+  struct hub_step_env env = {.base_dir = tmp, .keys = keys, .route = "test"};
+  struct hub_node *d1 = NULL, *d2 = NULL, *d3 = NULL, *d4 = NULL, *d5 = NULL;
+  void *sign = NULL, *verify = NULL, *sign_d = NULL, *verify_d = NULL, *bad = NULL;
+  struct hub_step_outcome out = {0};
+  const char *payload = "{\"maHoSo\":\"000.00.18.H47-260101-0007\",\"trangThai\":2}";
+  char sha[65];
+
+  /* compact, keys from the config's keys: section */
+  CHECK(step_new("sign-jws", "\"\"", &env, &sign, &d1, errbuf, sizeof errbuf) == HUB_OK); /* `- sign-jws:` */
+  CHECK(step_new("verify-jws", "{}", &env, &verify, &d2, errbuf, sizeof errbuf) == HUB_OK);
+  struct hub_msg *m = hub_msg_new("k", 1, payload, strlen(payload));
+  if (sign && verify && m) {
+    CHECK(step_run("sign-jws", sign, m, &out) == HUB_STEP_OK);
+    CHECK_STR(hub_msg_header_get_str(m, HUB_H_SIG), "signed");
+    CHECK_CONTAINS(hub_msg_header_get_str(m, HUB_H_SIGNER), "CN=hub-rsa,O=So TTTT,C=VN; sha256=");
+    hub_sha256_hex(payload, strlen(payload), sha);
+    CHECK_STR(hub_msg_header_get_str(m, HUB_H_PARENT), sha);
+    CHECK(strncmp((char *)m->value, "eyJ", 3) == 0 && strchr((char *)m->value, '.') != NULL);
+    char signed_by[700];
+    snprintf(signed_by, sizeof signed_by, "%s", hub_msg_header_get_str(m, HUB_H_SIGNER));
+    char *token = strdup((char *)m->value);
+    CHECK(step_run("verify-jws", verify, m, &out) == HUB_STEP_OK);
+    if (out.code) fprintf(stderr, "verify-jws: %s\n", out.reason);
+    CHECK_STR((char *)m->value, payload);
+    CHECK(m->value_len == strlen(payload));
+    CHECK_STR(hub_msg_header_get_str(m, HUB_H_SIG), "verified");
+    CHECK_STR(hub_msg_header_get_str(m, HUB_H_SIGNER), signed_by);
+    CHECK_STR(hub_msg_header_get_str(m, "lt.jws"), token);
+    printf("step sign-jws -> verify-jws (compact): %s, signer \"%s\"\n", out.code ? out.reason : "ok", signed_by);
+    /* the same step refuses alg none */
+    char *none = forge("{\"alg\":\"none\"}", payload, strlen(payload), NULL, "none");
+    hub_msg_set_value(m, none, strlen(none));
+    CHECK(step_run("verify-jws", verify, m, &out) == HUB_STEP_REJECT);
+    CHECK(out.code == HUB_ERR_SIG_POLICY);
+    CHECK_CONTAINS(out.reason, "verify-jws: alg \"none\"");
+    free(none);
+    /* a tampered token */
+    token[strlen(token) - 5] ^= 1;
+    hub_msg_set_value(m, token, strlen(token));
+    CHECK(step_run("verify-jws", verify, m, &out) == HUB_STEP_REJECT);
+    CHECK(out.code == HUB_ERR_SIG_INVALID);
+    free(token);
+  }
+  hub_msg_destroy(m);
+
+  /* detached ES256 with a kid, verified with a pinned key */
+  char yaml[512];
+  snprintf(yaml, sizeof yaml, "{key: ec.key, cert: ec.crt, x5c: false, kid: hub-ec, mode: detached}");
+  CHECK(step_new("sign-jws", yaml, &env, &sign_d, &d3, errbuf, sizeof errbuf) == HUB_OK);
+  if (!sign_d) fprintf(stderr, "%s\n", errbuf);
+  CHECK(step_new("verify-jws", "{keys: {hub-ec: ec.pub, hub-rsa: rsa.pub}, mode: detached, trust: []}", &env, &verify_d,
+                 &d4, errbuf, sizeof errbuf) == HUB_OK);
+  if (!verify_d) fprintf(stderr, "%s\n", errbuf);
+  m = hub_msg_new(NULL, 0, payload, strlen(payload));
+  if (sign_d && verify_d && m) {
+    CHECK(step_run("sign-jws", sign_d, m, &out) == HUB_STEP_OK);
+    CHECK_STR((char *)m->value, payload);
+    const char *jws = hub_msg_header_get_str(m, "lt.jws");
+    CHECK(jws && strstr(jws, "..") != NULL);
+    CHECK(step_run("verify-jws", verify_d, m, &out) == HUB_STEP_OK);
+    CHECK_STR((char *)m->value, payload); /* detached: the value is never re-serialised */
+    CHECK_CONTAINS(hub_msg_header_get_str(m, HUB_H_SIGNER), "kid=hub-ec; sha256=");
+    printf("step sign-jws -> verify-jws (detached ES256): %s, signer \"%s\"\n", out.code ? out.reason : "ok",
+           hub_msg_header_get_str(m, HUB_H_SIGNER));
+    /* the same JSON written differently still verifies (JCS); other content does not */
+    const char *same = "{ \"trangThai\": 2.0, \"maHoSo\": \"000.00.18.H47-260101-0007\" }";
+    hub_msg_set_value(m, same, strlen(same));
+    CHECK(step_run("verify-jws", verify_d, m, &out) == HUB_STEP_OK);
+    const char *other = "{\"maHoSo\":\"000.00.18.H47-260101-0007\",\"trangThai\":3}";
+    hub_msg_set_value(m, other, strlen(other));
+    CHECK(step_run("verify-jws", verify_d, m, &out) == HUB_STEP_REJECT);
+    CHECK(out.code == HUB_ERR_SIG_INVALID);
+    CHECK_CONTAINS(out.reason, "detached payload");
+    hub_msg_header_del(m, "lt.jws");
+    CHECK(step_run("verify-jws", verify_d, m, &out) == HUB_STEP_REJECT);
+    CHECK(out.code == HUB_ERR_SIG_MISSING);
+    CHECK_CONTAINS(out.reason, "no lt.jws header");
+  }
+  hub_msg_destroy(m);
+  hub_step_outcome_clear(&out);
+
+  /* configuration errors name the place */
+  struct hub_node *d = NULL;
+  CHECK(step_new("sign-jws", "{kye: rsa.key}", &env, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "step.yaml:1:2: unknown key 'kye'");
+  hub_node_destroy(d);
+  CHECK(step_new("sign-jws", "{key: rsa.key, alg: ES256}", &env, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "needs an EC P-256 key");
+  hub_node_destroy(d);
+  CHECK(step_new("sign-jws", "{key: ec.key, cert: rsa.crt}", &env, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "does not hold");
+  hub_node_destroy(d);
+  struct hub_step_env bare = {.base_dir = tmp};
+  CHECK(step_new("verify-jws", "{mode: detached}", &bare, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "needs pinned keys");
+  hub_node_destroy(d);
+  CHECK(step_new("verify-jws", "{keys: [ec.pub]}", &bare, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "mapping of kid to PEM file");
+  hub_node_destroy(d);
+  CHECK(step_new("verify-jws", "{keys: {a: missing.pem}}", &bare, &bad, &d, errbuf, sizeof errbuf) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(errbuf, "missing.pem");
+  hub_node_destroy(d);
+  CHECK(bad == NULL);
+
+  hub_registry_get_step("sign-jws")->destroy(sign);
+  hub_registry_get_step("verify-jws")->destroy(verify);
+  hub_registry_get_step("sign-jws")->destroy(sign_d);
+  hub_registry_get_step("verify-jws")->destroy(verify_d);
+  hub_node_destroy(d1);
+  hub_node_destroy(d2);
+  hub_node_destroy(d3);
+  hub_node_destroy(d4);
+  hub_node_destroy(d5);
+  hub_node_destroy(keys);
+}
+
 int main(void) {
   fixtures = getenv("LT_FIXTURES");
   if (!fixtures) {
@@ -718,6 +856,7 @@ int main(void) {
   rfc_examples();
   round_trips();
   negative_corpus();
+  step_tests();
   int rc = check_done();
   if (rc == 0) {
     char cmd[128];
