@@ -61,7 +61,9 @@ static void xsd_error(void *ctx, xmlErrorPtr err) {
   struct text *t = ctx;
   if (!err || !err->message) return;
   xmlChar *where = err->node ? xmlGetNodePath((xmlNodePtr)err->node) : NULL;
-  text_add(t, "%s: xsd: %s (line %d)", where ? (const char *)where : "/", err->message, err->line);
+  size_t n = strlen(err->message);
+  while (n && (err->message[n - 1] == '\n' || err->message[n - 1] == ' ')) n--;
+  text_add(t, "%s: xsd: %.*s (line %d)", where ? (const char *)where : "/", (int)n, err->message, err->line);
   xmlFree(where);
 }
 
