@@ -156,6 +156,51 @@ static void official_vectors(const char *shared) {
   CHECK(files == 6);
 }
 
+/* Damaged copies of the official inputs: never a crash; whatever is accepted canonicalises to a
+ * fixed point (canonicalising the output again gives the same bytes). */
+static void mutations(const char *shared) {
+  static const char *names[] = {"arrays", "french", "structures", "unicode", "values", "weird"};
+  const char *alphabet = "{}[]\",:0-.eE\\u \x01\xc3\xa9\xff";
+  uint64_t x = 0x2545f4914f6cdd1dULL;
+  int accepted = 0, refused = 0, fixed = 0;
+  for (int f = 0; f < 6; f++) {
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/testdata/jcs/testdata/input/%s.json", shared, names[f]);
+    char *in = slurp(path, &len);
+    if (!in) continue;
+    for (int i = 0; i < 500; i++) {
+      char *t = malloc(len + 2);
+      memcpy(t, in, len + 1);
+      size_t n = len;
+      for (int k = 0; k < 1 + i % 3; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t at = (size_t)(x % n);
+        if ((x >> 40) % 3 == 0 && n > 1) memmove(t + at, t + at + 1, n - at), n--;
+        else t[at] = alphabet[(x >> 32) % 20];
+      }
+      char *out = NULL, *again = NULL, errbuf[256];
+      size_t ol = 0, al = 0;
+      if (hub_jcs_canonicalize_new(t, n, &out, &ol, errbuf, sizeof errbuf) == HUB_OK) {
+        accepted++;
+        if (hub_jcs_canonicalize_new(out, ol, &again, &al, errbuf, sizeof errbuf) == HUB_OK && al == ol &&
+            memcmp(out, again, ol) == 0)
+          fixed++;
+      } else {
+        refused++;
+        CHECK(out == NULL);
+      }
+      free(out);
+      free(again);
+      free(t);
+    }
+    free(in);
+  }
+  printf("jcs mutations: %d accepted (%d fixed points), %d refused\n", accepted, fixed, refused);
+  CHECK(accepted == fixed);
+  CHECK(accepted + refused == 3000);
+}
+
 static void expect_refused(const char *json, const char *reason) {
   char *out = NULL, errbuf[256] = "";
   hub_err_t err = hub_jcs_canonicalize_new(json, strlen(json), &out, NULL, errbuf, sizeof errbuf);
@@ -183,6 +228,7 @@ int main(int argc, char **argv) {
   }
   official_vectors(shared);
   number_table();
+  mutations(shared);
   expect_refused("{\"a\":1,\"a\":2}", "duplicate");
   expect_refused("[1e400]", "line 1");
   expect_refused("{\"a\":", "line 1");

@@ -700,6 +700,53 @@ static void negative_corpus(void) {
   hub_jws_key_destroy(small);
 }
 
+/* Random damage to valid tokens: every variant must be refused (never crash, never accepted
+ * unless it is byte-for-byte the original after trimming). Run under ASan by the sanitizer build. */
+static void mutations(void) {
+  char errbuf[512], *good = NULL, *det = NULL;
+  struct hub_jws_key *rsa = load(tpath("rsa.key"), "m"), *pub = load(tpath("rsa.pub"), "m");
+  const char *payload = "{\"a\":[1,2,{\"b\":\"c\"}]}";
+  const struct hub_jws_key *pin[] = {pub};
+  struct hub_jws_verify_opts o = {.pinned = pin, .n_pinned = 1};
+  CHECK(hub_jws_sign_new(rsa, NULL, NULL, payload, strlen(payload), 0, &good, errbuf, sizeof errbuf) == HUB_OK);
+  CHECK(hub_jws_sign_new(rsa, NULL, NULL, payload, strlen(payload), 1, &det, errbuf, sizeof errbuf) == HUB_OK);
+  if (!good || !det) return;
+  const char *alphabet = "A-_=.+/ \x00\xff{}\"";
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  int refused = 0, accepted_changed = 0;
+  for (int i = 0; i < 3000; i++) {
+    const char *base = i % 2 ? det : good;
+    size_t n = strlen(base);
+    char *t = malloc(n + 8);
+    memcpy(t, base, n + 1);
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t at = (size_t)(x % n);
+    switch ((x >> 32) % 4) {
+    case 0: t[at] = alphabet[(x >> 40) % 14]; break;      /* replace */
+    case 1: t[at] = 0, n = at; break;                      /* truncate */
+    case 2: memmove(t + at + 1, t + at, n - at + 1), t[at] = alphabet[(x >> 40) % 14], n++; break; /* insert */
+    case 3: memmove(t + at, t + at + 1, n - at), n--; break; /* delete */
+    }
+    struct hub_jws_verify_opts oo = o;
+    if (i % 2) oo.detached_payload = payload, oo.detached_len = strlen(payload);
+    hub_err_t err = hub_jws_verify(t, n, &oo, NULL, NULL, NULL, 0, errbuf, sizeof errbuf);
+    if (err != HUB_OK) refused++;
+    else if (n != strlen(base) || memcmp(t, base, n) != 0) {
+      /* only an edit that leaves the same bytes (e.g. 'A' for 'A') or surrounding white space is acceptable */
+      int ws = (t[0] == ' ' || t[n - 1] == ' ');
+      if (!ws) accepted_changed++;
+    }
+    free(t);
+  }
+  printf("mutations: 3000 damaged tokens, %d refused, %d changed tokens accepted\n", refused, accepted_changed);
+  CHECK(accepted_changed == 0);
+  CHECK(refused > 2500);
+  free(good);
+  free(det);
+  hub_jws_key_destroy(rsa);
+  hub_jws_key_destroy(pub);
+}
+
 /* ---- the sign-jws and verify-jws steps, through the plugin registry ---- */
 
 static hub_err_t step_new(const char *name, const char *yaml, const struct hub_step_env *env, void **state,
@@ -857,6 +904,7 @@ int main(void) {
   round_trips();
   negative_corpus();
   step_tests();
+  mutations();
   int rc = check_done();
   if (rc == 0) {
     char cmd[128];
