@@ -1,0 +1,225 @@
+/* The library side of shape-query: lt_json_parse's refusals and messages, JSONPath error
+ * columns and normalized paths, JSON Schema loading from files (relative refs, the remote map,
+ * bad schemas with their place) and error lists, and the `validate` step through the registry
+ * (OK, REJECT with HUB_ERR_SCHEMA listing every failure, parse and hostile-XML codes). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "hub/node.h"
+#include "hub/registry.h"
+#include "hub/step.h"
+#include "mappings/json.h"
+#include "mappings/jsonpath.h"
+#include "mappings/jsonschema.h"
+
+static char dir[256];
+static char written[16][512];
+static size_t n_written;
+
+static void write_file(const char *name, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (n_written < 16) snprintf(written[n_written++], sizeof written[0], "%s", path);
+  FILE *f = fopen(path, "w");
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_json_parse(void) {
+  json_t *j = NULL;
+  char err[256];
+  CHECK(lt_json_parse("{\"a\": [1, 2]}", 13, "m", &j, err, sizeof err) == HUB_OK && json_is_object(j));
+  json_decref(j);
+  CHECK(lt_json_parse("\"only a string\"", 15, "m", &j, err, sizeof err) == HUB_OK && json_is_string(j));
+  json_decref(j);
+  CHECK(lt_json_parse("{\n\"a\": 1,\n\"a\": 2}", 17, "msg.json", &j, err, sizeof err) == HUB_ERR_JSON && !j);
+  CHECK_CONTAINS(err, "msg.json: line 3");
+  CHECK_CONTAINS(err, "duplicate object key");
+  CHECK(lt_json_parse("{\"a\": \"x\0y\"}", 12, "m", &j, err, sizeof err) == HUB_ERR_JSON);
+  CHECK_STR(err, "m: line 1, column 9: NUL byte in JSON input");
+  CHECK(lt_json_parse("[\"\\u0000\"]", 10, "m", &j, err, sizeof err) == HUB_ERR_JSON);
+  CHECK_CONTAINS(err, "\\u0000 (NUL) in a string is refused");
+  CHECK(lt_json_parse("", 0, NULL, &j, err, sizeof err) == HUB_ERR_JSON);
+  CHECK_CONTAINS(err, "<input>: line");
+  CHECK(lt_json_parse("[1] x", 5, "m", &j, err, sizeof err) == HUB_ERR_JSON);
+  json_t *a = json_loads("{\"x\": [1, 2.0, {\"y\": null}]}", 0, NULL), *b = json_loads("{\"x\": [1.0, 2, {\"y\": null}]}", 0, NULL);
+  CHECK(lt_json_equal(a, b));
+  json_array_append_new(json_object_get(b, "x"), json_true());
+  CHECK(!lt_json_equal(a, b));
+  json_decref(a);
+  json_decref(b);
+}
+
+static void test_jsonpath(void) {
+  struct lt_jsonpath *p = NULL;
+  char err[256];
+  CHECK(lt_jsonpath_compile("$.a[?@.b == ]", &p, err, sizeof err) == HUB_ERR_QUERY && !p);
+  CHECK_CONTAINS(err, "column 13:");
+  CHECK(lt_jsonpath_compile("$[?count(@.a) == 1]", &p, err, sizeof err) == HUB_OK);
+  lt_jsonpath_destroy(p);
+  CHECK(lt_jsonpath_compile("$[?count(@.a)]", &p, err, sizeof err) == HUB_ERR_QUERY);
+  CHECK_CONTAINS(err, "cannot be used as a test");
+  CHECK(lt_jsonpath_compile("$[?@.* == 1]", &p, err, sizeof err) == HUB_ERR_QUERY);
+  CHECK(lt_jsonpath_compile("$[9007199254740992]", &p, err, sizeof err) == HUB_ERR_QUERY);
+  CHECK_CONTAINS(err, "out of range");
+
+  json_t *doc = json_loads("{\"it's\\n\": {\"name\": \"Nguyễn\"}, \"l\": [\"a\", \"bb\", \"ccc\"]}", 0, NULL);
+  CHECK(lt_jsonpath_compile("$..name", &p, err, sizeof err) == HUB_OK);
+  json_t *paths = lt_jsonpath_paths_new(p, doc), *vals = lt_jsonpath_query_new(p, doc);
+  CHECK_STR(json_string_value(json_array_get(paths, 0)), "$['it\\'s\\n']['name']");
+  CHECK_STR(json_string_value(json_array_get(vals, 0)), "Nguyễn");
+  json_decref(paths);
+  json_decref(vals);
+  lt_jsonpath_destroy(p);
+  /* length() counts code points: "Nguyễn" is 6 */
+  CHECK(lt_jsonpath_compile("$..*[?length(@) == 6]", &p, err, sizeof err) == HUB_OK);
+  vals = lt_jsonpath_query_new(p, doc);
+  CHECK(json_array_size(vals) == 1);
+  json_decref(vals);
+  lt_jsonpath_destroy(p);
+  CHECK(lt_jsonpath_compile("$.l[?match(@, 'b+')]", &p, err, sizeof err) == HUB_OK);
+  vals = lt_jsonpath_query_new(p, doc);
+  CHECK(json_array_size(vals) == 1 && !strcmp(json_string_value(json_array_get(vals, 0)), "bb"));
+  json_decref(vals);
+  lt_jsonpath_destroy(p);
+  json_decref(doc);
+}
+
+static void test_schema_files(void) {
+  char path[512], err[2048];
+  struct lt_schema *s = NULL;
+  write_file("codes.schema.json", "{\"$defs\": {\"org\": {\"type\": \"string\", \"pattern\": \"^[0-9]{3}\\\\.[0-9]{2}$\"}}}");
+  write_file("dossier.schema.json",
+             "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\", \"type\": \"object\",\n"
+             " \"required\": [\"code\", \"org\"], \"unevaluatedProperties\": false,\n"
+             " \"properties\": {\"code\": {\"type\": \"string\", \"maxLength\": 5},\n"
+             "                \"org\": {\"$ref\": \"codes.schema.json#/$defs/org\"}}}");
+  snprintf(path, sizeof path, "%s/dossier.schema.json", dir);
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_OK && s);
+  json_t *ok = json_loads("{\"code\": \"Huế\", \"org\": \"000.00\"}", 0, NULL);
+  json_t *bad = json_loads("{\"code\": \"toolong\", \"org\": \"1\", \"extra\": 1}", 0, NULL);
+  char *errors = NULL;
+  CHECK(lt_schema_validate(s, ok, &errors) == HUB_OK && !errors);
+  CHECK(lt_schema_validate(s, bad, &errors) == HUB_ERR_SCHEMA);
+  CHECK_CONTAINS(errors, "/code: maxLength: 7 characters, at most 5 allowed");
+  CHECK_CONTAINS(errors, "/org: pattern: does not match");
+  CHECK_CONTAINS(errors, "/extra: unevaluatedProperties: property 'extra' is not allowed");
+  free(errors);
+  CHECK(lt_schema_validate(s, bad, NULL) == HUB_ERR_SCHEMA);
+  json_decref(ok);
+  json_decref(bad);
+  lt_schema_destroy(s);
+
+  write_file("bad.schema.json", "{\"properties\": {\"a\": {\"minLength\": -1}}}");
+  snprintf(path, sizeof path, "%s/bad.schema.json", dir);
+  s = NULL;
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID && !s);
+  CHECK_CONTAINS(err, "bad.schema.json");
+  CHECK_CONTAINS(err, "/properties/a/minLength");
+  write_file("unresolved.schema.json", "{\"items\": {\"$ref\": \"#/$defs/nope\"}}");
+  snprintf(path, sizeof path, "%s/unresolved.schema.json", dir);
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID);
+  CHECK_CONTAINS(err, "/items: cannot resolve reference");
+  snprintf(path, sizeof path, "%s/none.schema.json", dir);
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_IO);
+
+  /* the remote map serves a prefix from a folder; without it the reference does not resolve */
+  write_file("remote-int.json", "{\"type\": \"integer\"}");
+  json_t *rs = json_loads("{\"$ref\": \"http://schemas.example/remote-int.json\"}", 0, NULL);
+  CHECK(lt_schema_new(rs, "https://lienthong.invalid/t.json", &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID);
+  CHECK(lt_schema_set_remote_map("http://schemas.example/", dir) == HUB_OK);
+  CHECK(lt_schema_new(rs, "https://lienthong.invalid/t.json", &s, err, sizeof err) == HUB_OK);
+  json_t *one = json_integer(1), *str = json_string("1");
+  CHECK(lt_schema_validate(s, one, NULL) == HUB_OK);
+  CHECK(lt_schema_validate(s, str, NULL) == HUB_ERR_SCHEMA);
+  lt_schema_destroy(s);
+  lt_schema_set_remote_map(NULL, NULL);
+  json_decref(one);
+  json_decref(str);
+  json_decref(rs);
+}
+
+static struct hub_node *step_args(const char *yaml) {
+  char err[256];
+  return hub_node_load_string("route.yaml", yaml, strlen(yaml), err, sizeof err);
+}
+
+static void test_step(void) {
+  const struct hub_step_ops *ops = hub_registry_get_step("validate");
+  CHECK(ops != NULL);
+  if (!ops) return;
+  struct hub_step_env env = {.base_dir = dir, .route = "t"};
+  char err[1024];
+  void *st = NULL;
+  struct hub_node *y = step_args("validate: dossier.schema.json\n");
+  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
+  hub_node_destroy(y);
+  struct hub_step_outcome out = {0};
+  const char *good = "{\"code\": \"A1\", \"org\": \"000.00\"}";
+  struct hub_msg *m = hub_msg_new(NULL, 0, good, strlen(good));
+  CHECK(ops->process(st, m, &out) == HUB_STEP_OK);
+  hub_msg_destroy(m);
+  const char *bad = "{\"code\": 5, \"org\": \"x\"}";
+  m = hub_msg_new(NULL, 0, bad, strlen(bad));
+  CHECK(ops->process(st, m, &out) == HUB_STEP_REJECT);
+  CHECK(out.code == HUB_ERR_SCHEMA);
+  CHECK_CONTAINS(out.reason, "/code: type: expected string, got integer; /org: pattern: ");
+  CHECK(out.detail && strstr((char *)out.detail, "\n/org: pattern"));
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+  m = hub_msg_new(NULL, 0, "{\"code\": \"a\", \"code\": \"b\"}", 26);
+  CHECK(ops->process(st, m, &out) == HUB_STEP_REJECT && out.code == HUB_ERR_JSON);
+  CHECK_CONTAINS(out.reason, "duplicate object key");
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+  ops->destroy(st);
+
+  write_file("r.xsd", "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"><xs:element name=\"r\">"
+                      "<xs:complexType><xs:sequence><xs:element name=\"n\" type=\"xs:int\"/></xs:sequence>"
+                      "</xs:complexType></xs:element></xs:schema>");
+  y = step_args("validate: {schema: r.xsd}\n");
+  st = NULL;
+  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
+  hub_node_destroy(y);
+  m = hub_msg_new(NULL, 0, "<r><n>5</n></r>", 15);
+  CHECK(ops->process(st, m, &out) == HUB_STEP_OK);
+  hub_msg_destroy(m);
+  m = hub_msg_new(NULL, 0, "<r><n>five</n></r>", 18);
+  CHECK(ops->process(st, m, &out) == HUB_STEP_REJECT && out.code == HUB_ERR_SCHEMA);
+  CHECK_CONTAINS(out.reason, "/r/n: xsd: ");
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+  const char *xxe = "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><r><n>&e;</n></r>";
+  m = hub_msg_new(NULL, 0, xxe, strlen(xxe));
+  CHECK(ops->process(st, m, &out) == HUB_STEP_REJECT && out.code == HUB_ERR_XML_HOSTILE);
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+  ops->destroy(st);
+
+  y = step_args("validate: {schema: r.xsd, strict: true}\n");
+  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "route.yaml:1:");
+  CHECK_CONTAINS(err, "unknown key 'strict'");
+  hub_node_destroy(y);
+  y = step_args("validate: missing.schema.json\n");
+  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "route.yaml:1:11: validate:");
+  CHECK_CONTAINS(err, "missing.schema.json");
+  hub_node_destroy(y);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/lt-api-XXXXXX");
+  if (!mkdtemp(dir)) return 1;
+  test_json_parse();
+  test_jsonpath();
+  test_schema_files();
+  test_step();
+  for (size_t i = 0; i < n_written; i++) unlink(written[i]);
+  rmdir(dir);
+  return check_done();
+}
