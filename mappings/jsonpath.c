@@ -809,11 +809,16 @@ static struct expr *parse_basic(struct parser *p, int arg_mode) {
     skip_ws(p);
     struct expr *inner;
     size_t ipos = p->pos;
+    if (++p->depth > MAX_NEST) {
+      perr(p, "expression nested too deeply");
+      return NULL;
+    }
     if (cur(p) == '(') {
       inner = parse_basic(p, 0);
     } else {
       inner = as_logical(p, parse_primary(p), ipos);
     }
+    p->depth--;
     if (!inner) return NULL;
     struct expr *n = new_expr(p, EX_NOT);
     if (!n) {

@@ -538,6 +538,7 @@ static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t m
     PCRE2_SIZE off;
     re = pcre2_compile((PCRE2_SPTR)b.s, b.len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX, &errcode, &off,
                        NULL);
+    if (re) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up: without JIT it interprets */
     if (!re) {
       PCRE2_UCHAR m[200];
       pcre2_get_error_message(errcode, m, sizeof m);
@@ -550,10 +551,18 @@ static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t m
   return re;
 }
 
+/* Instance strings are untrusted: the match limit bounds backtracking (hitting it counts as
+ * no match, so `pattern` fails closed). */
 static int re_search(const pcre2_code *re, const char *s, size_t len) {
   pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-  if (!md) return 0;
-  int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+  pcre2_match_context *mc = pcre2_match_context_create(NULL);
+  int rc = -1;
+  if (md && mc) {
+    pcre2_set_match_limit(mc, 1000000);
+    pcre2_set_depth_limit(mc, 10000);
+    rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
+  }
+  pcre2_match_context_free(mc);
   pcre2_match_data_free(md);
   return rc >= 0;
 }
@@ -1484,6 +1493,82 @@ static int validate_object(struct vctx *c, const struct snode *s, json_t *inst, 
   return ok;
 }
 
+/* A hash that equal values (in lt_json_equal's sense: 1 == 1.0, member order ignored) share. */
+static uint64_t value_hash(json_t *v) {
+  uint64_t h = 14695981039346656037u;
+  switch (json_typeof(v)) {
+    case JSON_INTEGER:
+    case JSON_REAL: {
+      double d = json_number_value(v);
+      if (json_is_integer(v) || (d == floor(d) && fabs(d) < 9.2e18)) {
+        json_int_t iv = json_is_integer(v) ? json_integer_value(v) : (json_int_t)d;
+        return (uint64_t)iv * 0x9E3779B97F4A7C15u + 1;
+      }
+      uint64_t bits;
+      memcpy(&bits, &d, sizeof bits);
+      return bits * 0x9E3779B97F4A7C15u + 2;
+    }
+    case JSON_STRING: {
+      const unsigned char *p = (const unsigned char *)json_string_value(v);
+      for (size_t i = 0; i < json_string_length(v); i++) h = (h ^ p[i]) * 1099511628211u;
+      return h + 3;
+    }
+    case JSON_ARRAY:
+      for (size_t i = 0; i < json_array_size(v); i++) h = (h ^ value_hash(json_array_get(v, i))) * 1099511628211u;
+      return h + 4;
+    case JSON_OBJECT: {
+      const char *key;
+      size_t klen;
+      json_t *m;
+      uint64_t sum = 5;
+      json_object_keylen_foreach(v, key, klen, m) {
+        uint64_t kh = 14695981039346656037u;
+        for (size_t i = 0; i < klen; i++) kh = (kh ^ (unsigned char)key[i]) * 1099511628211u;
+        sum += (kh ^ value_hash(m)) * 0x9E3779B97F4A7C15u; /* order-independent */
+      }
+      return sum;
+    }
+    case JSON_TRUE: return 6;
+    case JSON_FALSE: return 7;
+    default: return 8;
+  }
+}
+
+struct hashed {
+  uint64_t h;
+  size_t i;
+};
+
+static int cmp_hashed(const void *a, const void *b) {
+  const struct hashed *x = a, *y = b;
+  if (x->h != y->h) return x->h < y->h ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* uniqueItems in O(n log n): sorts by hash and compares only items with equal hashes. Sets
+ * *first == *second when all items are distinct; -1 when out of memory. */
+static int unique_items(json_t *arr, size_t *first, size_t *second) {
+  size_t n = json_array_size(arr);
+  struct hashed *hs = malloc(n * sizeof *hs);
+  *first = *second = 0;
+  if (!hs) return -1;
+  for (size_t i = 0; i < n; i++) {
+    hs[i].h = value_hash(json_array_get(arr, i));
+    hs[i].i = i;
+  }
+  qsort(hs, n, sizeof *hs, cmp_hashed);
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = a + 1; b < n && hs[b].h == hs[a].h; b++)
+      if (lt_json_equal(json_array_get(arr, hs[a].i), json_array_get(arr, hs[b].i))) {
+        *first = hs[a].i < hs[b].i ? hs[a].i : hs[b].i;
+        *second = hs[a].i < hs[b].i ? hs[b].i : hs[a].i;
+        free(hs);
+        return 0;
+      }
+  free(hs);
+  return 0;
+}
+
 static int validate_array(struct vctx *c, const struct snode *s, json_t *inst, struct ann *ann) {
   int ok = 1;
   size_t size = json_array_size(inst);
@@ -1496,14 +1581,15 @@ static int validate_array(struct vctx *c, const struct snode *s, json_t *inst, s
       fail(c, "minItems", "has %zu items, at least %lld required", size, s->min_items);
       ok = 0;
     }
-    if (s->unique_items) {
-      for (size_t i = 0; i < size && ok; i++)
-        for (size_t k = i + 1; k < size; k++)
-          if (lt_json_equal(json_array_get(inst, i), json_array_get(inst, k))) {
-            fail(c, "uniqueItems", "items %zu and %zu are equal", i, k);
-            ok = 0;
-            break;
-          }
+    if (s->unique_items && size > 1) {
+      size_t i, k;
+      if (unique_items(inst, &i, &k) < 0) {
+        c->oom = 1;
+        ok = 0;
+      } else if (i != k) {
+        fail(c, "uniqueItems", "items %zu and %zu are equal", i, k);
+        ok = 0;
+      }
     }
   }
   if (!ok && c->mute && !ann) return 0;

@@ -143,6 +143,49 @@ static void test_schema_files(void) {
   json_decref(rs);
 }
 
+/* Inputs built to make a naive implementation slow or crash. */
+static void test_hostile(void) {
+  char err[256];
+  struct lt_schema *s = NULL;
+  /* uniqueItems over 20000 distinct items, then one duplicate (1 and 1.0) at the end */
+  json_t *arr = json_array();
+  for (int i = 0; i < 20000; i++) json_array_append_new(arr, json_integer(i * 7));
+  json_t *uniq = json_loads("{\"uniqueItems\": true}", 0, NULL);
+  CHECK(lt_schema_new(uniq, "https://lienthong.invalid/u.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, arr, NULL) == HUB_OK);
+  json_array_append_new(arr, json_real(7.0));
+  char *errors = NULL;
+  CHECK(lt_schema_validate(s, arr, &errors) == HUB_ERR_SCHEMA);
+  CHECK_CONTAINS(errors, "/: uniqueItems: items 1 and 20000 are equal");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(uniq);
+  json_decref(arr);
+  /* catastrophic backtracking is cut off by the match limit and fails closed */
+  json_t *redos = json_loads("{\"pattern\": \"^(a+)+$\"}", 0, NULL);
+  CHECK(lt_schema_new(redos, "https://lienthong.invalid/r.json", &s, err, sizeof err) == HUB_OK);
+  char text[64];
+  memset(text, 'a', 40);
+  text[40] = '!';
+  text[41] = 0;
+  json_t *str = json_string(text);
+  CHECK(lt_schema_validate(s, str, NULL) == HUB_ERR_SCHEMA);
+  json_decref(str);
+  lt_schema_destroy(s);
+  json_decref(redos);
+  /* expression nesting is bounded at compile time */
+  char expr[4096];
+  size_t n = 0;
+  n += (size_t)snprintf(expr + n, sizeof expr - n, "$[?");
+  for (int i = 0; i < 500; i++) expr[n++] = '(';
+  n += (size_t)snprintf(expr + n, sizeof expr - n, "@.a");
+  for (int i = 0; i < 500; i++) expr[n++] = ')';
+  snprintf(expr + n, sizeof expr - n, "]");
+  struct lt_jsonpath *p = NULL;
+  CHECK(lt_jsonpath_compile(expr, &p, err, sizeof err) == HUB_ERR_QUERY);
+  CHECK_CONTAINS(err, "nested too deeply");
+}
+
 static struct hub_node *step_args(const char *yaml) {
   char err[256];
   return hub_node_load_string("route.yaml", yaml, strlen(yaml), err, sizeof err);
@@ -218,6 +261,7 @@ int main(void) {
   test_json_parse();
   test_jsonpath();
   test_schema_files();
+  test_hostile();
   test_step();
   for (size_t i = 0; i < n_written; i++) unlink(written[i]);
   rmdir(dir);
