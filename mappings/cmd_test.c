@@ -268,7 +268,12 @@ struct outcome {
 static int run_mapping(const char *path, const struct text *in, struct outcome *oc) {
   struct lt_map *m = NULL;
   hub_err_t rc = lt_map_load_file(path, &m, oc->error, sizeof oc->error);
-  if (rc) return -1; /* a broken mapping breaks the test, it is not an expected error */
+  if (rc) {
+    /* a mapping that does not load fails the case, unless that error is what the case expects */
+    oc->failed_run = 1;
+    oc->code = hub_err2name(rc);
+    return 0;
+  }
   rc = lt_map_run(m, in->p, in->len, LT_MAP_PRETTY, &oc->out, &oc->out_len, oc->error, sizeof oc->error);
   if (rc) {
     oc->failed_run = 1;
@@ -283,23 +288,31 @@ static int run_steps(const struct hub_node *steps, const char *base, const struc
   struct hub_msg *msg = hub_msg_new(NULL, 0, in->p, in->len);
   int rc = -1;
   if (!msg) return -1;
+  oc->code = hub_err2name(HUB_ERR_CONFIG);
   if (steps->kind != HUB_NODE_SEQ || !steps->n) {
     hub_node_error(steps, oc->error, sizeof oc->error, "steps must be a non-empty list of `- NAME: ARGS`");
-    goto out;
+    goto config;
   }
   for (size_t i = 0; i < steps->n; i++) {
     const struct hub_node *s = steps->items[i];
     if (s->kind != HUB_NODE_MAP || s->n != 1) {
       hub_node_error(s, oc->error, sizeof oc->error, "a step is a one-key mapping `- NAME: ARGS`");
-      goto out;
+      goto config;
     }
     const struct hub_step_ops *ops = hub_registry_get_step(s->keys[0]->scalar);
     if (!ops) {
       hub_node_error(s->keys[0], oc->error, sizeof oc->error, "no step named '%s'", s->keys[0]->scalar);
-      goto out;
+      goto config;
     }
     void *state = NULL;
-    if (ops->create(s->items[0], &env, &state, oc->error, sizeof oc->error)) goto out;
+    hub_err_t cr = ops->create(s->items[0], &env, &state, oc->error, sizeof oc->error);
+    if (cr) {
+      /* like a mapping that does not load: a failure, or the expected error */
+      oc->failed_run = 1;
+      oc->code = hub_err2name(cr);
+      rc = 0;
+      goto out;
+    }
     struct hub_step_outcome so = {0};
     enum hub_step_result r = ops->process(state, msg, &so);
     ops->destroy(state);
@@ -315,6 +328,11 @@ static int run_steps(const struct hub_node *steps, const char *base, const struc
   if (!(oc->out = malloc(msg->value_len + 1))) goto out;
   memcpy(oc->out, msg->value, msg->value_len + 1);
   oc->out_len = msg->value_len;
+  rc = 0;
+  goto out;
+config:
+  /* a step list that cannot be set up fails the case, or is the error the case expects */
+  oc->failed_run = 1;
   rc = 0;
 out:
   hub_msg_destroy(msg);

@@ -356,7 +356,20 @@ static hub_err_t load_fns(struct loader *ld, const struct hub_node *n, struct fn
 /* XPath errors arrive through the context's structured handler; keep the last message. */
 static void xpath_error(void *user, xmlErrorPtr err) {
   char *buf = user;
-  if (buf && err && err->message) {
+  if (buf && err && !err->message) {
+    /* libxml2 2.9 leaves message NULL when a context handler is set: name the common codes */
+    const char *m = err->code == XML_XPATH_UNDEF_PREFIX_ERROR     ? "Undefined namespace prefix"
+                    : err->code == XML_XPATH_UNDEF_VARIABLE_ERROR ? "Undefined variable"
+                    : err->code == XML_XPATH_UNKNOWN_FUNC_ERROR   ? "Unregistered function"
+                    : err->code == XML_XPATH_INVALID_ARITY        ? "Invalid number of arguments"
+                    : err->code == XML_XPATH_INVALID_TYPE         ? "Invalid type"
+                    : err->code == XML_XPATH_EXPR_ERROR           ? "Invalid expression"
+                                                                  : NULL;
+    if (m)
+      snprintf(buf, 256, "%s", m);
+    else
+      snprintf(buf, 256, "XPath error %d", err->code);
+  } else if (buf && err && err->message) {
     snprintf(buf, 256, "%s", err->message);
     size_t l = strlen(buf);
     while (l && buf[l - 1] == '\n') buf[--l] = '\0';
