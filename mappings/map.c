@@ -1606,8 +1606,22 @@ static int run_rules(struct run *run, const struct scope *sc, const struct rule 
   return 0;
 }
 
+/* libxslt reports a transformation's errors through a printf-like callback, in pieces. */
+static void xslt_capture(void *ctx, const char *msg, ...) {
+  char *buf = ctx;
+  size_t l = strlen(buf);
+  if (l >= 400) return;
+  va_list ap;
+  va_start(ap, msg);
+  vsnprintf(buf + l, 512 - l, msg, ap);
+  va_end(ap);
+  for (char *p = buf; *p; p++)
+    if (*p == '\n') *p = ' ';
+}
+
 static hub_err_t run_xslt(const struct lt_map *m, xmlDocPtr in, unsigned char **out, size_t *out_len, char *eb,
                           size_t es) {
+  char why[512] = "";
   hub_err_t rc = HUB_ERR_MAP;
   xmlDocPtr res = NULL;
   xmlChar *buf = NULL;
@@ -1617,15 +1631,17 @@ static hub_err_t run_xslt(const struct lt_map *m, xmlDocPtr in, unsigned char **
     snprintf(eb, es, "%s: out of memory", m->path);
     return HUB_ERR_NOMEM;
   }
+  xsltSetTransformErrorFunc(ctxt, why, xslt_capture);
   if (xsltSetCtxtSecurityPrefs(m->sec, ctxt) || xsltQuoteUserParams(ctxt, m->params)) {
     snprintf(eb, es, "%s: cannot set up the transformation", m->path);
     goto out;
   }
   res = xsltApplyStylesheetUser(m->style, in, NULL, NULL, NULL, ctxt);
   if (!res || ctxt->state != XSLT_STATE_OK) {
-    snprintf(eb, es, "%s: the XSLT transformation failed (an xsl:message terminate, a forbidden document() or "
-                     "file access, or a runtime error)",
-             m->path);
+    size_t l = strlen(why);
+    while (l && why[l - 1] == ' ') why[--l] = '\0';
+    snprintf(eb, es, "%s: the XSLT transformation failed: %s", m->path,
+             why[0] ? why : "an xsl:message terminate, a forbidden document() or file access, or a runtime error");
     goto out;
   }
   if (xsltSaveResultToString(&buf, &len, res, m->style) || !buf) {
