@@ -967,7 +967,7 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
-  if (!path && s->file_dir && !strncmp(uri, "file://", 7)) path = strdup(uri + 7);
+  if (!path && s->file_dir && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) pct_decode(path);
   if (!path) {
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;

@@ -23,6 +23,11 @@ static const struct {
     {NULL, NULL},
 };
 
+/* What this code achieved when the list above was written: a run that passes fewer cases
+ * (for instance because cases went missing) fails too. */
+#define MIN_PASS_JSONSCHEMA 1299
+#define MIN_PASS_JSONPATH 703
+
 struct tally {
   char name[128];
   int pass, fail;
@@ -335,6 +340,12 @@ int main(void) {
   for (size_t i = 0; i < all.n; i++)
     printf("%s: %d passed, %d failed\n", all.t[i].name, all.t[i].pass, all.t[i].fail);
   int unexpected = files.unexpected + tags.unexpected, stale = files.stale + tags.stale;
+  const struct tally *ts = tally_get(&all, "JSON Schema draft 2020-12"), *tp = tally_get(&all, "JSONPath CTS (RFC 9535)");
+  if (ts->pass < MIN_PASS_JSONSCHEMA || tp->pass < MIN_PASS_JSONPATH) {
+    printf("pass counts fell below the recorded ones (%d JSON Schema, %d JSONPath)\n", MIN_PASS_JSONSCHEMA,
+           MIN_PASS_JSONPATH);
+    rc = 1;
+  }
   if (unexpected) printf("%d unexpected failures\n", unexpected);
   if (stale) printf("%d listed expected failures now pass: shorten the list\n", stale);
   if (unexpected || stale) rc = 1;
