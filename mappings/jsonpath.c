@@ -73,6 +73,7 @@ struct parser {
   char *errbuf;
   size_t errbuf_size;
   int failed;
+  int oom;
   int depth;
 };
 
@@ -87,6 +88,11 @@ static void perr(struct parser *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(p->errbuf + n, p->errbuf_size - (size_t)n, fmt, ap);
   va_end(ap);
+}
+
+static void poom(struct parser *p) {
+  p->oom = 1;
+  perr(p, "out of memory");
 }
 
 static int cur(const struct parser *p) { return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1; }
@@ -129,7 +135,7 @@ static void expr_free(struct expr *e) {
 
 static void *xcalloc(struct parser *p, size_t n, size_t size) {
   void *v = calloc(n ? n : 1, size);
-  if (!v) perr(p, "out of memory");
+  if (!v) poom(p);
   return v;
 }
 
@@ -400,7 +406,7 @@ static int push_sel(struct parser *p, struct segment *sg, size_t *cap) {
     size_t nc = *cap ? *cap * 2 : 2;
     struct selector *ns = realloc(sg->sels, nc * sizeof *ns);
     if (!ns) {
-      perr(p, "out of memory");
+      poom(p);
       return -1;
     }
     sg->sels = ns;
@@ -475,7 +481,7 @@ static int parse_shorthand(struct parser *p, struct segment *sg) {
   sel->name_len = p->pos - start;
   sel->name = malloc(sel->name_len + 1);
   if (!sel->name) {
-    perr(p, "out of memory");
+    poom(p);
     return -1;
   }
   memcpy(sel->name, p->s + start, sel->name_len);
@@ -503,7 +509,7 @@ static struct query *parse_query_tail(struct parser *p, int absolute) {
       size_t nc = cap ? cap * 2 : 4;
       struct segment *ns = realloc(q->segs, nc * sizeof *ns);
       if (!ns) {
-        perr(p, "out of memory");
+        poom(p);
         goto fail;
       }
       q->segs = ns;
@@ -587,7 +593,7 @@ static json_t *parse_number(struct parser *p) {
     /* long literals: only the value matters, parse as a double */
     char *big = malloc(n + 1);
     if (!big) {
-      perr(p, "out of memory");
+      poom(p);
       return NULL;
     }
     memcpy(big, p->s + start, n);
@@ -852,7 +858,6 @@ static struct expr *parse_basic(struct parser *p, int arg_mode) {
   size_t save = p->pos;
   skip_ws(p);
   enum cmp_op op;
-  size_t op_pos = p->pos;
   if (!parse_cmp_op(p, &op)) {
     p->pos = save;
     if (arg_mode) return left;
@@ -884,7 +889,6 @@ static struct expr *parse_basic(struct parser *p, int arg_mode) {
     expr_free(right);
     return NULL;
   }
-  (void)op_pos;
   e->op = op;
   e->a = left;
   e->b = right;
@@ -905,13 +909,11 @@ static struct expr *parse_and(struct parser *p, int arg_mode) {
     if (arg_mode && !(left = as_logical(p, left, start))) return NULL;
     p->pos += 2;
     skip_ws(p);
-    size_t rpos = p->pos;
     struct expr *right = parse_basic(p, 0);
     if (!right) {
       expr_free(left);
       return NULL;
     }
-    (void)rpos;
     struct expr *e = new_expr(p, EX_AND);
     if (!e) {
       expr_free(left);
@@ -966,7 +968,7 @@ hub_err_t lt_jsonpath_compile(const char *expr, struct lt_jsonpath **out, char *
   }
   p.pos++;
   struct query *q = parse_query_tail(&p, 1);
-  if (!q) return p.failed && strstr(errbuf ? errbuf : "", "out of memory") ? HUB_ERR_NOMEM : HUB_ERR_QUERY;
+  if (!q) return p.oom ? HUB_ERR_NOMEM : HUB_ERR_QUERY;
   if (p.pos != p.len) {
     perr(&p, "unexpected '%c'", p.s[p.pos]);
     query_free(q);

@@ -584,9 +584,8 @@ static struct resource *add_resource(struct lt_schema *s, const char *uri, json_
   r->doc_json = owned_doc;
   r->next_all = s->all_res;
   s->all_res = r;
-  if (smap_put(&s->resources, uri, r) == 1) {
-    /* the first definition of an identifier wins; this one is still kept for freeing */
-  }
+  /* the first definition of an identifier wins (1: already there); this one is still freed */
+  if (smap_put(&s->resources, uri, r) < 0) cerr(s, NULL, "out of memory");
   return r;
 }
 
