@@ -216,7 +216,7 @@ static int in_results(json_t *t, json_t *got, json_t *paths) {
   return 0;
 }
 
-static int run_jsonpath(const char *shared, struct report *tags, struct report *all) {
+static int run_jsonpath(const char *shared, struct report *tags, struct report *groups, struct report *all) {
   char path[4096];
   snprintf(path, sizeof path, "%s/testdata/jsonpath-cts/cts.json", shared);
   json_error_t jerr;
@@ -230,7 +230,7 @@ static int run_jsonpath(const char *shared, struct report *tags, struct report *
   json_array_foreach(json_object_get(cts, "tests"), i, t) {
     const char *name = json_string_value(json_object_get(t, "name"));
     const char *sel = json_string_value(json_object_get(t, "selector"));
-    struct tally *ts[8];
+    struct tally *ts[10];
     size_t nt = 0;
     ts[nt++] = tally_get(all, "JSONPath CTS (RFC 9535)");
     json_t *tg = json_object_get(t, "tags");
@@ -238,6 +238,12 @@ static int run_jsonpath(const char *shared, struct report *tags, struct report *
     json_t *tag;
     json_array_foreach(tg, k, tag) if (nt < 7) ts[nt++] = tally_get(tags, json_string_value(tag));
     if (json_array_size(tg) == 0) ts[nt++] = tally_get(tags, "(untagged)");
+    /* and by the group its name starts with ("filter, ...", "name selector, ...") */
+    char group[100];
+    snprintf(group, sizeof group, "%s", name);
+    char *comma = strchr(group, ',');
+    if (comma) *comma = 0;
+    ts[nt++] = tally_get(groups, group);
     int invalid = json_is_true(json_object_get(t, "invalid_selector"));
     if (invalid) ts[nt++] = tally_get(tags, "(invalid selector)");
     char id[1024], why[1024] = "";
@@ -284,7 +290,7 @@ static void write_table(FILE *f, const struct report *r, const char *what) {
 }
 
 static int write_report(const char *path, const struct report *all, const struct report *files,
-                        const struct report *tags) {
+                        const struct report *tags, const struct report *groups) {
   FILE *f = fopen(path, "w");
   if (!f) {
     fprintf(stderr, "cannot write %s\n", path);
@@ -309,6 +315,8 @@ static int write_report(const char *path, const struct report *all, const struct
   write_table(f, files, "file");
   fprintf(f, "## JSONPath CTS, per tag\n\nA case counts once under each of its tags.\n\n");
   write_table(f, tags, "tag");
+  fprintf(f, "## JSONPath CTS, per group of cases (the start of the case name)\n\n");
+  write_table(f, groups, "group");
   fprintf(f, "## Not passing\n\n");
   size_t nf = (files->failures ? strlen(files->failures) : 0) + (tags->failures ? strlen(tags->failures) : 0);
   if (!nf) fprintf(f, "Nothing: every case passes.\n");
@@ -325,8 +333,8 @@ int main(void) {
     fprintf(stderr, "LT_SHARED_DIR is not set: it must point at the shared folder holding testdata/ (ctest sets it)\n");
     return 1;
   }
-  struct report all = {0}, files = {0}, tags = {0};
-  if (run_jsonschema(shared, &files, &all) < 0 || run_jsonpath(shared, &tags, &all) < 0) {
+  struct report all = {0}, files = {0}, tags = {0}, groups = {0};
+  if (run_jsonschema(shared, &files, &all) < 0 || run_jsonpath(shared, &tags, &groups, &all) < 0) {
     fprintf(stderr, "the test suites are missing under %s/testdata\n", shared);
     return 1;
   }
@@ -334,9 +342,9 @@ int main(void) {
   char path[4096];
   if (src && *src) {
     snprintf(path, sizeof path, "%s/docs/conformance.md", src);
-    if (write_report(path, &all, &files, &tags) < 0) rc = 1;
+    if (write_report(path, &all, &files, &tags, &groups) < 0) rc = 1;
   }
-  if (write_report("conformance.md", &all, &files, &tags) < 0) rc = 1;
+  if (write_report("conformance.md", &all, &files, &tags, &groups) < 0) rc = 1;
   for (size_t i = 0; i < all.n; i++)
     printf("%s: %d passed, %d failed\n", all.t[i].name, all.t[i].pass, all.t[i].fail);
   int unexpected = files.unexpected + tags.unexpected, stale = files.stale + tags.stale;
@@ -352,6 +360,7 @@ int main(void) {
   free(all.t);
   free(files.t);
   free(tags.t);
+  free(groups.t);
   free(all.failures);
   free(files.failures);
   free(tags.failures);
