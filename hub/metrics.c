@@ -6,6 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A route stuck longer than this in one call to the cluster is not ready. */
+#define STALE_MS 5000
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hub_metrics_heartbeat(struct hub_route_metrics *m) { atomic_store(&m->heartbeat_ms, mono_ms()); }
 
 static const double bucket_le[HUB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                       0.25,  0.5,    1,     2.5,  5,     10,  30};
@@ -151,6 +163,10 @@ int hub_metrics_ready(char *why, size_t why_size) {
   for (struct hub_route_metrics *m = routes; m && ready; m = m->next) {
     if (!atomic_load(&m->running)) {
       snprintf(why, why_size, "route %s is not running", m->route);
+      ready = 0;
+    } else if (mono_ms() - atomic_load(&m->heartbeat_ms) > STALE_MS) {
+      snprintf(why, why_size, "route %s has been waiting on the cluster for %lld s", m->route,
+               (long long)(mono_ms() - atomic_load(&m->heartbeat_ms)) / 1000);
       ready = 0;
     } else if (!atomic_load(&m->connected)) {
       snprintf(why, why_size, "route %s is not connected to the cluster", m->route);

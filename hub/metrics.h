@@ -17,6 +17,7 @@ struct hub_route_metrics {
   atomic_int assigned;   /* partitions */
   atomic_int connected;  /* 1 when the last cluster contact succeeded */
   atomic_int running;    /* route thread alive */
+  atomic_llong heartbeat_ms; /* monotonic ms when the route last came round its loop */
   atomic_ullong latency_bucket[HUB_LATENCY_BUCKETS]; /* cumulative counts are made when rendering */
   atomic_ullong latency_count;
   atomic_ullong latency_sum_us;
@@ -32,6 +33,8 @@ char *hub_metrics_render_new(void);
 /* 1 when every registered route runs, is connected and has partitions assigned. */
 int hub_metrics_ready(char *why, size_t why_size);
 void hub_metrics_reset(void);
+/* Marks the route as alive now (its loop came round, or it is waiting in a backoff). */
+void hub_metrics_heartbeat(struct hub_route_metrics *m);
 
 /* Resident set size now and at its peak, in bytes (from /proc/self/status); -1 if unknown. */
 int64_t hub_metrics_rss_bytes(void);

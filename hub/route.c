@@ -31,9 +31,10 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleeps up to ms, waking early when a stop is requested. */
-static void sleep_ms(int64_t ms) {
+/* Sleeps up to ms, waking early when a stop is requested; the route stays "alive". */
+static void sleep_ms(struct hub_route *r, int64_t ms) {
   while (ms > 0 && !hub_transport_stop_requested()) {
+    hub_metrics_heartbeat(r->metrics);
     int64_t step = ms > 50 ? 50 : ms;
     struct timespec ts = {(time_t)(step / 1000), (long)(step % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -80,6 +81,7 @@ static hub_err_t connect_route(struct hub_route *r) {
   int attempt = 0;
   struct hub_transport_opts opts = {r->client_id, r->group, r->instance, r->txn_id};
   while (!hub_transport_stop_requested()) {
+    hub_metrics_heartbeat(r->metrics);
     hub_err_t rc = r->t ? HUB_OK : r->tops->open(r->kcfg, &opts, &r->t, errbuf, sizeof errbuf);
     if (rc == HUB_ERR_CONFIG) {
       hub_log(HUB_LOG_ERROR, "route", "cannot start: %s", errbuf);
@@ -94,7 +96,7 @@ static hub_err_t connect_route(struct hub_route *r) {
     if (rc == HUB_ERR_STOPPED) break;
     int64_t d = hub_backoff_delay_ms(500, 10000, ++attempt, hub_backoff_random());
     hub_log(HUB_LOG_WARN, "route", "starting: %s; retrying in %lld ms", errbuf, (long long)d);
-    sleep_ms(d);
+    sleep_ms(r, d);
   }
   return HUB_ERR_STOPPED;
 }
@@ -204,6 +206,7 @@ hub_err_t hub_route_run(struct hub_route *r) {
     double t_open = 0;
     batch_reset(r);
     for (;;) {
+      hub_metrics_heartbeat(r->metrics);
       atomic_store(&r->metrics->assigned, r->tops->assigned(r->t));
       atomic_store(&r->metrics->lag, r->tops->lag(r->t));
       atomic_store(&r->metrics->connected, r->tops->connected(r->t));
@@ -232,7 +235,7 @@ hub_err_t hub_route_run(struct hub_route *r) {
         if (brc != HUB_OK) {
           hub_msg_destroy(m); /* the consumer was rewound or will be: the record comes again */
           if (brc != HUB_ERR_ABORTED) r->tops->abort(r->t);
-          sleep_ms(200);
+          sleep_ms(r, 200);
           continue;
         }
         in_txn = 1;
@@ -258,7 +261,7 @@ hub_err_t hub_route_run(struct hub_route *r) {
         }
         int64_t d = hub_backoff_delay_ms(r->cfg->errors.backoff.min_ms, r->cfg->errors.backoff.max_ms, m->attempt,
                                          hub_backoff_random());
-        sleep_ms(d);
+        sleep_ms(r, d);
         m->attempt++;
         held = m;
       }

@@ -61,7 +61,8 @@ struct hub_transport {
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   (void)rk;
-  enum hub_log_level l = level <= 3 ? HUB_LOG_ERROR : level <= 4 ? HUB_LOG_WARN : level <= 6 ? HUB_LOG_INFO : HUB_LOG_DEBUG;
+  /* Connection failures (level 3) also reach error_cb; they are transient, so warn. */
+  enum hub_log_level l = level <= 2 ? HUB_LOG_ERROR : level <= 4 ? HUB_LOG_WARN : level <= 6 ? HUB_LOG_INFO : HUB_LOG_DEBUG;
   hub_log(l, "librdkafka", "%s: %s", fac, buf);
 }
 
@@ -72,6 +73,16 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
   /* Broker-down errors are expected during restarts: librdkafka reconnects by itself. */
   hub_log(err == RD_KAFKA_RESP_ERR__FATAL ? HUB_LOG_ERROR : HUB_LOG_WARN, "librdkafka", "%s: %s",
           rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Connectivity from librdkafka's statistics (once a second, served by consumer polls): the
+ * cluster is reachable while at least one real broker connection is UP. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+  struct hub_transport *t = opaque;
+  (void)rk, (void)len;
+  const char *b = strstr(json, "\"brokers\":");
+  atomic_store(&t->connected, b && strstr(b, "\"state\":\"UP\"") ? 1 : 0);
+  return 0; /* librdkafka frees json */
 }
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errbuf, size_t errbuf_size) {
@@ -210,6 +221,11 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
     return HUB_ERR_CONFIG;
   }
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_stats_cb(conf, stats_cb);
+  if (set(conf, "statistics.interval.ms", "1000", errbuf, errbuf_size) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
   t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errbuf_size);
   if (!t->consumer) {
     rd_kafka_conf_destroy(conf);
