@@ -32,6 +32,7 @@
 #define MAX_PROPS 32
 #define FIRST_RECORD_TIMEOUT_MS 120000 /* broker warm-up, group join, init_transactions */
 #define STALL_TIMEOUT_MS 60000         /* no new record for this long: give up */
+#define WARMUP 1000                    /* records through the hub before the timed phase */
 
 static const struct hub_cmd cmd;
 
@@ -62,6 +63,8 @@ struct results {
   int hub_exit_ok;
   char hub_exit[32];
   uint64_t dup, missing, corrupt, order;
+  uint64_t checked; /* records the exactly-once check covers (all phases) */
+  uint64_t kcat_n;  /* records kcat moved in its timed run */
   uint64_t kcat_dup, kcat_missing;
   int64_t eff_max_messages, eff_max_wait_ms;
   int hub_done, lat_done, kcat_done;
@@ -225,16 +228,18 @@ static int write_config(const char *path, const struct opts *o, const char *boot
   return fclose(f) == 0 ? 0 : -1;
 }
 
-/* Waits until the observer has `want` distinct records (below the split, or at/above it with
- * `hi`), sampling `child`. Fails on interrupt, on a stall, or when a `must_run` child ends. */
-static int wait_for(struct bench_observer *ob, int hi, uint64_t want, struct bench_child *child, int must_run,
-                    const char *what, char *why, size_t cap) {
+enum range { WARM, LO, HI };
+
+/* Waits until the observer has `want` distinct records in `range`, sampling `child`. Fails on
+ * interrupt, on a stall, or when a `must_run` child ends. */
+static int wait_for(struct bench_observer *ob, enum range range, uint64_t want, struct bench_child *child,
+                    int must_run, const char *what, char *why, size_t cap) {
   uint64_t last = 0;
   int64_t last_progress = bench_now_us();
   for (;;) {
     struct bench_observer_stats st;
     bench_observer_get_stats(ob, &st);
-    uint64_t got = hi ? st.distinct_hi : st.distinct_lo;
+    uint64_t got = range == WARM ? st.distinct_warm : range == LO ? st.distinct_lo : st.distinct_hi;
     if (got >= want) return 0;
     int64_t now = bench_now_us();
     if (got != last) last_progress = now, last = got;
@@ -275,14 +280,13 @@ struct ctx {
   char *self;
   struct results *r;
   char why[1024];
-  /* the hub runs from phase 1 to hub_finish */
+  /* the hub runs from hub_start to hub_finish */
   struct bench_child hub;
   struct bench_observer *hub_ob;
   char hub_log[PATH_MAX];
-  uint64_t lat_sent; /* latency-phase records acknowledged by the broker */
+  uint64_t sent; /* records in the input topic, acknowledged by the broker */
 };
 
-/* Phase 1: starts the hub and times the first N records through it; the hub stays up. */
 /* Why the run failed, for the summary and the JSON. */
 static void set_why(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_why(struct ctx *c, const char *fmt, ...) {
@@ -292,10 +296,26 @@ static void set_why(struct ctx *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int hub_throughput(struct ctx *c) {
+/* Sends `count` more records to the input topic (next sequence numbers) at `rate` (<= 0: as
+ * fast as possible); `*seconds` from first send to last acknowledgement. */
+static int send_input(struct ctx *c, uint64_t count, double rate, double *seconds) {
+  char errbuf[1024];
+  if (bench_produce(c->bootstrap, c->in, c->sent, count, c->o->size, (uint32_t)c->o->keys, rate, &interrupted,
+                    seconds, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "producing to %s: %s", c->in, errbuf);
+    return -1;
+  }
+  c->sent += count;
+  return 0;
+}
+
+/* Starts the hub and sends WARMUP records through it, so that the timed phase does not
+ * include its start-up (group join, InitProducerId, first AddPartitionsToTxn, metadata). */
+static int hub_start(struct ctx *c) {
   const struct opts *o = c->o;
   struct results *r = c->r;
   char yaml[PATH_MAX], errbuf[1024];
+  double secs;
   snprintf(yaml, sizeof yaml, "%s/hub.yaml", c->scratch);
   snprintf(c->hub_log, sizeof c->hub_log, "%s/hub.log", c->scratch);
   if (write_config(yaml, o, c->bootstrap, c->id, c->in, c->hub_out) < 0) {
@@ -312,8 +332,8 @@ static int hub_throughput(struct ctx *c) {
   r->eff_max_messages = cfg->routes[0].batch.max_messages;
   r->eff_max_wait_ms = cfg->routes[0].batch.max_wait_ms;
   hub_config_destroy(cfg);
-  if (bench_observer_start(c->bootstrap, c->hub_out, (int)o->partitions, o->size, (uint32_t)o->keys, o->messages,
-                           &c->hub_ob, errbuf, sizeof errbuf) != HUB_OK) {
+  if (bench_observer_start(c->bootstrap, c->hub_out, (int)o->partitions, o->size, (uint32_t)o->keys, WARMUP,
+                           WARMUP + o->messages, &c->hub_ob, errbuf, sizeof errbuf) != HUB_OK) {
     set_why(c, "observer: %s", errbuf);
     return -1;
   }
@@ -323,11 +343,34 @@ static int hub_throughput(struct ctx *c) {
     set_why(c, "%s", errbuf);
     return -1;
   }
-  if (wait_for(c->hub_ob, 0, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
+  fprintf(stderr, "bench: hub: warming up with %d records\n", WARMUP);
+  if (send_input(c, WARMUP, 0, &secs) < 0) return -1;
+  return wait_for(c->hub_ob, WARM, WARMUP, &c->hub, 1, "the hub (warm-up)", c->why, sizeof c->why);
+}
+
+/* Phase 1: loads N records while the hub is paused (SIGSTOP), then times the hub through
+ * them from the first record it produces to the last one visible. */
+static int hub_throughput(struct ctx *c) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  double secs;
+  if (kill(c->hub.pid, SIGSTOP) != 0) {
+    set_why(c, "cannot pause the hub: %s", strerror(errno));
+    return -1;
+  }
+  fprintf(stderr, "bench: loading %llu records of %llu bytes into %s (hub paused)\n", (unsigned long long)o->messages,
+          (unsigned long long)o->size, c->in);
+  int rc = send_input(c, o->messages, 0, &secs);
+  bench_child_poll(&c->hub);
+  double cpu0 = c->hub.cpu_s;
+  kill(c->hub.pid, SIGCONT);
+  if (rc < 0) return -1;
+  r->produce_rate = secs > 0 ? (double)o->messages / secs : 0;
+  if (wait_for(c->hub_ob, LO, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
   struct bench_observer_stats st;
   bench_observer_get_stats(c->hub_ob, &st);
   bench_child_poll(&c->hub);
-  r->hub_cpu_s = c->hub.cpu_s;
+  r->hub_cpu_s = c->hub.cpu_s - cpu0;
   r->hub_rate = phase_rate(&st, o->messages, &r->hub_s);
   r->hub_done = 1;
   fprintf(stderr, "bench: hub: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)o->messages, r->hub_s,
@@ -335,33 +378,27 @@ static int hub_throughput(struct ctx *c) {
   return 0;
 }
 
-/* Phase 2: half the measured peak rate through the same running hub. */
+/* Phase 3: half the measured peak rate through the same running hub. */
 static int hub_latency(struct ctx *c) {
   const struct opts *o = c->o;
   struct results *r = c->r;
-  char errbuf[1024];
   double secs;
   r->lat_rate = r->hub_rate / 2;
   r->lat_n = (uint64_t)(r->lat_rate * o->latency_s);
   if (r->lat_n < 100) r->lat_n = 100;
   fprintf(stderr, "bench: latency: %llu records at %.0f msgs/s\n", (unsigned long long)r->lat_n, r->lat_rate);
-  if (bench_produce(c->bootstrap, c->in, o->messages, r->lat_n, o->size, (uint32_t)o->keys, r->lat_rate, &interrupted,
-                    &secs, errbuf, sizeof errbuf) != HUB_OK) {
-    set_why(c, "latency producer: %s", errbuf);
-    return -1;
-  }
-  c->lat_sent = r->lat_n;
+  if (send_input(c, r->lat_n, r->lat_rate, &secs) < 0) return -1;
   if (secs > 0) r->lat_rate = (double)r->lat_n / secs; /* the rate actually achieved */
-  if (wait_for(c->hub_ob, 1, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
+  if (wait_for(c->hub_ob, HI, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
   r->lat_done = 1;
   return 0;
 }
 
 /* Stops the hub and counts what its output holds. `ok`: the phases so far succeeded. */
 static int hub_finish(struct ctx *c, int ok) {
-  const struct opts *o = c->o;
   struct results *r = c->r;
   if (c->hub.pid > 0) {
+    kill(c->hub.pid, SIGCONT); /* in case it is still paused */
     bench_child_stop(&c->hub, SIGTERM, 40000);
     bench_child_describe(&c->hub, r->hub_exit, sizeof r->hub_exit);
     r->hub_exit_ok = WIFEXITED(c->hub.status) && WEXITSTATUS(c->hub.status) == 0;
@@ -381,7 +418,8 @@ static int hub_finish(struct ctx *c, int ok) {
     r->dup = st.duplicates;
     r->corrupt = st.corrupt;
     r->order = st.order_violations;
-    r->missing = bench_observer_missing(c->hub_ob, 0, o->messages + c->lat_sent);
+    r->checked = c->sent;
+    r->missing = bench_observer_missing(c->hub_ob, 0, c->sent);
     size_t n;
     const double *lat = bench_observer_latencies(c->hub_ob, &n);
     if (r->lat_done && n) {
@@ -396,6 +434,8 @@ static int hub_finish(struct ctx *c, int ok) {
   return ok ? 0 : -1;
 }
 
+/* Phase 2: kcat -C | kcat -P over the same input (warm-up and timed records: the input holds
+ * exactly those now), timed the same way. */
 static int kcat_phase(struct ctx *c) {
   const struct opts *o = c->o;
   struct results *r = c->r;
@@ -403,10 +443,11 @@ static int kcat_phase(struct ctx *c) {
   struct bench_observer *ob = NULL;
   struct bench_child cons = {0}, prod = {0};
   int rc = -1, pfd[2] = {-1, -1};
+  uint64_t n = c->sent;
   snprintf(log_c, sizeof log_c, "%s/kcat-consumer.log", c->scratch);
   snprintf(log_p, sizeof log_p, "%s/kcat-producer.log", c->scratch);
-  if (bench_observer_start(c->bootstrap, c->kcat_out, (int)o->partitions, o->size, (uint32_t)o->keys, o->messages,
-                           &ob, errbuf, sizeof errbuf) != HUB_OK) {
+  if (bench_observer_start(c->bootstrap, c->kcat_out, (int)o->partitions, o->size, (uint32_t)o->keys, 0, n, &ob,
+                           errbuf, sizeof errbuf) != HUB_OK) {
     set_why(c, "observer: %s", errbuf);
     goto out;
   }
@@ -426,12 +467,12 @@ static int kcat_phase(struct ctx *c) {
   close(pfd[0]);
   close(pfd[1]);
   pfd[0] = pfd[1] = -1;
-  if (wait_for(ob, 0, o->messages, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
+  if (wait_for(ob, LO, n, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
   struct bench_observer_stats st;
   bench_observer_get_stats(ob, &st);
-  r->kcat_rate = phase_rate(&st, o->messages, &r->kcat_s);
+  r->kcat_rate = phase_rate(&st, n, &r->kcat_s);
   r->kcat_done = 1;
-  fprintf(stderr, "bench: kcat: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)o->messages, r->kcat_s,
+  fprintf(stderr, "bench: kcat: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)n, r->kcat_s,
           r->kcat_rate);
   rc = 0;
 out:
@@ -441,6 +482,7 @@ out:
   if (cons.pid > 0 && !bench_child_wait(&cons, rc == 0 ? 30000 : 0)) bench_child_stop(&cons, SIGTERM, 5000);
   if (prod.pid > 0 && !bench_child_wait(&prod, rc == 0 ? 30000 : 0)) bench_child_stop(&prod, SIGTERM, 5000);
   r->kcat_cpu_s = cons.cpu_s + prod.cpu_s;
+  r->kcat_n = n;
   if (rc != 0) {
     bench_print_tail(log_c, 10, "  kcat-consumer.log: ");
     bench_print_tail(log_p, 10, "  kcat-producer.log: ");
@@ -451,30 +493,39 @@ out:
     struct bench_observer_stats st;
     bench_observer_get_stats(ob, &st);
     r->kcat_dup = st.duplicates;
-    r->kcat_missing = bench_observer_missing(ob, 0, o->messages);
+    r->kcat_missing = bench_observer_missing(ob, 0, n);
   }
   bench_observer_destroy(ob);
   return rc;
 }
 
-static double round2(double x) { return (double)(long long)(x * 100 + (x >= 0 ? 0.5 : -0.5)) / 100; }
+/* x rounded to `places` decimals, so the JSON shows 12.34 rather than 12.339999999999. */
+static double round_to(double x, int places) {
+  double f = 1;
+  while (places-- > 0) f *= 10;
+  return (double)(long long)(x * f + (x >= 0 ? 0.5 : -0.5)) / f;
+}
+static double round2(double x) { return round_to(x, 2); }
 
 static void print_results(const struct opts *o, const struct results *r, const char *error) {
   double mb = (double)o->messages * (double)o->size / 1e6;
+  double kcat_mb = (double)r->kcat_n * (double)o->size / 1e6;
   double ratio = r->kcat_rate > 0 ? r->hub_rate / r->kcat_rate : 0;
   int verified = r->hub_done && r->lat_done && !r->dup && !r->missing && !r->corrupt && !r->order;
   printf("lienthong bench passthrough: %llu records of %llu bytes, %llu keys, %llu partitions, broker %s\n",
          (unsigned long long)o->messages, (unsigned long long)o->size, (unsigned long long)o->keys,
          (unsigned long long)o->partitions, r->broker);
-  printf("  loading the input        %10.0f msgs/s (idempotent producer, acks=all)\n", r->produce_rate);
+  if (r->produce_rate > 0)
+    printf("  loading the input        %10.0f msgs/s (idempotent producer, acks=all, hub paused)\n", r->produce_rate);
   if (r->hub_done)
-    printf("  hub, exactly-once        %10.0f msgs/s %8.2f MB/s  %.3f s, CPU %.1f us/msg"
+    printf("  hub, exactly-once        %10.0f msgs/s %8.2f MB/s  %llu records in %.3f s, CPU %.1f us/msg"
            " (batch max %lld records / %lld ms)\n",
-           r->hub_rate, mb / r->hub_s, r->hub_s, r->hub_cpu_s / (double)o->messages * 1e6,
-           (long long)r->eff_max_messages, (long long)r->eff_max_wait_ms);
+           r->hub_rate, mb / r->hub_s, (unsigned long long)o->messages, r->hub_s,
+           r->hub_cpu_s / (double)o->messages * 1e6, (long long)r->eff_max_messages, (long long)r->eff_max_wait_ms);
   if (r->kcat_done)
-    printf("  kcat -C | kcat -P        %10.0f msgs/s %8.2f MB/s  %.3f s, CPU %.1f us/msg\n", r->kcat_rate,
-           mb / r->kcat_s, r->kcat_s, r->kcat_cpu_s / (double)o->messages * 1e6);
+    printf("  kcat -C | kcat -P        %10.0f msgs/s %8.2f MB/s  %llu records in %.3f s, CPU %.1f us/msg\n",
+           r->kcat_rate, kcat_mb / r->kcat_s, (unsigned long long)r->kcat_n, r->kcat_s,
+           r->kcat_cpu_s / (double)r->kcat_n * 1e6);
   if (r->hub_done && r->kcat_done)
     printf("  ratio hub/kcat           %10.2f   (target >= 0.70, aim 0.90): %s\n", ratio, ratio >= 0.7 ? "met" : "MISSED");
   if (r->lat_done)
@@ -483,10 +534,11 @@ static void print_results(const struct opts *o, const struct results *r, const c
            r->lat_rate, (unsigned long long)r->lat_n, r->p50, r->p99, r->p999, r->pmax, r->p99 < 50 ? "met" : "MISSED");
   if (r->rss_mib > 0)
     printf("  hub peak RSS             %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
-  printf("  exactly-once check       %s: %llu duplicates, %llu missing, %llu corrupt, %llu out of key order;"
-         " hub %s\n",
-         verified ? "passed" : "FAILED", (unsigned long long)r->dup, (unsigned long long)r->missing,
-         (unsigned long long)r->corrupt, (unsigned long long)r->order, r->hub_exit[0] ? r->hub_exit : "not run");
+  printf("  exactly-once check       %s: %llu records sent, %llu duplicates, %llu missing, %llu corrupt,"
+         " %llu out of key order; hub %s\n",
+         verified ? "passed" : "FAILED", (unsigned long long)r->checked, (unsigned long long)r->dup,
+         (unsigned long long)r->missing, (unsigned long long)r->corrupt, (unsigned long long)r->order,
+         r->hub_exit[0] ? r->hub_exit : "not run");
   if (error) printf("  error: %s\n", error);
 
   json_t *j = json_object();
@@ -496,16 +548,19 @@ static void print_results(const struct opts *o, const struct results *r, const c
   json_object_set_new(j, "keys", json_integer((json_int_t)o->keys));
   json_object_set_new(j, "partitions", json_integer((json_int_t)o->partitions));
   json_object_set_new(j, "broker", json_string(o->bootstrap ? "external" : "started"));
+  json_object_set_new(j, "warmup_messages", json_integer(WARMUP));
   json_object_set_new(j, "produce_msgs_per_s", json_real(round2(r->produce_rate)));
   json_object_set_new(j, "hub_msgs_per_s", json_real(round2(r->hub_rate)));
   json_object_set_new(j, "hub_mb_per_s", json_real(round2(r->hub_done ? mb / r->hub_s : 0)));
-  json_object_set_new(j, "hub_seconds", json_real(round2(r->hub_s * 1000) / 1000));
+  json_object_set_new(j, "hub_seconds", json_real(round_to(r->hub_s, 3)));
   json_object_set_new(j, "hub_cpu_us_per_msg", json_real(round2(r->hub_cpu_s / (double)o->messages * 1e6)));
+  json_object_set_new(j, "kcat_messages", json_integer((json_int_t)r->kcat_n));
   json_object_set_new(j, "kcat_msgs_per_s", json_real(round2(r->kcat_rate)));
-  json_object_set_new(j, "kcat_mb_per_s", json_real(round2(r->kcat_done ? mb / r->kcat_s : 0)));
-  json_object_set_new(j, "kcat_seconds", json_real(round2(r->kcat_s * 1000) / 1000));
-  json_object_set_new(j, "kcat_cpu_us_per_msg", json_real(round2(r->kcat_cpu_s / (double)o->messages * 1e6)));
-  json_object_set_new(j, "ratio", json_real(round2(ratio * 100) / 100));
+  json_object_set_new(j, "kcat_mb_per_s", json_real(round2(r->kcat_done ? kcat_mb / r->kcat_s : 0)));
+  json_object_set_new(j, "kcat_seconds", json_real(round_to(r->kcat_s, 3)));
+  json_object_set_new(j, "kcat_cpu_us_per_msg",
+                      json_real(round2(r->kcat_n ? r->kcat_cpu_s / (double)r->kcat_n * 1e6 : 0)));
+  json_object_set_new(j, "ratio", json_real(round_to(ratio, 3)));
   json_object_set_new(j, "latency_rate_msgs_per_s", json_real(round2(r->lat_rate)));
   json_object_set_new(j, "latency_messages", json_integer((json_int_t)r->lat_n));
   json_object_set_new(j, "p50_ms", json_real(round2(r->p50)));
@@ -516,6 +571,7 @@ static void print_results(const struct opts *o, const struct results *r, const c
   json_object_set_new(j, "batch_max_messages", json_integer(r->eff_max_messages));
   json_object_set_new(j, "batch_max_wait_ms", json_integer(r->eff_max_wait_ms));
   json_object_set_new(j, "exactly_once", json_boolean(verified));
+  json_object_set_new(j, "checked_messages", json_integer((json_int_t)r->checked));
   json_object_set_new(j, "duplicates", json_integer((json_int_t)r->dup));
   json_object_set_new(j, "missing", json_integer((json_int_t)r->missing));
   json_object_set_new(j, "corrupt", json_integer((json_int_t)r->corrupt));
@@ -591,19 +647,10 @@ static int bench_main(int argc, char **argv) {
     error = c.why;
     goto out;
   }
-  fprintf(stderr, "bench: loading %llu records of %llu bytes into %s\n", (unsigned long long)o.messages,
-          (unsigned long long)o.size, c.in);
-  double secs;
-  if (bench_produce(bootstrap, c.in, 0, o.messages, o.size, (uint32_t)o.keys, 0, &interrupted, &secs, errbuf,
-                    sizeof errbuf) != HUB_OK) {
-    set_why(&c, "loading the input: %s", errbuf);
-    error = c.why;
-    goto out;
-  }
-  r.produce_rate = secs > 0 ? (double)o.messages / secs : 0;
   /* The hub is timed first, and kcat after it, so a broker still warming up would favour kcat;
-   * the hub idles (connected) while kcat runs, and the input then holds exactly N records. */
-  int ok = hub_throughput(&c) == 0 && kcat_phase(&c) == 0 && hub_latency(&c) == 0;
+   * the hub idles (connected) while kcat runs, and the input then holds exactly the warm-up
+   * and timed records. */
+  int ok = hub_start(&c) == 0 && hub_throughput(&c) == 0 && kcat_phase(&c) == 0 && hub_latency(&c) == 0;
   if (hub_finish(&c, ok) < 0 || !ok) {
     error = c.why;
     goto out;

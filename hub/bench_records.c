@@ -61,7 +61,9 @@ int bench_value_parse(const unsigned char *v, size_t len, size_t size, uint64_t 
 static rd_kafka_conf_t *conf_new(const char *bootstrap, char *errbuf, size_t errbuf_size) {
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, errbuf, errbuf_size) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(c, "client.id", "lienthong-bench", errbuf, errbuf_size) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_set(c, "client.id", "lienthong-bench", errbuf, errbuf_size) != RD_KAFKA_CONF_OK ||
+      /* errors only: start-up notices such as "coordinator load in progress" are retried */
+      rd_kafka_conf_set(c, "log_level", "3", errbuf, errbuf_size) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(c);
     return NULL;
   }
@@ -260,7 +262,7 @@ struct bench_observer {
   atomic_int stop, draining, quiet_ms; /* draining: 0 no, 1 asked, 2 done */
   size_t size;
   uint32_t keys;
-  uint64_t split;
+  uint64_t warm, split;
   int partitions;
   /* observer thread only until stopped */
   unsigned char *seen; /* receipts per sequence number (saturating) */
@@ -323,11 +325,13 @@ static void observe(struct bench_observer *o, const rd_kafka_message_t *km, int6
   uint32_t k = (uint32_t)(seq % o->keys);
   if (o->last_seq[k] > (int64_t)seq) o->st.order_violations++;
   o->last_seq[k] = (int64_t)seq;
-  if (seq < o->split) {
+  if (seq < o->warm) {
+    o->st.distinct_warm++;
+  } else if (seq < o->split) {
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(km, &tt);
     if (ts >= 0 && (o->st.first_create_ms_lo < 0 || ts < o->st.first_create_ms_lo)) o->st.first_create_ms_lo = ts;
-    if (++o->st.distinct_lo == o->split) o->st.lo_complete_us = now_us;
+    if (++o->st.distinct_lo == o->split - o->warm) o->st.lo_complete_us = now_us;
   } else {
     o->st.distinct_hi++;
     note_latency(o, (double)(now_us - send_us) / 1000.0);
@@ -361,8 +365,8 @@ static void *observer_main(void *p) {
 }
 
 hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int partitions, size_t size,
-                               uint32_t keys, uint64_t split, struct bench_observer **out, char *errbuf,
-                               size_t errbuf_size) {
+                               uint32_t keys, uint64_t warm, uint64_t split, struct bench_observer **out,
+                               char *errbuf, size_t errbuf_size) {
   struct bench_observer *o = calloc(1, sizeof *o);
   rd_kafka_conf_t *conf = NULL;
   rd_kafka_topic_partition_list_t *parts = NULL;
@@ -373,6 +377,7 @@ hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int par
   pthread_mutex_init(&o->mu, NULL);
   o->size = size;
   o->keys = keys ? keys : 1;
+  o->warm = warm;
   o->split = split;
   o->partitions = partitions;
   o->st.first_create_ms_lo = -1;
