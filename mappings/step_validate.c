@@ -3,7 +3,9 @@
  * failure listed (the first ones in the reason, all of them in the outcome's detail). */
 #include "mappings/step_validate.h"
 
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+#include <libxml/xmlIO.h>
 #include <libxml/xmlschemas.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,6 +88,9 @@ hub_err_t lt_validator_load(const char *path, struct lt_validator **out, char *e
     rc = lt_file_read(path, HUB_XML_DEFAULT_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
     if (rc == HUB_OK) rc = hub_xml_parse(buf, len, NULL, path, &doc, errbuf, errbuf_size);
     if (rc == HUB_OK) {
+      /* libxml2 reads xs:include/xs:import documents itself: never let it use the network (a
+       * process-wide setting, and the hub never wants network loads from libxml2 anyway) */
+      xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader);
       doc->URL = xmlStrdup(BAD_CAST path); /* xs:include and xs:import resolve beside the schema */
       pc = xmlSchemaNewDocParserCtxt(doc);
       if (pc) {

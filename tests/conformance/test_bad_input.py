@@ -6,11 +6,13 @@ keys, hostile XML (DOCTYPE, XXE, entity expansion), bad schemas and bad expressi
 documented exit codes and clear messages. A crash (signal, sanitizer report) fails the test.
 
 Usage: test_bad_input.py LIENTHONG  (env LT_SHARED_DIR: the folder holding testdata/)"""
+import http.server
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 
 LT = sys.argv[1]
 SHARED = os.environ.get("LT_SHARED_DIR")
@@ -126,6 +128,32 @@ def main():
     broken_xml = write("broken.xml", b'<r>\n<a></b></r>')
     rc, out, _ = run("validate", xsd, broken_xml)
     check(rc == 1 and "line 2" in out, f"malformed XML: {rc} {out!r}")
+
+    # an XSD importing a schema over HTTP: libxml2 must not fetch it (the server counts requests)
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    net_xsd = write("net.xsd", (f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+                                f'<xs:include schemaLocation="http://127.0.0.1:{port}/inc.xsd"/>'
+                                f'<xs:element name="r" type="xs:string"/></xs:schema>').encode())
+    rc, out, err = run("validate", net_xsd, good_xml)
+    no_crash(rc, err, "XSD with a network include")
+    check(not hits, f"XSD include fetched over the network: {hits}")
+    server.shutdown()
 
     # every failure listed with its instance path and keyword
     schema = write("s.schema.json", b'{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",'
