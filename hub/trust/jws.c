@@ -449,29 +449,43 @@ void hub_jws_key_get_identity(const struct hub_jws_key *k, char *out, size_t siz
 
 /* ---- signing ---- */
 
-hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_path_or_NULL, const char *alg_or_NULL,
-                           const void *payload, size_t len, int detached, char **out, char *errbuf,
-                           size_t errbuf_size) {
+struct hub_jws_signer {
+  EVP_PKEY *pkey; /* a reference */
+  enum alg alg;
+  char *h64; /* the protected header, encoded once */
+  char identity[700];
+};
+
+void hub_jws_signer_destroy(struct hub_jws_signer *s) {
+  if (!s) return;
+  EVP_PKEY_free(s->pkey);
+  free(s->h64);
+  free(s);
+}
+
+const char *hub_jws_signer_get_identity(const struct hub_jws_signer *s) { return s ? s->identity : NULL; }
+
+hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem_path_or_NULL, const char *alg_or_NULL,
+                             struct hub_jws_signer **out, char *errbuf, size_t errbuf_size) {
   hub_err_t err = HUB_OK;
   char why[256];
   json_t *hdr = NULL, *x5c = NULL;
-  char *hdr_json = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *canon = NULL, *input = NULL;
-  unsigned char *sig = NULL;
-  size_t sig_len = 0;
+  char *hdr_json = NULL;
   STACK_OF(X509) *chain = NULL;
-  enum alg alg;
+  struct hub_jws_signer *s = NULL;
   *out = NULL;
-  if (!key || !key->pkey || (!payload && len)) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no key or payload");
+  if (!key || !key->pkey) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no key");
   if (!key->is_private) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "signing needs a private key; this key is public only");
   const char *alg_name = alg_or_NULL ? alg_or_NULL : hub_jws_key_get_default_alg(key);
-  if (!alg_name) {
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no JWS algorithm for a %s key",
-                key_type_name(key->pkey, why, sizeof why));
+  if (!alg_name)
+    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no JWS algorithm for a %s key", key_type_name(key->pkey, why, sizeof why));
+  if (!(s = calloc(1, sizeof *s))) return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  if ((err = parse_alg(alg_name, &s->alg, errbuf, errbuf_size))) goto out;
+  if (!key_fits(key->pkey, s->alg, why, sizeof why)) {
+    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s", why);
+    goto out;
   }
-  if ((err = parse_alg(alg_name, &alg, errbuf, errbuf_size))) return err;
-  if (!key_fits(key->pkey, alg, why, sizeof why)) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s", why);
-
-  if (!(hdr = json_object()) || json_object_set_new(hdr, "alg", json_string(alg_names[alg])) ||
+  if (!(hdr = json_object()) || json_object_set_new(hdr, "alg", json_string(alg_names[s->alg])) ||
       (key->kid && json_object_set_new(hdr, "kid", json_string(key->kid)))) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
@@ -503,51 +517,78 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
       }
       free(b);
     }
+    hub_x509_signer_string(sk_X509_value(chain, 0), s->identity, sizeof s->identity);
+  } else {
+    signer_text(key, key->cert, key->pkey, s->identity, sizeof s->identity);
   }
   if (!(hdr_json = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER)) ||
-      !(h64 = b64_encode((const unsigned char *)hdr_json, strlen(hdr_json), 1))) {
+      !(s->h64 = b64_encode((const unsigned char *)hdr_json, strlen(hdr_json), 1)) || EVP_PKEY_up_ref(key->pkey) != 1) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
+  s->pkey = key->pkey;
+  *out = s;
+  s = NULL;
+out:
+  hub_jws_signer_destroy(s);
+  json_decref(x5c);
+  json_decref(hdr);
+  free(hdr_json);
+  sk_X509_pop_free(chain, X509_free);
+  return err;
+}
+
+hub_err_t hub_jws_signer_sign(const struct hub_jws_signer *s, const void *payload, size_t len, int detached, char **out,
+                              char *errbuf, size_t errbuf_size) {
+  hub_err_t err = HUB_OK;
+  char *p64 = NULL, *s64 = NULL, *canon = NULL, *input = NULL;
+  unsigned char *sig = NULL;
+  size_t sig_len = 0;
+  *out = NULL;
+  if (!s || (!payload && len)) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no signer or payload");
   if (detached) {
     size_t canon_len;
     char inner[300];
-    if ((err = hub_jcs_canonicalize_new(payload, len, &canon, &canon_len, inner, sizeof inner))) {
-      fail(errbuf, errbuf_size, err, "detached payload is not JSON: %s", inner);
-      goto out;
-    }
+    if ((err = hub_jcs_canonicalize_new(payload, len, &canon, &canon_len, inner, sizeof inner)))
+      return fail(errbuf, errbuf_size, err, "detached payload is not JSON: %s", inner);
     p64 = b64_encode((const unsigned char *)canon, canon_len, 1);
   } else {
     p64 = b64_encode(payload, len, 1);
   }
-  size_t in_len = p64 ? strlen(h64) + 1 + strlen(p64) : 0;
+  size_t h_len = strlen(s->h64), in_len = p64 ? h_len + 1 + strlen(p64) : 0;
   if (!p64 || !(input = malloc(in_len + 1))) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
-  snprintf(input, in_len + 1, "%s.%s", h64, p64);
-  if ((err = raw_sign(key->pkey, alg, input, in_len, &sig, &sig_len, errbuf, errbuf_size))) goto out;
+  snprintf(input, in_len + 1, "%s.%s", s->h64, p64);
+  if ((err = raw_sign(s->pkey, s->alg, input, in_len, &sig, &sig_len, errbuf, errbuf_size))) goto out;
   if (!(s64 = b64_encode(sig, sig_len, 1))) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
-  size_t total = strlen(h64) + 2 + (detached ? 0 : strlen(p64)) + strlen(s64) + 1;
+  size_t total = h_len + 2 + (detached ? 0 : strlen(p64)) + strlen(s64) + 1;
   if (!(*out = malloc(total))) {
     err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
-  snprintf(*out, total, "%s.%s.%s", h64, detached ? "" : p64, s64);
+  snprintf(*out, total, "%s.%s.%s", s->h64, detached ? "" : p64, s64);
 out:
-  json_decref(x5c);
-  json_decref(hdr);
-  free(hdr_json);
-  free(h64);
   free(p64);
   free(s64);
   free(canon);
   free(input);
   free(sig);
-  sk_X509_pop_free(chain, X509_free);
+  return err;
+}
+
+hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_path_or_NULL, const char *alg_or_NULL,
+                           const void *payload, size_t len, int detached, char **out, char *errbuf,
+                           size_t errbuf_size) {
+  struct hub_jws_signer *s = NULL;
+  *out = NULL;
+  hub_err_t err = hub_jws_signer_new(key, cert_pem_path_or_NULL, alg_or_NULL, &s, errbuf, errbuf_size);
+  if (!err) err = hub_jws_signer_sign(s, payload, len, detached, out, errbuf, errbuf_size);
+  hub_jws_signer_destroy(s);
   return err;
 }
 

@@ -70,6 +70,18 @@ hub_err_t hub_jws_sign_new(const struct hub_jws_key *key, const char *cert_pem_p
                            const void *payload, size_t len, int detached, char **out, char *errbuf,
                            size_t errbuf_size);
 
+/* The same in two halves, for signing many payloads with one key: the signer checks the key
+ * against alg, reads the certificate chain and encodes the header once. Read-only after
+ * creation, so one signer may serve several threads. Identity: the lt.signer text of the
+ * certificate (or of the key when there is none). */
+struct hub_jws_signer;
+hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem_path_or_NULL, const char *alg_or_NULL,
+                             struct hub_jws_signer **out, char *errbuf, size_t errbuf_size);
+hub_err_t hub_jws_signer_sign(const struct hub_jws_signer *s, const void *payload, size_t len, int detached, char **out,
+                              char *errbuf, size_t errbuf_size);
+const char *hub_jws_signer_get_identity(const struct hub_jws_signer *s);
+void hub_jws_signer_destroy(struct hub_jws_signer *s);
+
 /* Verifies a compact (`h.p.s`) or detached (`h..s`, with opts->detached_payload) JWS.
  * Leading and trailing ASCII whitespace around the whole token is ignored; nothing else is.
  * On success, HUB_OK; *payload_out (if not NULL) gets a malloc'd copy of the signed payload

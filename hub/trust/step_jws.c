@@ -68,18 +68,15 @@ static const struct hub_cfg_entry sign_entries[] = {
 const struct hub_cfg_map hub_trust_sign_jws_map = {"sign-jws", sign_entries};
 
 struct signer {
-  struct hub_jws_key *key;
-  char *cert, *header;
-  const char *alg;
+  struct hub_jws_signer *jws;
+  char *header;
   int detached;
-  char identity[700];
 };
 
 static void sign_destroy(void *state) {
   struct signer *s = state;
   if (!s) return;
-  hub_jws_key_destroy(s->key);
-  free(s->cert);
+  hub_jws_signer_destroy(s->jws);
   free(s->header);
   free(s);
 }
@@ -88,9 +85,8 @@ static hub_err_t sign_create(const struct hub_node *args, const struct hub_step_
                              size_t errbuf_size) {
   struct sign_cfg cfg = {0};
   struct signer *s = calloc(1, sizeof *s);
-  char *key_path = NULL, why[1024];
-  struct hub_jws_key *cert_key = NULL;
-  char *probe = NULL;
+  char *key_path = NULL, *cert_path = NULL, why[1024];
+  struct hub_jws_key *key = NULL;
   const struct hub_node *at = args_map(args) ? args : env ? env->keys : NULL;
   hub_err_t rc = hub_cfg_map_apply(&hub_trust_sign_jws_map, args_map(args), args, &cfg, errbuf, errbuf_size);
   if (rc) goto out;
@@ -104,38 +100,24 @@ static hub_err_t sign_create(const struct hub_node *args, const struct hub_step_
     rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws needs a private key: give key or keys.hub.key");
     goto out;
   }
-  s->alg = algs[cfg.alg];
   s->detached = cfg.mode == 1;
-  if (!(key_path = config_path(env, k)) || (c && cfg.x5c && !(s->cert = config_path(env, c))) ||
+  if (!(key_path = config_path(env, k)) || (c && cfg.x5c && !(cert_path = config_path(env, c))) ||
       !(s->header = strdup(cfg.header))) {
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  if ((rc = hub_jws_key_load(key_path, cfg.kid, &s->key, why, sizeof why))) {
+  /* the key, alg and certificate are checked here, once, not on every record */
+  if ((rc = hub_jws_key_load(key_path, cfg.kid, &key, why, sizeof why)) ||
+      (rc = hub_jws_signer_new(key, cert_path, algs[cfg.alg], &s->jws, why, sizeof why))) {
     rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws: %s", why);
     goto out;
-  }
-  /* a trial signature finds a key that does not fit alg, or a certificate of another key, now
-   * rather than on every record */
-  if ((rc = hub_jws_sign_new(s->key, s->cert, s->alg, "{}", 2, 0, &probe, why, sizeof why))) {
-    rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws: %s", why);
-    goto out;
-  }
-  if (s->cert) {
-    if ((rc = hub_jws_key_load(s->cert, NULL, &cert_key, why, sizeof why))) {
-      rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws: %s", why);
-      goto out;
-    }
-    hub_jws_key_get_identity(cert_key, s->identity, sizeof s->identity);
-  } else {
-    hub_jws_key_get_identity(s->key, s->identity, sizeof s->identity);
   }
   *state = s;
   s = NULL;
 out:
-  free(probe);
   free(key_path);
-  hub_jws_key_destroy(cert_key);
+  free(cert_path);
+  hub_jws_key_destroy(key);
   sign_destroy(s);
   hub_cfg_map_release(&hub_trust_sign_jws_map, &cfg);
   return rc;
@@ -144,9 +126,8 @@ out:
 static enum hub_step_result sign_process(void *state, struct hub_msg *msg, struct hub_step_outcome *out) {
   const struct signer *s = state;
   char *jws = NULL, why[1024], parent[65];
-  hub_err_t rc = hub_jws_sign_new(s->key, s->cert, s->alg, msg->value, msg->value_len, s->detached, &jws, why, sizeof why);
-  if (rc == HUB_ERR_NOMEM || rc == HUB_ERR_IO)
-    return hub_step_fail(out, HUB_STEP_RETRY, rc, "sign-jws: %s", why);
+  hub_err_t rc = hub_jws_signer_sign(s->jws, msg->value, msg->value_len, s->detached, &jws, why, sizeof why);
+  if (rc == HUB_ERR_NOMEM) return hub_step_fail(out, HUB_STEP_RETRY, rc, "sign-jws: %s", why);
   if (rc) return hub_step_fail(out, HUB_STEP_REJECT, rc, "sign-jws: %s", why);
   size_t len = strlen(jws);
   if (s->detached) {
@@ -159,7 +140,7 @@ static enum hub_step_result sign_process(void *state, struct hub_msg *msg, struc
     if (!rc) rc = hub_msg_header_set_str(msg, HUB_H_CONTENT_TYPE, "application/jose");
   }
   if (!rc) rc = hub_msg_header_set_str(msg, HUB_H_SIG, "signed");
-  if (!rc) rc = hub_msg_header_set_str(msg, HUB_H_SIGNER, s->identity);
+  if (!rc) rc = hub_msg_header_set_str(msg, HUB_H_SIGNER, hub_jws_signer_get_identity(s->jws));
   if (rc) return hub_step_fail(out, HUB_STEP_RETRY, rc, "sign-jws: out of memory");
   return HUB_STEP_OK;
 }

@@ -747,6 +747,49 @@ static void mutations(void) {
   hub_jws_key_destroy(pub);
 }
 
+/* Rates with a signer made once (as the step does) and pinned-key verification; printed for
+ * docs/jws.md, asserted only to be non-zero. */
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void rates(void) {
+  const char *payload = "{\"maHoSo\":\"000.00.18.H47-260101-0007\",\"trangThai\":2,\"ghiChu\":\"\xc4\x91\xc3\xa3 ti\xe1\xba\xbfp nh\xe1\xba\xadn\"}";
+  struct {
+    const char *alg, *key, *pub;
+  } t[] = {{"RS256", "rsa.key", "rsa.pub"}, {"PS256", "rsa.key", "rsa.pub"}, {"ES256", "ec.key", "ec.pub"}};
+  char errbuf[512];
+  for (int i = 0; i < 3; i++) {
+    struct hub_jws_key *k = load(tpath(t[i].key), "r"), *p = load(tpath(t[i].pub), "r");
+    struct hub_jws_signer *s = NULL;
+    CHECK(hub_jws_signer_new(k, NULL, t[i].alg, &s, errbuf, sizeof errbuf) == HUB_OK);
+    const struct hub_jws_key *pin[] = {p};
+    struct hub_jws_verify_opts o = {.pinned = pin, .n_pinned = 1, .detached_payload = payload, .detached_len = strlen(payload)};
+    int ns = 0, nv = 0, ok = 1;
+    char *jws = NULL;
+    double t0 = now_s();
+    while (s && now_s() - t0 < 0.3) {
+      free(jws);
+      ok &= hub_jws_signer_sign(s, payload, strlen(payload), 1, &jws, errbuf, sizeof errbuf) == HUB_OK;
+      ns++;
+    }
+    double t1 = now_s();
+    while (jws && now_s() - t1 < 0.3) {
+      ok &= hub_jws_verify(jws, strlen(jws), &o, NULL, NULL, NULL, 0, errbuf, sizeof errbuf) == HUB_OK;
+      nv++;
+    }
+    double t2 = now_s();
+    CHECK(ok && ns > 0 && nv > 0);
+    printf("rate %s detached: sign %.0f/s, verify %.0f/s (one thread)\n", t[i].alg, ns / (t1 - t0), nv / (t2 - t1));
+    free(jws);
+    hub_jws_signer_destroy(s);
+    hub_jws_key_destroy(k);
+    hub_jws_key_destroy(p);
+  }
+}
+
 /* ---- the sign-jws and verify-jws steps, through the plugin registry ---- */
 
 static hub_err_t step_new(const char *name, const char *yaml, const struct hub_step_env *env, void **state,
@@ -903,6 +946,7 @@ int main(void) {
   negative_corpus();
   step_tests();
   mutations();
+  rates();
   int rc = check_done();
   if (rc == 0) {
     char cmd[128];
