@@ -3,6 +3,7 @@
  * in a temporary folder), signatures checked by `openssl dgst` as an independent verifier,
  * and a negative corpus where each case must fail with its code and a reason substring. */
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
@@ -354,6 +355,10 @@ static void rfc_examples(void) {
   if (a1) a1[strcspn(a1, "\n")] = 0;
   expect_fail("rfc7515-a1-hs256", a1 ? a1 : "", &o, HUB_ERR_SIG_POLICY, "alg HS256 is not allowed");
   free(a1);
+  char *a5 = slurp(fpath("rfc7515-a5.jws"), &len);
+  if (a5) a5[strcspn(a5, "\n")] = 0;
+  expect_fail("rfc7515-a5-unsecured", a5 ? a5 : "", &o, HUB_ERR_SIG_POLICY, "alg \"none\" (unsecured JWS) is not allowed");
+  free(a5);
   hub_jws_key_destroy(a2);
   hub_jws_key_destroy(a3);
   hub_jws_key_destroy(a2priv);
@@ -423,11 +428,23 @@ static void round_trips(void) {
       CHECK_CONTAINS(signer, "CN=hub-");
       printf("round trip %s %-8s: %s  signer \"%s\"\n", t[i].alg, detached ? "detached" : "compact", err ? errbuf : "ok", signer);
       if (!detached && t[i].alg[0] != 'E') openssl_cross_check(jws, t[i].alg);
-      if (!detached && t[i].alg[0] == 'E') { /* R||S, 64 bytes */
+      if (!detached && t[i].alg[0] == 'E') { /* R||S, 64 bytes; openssl dgst wants DER */
         size_t sl;
-        unsigned char *s = unb64url(strrchr(jws, '.') + 1, &sl);
+        unsigned char *rs = unb64url(strrchr(jws, '.') + 1, &sl);
         CHECK(sl == 64);
-        free(s);
+        ECDSA_SIG *es = ECDSA_SIG_new();
+        unsigned char *der = NULL;
+        int dl = 0;
+        if (es && sl == 64 && ECDSA_SIG_set0(es, BN_bin2bn(rs, 32, NULL), BN_bin2bn(rs + 32, 32, NULL)) == 1)
+          dl = i2d_ECDSA_SIG(es, &der);
+        spit(tpath("x.sig"), der, dl > 0 ? (size_t)dl : 0);
+        spit(tpath("x.in"), jws, (size_t)(strrchr(jws, '.') - jws));
+        int rc = sh("openssl dgst -sha256 -verify ec.pub -signature x.sig x.in");
+        CHECK(rc == 0);
+        printf("openssl dgst verifies our ES256 signature (R||S as DER): %s\n", rc == 0 ? "yes" : "NO");
+        OPENSSL_free(der);
+        ECDSA_SIG_free(es);
+        free(rs);
       }
       free(jws);
     }
