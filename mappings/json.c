@@ -3,6 +3,7 @@
 #include "mappings/json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,4 +138,47 @@ int lt_json_equal(json_t *a, json_t *b) {
     }
     default: return 1; /* true, false, null: the same type is the same value */
   }
+}
+
+void lt_buf_put(struct lt_buf *b, const void *data, size_t n) {
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 128;
+    while (nc < b->len + n + 1) nc *= 2;
+    char *ns = realloc(b->s, nc);
+    if (!ns) {
+      b->oom = 1;
+      return;
+    }
+    b->s = ns;
+    b->cap = nc;
+  }
+  if (n) memcpy(b->s + b->len, data, n);
+  b->len += n;
+  b->s[b->len] = 0;
+}
+
+void lt_buf_str(struct lt_buf *b, const char *s) { lt_buf_put(b, s, strlen(s)); }
+
+void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) {
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n < sizeof tmp) {
+    lt_buf_put(b, tmp, (size_t)n);
+    return;
+  }
+  char *big = malloc((size_t)n + 1);
+  if (!big) {
+    b->oom = 1;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  lt_buf_put(b, big, (size_t)n);
+  free(big);
 }

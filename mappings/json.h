@@ -1,5 +1,7 @@
 /* The one JSON parse function of the mapping code (validate, map, query, test): every JSON
- * message the hub reads as data goes through it, so every caller refuses the same things. */
+ * message the hub reads as data goes through it, so every caller refuses the same things.
+ * Also the small helpers the JSON code around it shares: file reading, JSON equality and a
+ * growable text buffer. */
 #ifndef LT_JSON_H
 #define LT_JSON_H
 
@@ -26,6 +28,17 @@ hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *l
 /* Equality of JSON values as JSON Schema and JSONPath define it: numbers by value (1 == 1.0),
  * strings by content, arrays item by item, objects member by member regardless of order. */
 int lt_json_equal(json_t *a, json_t *b);
+
+/* A growable NUL-terminated text buffer. Zero-initialise; `s` is malloc'd (NULL until the first
+ * write). After a failed allocation `oom` is set and further writes do nothing. */
+struct lt_buf {
+  char *s;
+  size_t len, cap;
+  int oom;
+};
+void lt_buf_put(struct lt_buf *b, const void *data, size_t n);
+void lt_buf_str(struct lt_buf *b, const char *s);
+void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define LT_JSON_MAX_BYTES (64u * 1024u * 1024u)
 

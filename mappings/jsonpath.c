@@ -895,26 +895,26 @@ static struct expr *parse_basic(struct parser *p, int arg_mode) {
   return e;
 }
 
-static struct expr *parse_and(struct parser *p, int arg_mode) {
+/* logical-or-expr (level 0, "||") and logical-and-expr (level 1, "&&"), left-associative. In
+ * a function argument (arg_mode) a lone operand is returned as it is, so that the caller can
+ * check its type; as soon as it is combined it must be a test. */
+static struct expr *parse_logical(struct parser *p, int arg_mode, int level) {
+  static const char ops[2][3] = {"||", "&&"};
   size_t start = p->pos;
-  struct expr *left = parse_basic(p, arg_mode);
+  struct expr *left = level == 0 ? parse_logical(p, arg_mode, 1) : parse_basic(p, arg_mode);
   for (;;) {
     if (!left) return NULL;
     size_t save = p->pos;
     skip_ws(p);
-    if (!(cur(p) == '&' && at(p, 1) == '&')) {
+    if (!(cur(p) == ops[level][0] && at(p, 1) == ops[level][1])) {
       p->pos = save;
       return left;
     }
     if (arg_mode && !(left = as_logical(p, left, start))) return NULL;
     p->pos += 2;
     skip_ws(p);
-    struct expr *right = parse_basic(p, 0);
-    if (!right) {
-      expr_free(left);
-      return NULL;
-    }
-    struct expr *e = new_expr(p, EX_AND);
+    struct expr *right = level == 0 ? parse_logical(p, 0, 1) : parse_basic(p, 0);
+    struct expr *e = right ? new_expr(p, level == 0 ? EX_OR : EX_AND) : NULL;
     if (!e) {
       expr_free(left);
       expr_free(right);
@@ -926,36 +926,7 @@ static struct expr *parse_and(struct parser *p, int arg_mode) {
   }
 }
 
-static struct expr *parse_or(struct parser *p, int arg_mode) {
-  size_t start = p->pos;
-  struct expr *left = parse_and(p, arg_mode);
-  for (;;) {
-    if (!left) return NULL;
-    size_t save = p->pos;
-    skip_ws(p);
-    if (!(cur(p) == '|' && at(p, 1) == '|')) {
-      p->pos = save;
-      return left;
-    }
-    if (arg_mode && !(left = as_logical(p, left, start))) return NULL;
-    p->pos += 2;
-    skip_ws(p);
-    struct expr *right = parse_and(p, 0);
-    if (!right) {
-      expr_free(left);
-      return NULL;
-    }
-    struct expr *e = new_expr(p, EX_OR);
-    if (!e) {
-      expr_free(left);
-      expr_free(right);
-      return NULL;
-    }
-    e->a = left;
-    e->b = right;
-    left = e;
-  }
-}
+static struct expr *parse_or(struct parser *p, int arg_mode) { return parse_logical(p, arg_mode, 0); }
 
 hub_err_t lt_jsonpath_compile(const char *expr, struct lt_jsonpath **out, char *errbuf, size_t errbuf_size) {
   *out = NULL;
@@ -1351,43 +1322,19 @@ json_t *lt_jsonpath_query_new(const struct lt_jsonpath *path, json_t *root) {
   return arr;
 }
 
-struct sbuf {
-  char *s;
-  size_t len, cap;
-  int oom;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap * 2 : 64;
-    while (nc < b->len + n + 1) nc *= 2;
-    char *ns = realloc(b->s, nc);
-    if (!ns) {
-      b->oom = 1;
-      return;
-    }
-    b->s = ns;
-    b->cap = nc;
-  }
-  memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = 0;
-}
-
-static void path_write(struct sbuf *b, const struct pnode *pn) {
+static void path_write(struct lt_buf *b, const struct pnode *pn) {
   if (!pn) {
-    sb_put(b, "$", 1);
+    lt_buf_put(b, "$", 1);
     return;
   }
   path_write(b, pn->parent);
   char tmp[32];
   if (!pn->key) {
     int n = snprintf(tmp, sizeof tmp, "[%zu]", pn->index);
-    sb_put(b, tmp, (size_t)n);
+    lt_buf_put(b, tmp, (size_t)n);
     return;
   }
-  sb_put(b, "['", 2);
+  lt_buf_put(b, "['", 2);
   for (size_t i = 0; i < pn->key_len; i++) {
     unsigned char ch = (unsigned char)pn->key[i];
     const char *esc = NULL;
@@ -1402,15 +1349,15 @@ static void path_write(struct sbuf *b, const struct pnode *pn) {
       default: break;
     }
     if (esc) {
-      sb_put(b, esc, strlen(esc));
+      lt_buf_put(b, esc, strlen(esc));
     } else if (ch < 0x20) {
       int n = snprintf(tmp, sizeof tmp, "\\u%04x", ch);
-      sb_put(b, tmp, (size_t)n);
+      lt_buf_put(b, tmp, (size_t)n);
     } else {
-      sb_put(b, (const char *)&pn->key[i], 1);
+      lt_buf_put(b, (const char *)&pn->key[i], 1);
     }
   }
-  sb_put(b, "']", 2);
+  lt_buf_put(b, "']", 2);
 }
 
 json_t *lt_jsonpath_paths_new(const struct lt_jsonpath *path, json_t *root) {
@@ -1419,7 +1366,7 @@ json_t *lt_jsonpath_paths_new(const struct lt_jsonpath *path, json_t *root) {
   struct nodelist nl = eval_query(&c, path->q, root);
   json_t *arr = c.oom ? NULL : json_array();
   for (size_t i = 0; arr && i < nl.n; i++) {
-    struct sbuf b = {0};
+    struct lt_buf b = {0};
     path_write(&b, nl.items[i].path);
     json_t *s = b.oom ? NULL : json_stringn(b.s, b.len);
     free(b.s);

@@ -5,48 +5,20 @@
  * string, as the JSONPath compliance suite expects. */
 #include "mappings/jsonpath_iregexp.h"
 
+#include "mappings/json.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct out {
-  char *buf;
-  size_t len, cap;
-  int oom;
-};
-
 struct rx {
   const unsigned char *p, *end;
-  struct out o;
+  struct lt_buf o;
   int depth;
 };
 
-static void put(struct out *o, const char *s, size_t n) {
-  if (o->oom) return;
-  if (o->len + n + 1 > o->cap) {
-    size_t cap = o->cap ? o->cap * 2 : 64;
-    while (cap < o->len + n + 1) cap *= 2;
-    char *b = realloc(o->buf, cap);
-    if (!b) {
-      o->oom = 1;
-      return;
-    }
-    o->buf = b;
-    o->cap = cap;
-  }
-  memcpy(o->buf + o->len, s, n);
-  o->len += n;
-  o->buf[o->len] = 0;
-}
-
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
-static void put_cp(struct out *o, uint32_t cp) {
-  char tmp[16];
-  int n = snprintf(tmp, sizeof tmp, "\\x{%x}", (unsigned)cp);
-  put(o, tmp, (size_t)n);
-}
+static void put_cp(struct lt_buf *o, uint32_t cp) { lt_buf_fmt(o, "\\x{%x}", (unsigned)cp); }
 
 /* Decodes one UTF-8 code point; -1 on malformed input or a surrogate. */
 static long next_cp(struct rx *r) {
@@ -86,9 +58,9 @@ static int category(struct rx *r, int negated) {
   r->p++;
   for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++) {
     if (strlen(cats[i]) == n && memcmp(cats[i], start, n) == 0) {
-      puts_(&r->o, negated ? "\\P{" : "\\p{");
-      put(&r->o, (const char *)start, n);
-      puts_(&r->o, "}");
+      lt_buf_str(&r->o, negated ? "\\P{" : "\\p{");
+      lt_buf_put(&r->o, (const char *)start, n);
+      lt_buf_str(&r->o, "}");
       return 0;
     }
   }
@@ -126,10 +98,10 @@ static long class_char(struct rx *r) {
 }
 
 static int char_class(struct rx *r) {
-  puts_(&r->o, "[");
+  lt_buf_str(&r->o, "[");
   if (peek(r) == '^') {
     r->p++;
-    puts_(&r->o, "^");
+    lt_buf_str(&r->o, "^");
   }
   int first = 1;
   for (;;) {
@@ -156,11 +128,11 @@ static int char_class(struct rx *r) {
       r->p++;
       long hi = class_char(r);
       if (hi < 0 || hi < lo) return -1;
-      puts_(&r->o, "-");
+      lt_buf_str(&r->o, "-");
       put_cp(&r->o, (uint32_t)hi);
     }
   }
-  puts_(&r->o, "]");
+  lt_buf_str(&r->o, "]");
   return 0;
 }
 
@@ -169,9 +141,8 @@ static int alternation(struct rx *r);
 static int quantifier(struct rx *r) {
   int c = peek(r);
   if (c == '*' || c == '+' || c == '?') {
-    char q[2] = {(char)c, 0};
     r->p++;
-    puts_(&r->o, q);
+    lt_buf_fmt(&r->o, "%c", c);
     return 0;
   }
   if (c != '{') return 0;
@@ -196,12 +167,9 @@ static int quantifier(struct rx *r) {
   if (peek(r) != '}') return -1;
   r->p++;
   if (has_hi && hi < lo) return -1;
-  char tmp[48];
-  int len;
-  if (!comma) len = snprintf(tmp, sizeof tmp, "{%lu}", lo);
-  else if (!has_hi) len = snprintf(tmp, sizeof tmp, "{%lu,}", lo);
-  else len = snprintf(tmp, sizeof tmp, "{%lu,%lu}", lo, hi);
-  put(&r->o, tmp, (size_t)len);
+  if (!comma) lt_buf_fmt(&r->o, "{%lu}", lo);
+  else if (!has_hi) lt_buf_fmt(&r->o, "{%lu,}", lo);
+  else lt_buf_fmt(&r->o, "{%lu,%lu}", lo, hi);
   return 0;
 }
 
@@ -212,18 +180,18 @@ static int branch(struct rx *r) {
     if (c == '(') {
       if (++r->depth > 100) return -1;
       r->p++;
-      puts_(&r->o, "(?:");
+      lt_buf_str(&r->o, "(?:");
       if (alternation(r) < 0 || peek(r) != ')') return -1;
       r->p++;
       r->depth--;
-      puts_(&r->o, ")");
+      lt_buf_str(&r->o, ")");
     } else if (c == '.') {
       r->p++;
-      puts_(&r->o, "[^\\n\\r]");
+      lt_buf_str(&r->o, "[^\\n\\r]");
     } else if (c == '^' || c == '$') {
       /* the CTS (and XSD-derived engines) read these as anchors of the whole string */
       r->p++;
-      puts_(&r->o, c == '^' ? "\\A" : "\\z");
+      lt_buf_str(&r->o, c == '^' ? "\\A" : "\\z");
       continue;
     } else if (c == '[') {
       r->p++;
@@ -249,22 +217,22 @@ static int alternation(struct rx *r) {
     if (branch(r) < 0) return -1;
     if (peek(r) != '|') return 0;
     r->p++;
-    puts_(&r->o, "|");
+    lt_buf_str(&r->o, "|");
   }
 }
 
 pcre2_code *lt_iregexp_compile(const char *pattern, size_t len, int anchored) {
   struct rx r = {.p = (const unsigned char *)pattern, .end = (const unsigned char *)pattern + len};
   pcre2_code *re = NULL;
-  puts_(&r.o, anchored ? "\\A(?:" : "(?:");
+  lt_buf_str(&r.o, anchored ? "\\A(?:" : "(?:");
   if (alternation(&r) < 0 || r.p != r.end) goto out;
-  puts_(&r.o, anchored ? ")\\z" : ")");
+  lt_buf_str(&r.o, anchored ? ")\\z" : ")");
   if (r.o.oom) goto out;
   int errcode;
   PCRE2_SIZE erroff;
-  re = pcre2_compile((PCRE2_SPTR)r.o.buf, r.o.len, PCRE2_UTF, &errcode, &erroff, NULL);
+  re = pcre2_compile((PCRE2_SPTR)r.o.s, r.o.len, PCRE2_UTF, &errcode, &erroff, NULL);
 out:
-  free(r.o.buf);
+  free(r.o.s);
   return re;
 }
 

@@ -33,92 +33,52 @@
 
 /* ----------------------------------------------------------------------- small hash maps */
 
-struct smap_ent {
-  char *key; /* owned */
-  void *val;
-};
-struct smap {
-  struct smap_ent *e;
-  size_t n, cap;
-};
-
-static size_t hash_str(const char *s) {
-  size_t h = 1469598103934665603u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
-}
-
-static void *smap_get(const struct smap *m, const char *key) {
-  if (!m->cap) return NULL;
-  for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-    if (!m->e[i].key) return NULL;
-    if (strcmp(m->e[i].key, key) == 0) return m->e[i].val;
-  }
-}
-
-/* Inserts unless present; 0 inserted, 1 already there, -1 out of memory. */
-static int smap_put(struct smap *m, const char *key, void *val) {
-  if ((m->n + 1) * 2 > m->cap) {
-    size_t nc = m->cap ? m->cap * 2 : 16;
-    struct smap_ent *ne = calloc(nc, sizeof *ne);
-    if (!ne) return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-      if (!m->e[i].key) continue;
-      size_t j = hash_str(m->e[i].key) & (nc - 1);
-      while (ne[j].key) j = (j + 1) & (nc - 1);
-      ne[j] = m->e[i];
-    }
-    free(m->e);
-    m->e = ne;
-    m->cap = nc;
-  }
-  size_t i = hash_str(key) & (m->cap - 1);
-  for (; m->e[i].key; i = (i + 1) & (m->cap - 1))
-    if (strcmp(m->e[i].key, key) == 0) return 1;
-  if (!(m->e[i].key = strdup(key))) return -1;
-  m->e[i].val = val;
-  m->n++;
-  return 0;
-}
-
-static void smap_free(struct smap *m) {
-  for (size_t i = 0; i < m->cap; i++) free(m->e[i].key);
-  free(m->e);
-}
-
-struct pmap_ent {
+/* Open-addressing hash map from a key to a pointer: string keys (copied, compared by content)
+ * or pointer keys (compared by address), chosen when the map is declared. */
+struct map_ent {
   const void *key;
   void *val;
 };
-struct pmap {
-  struct pmap_ent *e;
+struct map {
+  int str_keys;
+  struct map_ent *e;
   size_t n, cap;
 };
 
-static size_t hash_ptr(const void *p) {
-  uintptr_t x = (uintptr_t)p;
+static size_t map_hash(const struct map *m, const void *key) {
+  if (m->str_keys) {
+    size_t h = 1469598103934665603u;
+    for (const char *s = key; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+  }
+  uintptr_t x = (uintptr_t)key;
   x ^= x >> 17;
   x *= 0xed5ad4bbu;
   x ^= x >> 11;
   return (size_t)x;
 }
 
-static void *pmap_get(const struct pmap *m, const void *key) {
+static int map_eq(const struct map *m, const void *a, const void *b) {
+  return m->str_keys ? strcmp(a, b) == 0 : a == b;
+}
+
+static void *map_get(const struct map *m, const void *key) {
   if (!m->cap) return NULL;
-  for (size_t i = hash_ptr(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+  for (size_t i = map_hash(m, key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     if (!m->e[i].key) return NULL;
-    if (m->e[i].key == key) return m->e[i].val;
+    if (map_eq(m, m->e[i].key, key)) return m->e[i].val;
   }
 }
 
-static int pmap_put(struct pmap *m, const void *key, void *val) {
+/* Inserts unless present; 0 inserted, 1 already there, -1 out of memory. */
+static int map_put(struct map *m, const void *key, void *val) {
   if ((m->n + 1) * 2 > m->cap) {
     size_t nc = m->cap ? m->cap * 2 : 64;
-    struct pmap_ent *ne = calloc(nc, sizeof *ne);
+    struct map_ent *ne = calloc(nc, sizeof *ne);
     if (!ne) return -1;
     for (size_t i = 0; i < m->cap; i++) {
       if (!m->e[i].key) continue;
-      size_t j = hash_ptr(m->e[i].key) & (nc - 1);
+      size_t j = map_hash(m, m->e[i].key) & (nc - 1);
       while (ne[j].key) j = (j + 1) & (nc - 1);
       ne[j] = m->e[i];
     }
@@ -126,13 +86,19 @@ static int pmap_put(struct pmap *m, const void *key, void *val) {
     m->e = ne;
     m->cap = nc;
   }
-  size_t i = hash_ptr(key) & (m->cap - 1);
+  size_t i = map_hash(m, key) & (m->cap - 1);
   for (; m->e[i].key; i = (i + 1) & (m->cap - 1))
-    if (m->e[i].key == key) return 1;
+    if (map_eq(m, m->e[i].key, key)) return 1;
+  if (m->str_keys && !(key = strdup(key))) return -1;
   m->e[i].key = key;
   m->e[i].val = val;
   m->n++;
   return 0;
+}
+
+static void map_free(struct map *m) {
+  for (size_t i = 0; m->str_keys && i < m->cap; i++) free((void *)m->e[i].key);
+  free(m->e);
 }
 
 /* ------------------------------------------------------------------- URIs (RFC 3986 §5) */
@@ -177,52 +143,15 @@ static void uri_parse(const char *s, struct uri *u) {
   }
 }
 
-struct buf {
-  char *s;
-  size_t len, cap;
-  int oom;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap * 2 : 128;
-    while (nc < b->len + n + 1) nc *= 2;
-    char *ns = realloc(b->s, nc);
-    if (!ns) {
-      b->oom = 1;
-      return;
-    }
-    b->s = ns;
-    b->cap = nc;
-  }
-  memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = 0;
-}
-
-static void buf_str(struct buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-
-static void buf_fmt(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_fmt(struct buf *b, const char *fmt, ...) {
-  char tmp[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* RFC 3986 §5.2.4 on path[0..len); appends the result to out. */
-static void remove_dots(struct buf *out, const char *path, size_t len) {
+static void remove_dots(struct lt_buf *out, const char *path, size_t len) {
   char *in = strndup(path, len);
   if (!in) {
     out->oom = 1;
     return;
   }
-  struct buf o = {0};
-  buf_put(&o, "", 0);
+  struct lt_buf o = {0};
+  lt_buf_put(&o, "", 0);
   char *p = in;
   while (*p) {
     if (!strncmp(p, "../", 3)) p += 3;
@@ -242,11 +171,11 @@ static void remove_dots(struct buf *out, const char *path, size_t len) {
       char *seg = p + (*p == '/');
       char *end = strchr(seg, '/');
       if (!end) end = p + strlen(p);
-      buf_put(&o, p, (size_t)(end - p));
+      lt_buf_put(&o, p, (size_t)(end - p));
       p = end;
     }
   }
-  buf_put(out, o.s ? o.s : "", o.len);
+  lt_buf_put(out, o.s ? o.s : "", o.len);
   if (o.oom) out->oom = 1;
   free(o.s);
   free(in);
@@ -257,50 +186,50 @@ static char *uri_resolve(const char *base, const char *ref) {
   struct uri b, r;
   uri_parse(base ? base : "", &b);
   uri_parse(ref, &r);
-  struct buf o = {0};
+  struct lt_buf o = {0};
   const struct uri *q;     /* where the query comes from */
   if (r.has_scheme) {
-    buf_put(&o, r.scheme, r.scheme_len);
-    buf_put(&o, ":", 1);
+    lt_buf_put(&o, r.scheme, r.scheme_len);
+    lt_buf_put(&o, ":", 1);
     if (r.has_auth) {
-      buf_put(&o, "//", 2);
-      buf_put(&o, r.auth, r.auth_len);
+      lt_buf_put(&o, "//", 2);
+      lt_buf_put(&o, r.auth, r.auth_len);
     }
     remove_dots(&o, r.path, r.path_len);
     q = &r;
   } else {
     if (b.has_scheme) {
-      buf_put(&o, b.scheme, b.scheme_len);
-      buf_put(&o, ":", 1);
+      lt_buf_put(&o, b.scheme, b.scheme_len);
+      lt_buf_put(&o, ":", 1);
     }
     if (r.has_auth) {
-      buf_put(&o, "//", 2);
-      buf_put(&o, r.auth, r.auth_len);
+      lt_buf_put(&o, "//", 2);
+      lt_buf_put(&o, r.auth, r.auth_len);
       remove_dots(&o, r.path, r.path_len);
       q = &r;
     } else {
       if (b.has_auth) {
-        buf_put(&o, "//", 2);
-        buf_put(&o, b.auth, b.auth_len);
+        lt_buf_put(&o, "//", 2);
+        lt_buf_put(&o, b.auth, b.auth_len);
       }
       if (r.path_len == 0) {
-        buf_put(&o, b.path, b.path_len);
+        lt_buf_put(&o, b.path, b.path_len);
         q = r.has_query ? &r : &b;
       } else if (r.path[0] == '/') {
         remove_dots(&o, r.path, r.path_len);
         q = &r;
       } else {
-        struct buf m = {0};
+        struct lt_buf m = {0};
         if (b.has_auth && b.path_len == 0) {
-          buf_put(&m, "/", 1);
+          lt_buf_put(&m, "/", 1);
         } else {
           size_t k = b.path_len;
           while (k > 0 && b.path[k - 1] != '/') k--;
-          buf_put(&m, b.path, k);
+          lt_buf_put(&m, b.path, k);
         }
-        buf_put(&m, r.path, r.path_len);
+        lt_buf_put(&m, r.path, r.path_len);
         if (m.s && m.s[0] == '/') remove_dots(&o, m.s, m.len);
-        else if (m.s) buf_put(&o, m.s, m.len); /* a URN-like base: nothing to normalise */
+        else if (m.s) lt_buf_put(&o, m.s, m.len); /* a URN-like base: nothing to normalise */
         if (m.oom) o.oom = 1;
         free(m.s);
         q = &r;
@@ -308,14 +237,14 @@ static char *uri_resolve(const char *base, const char *ref) {
     }
   }
   if (q->has_query) {
-    buf_put(&o, "?", 1);
-    buf_put(&o, q->query, q->query_len);
+    lt_buf_put(&o, "?", 1);
+    lt_buf_put(&o, q->query, q->query_len);
   }
   if (r.has_frag) {
-    buf_put(&o, "#", 1);
-    buf_put(&o, r.frag, r.frag_len);
+    lt_buf_put(&o, "#", 1);
+    lt_buf_put(&o, r.frag, r.frag_len);
   }
-  buf_put(&o, "", 0);
+  lt_buf_put(&o, "", 0);
   if (o.oom) {
     free(o.s);
     return NULL;
@@ -424,9 +353,9 @@ struct lt_schema {
   struct snode *root;
   struct snode *all_nodes;
   struct resource *all_res;
-  struct smap resources; /* uri -> resource */
-  struct smap anchors;   /* uri#name -> snode */
-  struct pmap nodes;     /* json_t* -> snode */
+  struct map resources; /* uri -> resource (string keys) */
+  struct map anchors;   /* uri#name -> snode (string keys) */
+  struct map nodes;     /* json_t* -> snode (pointer keys) */
   char *error;           /* first compile error */
   char *file_dir;        /* files may be loaded by file: URIs only from a schema loaded from a file */
 };
@@ -455,29 +384,29 @@ static void cerr(struct lt_schema *s, const struct snode *at, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 static void cerr(struct lt_schema *s, const struct snode *at, const char *fmt, ...) {
   if (s->error) return;
-  struct buf b = {0};
-  if (at) buf_fmt(&b, "%s: %s: ", at->doc ? at->doc : "schema", at->ptr[0] ? at->ptr : "(root)");
+  struct lt_buf b = {0};
+  if (at) lt_buf_fmt(&b, "%s: %s: ", at->doc ? at->doc : "schema", at->ptr[0] ? at->ptr : "(root)");
   char tmp[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
-  buf_str(&b, tmp);
+  lt_buf_str(&b, tmp);
   s->error = b.s ? b.s : strdup("out of memory");
 }
 
 static char *ptr_child(const char *ptr, const char *key, long index) {
-  struct buf b = {0};
-  buf_str(&b, ptr);
-  buf_put(&b, "/", 1);
+  struct lt_buf b = {0};
+  lt_buf_str(&b, ptr);
+  lt_buf_put(&b, "/", 1);
   if (key) {
     for (const char *k = key; *k; k++) {
-      if (*k == '~') buf_put(&b, "~0", 2);
-      else if (*k == '/') buf_put(&b, "~1", 2);
-      else buf_put(&b, k, 1);
+      if (*k == '~') lt_buf_put(&b, "~0", 2);
+      else if (*k == '/') lt_buf_put(&b, "~1", 2);
+      else lt_buf_put(&b, k, 1);
     }
   } else {
-    buf_fmt(&b, "%ld", index);
+    lt_buf_fmt(&b, "%ld", index);
   }
   return b.s;
 }
@@ -500,7 +429,7 @@ static const char *const gc_long[][2] = {
 /* ECMA-262 regex (JSON Schema's dialect) compiled with PCRE2: unanchored search, "$" only at
  * the very end, \uXXXX escapes, long property names mapped to short ones. */
 static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t msg_size) {
-  struct buf b = {0};
+  struct lt_buf b = {0};
   for (size_t i = 0; i < len; i++) {
     if (src[i] == '\\' && i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
       const char *name = src + i + 3;
@@ -516,22 +445,22 @@ static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t m
         for (size_t k = 0; k < sizeof gc_long / sizeof gc_long[0]; k++)
           if (strlen(gc_long[k][0]) == n && !memcmp(gc_long[k][0], name, n)) shortn = gc_long[k][1];
         if (shortn) {
-          buf_put(&b, src + i, 3);
-          buf_str(&b, shortn);
-          buf_put(&b, "}", 1);
+          lt_buf_put(&b, src + i, 3);
+          lt_buf_str(&b, shortn);
+          lt_buf_put(&b, "}", 1);
           i = (size_t)(end - src);
           continue;
         }
       }
     }
     if (src[i] == '\\' && i + 1 < len) {
-      buf_put(&b, src + i, 2);
+      lt_buf_put(&b, src + i, 2);
       i++;
       continue;
     }
-    buf_put(&b, src + i, 1);
+    lt_buf_put(&b, src + i, 1);
   }
-  buf_put(&b, "", 0);
+  lt_buf_put(&b, "", 0);
   pcre2_code *re = NULL;
   if (!b.oom) {
     int errcode;
@@ -585,7 +514,7 @@ static struct resource *add_resource(struct lt_schema *s, const char *uri, json_
   r->next_all = s->all_res;
   s->all_res = r;
   /* the first definition of an identifier wins (1: already there); this one is still freed */
-  if (smap_put(&s->resources, uri, r) < 0) cerr(s, NULL, "out of memory");
+  if (map_put(&s->resources, uri, r) < 0) cerr(s, NULL, "out of memory");
   return r;
 }
 
@@ -689,7 +618,7 @@ static unsigned type_bit(const char *t) {
 static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, const char *ptr, const char *doc,
                              struct resource *res, struct vocab voc) {
   if (s->error) return NULL;
-  struct snode *existing = pmap_get(&s->nodes, j);
+  struct snode *existing = map_get(&s->nodes, j);
   if (existing) return existing;
   struct snode *n = calloc(1, sizeof *n);
   char *own_base = NULL;
@@ -705,7 +634,7 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
   s->all_nodes = n;
   n->max_length = n->min_length = n->max_items = n->min_items = n->max_contains = n->min_contains = -1;
   n->max_properties = n->min_properties = -1;
-  if (pmap_put(&s->nodes, j, n) < 0) {
+  if (map_put(&s->nodes, j, n) < 0) {
     cerr(s, n, "out of memory");
     return NULL;
   }
@@ -746,10 +675,10 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
       cerr(s, n, "$anchor must be a string");
       goto fail;
     }
-    struct buf b = {0};
-    buf_fmt(&b, "%s#%s", base, json_string_value(v));
+    struct lt_buf b = {0};
+    lt_buf_fmt(&b, "%s#%s", base, json_string_value(v));
     key = b.s;
-    if (!key || smap_put(&s->anchors, key, n) < 0) {
+    if (!key || map_put(&s->anchors, key, n) < 0) {
       free(key);
       goto oom;
     }
@@ -760,9 +689,9 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
       cerr(s, n, "$dynamicAnchor must be a string");
       goto fail;
     }
-    struct buf b = {0};
-    buf_fmt(&b, "%s#%s", base, json_string_value(v));
-    if (!b.s || smap_put(&s->anchors, b.s, n) < 0) {
+    struct lt_buf b = {0};
+    lt_buf_fmt(&b, "%s#%s", base, json_string_value(v));
+    if (!b.s || map_put(&s->anchors, b.s, n) < 0) {
       free(b.s);
       goto oom;
     }
@@ -961,8 +890,8 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     const char *rest = uri + strlen(remote_prefix);
     /* the URI is normalised already; a ".." left (e.g. percent-encoded) would leave the folder */
     escapes = strstr(rest, "..") != NULL || strchr(rest, '%') != NULL || strchr(rest, '?') != NULL;
-    struct buf b = {0};
-    buf_fmt(&b, "%s/%s", remote_dir, rest);
+    struct lt_buf b = {0};
+    lt_buf_fmt(&b, "%s/%s", remote_dir, rest);
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
@@ -999,7 +928,7 @@ static struct vocab vocab_for(struct lt_schema *s, json_t *doc, const char *uri)
   }
   /* a custom meta-schema: its $vocabulary says which vocabularies apply */
   char why[600];
-  struct resource *r = smap_get(&s->resources, m);
+  struct resource *r = map_get(&s->resources, m);
   json_t *meta = r && r->root ? json_incref(r->root->json) : fetch_document(s, m, why, sizeof why);
   if (!meta) {
     cerr(s, NULL, "%s: meta-schema '%s' not found: %s", uri, m, why);
@@ -1029,7 +958,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
   struct snode *t = NULL;
   if (!u) return NULL;
   char *frag = uri_cut_fragment(u);
-  struct resource *r = smap_get(&s->resources, u);
+  struct resource *r = map_get(&s->resources, u);
   if (!r || !r->root) {
     char why[600];
     json_t *d = fetch_document(s, u, why, sizeof why);
@@ -1038,7 +967,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
       goto out;
     }
     if (!add_document(s, d, u)) goto out;
-    r = smap_get(&s->resources, u);
+    r = map_get(&s->resources, u);
     if (!r || !r->root) {
       cerr(s, from, "cannot resolve reference '%s'", ref);
       goto out;
@@ -1078,7 +1007,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
       cerr(s, from, "cannot resolve reference '%s': no such location", ref);
       goto out;
     }
-    t = pmap_get(&s->nodes, cur);
+    t = map_get(&s->nodes, cur);
     if (!t) {
       /* a location no keyword made a schema of: compile it on demand */
       struct vocab voc = {.validation = r->root->validation};
@@ -1086,9 +1015,9 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
     }
   } else {
     pct_decode(frag);
-    struct buf b = {0};
-    buf_fmt(&b, "%s#%s", u, frag);
-    t = b.s ? smap_get(&s->anchors, b.s) : NULL;
+    struct lt_buf b = {0};
+    lt_buf_fmt(&b, "%s#%s", u, frag);
+    t = b.s ? map_get(&s->anchors, b.s) : NULL;
     free(b.s);
     if (!t) cerr(s, from, "cannot resolve reference '%s': no such anchor", ref);
   }
@@ -1145,9 +1074,9 @@ static void schema_free(struct lt_schema *s) {
     json_decref(r->doc_json);
     free(r);
   }
-  smap_free(&s->resources);
-  smap_free(&s->anchors);
-  free(s->nodes.e);
+  map_free(&s->resources);
+  map_free(&s->anchors);
+  map_free(&s->nodes);
   free(s->error);
   free(s->file_dir);
   free(s);
@@ -1163,6 +1092,7 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
   if (!schema || !base_uri) return HUB_ERR_INVALID_ARG;
   struct lt_schema *s = calloc(1, sizeof *s);
   if (!s) return HUB_ERR_NOMEM;
+  s->resources.str_keys = s->anchors.str_keys = 1;
   hub_err_t rc = HUB_ERR_SCHEMA_INVALID;
   if (!strncmp(base_uri, "file://", 7)) s->file_dir = strdup(base_uri);
   char *base = strdup(base_uri);
@@ -1189,12 +1119,12 @@ hub_err_t lt_schema_load_file(const char *path, struct lt_schema **out, char *er
   hub_err_t rc = lt_json_load_file(path, &j, errbuf, errbuf_size);
   if (rc != HUB_OK) return rc == HUB_ERR_JSON ? HUB_ERR_SCHEMA_INVALID : rc;
   char *abs = realpath(path, NULL);
-  struct buf uri = {0};
+  struct lt_buf uri = {0};
   /* the file's location is the base URI; an embedded $id overrides it */
-  buf_str(&uri, "file://");
+  lt_buf_str(&uri, "file://");
   for (const char *p = abs ? abs : path; *p; p++) {
-    if ((unsigned char)*p < 0x21 || *p == '%' || *p == '#' || *p == '?') buf_fmt(&uri, "%%%02X", (unsigned char)*p);
-    else buf_put(&uri, p, 1);
+    if ((unsigned char)*p < 0x21 || *p == '%' || *p == '#' || *p == '?') lt_buf_fmt(&uri, "%%%02X", (unsigned char)*p);
+    else lt_buf_put(&uri, p, 1);
   }
   free(abs);
   rc = check_against_meta(j, path, errbuf, errbuf_size);
@@ -1219,7 +1149,7 @@ struct seg {
 };
 
 struct vctx {
-  struct buf errors;
+  struct lt_buf errors;
   size_t n_errors;
   int mute;          /* >0 while evaluating a subschema whose failure is not itself an error */
   int depth;
@@ -1262,25 +1192,25 @@ static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) {
   if (c->mute) return;
   c->n_errors++;
   if (c->n_errors > MAX_ERRORS) {
-    if (c->n_errors == MAX_ERRORS + 1) buf_fmt(&c->errors, "(more errors not listed)\n");
+    if (c->n_errors == MAX_ERRORS + 1) lt_buf_fmt(&c->errors, "(more errors not listed)\n");
     return;
   }
-  if (c->n_path == 0) buf_put(&c->errors, "/", 1);
+  if (c->n_path == 0) lt_buf_put(&c->errors, "/", 1);
   for (size_t i = 0; i < c->n_path; i++) {
-    buf_put(&c->errors, "/", 1);
+    lt_buf_put(&c->errors, "/", 1);
     if (!c->path[i].key) {
-      buf_fmt(&c->errors, "%zu", c->path[i].index);
+      lt_buf_fmt(&c->errors, "%zu", c->path[i].index);
       continue;
     }
     for (size_t k = 0; k < c->path[i].len; k++) {
       char ch = c->path[i].key[k];
-      if (ch == '~') buf_put(&c->errors, "~0", 2);
-      else if (ch == '/') buf_put(&c->errors, "~1", 2);
-      else if ((unsigned char)ch < 0x20) buf_fmt(&c->errors, "\\u%04x", (unsigned char)ch);
-      else buf_put(&c->errors, &ch, 1);
+      if (ch == '~') lt_buf_put(&c->errors, "~0", 2);
+      else if (ch == '/') lt_buf_put(&c->errors, "~1", 2);
+      else if ((unsigned char)ch < 0x20) lt_buf_fmt(&c->errors, "\\u%04x", (unsigned char)ch);
+      else lt_buf_put(&c->errors, &ch, 1);
     }
   }
-  buf_fmt(&c->errors, ": %s: ", keyword);
+  lt_buf_fmt(&c->errors, ": %s: ", keyword);
   char tmp[600];
   va_list ap;
   va_start(ap, fmt);
@@ -1288,10 +1218,10 @@ static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) {
   va_end(ap);
   /* one failure per line: control characters (from property names) are escaped */
   for (const char *p = tmp; *p; p++) {
-    if ((unsigned char)*p < 0x20) buf_fmt(&c->errors, "\\u%04x", (unsigned char)*p);
-    else buf_put(&c->errors, p, 1);
+    if ((unsigned char)*p < 0x20) lt_buf_fmt(&c->errors, "\\u%04x", (unsigned char)*p);
+    else lt_buf_put(&c->errors, p, 1);
   }
-  buf_put(&c->errors, "\n", 1);
+  lt_buf_put(&c->errors, "\n", 1);
 }
 
 static const char *type_name(json_t *v) {
@@ -1853,7 +1783,7 @@ hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, c
   int ok = validate(&c, schema->root, instance, NULL);
   hub_err_t rc = c.oom ? HUB_ERR_NOMEM : ok ? HUB_OK : HUB_ERR_SCHEMA;
   if (rc == HUB_ERR_SCHEMA && errors_out) {
-    if (!c.errors.s) buf_str(&c.errors, "/: schema: not valid\n");
+    if (!c.errors.s) lt_buf_str(&c.errors, "/: schema: not valid\n");
     if (c.errors.len && c.errors.s[c.errors.len - 1] == '\n') c.errors.s[--c.errors.len] = 0;
     *errors_out = c.errors.s;
     c.errors.s = NULL;

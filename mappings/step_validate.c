@@ -24,13 +24,9 @@ struct lt_validator {
   char *path;
 };
 
-struct text {
-  char *s;
-  size_t len, cap;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(struct text *t, const char *fmt, ...) {
+/* Appends one failure line (lines are separated by newlines; trailing blanks dropped). */
+static void add_line(struct lt_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_line(struct lt_buf *t, const char *fmt, ...) {
   char line[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -39,18 +35,8 @@ static void text_add(struct text *t, const char *fmt, ...) {
   if (n < 0) return;
   if ((size_t)n >= sizeof line) n = sizeof line - 1;
   while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
-  if (t->len + (size_t)n + 2 > t->cap) {
-    size_t nc = t->cap ? t->cap * 2 : 512;
-    while (nc < t->len + (size_t)n + 2) nc *= 2;
-    char *ns = realloc(t->s, nc);
-    if (!ns) return;
-    t->s = ns;
-    t->cap = nc;
-  }
-  if (t->len) t->s[t->len++] = '\n';
-  memcpy(t->s + t->len, line, (size_t)n);
-  t->len += (size_t)n;
-  t->s[t->len] = 0;
+  if (t->len) lt_buf_put(t, "\n", 1);
+  lt_buf_put(t, line, (size_t)n);
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -60,12 +46,12 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* libxml2 reports each XSD failure here: "<element path>: xsd: <message> (line N)". */
 static void xsd_error(void *ctx, xmlErrorPtr err) {
-  struct text *t = ctx;
+  struct lt_buf *t = ctx;
   if (!err || !err->message) return;
   xmlChar *where = err->node ? xmlGetNodePath((xmlNodePtr)err->node) : NULL;
   size_t n = strlen(err->message);
   while (n && (err->message[n - 1] == '\n' || err->message[n - 1] == ' ')) n--;
-  text_add(t, "%s: xsd: %.*s (line %d)", where ? (const char *)where : "/", (int)n, err->message, err->line);
+  add_line(t, "%s: xsd: %.*s (line %d)", where ? (const char *)where : "/", (int)n, err->message, err->line);
   xmlFree(where);
 }
 
@@ -84,7 +70,7 @@ hub_err_t lt_validator_load(const char *path, struct lt_validator **out, char *e
     size_t len = 0;
     xmlDocPtr doc = NULL;
     xmlSchemaParserCtxtPtr pc = NULL;
-    struct text msgs = {0};
+    struct lt_buf msgs = {0};
     rc = lt_file_read(path, HUB_XML_DEFAULT_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
     if (rc == HUB_OK) rc = hub_xml_parse(buf, len, NULL, path, &doc, errbuf, errbuf_size);
     if (rc == HUB_OK) {
@@ -126,14 +112,14 @@ hub_err_t lt_validator_check(const struct lt_validator *v, const void *buf, size
   *errors = NULL;
   char err[1024];
   hub_err_t rc;
-  struct text t = {0};
+  struct lt_buf t = {0};
   if (v->json) {
     json_t *j = NULL;
     rc = lt_json_parse(buf, len, NULL, &j, err, sizeof err);
     if (rc != HUB_OK) {
       /* "<input>: line L, column C: message" -> "/: json: line L, column C: message" */
       const char *msg = strncmp(err, "<input>: ", 9) == 0 ? err + 9 : err;
-      text_add(&t, "/: json: %s", msg);
+      add_line(&t, "/: json: %s", msg);
       *errors = t.s;
       return rc;
     }
@@ -145,7 +131,7 @@ hub_err_t lt_validator_check(const struct lt_validator *v, const void *buf, size
   rc = hub_xml_parse(buf, len, NULL, "", &doc, err, sizeof err);
   if (rc != HUB_OK) {
     const char *msg = strncmp(err, ": ", 2) == 0 ? err + 2 : err;
-    text_add(&t, "/: xml: %s", msg);
+    add_line(&t, "/: xml: %s", msg);
     *errors = t.s;
     return rc;
   }
@@ -163,7 +149,7 @@ hub_err_t lt_validator_check(const struct lt_validator *v, const void *buf, size
     free(t.s);
     return HUB_OK;
   }
-  if (!t.s) text_add(&t, "/: xsd: %s", r < 0 ? "internal validation error" : "not valid");
+  if (!t.s) add_line(&t, "/: xsd: %s", r < 0 ? "internal validation error" : "not valid");
   *errors = t.s;
   return HUB_ERR_SCHEMA;
 }

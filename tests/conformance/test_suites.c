@@ -36,8 +36,7 @@ struct tally {
 struct report {
   struct tally *t;
   size_t n, cap;
-  char *failures; /* markdown lines */
-  size_t flen;
+  struct lt_buf failures; /* markdown lines */
   int unexpected, stale;
 };
 
@@ -55,23 +54,6 @@ static struct tally *tally_get(struct report *r, const char *name) {
   return t;
 }
 
-static void add_failure(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_failure(struct report *r, const char *fmt, ...) {
-  char line[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof line) n = sizeof line - 1;
-  r->failures = realloc(r->failures, r->flen + (size_t)n + 2);
-  if (!r->failures) abort();
-  memcpy(r->failures + r->flen, line, (size_t)n);
-  r->flen += (size_t)n;
-  r->failures[r->flen++] = '\n';
-  r->failures[r->flen] = 0;
-}
-
 static const char *expected_reason(const char *id) {
   for (size_t i = 0; expected_failures[i].id; i++)
     if (!strcmp(expected_failures[i].id, id)) return expected_failures[i].reason;
@@ -87,10 +69,10 @@ static void outcome(struct report *r, struct tally **tallies, size_t nt, const c
   }
   if (!ok) {
     if (reason) {
-      add_failure(r, "- `%s`: expected failure: %s", id, reason);
+      lt_buf_fmt(&r->failures, "- `%s`: expected failure: %s\n", id, reason);
     } else {
       r->unexpected++;
-      add_failure(r, "- `%s`: **unexpected failure**: %s", id, why ? why : "");
+      lt_buf_fmt(&r->failures, "- `%s`: **unexpected failure**: %s\n", id, why ? why : "");
       fprintf(stderr, "FAIL %s: %s\n", id, why ? why : "");
     }
   } else if (reason) {
@@ -318,10 +300,9 @@ static int write_report(const char *path, const struct report *all, const struct
   fprintf(f, "## JSONPath CTS, per group of cases (the start of the case name)\n\n");
   write_table(f, groups, "group");
   fprintf(f, "## Not passing\n\n");
-  size_t nf = (files->failures ? strlen(files->failures) : 0) + (tags->failures ? strlen(tags->failures) : 0);
-  if (!nf) fprintf(f, "Nothing: every case passes.\n");
-  if (files->failures) fputs(files->failures, f);
-  if (tags->failures) fputs(tags->failures, f);
+  if (!files->failures.len && !tags->failures.len) fprintf(f, "Nothing: every case passes.\n");
+  if (files->failures.s) fputs(files->failures.s, f);
+  if (tags->failures.s) fputs(tags->failures.s, f);
   fclose(f);
   return 0;
 }
@@ -361,8 +342,7 @@ int main(void) {
   free(files.t);
   free(tags.t);
   free(groups.t);
-  free(all.failures);
-  free(files.failures);
-  free(tags.failures);
+  free(files.failures.s);
+  free(tags.failures.s);
   return rc;
 }
