@@ -49,9 +49,14 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
 void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s);
 /* "subject; sha256=<thumbprint>" of the signing certificate (borrowed). */
 const char *hub_xmldsig_signer_get_identity(const struct hub_xmldsig_signer *s);
-/* Signs `len` bytes of XML; *out (malloc'd, NUL-terminated) is the signed document. */
+/* Signs `len` bytes of XML; *out (malloc'd, NUL-terminated) is the signed document. Computes
+ * the signature with libxml2's c14n and OpenSSL directly (see xmldsig.c for why). */
 hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, size_t len, unsigned char **out,
                            size_t *out_len, char *errbuf, size_t errbuf_size);
+/* The same signature made by xmlsec's own signing (xmlSecDSigCtxSign): the reference the
+ * direct path is tested against, and a bench figure. */
+hub_err_t hub_xmldsig_sign_xmlsec(const struct hub_xmldsig_signer *s, const void *xml, size_t len,
+                                  unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size);
 
 struct hub_xmldsig_verify_opts {
   const char *const *trust_ca; /* PEM files of trusted CA certificates */

@@ -175,6 +175,55 @@ static void test_sign_verify(void) {
   free(status);
 }
 
+/* The text of the first <NAME>...</NAME> with whitespace removed (into out). */
+static void element_text(const char *doc, const char *name, char *out, size_t n) {
+  char open[64], close[64];
+  snprintf(open, sizeof open, "<%s>", name);
+  snprintf(close, sizeof close, "</%s>", name);
+  const char *a = strstr(doc, open), *b = a ? strstr(a, close) : NULL;
+  size_t k = 0;
+  for (const char *p = a ? a + strlen(open) : NULL; p && p < b && k + 1 < n; p++)
+    if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') out[k++] = *p;
+  out[k] = '\0';
+}
+
+/* The direct signing path must give exactly xmlsec's signature (RSA PKCS#1 v1.5 is
+ * deterministic), for each c14n and placement. */
+static void test_direct_equals_xmlsec(void) {
+  size_t dlen, slen;
+  unsigned char *docs[2] = {fixture("edxml-document.edxml", &dlen), fixture("edxml-status.edxml", &slen)};
+  size_t lens[2] = {dlen, slen};
+  const char *c14ns[] = {"exclusive", "inclusive", "inclusive-1.1"};
+  const char *profiles[] = {NULL, "generic"};
+  for (int c = 0; c < 3; c++)
+    for (int p = 0; p < 2; p++)
+      for (int d = 0; d < 2; d++) {
+        struct hub_xmldsig_sign_opts o = {.c14n = c14ns[c], .profile = profiles[p]};
+        struct hub_xmldsig_signer *s = NULL;
+        unsigned char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        char err[1024], sa[1024], sb[1024], da[128], db[128];
+        CHECK(hub_xmldsig_signer_new(kp("hub-key.pem"), kp("hub-cert.pem"), &o, &s, err, sizeof err) == HUB_OK);
+        if (!s) continue;
+        CHECK(hub_xmldsig_sign(s, docs[d], lens[d], &a, &al, err, sizeof err) == HUB_OK);
+        CHECK(hub_xmldsig_sign_xmlsec(s, docs[d], lens[d], &b, &bl, err, sizeof err) == HUB_OK);
+        if (a && b) {
+          element_text((char *)a, "SignatureValue", sa, sizeof sa);
+          element_text((char *)b, "SignatureValue", sb, sizeof sb);
+          element_text((char *)a, "DigestValue", da, sizeof da);
+          element_text((char *)b, "DigestValue", db, sizeof db);
+          CHECK(strlen(sa) > 300);
+          CHECK_STR(sa, sb);
+          CHECK_STR(da, db);
+        }
+        free(a);
+        free(b);
+        hub_xmldsig_signer_destroy(s);
+      }
+  free(docs[0]);
+  free(docs[1]);
+}
+
 static void test_trust_decisions(void) {
   size_t dlen, olen;
   unsigned char *doc = fixture("edxml-document.edxml", &dlen);
@@ -305,6 +354,7 @@ int main(void) {
   snprintf(keys, sizeof keys, "%s/tests/trust/fixtures/keys", src);
   snprintf(fixtures, sizeof fixtures, "%s/tests/trust/fixtures", src);
   test_sign_verify();
+  test_direct_equals_xmlsec();
   test_trust_decisions();
   test_steps();
   return check_done();
