@@ -181,70 +181,43 @@ static void remove_dots(struct lt_buf *out, const char *path, size_t len) {
   free(in);
 }
 
-/* Resolves `ref` against `base`; returns a malloc'd absolute URI (with fragment if any). */
+/* Resolves `ref` against `base` (RFC 3986 §5.2.2, recomposed as §5.3); returns a malloc'd
+ * absolute URI (with fragment if any). */
 static char *uri_resolve(const char *base, const char *ref) {
   struct uri b, r;
   uri_parse(base ? base : "", &b);
   uri_parse(ref, &r);
-  struct lt_buf o = {0};
-  const struct uri *q;     /* where the query comes from */
-  if (r.has_scheme) {
-    lt_buf_put(&o, r.scheme, r.scheme_len);
-    lt_buf_put(&o, ":", 1);
-    if (r.has_auth) {
-      lt_buf_put(&o, "//", 2);
-      lt_buf_put(&o, r.auth, r.auth_len);
-    }
-    remove_dots(&o, r.path, r.path_len);
-    q = &r;
+  const struct uri *scheme = r.has_scheme ? &r : &b; /* where each part of the target comes from */
+  const struct uri *auth = (r.has_scheme || r.has_auth) ? &r : &b;
+  const struct uri *query = &r;
+  struct lt_buf path = {0}, o = {0};
+  lt_buf_put(&path, "", 0);
+  if (r.has_scheme || r.has_auth || (r.path_len && r.path[0] == '/')) {
+    remove_dots(&path, r.path, r.path_len);
+  } else if (r.path_len == 0) {
+    lt_buf_put(&path, b.path, b.path_len);
+    if (!r.has_query) query = &b;
   } else {
-    if (b.has_scheme) {
-      lt_buf_put(&o, b.scheme, b.scheme_len);
-      lt_buf_put(&o, ":", 1);
-    }
-    if (r.has_auth) {
-      lt_buf_put(&o, "//", 2);
-      lt_buf_put(&o, r.auth, r.auth_len);
-      remove_dots(&o, r.path, r.path_len);
-      q = &r;
-    } else {
-      if (b.has_auth) {
-        lt_buf_put(&o, "//", 2);
-        lt_buf_put(&o, b.auth, b.auth_len);
-      }
-      if (r.path_len == 0) {
-        lt_buf_put(&o, b.path, b.path_len);
-        q = r.has_query ? &r : &b;
-      } else if (r.path[0] == '/') {
-        remove_dots(&o, r.path, r.path_len);
-        q = &r;
-      } else {
-        struct lt_buf m = {0};
-        if (b.has_auth && b.path_len == 0) {
-          lt_buf_put(&m, "/", 1);
-        } else {
-          size_t k = b.path_len;
-          while (k > 0 && b.path[k - 1] != '/') k--;
-          lt_buf_put(&m, b.path, k);
-        }
-        lt_buf_put(&m, r.path, r.path_len);
-        if (m.s && m.s[0] == '/') remove_dots(&o, m.s, m.len);
-        else if (m.s) lt_buf_put(&o, m.s, m.len); /* a URN-like base: nothing to normalise */
-        if (m.oom) o.oom = 1;
-        free(m.s);
-        q = &r;
-      }
-    }
+    /* merge: the base path up to its last "/" (or "/" for an authority with an empty path) */
+    struct lt_buf m = {0};
+    size_t k = b.path_len;
+    while (k > 0 && b.path[k - 1] != '/') k--;
+    if (b.has_auth && b.path_len == 0) lt_buf_put(&m, "/", 1);
+    else lt_buf_put(&m, b.path, k);
+    lt_buf_put(&m, r.path, r.path_len);
+    if (m.s && m.s[0] == '/') remove_dots(&path, m.s, m.len);
+    else if (m.s) lt_buf_put(&path, m.s, m.len); /* a URN-like base: nothing to normalise */
+    if (m.oom) path.oom = 1;
+    free(m.s);
   }
-  if (q->has_query) {
-    lt_buf_put(&o, "?", 1);
-    lt_buf_put(&o, q->query, q->query_len);
-  }
-  if (r.has_frag) {
-    lt_buf_put(&o, "#", 1);
-    lt_buf_put(&o, r.frag, r.frag_len);
-  }
+  if (scheme->has_scheme) lt_buf_fmt(&o, "%.*s:", (int)scheme->scheme_len, scheme->scheme);
+  if (auth->has_auth) lt_buf_fmt(&o, "//%.*s", (int)auth->auth_len, auth->auth);
+  lt_buf_put(&o, path.s ? path.s : "", path.len);
+  if (query->has_query) lt_buf_fmt(&o, "?%.*s", (int)query->query_len, query->query);
+  if (r.has_frag) lt_buf_fmt(&o, "#%.*s", (int)r.frag_len, r.frag);
   lt_buf_put(&o, "", 0);
+  if (path.oom) o.oom = 1;
+  free(path.s);
   if (o.oom) {
     free(o.s);
     return NULL;
