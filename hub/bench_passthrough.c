@@ -59,6 +59,7 @@ struct results {
   double lat_rate;
   uint64_t lat_n;
   double p50, p99, p999, pmax;
+  double in_p50, in_p99; /* send -> the hub produced it (before its commit) */
   double rss_mib;
   int hub_exit_ok;
   char hub_exit[32];
@@ -427,6 +428,9 @@ static int hub_finish(struct ctx *c, int ok) {
       r->p99 = bench_quantile(lat, n, 0.99);
       r->p999 = bench_quantile(lat, n, 0.999);
       r->pmax = lat[n - 1];
+      const double *in = bench_observer_latencies_in(c->hub_ob, &n);
+      r->in_p50 = bench_quantile(in, n, 0.50);
+      r->in_p99 = bench_quantile(in, n, 0.99);
     }
     bench_observer_destroy(c->hub_ob);
     c->hub_ob = NULL;
@@ -532,6 +536,9 @@ static void print_results(const struct opts *o, const struct results *r, const c
     printf("  latency at %.0f msgs/s (%llu records): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms"
            " (target p99 < 50 ms): %s\n",
            r->lat_rate, (unsigned long long)r->lat_n, r->p50, r->p99, r->p999, r->pmax, r->p99 < 50 ? "met" : "MISSED");
+  if (r->lat_done)
+    printf("    of which send -> produced by the hub (before its commit): p50 %.1f ms, p99 %.1f ms\n", r->in_p50,
+           r->in_p99);
   if (r->rss_mib > 0)
     printf("  hub peak RSS             %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
   printf("  exactly-once check       %s: %llu records sent, %llu duplicates, %llu missing, %llu corrupt,"
@@ -567,6 +574,8 @@ static void print_results(const struct opts *o, const struct results *r, const c
   json_object_set_new(j, "p99_ms", json_real(round2(r->p99)));
   json_object_set_new(j, "p999_ms", json_real(round2(r->p999)));
   json_object_set_new(j, "max_ms", json_real(round2(r->pmax)));
+  json_object_set_new(j, "to_hub_p50_ms", json_real(round2(r->in_p50)));
+  json_object_set_new(j, "to_hub_p99_ms", json_real(round2(r->in_p99)));
   json_object_set_new(j, "peak_rss_mib", json_real(round2(r->rss_mib)));
   json_object_set_new(j, "batch_max_messages", json_integer(r->eff_max_messages));
   json_object_set_new(j, "batch_max_wait_ms", json_integer(r->eff_max_wait_ms));

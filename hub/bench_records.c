@@ -270,7 +270,7 @@ struct bench_observer {
   int64_t *last_seq; /* per key, -1 none */
   int *at_eof;       /* per partition: the last event was end-of-partition */
   int64_t last_msg_us;
-  double *lat;
+  double *lat, *lat_in; /* send -> visible; send -> produced by the system under test */
   size_t n_lat, cap_lat;
   /* shared */
   pthread_mutex_t mu;
@@ -289,28 +289,31 @@ static int grow_seen(struct bench_observer *o, uint64_t seq) {
   return 0;
 }
 
-static void note_latency(struct bench_observer *o, double ms) {
+static void note_latency(struct bench_observer *o, double ms, double in_ms) {
   if (o->n_lat == o->cap_lat) {
     size_t cap = o->cap_lat ? o->cap_lat * 2 : 4096;
-    double *n = realloc(o->lat, cap * sizeof *n);
-    if (!n) return;
-    o->lat = n;
+    double *n = realloc(o->lat, cap * sizeof *n), *m = n ? realloc(o->lat_in, cap * sizeof *m) : NULL;
+    if (n) o->lat = n;
+    if (!m) return;
+    o->lat_in = m;
     o->cap_lat = cap;
   }
+  o->lat_in[o->n_lat] = in_ms;
   o->lat[o->n_lat++] = ms;
 }
 
-static void observe(struct bench_observer *o, const rd_kafka_message_t *km, int64_t now_us) {
+void bench_observer_feed(struct bench_observer *o, const void *key, size_t key_len, const void *value, size_t len,
+                         int64_t ts_ms, int64_t now_us) {
   uint64_t seq;
   int64_t send_us;
-  char key[16];
-  int corrupt = bench_value_parse(km->payload, km->len, o->size, &seq, &send_us) != 0 || seq > MAX_SEQ;
+  char want[16];
+  int corrupt = bench_value_parse(value, len, o->size, &seq, &send_us) != 0 || seq > MAX_SEQ;
   if (!corrupt) {
-    size_t klen = bench_key(key, sizeof key, seq, o->keys);
-    corrupt = !km->key || km->key_len != klen || memcmp(km->key, key, klen) != 0;
+    size_t klen = bench_key(want, sizeof want, seq, o->keys);
+    corrupt = !key || key_len != klen || memcmp(key, want, klen) != 0;
   }
-  if (!corrupt && grow_seen(o, seq) < 0) corrupt = 1; /* out of memory: cannot tell; counted as a failure */
   pthread_mutex_lock(&o->mu);
+  if (!corrupt && grow_seen(o, seq) < 0) corrupt = 1; /* out of memory: cannot tell; counted as a failure */
   o->st.received++;
   if (corrupt) {
     o->st.corrupt++;
@@ -328,13 +331,11 @@ static void observe(struct bench_observer *o, const rd_kafka_message_t *km, int6
   if (seq < o->warm) {
     o->st.distinct_warm++;
   } else if (seq < o->split) {
-    rd_kafka_timestamp_type_t tt;
-    int64_t ts = rd_kafka_message_timestamp(km, &tt);
-    if (ts >= 0 && (o->st.first_create_ms_lo < 0 || ts < o->st.first_create_ms_lo)) o->st.first_create_ms_lo = ts;
+    if (ts_ms >= 0 && (o->st.first_create_ms_lo < 0 || ts_ms < o->st.first_create_ms_lo)) o->st.first_create_ms_lo = ts_ms;
     if (++o->st.distinct_lo == o->split - o->warm) o->st.lo_complete_us = now_us;
   } else {
     o->st.distinct_hi++;
-    note_latency(o, (double)(now_us - send_us) / 1000.0);
+    note_latency(o, (double)(now_us - send_us) / 1000.0, ts_ms >= 0 ? (double)(ts_ms * 1000 - send_us) / 1000.0 : 0);
   }
 out:
   pthread_mutex_unlock(&o->mu);
@@ -350,8 +351,9 @@ static void *observer_main(void *p) {
         if (km->partition >= 0 && km->partition < o->partitions) o->at_eof[km->partition] = 1;
       } else if (!km->err) {
         if (km->partition >= 0 && km->partition < o->partitions) o->at_eof[km->partition] = 0;
+        rd_kafka_timestamp_type_t tt;
         o->last_msg_us = now;
-        observe(o, km, now);
+        bench_observer_feed(o, km->key, km->key_len, km->payload, km->len, rd_kafka_message_timestamp(km, &tt), now);
       }
       rd_kafka_message_destroy(km);
     }
@@ -457,7 +459,10 @@ void bench_observer_stop(struct bench_observer *o) {
   atomic_store(&o->stop, 1);
   pthread_join(o->thread, NULL);
   o->started = 0;
-  if (o->n_lat) qsort(o->lat, o->n_lat, sizeof *o->lat, cmp_double);
+  if (o->n_lat) {
+    qsort(o->lat, o->n_lat, sizeof *o->lat, cmp_double);
+    qsort(o->lat_in, o->n_lat, sizeof *o->lat_in, cmp_double);
+  }
 }
 
 uint64_t bench_observer_missing(const struct bench_observer *o, uint64_t from, uint64_t to) {
@@ -469,6 +474,11 @@ uint64_t bench_observer_missing(const struct bench_observer *o, uint64_t from, u
 const double *bench_observer_latencies(struct bench_observer *o, size_t *n) {
   *n = o->n_lat;
   return o->lat;
+}
+
+const double *bench_observer_latencies_in(struct bench_observer *o, size_t *n) {
+  *n = o->n_lat;
+  return o->lat_in;
 }
 
 void bench_observer_destroy(struct bench_observer *o) {
@@ -483,6 +493,7 @@ void bench_observer_destroy(struct bench_observer *o) {
   free(o->last_seq);
   free(o->at_eof);
   free(o->lat);
+  free(o->lat_in);
   free(o);
 }
 

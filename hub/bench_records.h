@@ -67,6 +67,10 @@ hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int par
                                uint32_t keys, uint64_t warm, uint64_t split, struct bench_observer **out,
                                char *errbuf, size_t errbuf_size);
 void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_stats *st);
+/* Counts one record as if read from the topic (the observer thread calls this; tests too):
+ * its record timestamp (-1 if none) and when it became visible. */
+void bench_observer_feed(struct bench_observer *o, const void *key, size_t key_len, const void *value, size_t len,
+                         int64_t ts_ms, int64_t now_us);
 /* Reads on until every partition is at its end and nothing new arrived for `quiet_ms`
  * (so late duplicates are counted), or `timeout_ms` passes; returns 0 when drained. */
 int bench_observer_drain(struct bench_observer *o, int quiet_ms, int timeout_ms);
@@ -75,6 +79,9 @@ void bench_observer_stop(struct bench_observer *o);
 uint64_t bench_observer_missing(const struct bench_observer *o, uint64_t from, uint64_t to);
 /* After stop: the recorded latencies (ms) of the latency phase, sorted ascending (borrowed). */
 const double *bench_observer_latencies(struct bench_observer *o, size_t *n);
+/* The same records' send time to the record timestamp the system under test gave its output
+ * (CreateTime, ms resolution): the part of the latency before its commit. Sorted. */
+const double *bench_observer_latencies_in(struct bench_observer *o, size_t *n);
 void bench_observer_destroy(struct bench_observer *o);
 
 /* The q-quantile (0..1) of an ascending array (nearest rank); 0 when empty. */
