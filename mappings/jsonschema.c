@@ -401,9 +401,23 @@ static const char *const gc_long[][2] = {
 
 /* ECMA-262 regex (JSON Schema's dialect) compiled with PCRE2: unanchored search, "$" only at
  * the very end, \uXXXX escapes, long property names mapped to short ones. */
+/* ECMA-262's \s: WhiteSpace and LineTerminator, wider than PCRE2's ASCII \s. */
+/* (written with \\uXXXX: under PCRE2_ALT_BSUX, \\x takes exactly two hex digits) */
+#define ECMA_SPACE \
+  "\\t\\n\\x0b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+
 static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t msg_size) {
   struct lt_buf b = {0};
+  int in_class = 0;
   for (size_t i = 0; i < len; i++) {
+    if (src[i] == '\\' && i + 1 < len && (src[i + 1] == 's' || (src[i + 1] == 'S' && !in_class))) {
+      if (in_class) lt_buf_str(&b, ECMA_SPACE);
+      else lt_buf_str(&b, src[i + 1] == 's' ? "[" ECMA_SPACE "]" : "[^" ECMA_SPACE "]");
+      i++;
+      continue;
+    }
+    if (src[i] == '[' && !in_class) in_class = 1;
+    else if (src[i] == ']' && in_class) in_class = 0;
     if (src[i] == '\\' && i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
       const char *name = src + i + 3;
       const char *end = memchr(name, '}', len - (i + 3));
@@ -1260,7 +1274,7 @@ static void num_text(json_t *v, char *out, size_t size) {
 static int multiple_of(json_t *v, json_t *m) {
   if (json_is_integer(v) && json_is_integer(m)) return json_integer_value(v) % json_integer_value(m) == 0;
   double q = json_number_value(v) / json_number_value(m);
-  if (!isfinite(q)) return 0;
+  if (!isfinite(q)) return fmod(json_number_value(v), json_number_value(m)) == 0; /* 1e308 / 0.5 overflows */
   return fabs(q - nearbyint(q)) < 1e-9; /* tolerates binary fractions: 0.0075 / 0.0001 */
 }
 

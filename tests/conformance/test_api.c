@@ -173,6 +173,22 @@ static void test_hostile(void) {
   json_decref(str);
   lt_schema_destroy(s);
   json_decref(redos);
+  /* ECMA-262 \s covers Unicode spaces (PCRE2's is ASCII), and 1e308 is a multiple of 0.5 */
+  json_t *ws = json_loads("{\"pattern\": \"^[\\\\s]\\\\s$\"}", 0, NULL);
+  CHECK(lt_schema_new(ws, "https://lienthong.invalid/w.json", &s, err, sizeof err) == HUB_OK);
+  json_t *nbsp = json_string("\u3000\xc2\xa0"), *xx = json_string("x ");
+  CHECK(lt_schema_validate(s, nbsp, NULL) == HUB_OK);
+  CHECK(lt_schema_validate(s, xx, NULL) == HUB_ERR_SCHEMA);
+  lt_schema_destroy(s);
+  json_decref(ws);
+  json_decref(nbsp);
+  json_decref(xx);
+  json_t *half = json_loads("{\"multipleOf\": 0.5}", 0, NULL), *big = json_real(1e308);
+  CHECK(lt_schema_new(half, "https://lienthong.invalid/h.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, big, NULL) == HUB_OK);
+  lt_schema_destroy(s);
+  json_decref(half);
+  json_decref(big);
   /* expression nesting is bounded at compile time */
   char expr[4096];
   size_t n = 0;
