@@ -183,6 +183,7 @@ static int make_pki(void) {
   rc |= sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.key");
   rc |= sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa-other.key");
   rc |= sh("for k in rsa ec ec384 rsa1024 rsa-other; do openssl pkey -in $k.key -pubout -out $k.pub; done");
+  rc |= sh("openssl pkey -in ec.key -aes256 -passout pass:secret -out ec-encrypted.key");
   /* a CA, a second CA nobody trusts, leaves for both keys; extensions as a real CA sets them */
   rc |= sh("printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature,nonRepudiation\\n' > leaf.ext");
   rc |= sh("printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,keyEncipherment\\n' > enc.ext");
@@ -388,6 +389,13 @@ static void round_trips(void) {
   for (int i = 0; i < 3; i++) {
     struct hub_jws_key *priv = load(tpath(t[i].key), "hub-2026"), *pub = load(tpath(t[i].pub), "hub-2026");
     struct hub_jws_key *cert = load(tpath(t[i].crt), "hub-2026");
+    char id_pub[700], id_cert[700];
+    hub_jws_key_get_identity(pub, id_pub, sizeof id_pub);
+    hub_jws_key_get_identity(cert, id_cert, sizeof id_cert);
+    CHECK_STR(hub_jws_key_get_kid(pub), "hub-2026");
+    CHECK_STR(hub_jws_key_get_default_alg(priv), t[i].alg[0] == 'E' ? "ES256" : "RS256");
+    CHECK_CONTAINS(id_pub, "kid=hub-2026; sha256=");
+    CHECK_CONTAINS(id_cert, "CN=hub-");
     for (int detached = 0; detached < 2; detached++) {
       char errbuf[512] = "", signer[512] = "", *jws = NULL, *out = NULL;
       size_t out_len = 0;
@@ -406,7 +414,7 @@ static void round_trips(void) {
       err = hub_jws_verify(jws, strlen(jws), &o, &out, &out_len, signer, sizeof signer, errbuf, sizeof errbuf);
       CHECK(err == HUB_OK);
       if (err) fprintf(stderr, "verify %s: %s\n", t[i].alg, errbuf);
-      CHECK_CONTAINS(signer, "kid=hub-2026; sha256=");
+      CHECK_STR(signer, id_pub); /* the private and public halves name the same key */
       if (detached)
         CHECK_STR(out, "{\"maHoSo\":\"000.00.00.H01-260101-0001\",\"soTien\":150000.5,\"ten\":\"Nguy\xe1\xbb\x85n V\xc4\x83n A\"}");
       else
@@ -466,7 +474,18 @@ static void round_trips(void) {
   CHECK(hub_jws_sign_new(ec, NULL, NULL, "not json", 8, 1, &jws, errbuf, sizeof errbuf) == HUB_ERR_JSON);
   CHECK_CONTAINS(errbuf, "detached payload is not JSON");
   CHECK(jws == NULL);
-  struct hub_jws_key *bad = NULL;
+  struct hub_jws_key *bad = NULL, *mem = NULL;
+  size_t pem_len;
+  char *pem = slurp(tpath("rsa.pub"), &pem_len);
+  CHECK(pem && hub_jws_key_load_mem(pem, pem_len, "m", &mem, errbuf, sizeof errbuf) == HUB_OK);
+  CHECK_STR(hub_jws_key_get_kid(mem), "m");
+  CHECK(hub_jws_key_load_mem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", 58, NULL, &bad, errbuf,
+                             sizeof errbuf) == HUB_ERR_CRYPTO);
+  hub_jws_key_destroy(mem);
+  free(pem);
+  /* an encrypted key is an error, never a passphrase prompt */
+  CHECK(hub_jws_key_load(tpath("ec-encrypted.key"), NULL, &bad, errbuf, sizeof errbuf) == HUB_ERR_CRYPTO);
+  CHECK_CONTAINS(errbuf, "encrypted key is not supported");
   CHECK(hub_jws_key_load(tpath("leaf.ext"), NULL, &bad, errbuf, sizeof errbuf) == HUB_ERR_CRYPTO);
   CHECK_CONTAINS(errbuf, "leaf.ext");
   CHECK(hub_jws_key_load(tpath("missing.pem"), NULL, &bad, errbuf, sizeof errbuf) == HUB_ERR_IO);
