@@ -48,13 +48,24 @@ out:
   return rc;
 }
 
-/* An XPath node as JSON: an element as its XML markup, anything else as its string value. */
-static json_t *node_json(xmlDocPtr doc, xmlNodePtr n) {
+/* An XPath node as JSON: an element as its XML markup (standalone: the namespaces it uses from
+ * its ancestors are declared on it), anything else as its string value. */
+static json_t *node_json(xmlNodePtr n) {
   json_t *j = NULL;
   if (n->type == XML_ELEMENT_NODE) {
+    xmlDocPtr tmp = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr copy = tmp ? xmlDocCopyNode(n, tmp, 1) : NULL;
     xmlBufferPtr b = xmlBufferCreate();
-    if (b && xmlNodeDump(b, doc, n, 0, 0) >= 0) j = json_stringn((const char *)xmlBufferContent(b), (size_t)xmlBufferLength(b));
+    if (copy && b) {
+      xmlDocSetRootElement(tmp, copy);
+      xmlReconciliateNs(tmp, copy);
+      if (xmlNodeDump(b, tmp, copy, 0, 0) >= 0)
+        j = json_stringn((const char *)xmlBufferContent(b), (size_t)xmlBufferLength(b));
+    } else if (copy) {
+      xmlFreeNode(copy);
+    }
     xmlBufferFree(b);
+    xmlFreeDoc(tmp);
   } else if (n->type == XML_NAMESPACE_DECL) {
     xmlNsPtr ns = (xmlNsPtr)n;
     j = json_string(ns->href ? (const char *)ns->href : "");
@@ -105,7 +116,7 @@ static int query_xml(const char *expr, const char *file, const char *buf, size_t
   switch (obj->type) {
     case XPATH_NODESET:
       for (int i = 0; obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-        json_t *j = node_json(doc, obj->nodesetval->nodeTab[i]);
+        json_t *j = node_json(obj->nodesetval->nodeTab[i]);
         if (!j || json_array_append_new(arr, j) < 0) goto oom;
       }
       break;

@@ -207,6 +207,9 @@ def main():
     xml = write("ns.xml", b'<p:r xmlns:p="urn:p"><p:i k="1">a</p:i><p:i>b</p:i></p:r>')
     rc, out, _ = run("query", "-c", "--ns", "q=urn:p", "//q:i/@k", xml)
     check(rc == 0 and out.strip() == '["1"]', f"xpath attribute: {rc} {out!r}")
+    rc, out, _ = run("query", "-c", "--ns", "q=urn:p", "//q:i", xml)
+    check(rc == 0 and out.strip() == '["<p:i xmlns:p=\\"urn:p\\" k=\\"1\\">a</p:i>","<p:i xmlns:p=\\"urn:p\\">b</p:i>"]',
+          f"xpath elements are standalone markup: {rc} {out!r}")
     rc, out, _ = run("query", "-c", "--ns", "q=urn:p", "count(//q:i)", xml)
     check(rc == 0 and out.strip() == "[2]", f"xpath count: {rc} {out!r}")
     rc, out, err = run("query", "//q:i[", xml)
