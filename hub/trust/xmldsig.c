@@ -560,7 +560,6 @@ static hub_err_t splice(xmlDocPtr doc, xmlNodePtr sig, const void *xml, size_t l
     hit = p;
   }
   if (!hit) return HUB_ERR_NOT_FOUND;
-  if (!after && sig->prev && sig->prev->type == XML_TEXT_NODE) return HUB_ERR_NOT_FOUND; /* keep it exact */
   size_t at = (size_t)(hit - in) + (after ? tl : 0);
   xmlBufferPtr b = xmlBufferCreate();
   if (!b) return HUB_ERR_NOMEM;
