@@ -29,7 +29,9 @@
 #include "hub/xml.h"
 #include "mappings/json.h"
 #include "mappings/jsonpath.h"
+#include "mappings/jsonschema.h"
 #include "mappings/map_fn.h"
+#include "mappings/step_validate.h"
 
 #define MAX_MAPPING_BYTES (4u * 1024u * 1024u)
 
@@ -74,6 +76,10 @@ struct src {
   size_t n_fns;
   json_t *def;
   int empty_absent; /* omit_empty: an empty string counts as missing, before any function */
+  /* $.a.b or $.a.b[*]: member names walked directly, without the general JSONPath engine */
+  int simple, simple_star;
+  char **names;
+  size_t n_names;
 };
 
 struct cond {
@@ -126,6 +132,10 @@ struct lt_map {
   xsltStylesheetPtr style;
   xsltSecurityPrefsPtr sec;
   const char **params; /* name, value, ..., NULL */
+  /* contracts: JSON Schema checked on the parsed tree (no second parse), XSD on the bytes */
+  struct lt_schema *in_schema, *out_schema;
+  struct lt_validator *in_xsd, *out_xsd;
+  const char *in_schema_path, *out_schema_path;
 };
 
 static int64_t fixed_clock_ms;
@@ -376,6 +386,36 @@ static void xpath_error(void *user, xmlErrorPtr err) {
   }
 }
 
+static int name_char(char c, int first) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9');
+}
+
+/* Recognises $(.name)*([*])? after the expression compiled; -1 only when out of memory. */
+static int simple_path(struct src *s) {
+  const char *p = s->expr;
+  size_t n = 0;
+  if (*p++ != '$') return 0;
+  for (const char *q = p; *q == '.'; n++) {
+    if (!name_char(*++q, 1)) return 0;
+    while (name_char(*q, 0)) q++;
+    if (*q && *q != '.' && strcmp(q, "[*]")) return 0;
+    if (!*q || *q == '[') {
+      n++;
+      break;
+    }
+  }
+  if (*p && *p != '.' && strcmp(p, "[*]")) return 0;
+  if (!(s->names = calloc(n ? n : 1, sizeof *s->names))) return -1;
+  while (*p == '.') {
+    const char *b = ++p;
+    while (name_char(*p, 0)) p++;
+    if (!(s->names[s->n_names++] = strndup(b, (size_t)(p - b)))) return -1;
+  }
+  s->simple_star = !strcmp(p, "[*]");
+  s->simple = 1;
+  return 0;
+}
+
 static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struct src *s) {
   if (want_scalar(ld, n, "an expression")) return HUB_ERR_CONFIG;
   s->kind = SRC_PATH;
@@ -385,7 +425,7 @@ static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struc
     char why[256];
     if (lt_jsonpath_compile(n->scalar, &s->jp, why, sizeof why))
       return hub_node_error(n, ld->eb, ld->es, "invalid JSONPath '%s': %s", n->scalar, why);
-    return HUB_OK;
+    return simple_path(s) ? hub_node_error(n, ld->eb, ld->es, "out of memory") : HUB_OK;
   }
   char why[256] = "syntax error";
   xmlXPathContextPtr ctx = xmlXPathNewContext(NULL);
@@ -704,9 +744,32 @@ out:
   return rc;
 }
 
+/* input_schema / output_schema: a .json JSON Schema for JSON, an .xsd for XML, relative to the
+ * mapping file. */
+static hub_err_t load_contract(struct loader *ld, const struct hub_node *n, enum lt_map_format fmt,
+                               struct lt_schema **schema, struct lt_validator **xsd, const char **shown) {
+  char path[4096], why[1024];
+  if (want_scalar(ld, n, "a schema file")) return HUB_ERR_CONFIG;
+  const char *slash = strrchr(ld->m->path, '/');
+  if (n->scalar[0] == '/' || !slash)
+    snprintf(path, sizeof path, "%s", n->scalar);
+  else
+    snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ld->m->path), ld->m->path, n->scalar);
+  *shown = n->scalar;
+  size_t pl = strlen(path);
+  int is_xsd = pl > 4 && !strcmp(path + pl - 4, ".xsd");
+  if (is_xsd != (fmt == LT_MAP_XML))
+    return hub_node_error(n, ld->eb, ld->es, "%s needs %s", n->scalar,
+                          fmt == LT_MAP_XML ? "an .xsd schema for XML" : "a JSON Schema for JSON");
+  hub_err_t rc = is_xsd ? lt_validator_load(path, xsd, why, sizeof why) : lt_schema_load_file(path, schema, why, sizeof why);
+  if (rc) return hub_node_error(n, ld->eb, ld->es, "%s", why);
+  return HUB_OK;
+}
+
 static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
-  static const char *const keys[] = {"name",   "description", "kind",    "input",      "output", "namespaces",
-                                     "root",   "lookups",     "rules",   "stylesheet", "params", NULL};
+  static const char *const keys[] = {"name",       "description", "kind",         "input",         "output",
+                                     "namespaces", "root",        "lookups",      "rules",         "stylesheet",
+                                     "params",     "input_schema", "output_schema", NULL};
   struct lt_map *m = ld->m;
   const struct hub_node *x;
   if (check_keys(ld, root, "a mapping file", keys)) return HUB_ERR_CONFIG;
@@ -726,6 +789,12 @@ static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
       m->ns[i].href = x->items[i]->scalar;
     }
   }
+  if ((x = hub_node_get(root, "input_schema")) &&
+      load_contract(ld, x, m->in, &m->in_schema, &m->in_xsd, &m->in_schema_path))
+    return HUB_ERR_CONFIG;
+  if ((x = hub_node_get(root, "output_schema")) &&
+      load_contract(ld, x, m->out, &m->out_schema, &m->out_xsd, &m->out_schema_path))
+    return HUB_ERR_CONFIG;
   const struct hub_node *kind = hub_node_get(root, "kind");
   if (kind && (kind->kind != HUB_NODE_SCALAR || (strcmp(kind->scalar, "rules") && strcmp(kind->scalar, "xslt"))))
     return hub_node_error(kind, ld->eb, ld->es, "kind is rules (the default) or xslt");
@@ -774,6 +843,8 @@ out:
 }
 
 static void src_release(struct src *s) {
+  for (size_t i = 0; i < s->n_names; i++) free(s->names[i]);
+  free(s->names);
   lt_jsonpath_destroy(s->jp);
   if (s->xp) xmlXPathFreeCompExpr(s->xp);
   json_decref(s->literal);
@@ -821,6 +892,10 @@ void lt_map_destroy(struct lt_map *m) {
   free(m->ns);
   if (m->style) xsltFreeStylesheet(m->style);
   if (m->sec) xsltFreeSecurityPrefs(m->sec);
+  lt_schema_destroy(m->in_schema);
+  lt_schema_destroy(m->out_schema);
+  lt_validator_destroy(m->in_xsd);
+  lt_validator_destroy(m->out_xsd);
   free(m->params);
   hub_node_destroy(m->root);
   free(m->path);
@@ -1196,6 +1271,25 @@ static xmlXPathObjectPtr xpath_eval(struct run *run, const struct scope *sc, con
   return o;
 }
 
+/* How many nodes a JSONPath source selects, and the first (borrowed: a node of the input). */
+static size_t select_one(const struct run *run, const struct scope *sc, const struct src *s, json_t **first) {
+  json_t *v = s->from_doc ? run->jroot : sc->jcur;
+  *first = NULL;
+  if (s->simple) {
+    for (size_t i = 0; v && i < s->n_names; i++) v = json_object_get(v, s->names[i]);
+    if (!v) return 0;
+    if (!s->simple_star) return *first = v, 1;
+    if (json_is_array(v)) return *first = json_array_get(v, 0), json_array_size(v);
+    if (json_is_object(v)) return *first = json_object_iter_value(json_object_iter(v)), json_object_size(v);
+    return 0;
+  }
+  json_t *res = lt_jsonpath_query_new(s->jp, v);
+  size_t n = json_array_size(res);
+  *first = json_array_get(res, 0);
+  json_decref(res);
+  return n;
+}
+
 /* Evaluates without default or functions: *out is NULL when nothing matched. */
 static int eval_raw(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
   char buf[64];
@@ -1266,15 +1360,12 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
     }
     case SRC_PATH:
       if (run->m->in == LT_MAP_JSON) {
-        json_t *res = lt_jsonpath_query_new(s->jp, s->from_doc ? run->jroot : sc->jcur);
-        size_t n = json_array_size(res);
-        if (n > 1) {
-          json_decref(res);
+        json_t *first;
+        size_t n = select_one(run, sc, s, &first);
+        if (n > 1)
           return fail(run, sc, NULL, s->at, "JSONPath %s matched %zu values where one is expected (use each)", s->expr,
                       n);
-        }
-        if (n == 1) *out = json_incref(json_array_get(res, 0));
-        json_decref(res);
+        if (n == 1) *out = json_incref(first);
         return 0;
       } else {
         xmlXPathObjectPtr o = xpath_eval(run, sc, s);
@@ -1330,9 +1421,8 @@ static int eval_cond(struct run *run, const struct scope *sc, const struct cond 
     t = xmlXPathCastToBoolean(o);
     xmlXPathFreeObject(o);
   } else if (run->m->in == LT_MAP_JSON && !c->equals && !c->in) {
-    json_t *res = lt_jsonpath_query_new(c->src.jp, c->src.from_doc ? run->jroot : sc->jcur);
-    t = json_array_size(res) > 0 && truthy(json_array_get(res, 0));
-    json_decref(res);
+    json_t *first;
+    t = select_one(run, sc, &c->src, &first) > 0 && truthy(first);
   } else {
     json_t *v;
     if (eval_raw(run, sc, &c->src, &v)) return -1;
@@ -1535,10 +1625,7 @@ static int select_context(struct run *run, const struct scope *sc, const struct 
   child->each = c;
   child->index = 0;
   if (run->m->in == LT_MAP_JSON) {
-    json_t *res = lt_jsonpath_query_new(c->jp, c->from_doc ? run->jroot : sc->jcur);
-    n = json_array_size(res);
-    child->jcur = json_array_get(res, 0); /* borrowed: a node of the input, which outlives the run */
-    json_decref(res);
+    n = select_one(run, sc, c, &child->jcur); /* borrowed: a node of the input, which outlives the run */
   } else {
     xmlXPathObjectPtr o = xpath_eval(run, sc, c);
     if (!o) return -1;
@@ -1659,6 +1746,25 @@ out:
   return rc;
 }
 
+/* Checks an input or output against the mapping's contract: HUB_ERR_SCHEMA with every failure
+ * ("MAPPING: output does not satisfy SCHEMA: /path: keyword: message; ..."). */
+static hub_err_t contract(const struct lt_map *m, const char *what, const char *shown, const struct lt_schema *schema,
+                          json_t *tree, const struct lt_validator *xsd, const void *bytes, size_t len, char *eb,
+                          size_t es) {
+  char *errors = NULL;
+  hub_err_t rc = schema ? lt_schema_validate(schema, tree, &errors) : lt_validator_check(xsd, bytes, len, &errors);
+  if (rc) {
+    for (char *p = errors; p && *p; p++)
+      if (*p == '\n' && p[1]) *p = ';';
+    size_t l = errors ? strlen(errors) : 0;
+    if (l && errors[l - 1] == '\n') errors[l - 1] = '\0';
+    snprintf(eb, es, "%s: %s does not satisfy %s: %s", m->path, what, shown, errors ? errors : "invalid");
+    if (rc != HUB_ERR_SCHEMA && !schema && !strcmp(what, "output")) rc = HUB_ERR_MAP; /* our own output */
+  }
+  free(errors);
+  return rc;
+}
+
 /* xsltTransformContext reports through the generic error handler; a message per failure. */
 static void xslt_quiet(void *ctx, const char *msg, ...) { (void)ctx, (void)msg; }
 
@@ -1680,10 +1786,18 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
       goto out;
     }
   }
+  if ((m->in_schema || m->in_xsd) &&
+      (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))
+    goto out;
   rc = HUB_ERR_MAP;
   if (m->xslt) {
     xsltSetGenericErrorFunc(NULL, xslt_quiet);
     rc = run_xslt(m, run.xin, out, out_len, errbuf, errbuf_size);
+    if (!rc && m->out_xsd &&
+        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
+      free(*out);
+      *out = NULL;
+    }
     goto out;
   }
   struct scope top = {0};
@@ -1714,6 +1828,9 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
     top.xout = root;
   }
   if (run_rules(&run, &top, m->rules, m->n_rules)) goto out;
+  if (m->out_schema &&
+      (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, errbuf, errbuf_size)))
+    goto out;
   if (m->out == LT_MAP_JSON) {
     char *s = json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
     if (!s) goto oom;
@@ -1728,6 +1845,12 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
     xmlFree(buf);
     if (!*out) goto oom;
     *out_len = (size_t)blen;
+    if (m->out_xsd &&
+        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
+      free(*out);
+      *out = NULL;
+      goto out;
+    }
   }
   rc = HUB_OK;
   goto out;
