@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <libxml/c14n.h>
-#include <libxml/xmlschemas.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "mappings/json.h"
 #include "mappings/map.h"
 #include "mappings/map_fn.h"
+#include "mappings/step_validate.h"
 
 #define TEST_MAX_INPUT (64u * 1024u * 1024u)
 
@@ -184,74 +184,22 @@ static int normalise(const char *text, size_t len, int xml, char **canon, char *
 
 /* ---- validating outputs against contracts ----------------------------------------------- */
 
-static void xsd_error(void *ctx, xmlErrorPtr err) {
-  char *buf = ctx;
-  size_t l = strlen(buf);
-  if (err && err->message && l < 1500)
-    snprintf(buf + l, 2048 - l, "%sline %d: %s", l ? "; " : "", err->line, err->message);
-  l = strlen(buf);
-  while (l && buf[l - 1] == '\n') buf[--l] = '\0';
-}
-
-static int validate_xsd(const char *xsd, const char *out, size_t out_len, char *why, size_t why_size) {
-  char *sbuf = NULL, msgs[2048] = "";
-  size_t slen = 0;
-  xmlDocPtr sdoc = NULL, doc = NULL;
-  xmlSchemaParserCtxtPtr pc = NULL;
-  xmlSchemaPtr schema = NULL;
-  xmlSchemaValidCtxtPtr vc = NULL;
+/* A .json JSON Schema or an .xsd, through the validator the `validate` step uses. */
+static int validate_output(const char *path, const char *out, size_t out_len, char *why, size_t why_size) {
+  struct lt_validator *v = NULL;
+  char *errors = NULL;
   int rc = -1;
-  if (lt_file_read(xsd, TEST_MAX_INPUT, &sbuf, &slen, why, why_size)) goto out;
-  if (hub_xml_parse(sbuf, slen, NULL, xsd, &sdoc, why, why_size)) goto out;
-  sdoc->URL = xmlStrdup(BAD_CAST xsd); /* so xs:include/xs:import resolve beside the schema */
-  if (!(pc = xmlSchemaNewDocParserCtxt(sdoc))) goto out;
-  xmlSchemaSetParserStructuredErrors(pc, xsd_error, msgs);
-  if (!(schema = xmlSchemaParse(pc))) {
-    snprintf(why, why_size, "schema %s is invalid: %s", xsd, msgs);
-    goto out;
+  if (lt_validator_load(path, &v, why, why_size)) return -1;
+  if (lt_validator_check(v, out, out_len, &errors)) {
+    size_t l = errors ? strlen(errors) : 0;
+    if (l && errors[l - 1] == '\n') errors[l - 1] = '\0';
+    /* a long list of failures is cut, the path kept */
+    snprintf(why, why_size, "output does not validate against %.500s:\n    %.1400s", path, errors ? errors : "invalid");
+  } else {
+    rc = 0;
   }
-  if (hub_xml_parse(out, out_len, NULL, "output", &doc, why, why_size)) goto out;
-  if (!(vc = xmlSchemaNewValidCtxt(schema))) goto out;
-  xmlSchemaSetValidStructuredErrors(vc, xsd_error, msgs);
-  if (xmlSchemaValidateDoc(vc, doc)) {
-    snprintf(why, why_size, "output does not validate against %s: %s", xsd, msgs);
-    goto out;
-  }
-  rc = 0;
-out:
-  xmlSchemaFreeValidCtxt(vc);
-  xmlSchemaFree(schema);
-  xmlSchemaFreeParserCtxt(pc);
-  xmlFreeDoc(sdoc);
-  xmlFreeDoc(doc);
-  free(sbuf);
-  return rc;
-}
-
-/* JSON Schema through the registered `validate` step (shape-query's), found by name. */
-static int validate_json(const char *path, const char *out, size_t out_len, char *why, size_t why_size) {
-  const struct hub_step_ops *ops = hub_registry_get_step("validate");
-  struct hub_node arg = {.kind = HUB_NODE_SCALAR, .file = "expect_valid", .line = 1, .col = 1, .scalar = (char *)path};
-  struct hub_step_env env = {.base_dir = "", .route = "test"};
-  struct hub_msg *msg = NULL;
-  void *state = NULL;
-  int rc = -1;
-  if (!ops) {
-    snprintf(why, why_size, "no `validate` step is registered to check %s", path);
-    return -1;
-  }
-  if (ops->create(&arg, &env, &state, why, why_size)) return -1;
-  if (!(msg = hub_msg_new(NULL, 0, out, out_len))) goto out;
-  struct hub_step_outcome so = {0};
-  if (ops->process(state, msg, &so) != HUB_STEP_OK) {
-    snprintf(why, why_size, "output does not validate against %s: %s", path, so.reason);
-    hub_step_outcome_clear(&so);
-    goto out;
-  }
-  rc = 0;
-out:
-  hub_msg_destroy(msg);
-  ops->destroy(state);
+  free(errors);
+  lt_validator_destroy(v);
   return rc;
 }
 
@@ -493,11 +441,7 @@ static int run_case(const char *label, const char *base, const struct hub_node *
         goto out;
       }
       join(base, list[i]->scalar, path, sizeof path);
-      size_t pl = strlen(path);
-      int bad = pl > 4 && !strcmp(path + pl - 4, ".xsd")
-                    ? validate_xsd(path, (char *)oc.out, oc.out_len, why, sizeof why)
-                    : validate_json(path, (char *)oc.out, oc.out_len, why, sizeof why);
-      if (bad) {
+      if (validate_output(path, (char *)oc.out, oc.out_len, why, sizeof why)) {
         snprintf(msg, msg_size, "%s", why);
         goto out;
       }
