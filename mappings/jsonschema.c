@@ -1592,6 +1592,57 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
   return ok;
 }
 
+/* The failing alternative of an anyOf/oneOf with the fewest errors, for the message. */
+struct closest {
+  struct lt_buf text; /* its error lines */
+  size_t n_errors, score, index;
+  int set;
+};
+
+/* Evaluates one alternative in place. Its errors never count as errors of the whole; when
+ * errors are being listed they are kept aside, and the closest failing alternative's first
+ * error is quoted in the keyword's message. */
+static int try_alternative(struct vctx *c, const struct snode *alt, json_t *inst, struct ann *ann, size_t i,
+                           struct closest *cl) {
+  if (c->mute) {
+    c->mute++;
+    int r = in_place(c, alt, inst, ann);
+    c->mute--;
+    return r;
+  }
+  struct lt_buf saved = c->errors;
+  size_t saved_n = c->n_errors;
+  c->errors = (struct lt_buf){0};
+  c->n_errors = 0;
+  int r = in_place(c, alt, inst, ann);
+  /* an alternative failing on "type" is for another kind of value: rank it last */
+  size_t score = c->n_errors + (c->errors.s && strstr(c->errors.s, ": type: ") ? 100000 : 0);
+  if (!r && (!cl->set || score < cl->score)) {
+    free(cl->text.s);
+    cl->text = c->errors;
+    cl->score = score;
+    cl->n_errors = c->n_errors;
+    cl->index = i;
+    cl->set = 1;
+  } else {
+    free(c->errors.s);
+  }
+  c->errors = saved;
+  c->n_errors = saved_n;
+  return r;
+}
+
+/* " (closest: #I, /path: keyword: message)" from the first error line, or "". */
+static const char *closest_text(const struct closest *cl, char *out, size_t size) {
+  out[0] = 0;
+  if (!cl->set || !cl->text.s) return out;
+  const char *nl = strchr(cl->text.s, '\n');
+  int len = nl ? (int)(nl - cl->text.s) : (int)strlen(cl->text.s);
+  snprintf(out, size, " (closest: #%zu, %.*s%s)", cl->index, len > 300 ? 300 : len, cl->text.s,
+           cl->n_errors > 1 ? ", ..." : "");
+  return out;
+}
+
 static int validate(struct vctx *c, const struct snode *s, json_t *inst, struct ann *ann) {
   if (json_is_true(s->json)) return 1;
   if (json_is_false(s->json)) {
@@ -1667,37 +1718,39 @@ static int validate(struct vctx *c, const struct snode *s, json_t *inst, struct 
     if (!in_place(c, s->all_of[i], inst, ann)) ok = 0;
   if (s->n_any_of) {
     int any = 0;
-    c->mute++;
+    struct closest cl = {0};
     for (size_t i = 0; i < s->n_any_of; i++) {
-      if (in_place(c, s->any_of[i], inst, ann)) {
+      if (try_alternative(c, s->any_of[i], inst, ann, i, &cl)) {
         any = 1;
         if (!ann) break; /* the rest only matter for annotations */
       }
     }
-    c->mute--;
     if (!any) {
-      fail(c, "anyOf", "matches none of the %zu alternatives", s->n_any_of);
+      char hint[400];
+      fail(c, "anyOf", "matches none of the %zu alternatives%s", s->n_any_of, closest_text(&cl, hint, sizeof hint));
       ok = 0;
     }
+    free(cl.text.s);
   }
   if (s->n_one_of) {
     size_t matches = 0, first = 0, second = 0;
-    c->mute++;
+    struct closest cl = {0};
     for (size_t i = 0; i < s->n_one_of; i++) {
-      if (in_place(c, s->one_of[i], inst, ann)) {
+      if (try_alternative(c, s->one_of[i], inst, ann, i, &cl)) {
         if (matches == 0) first = i;
         else if (matches == 1) second = i;
         matches++;
       }
     }
-    c->mute--;
     if (matches == 0) {
-      fail(c, "oneOf", "matches none of the %zu alternatives", s->n_one_of);
+      char hint[400];
+      fail(c, "oneOf", "matches none of the %zu alternatives%s", s->n_one_of, closest_text(&cl, hint, sizeof hint));
       ok = 0;
     } else if (matches > 1) {
       fail(c, "oneOf", "matches more than one alternative (%zu and %zu)", first, second);
       ok = 0;
     }
+    free(cl.text.s);
   }
   if (s->not_) {
     c->mute++;

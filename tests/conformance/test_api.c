@@ -189,6 +189,16 @@ static void test_hostile(void) {
   lt_schema_destroy(s);
   json_decref(half);
   json_decref(big);
+  /* a failed oneOf quotes its closest alternative (one for another type ranks last) */
+  json_t *one = json_loads("{\"oneOf\": [{\"type\": \"string\"}, {\"required\": [\"a\", \"b\"]}]}", 0, NULL);
+  json_t *obj = json_loads("{\"a\": 1}", 0, NULL);
+  CHECK(lt_schema_new(one, "https://lienthong.invalid/o.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, obj, &errors) == HUB_ERR_SCHEMA);
+  CHECK_STR(errors, "/: oneOf: matches none of the 2 alternatives (closest: #1, /: required: missing property 'b')");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(one);
+  json_decref(obj);
   /* expression nesting is bounded at compile time */
   char expr[4096];
   size_t n = 0;
