@@ -227,7 +227,7 @@ static int write_file(const char *path, const void *data, size_t n) {
 }
 
 static int bench_main(int argc, char **argv) {
-  struct ctx c = {.seconds = 3};
+  struct ctx c = {.seconds = 2};
   const char *src = getenv("LT_SOURCE_DIR") ? getenv("LT_SOURCE_DIR") : LT_SOURCE_DIR;
   int no_external = 0, rc = HUB_EXIT_FAIL;
   char err[1024], path[1200], kb[1100], cb[1100], cab[1100];
@@ -401,7 +401,7 @@ static const struct hub_cmd cmd = {
              "xmlsec verify and a naive xmlsec sign, the xmlsec1 command line and Apache Santuario in a\n"
              "warm JVM (if built). The last output line is one JSON object with every figure and the\n"
              "ratios sign_vs_openssl, verify_vs_plain_xmlsec and sign_vs_santuario.\n\n"
-             "  --seconds N     time per figure (default 3; the whole run takes about 14 N seconds)\n"
+             "  --seconds N     time per figure (default 2; the whole run takes about 15 N seconds of CPU)\n"
              "  --no-external   skip the xmlsec1 command line and Santuario\n"
              "  --source REPO   the repository (default: $LT_SOURCE_DIR, else the build's source)",
     .main = bench_main,
