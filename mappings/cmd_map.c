@@ -10,10 +10,8 @@
 static const struct hub_cmd cmd;
 
 static int map_main(int argc, char **argv) {
-  const char *compact = NULL;
   int rc = HUB_EXIT_USAGE, argi = 1, flags = LT_MAP_PRETTY;
-  if (argi < argc && !strcmp(argv[argi], "--compact")) compact = argv[argi++], flags = 0;
-  (void)compact;
+  if (argi < argc && !strcmp(argv[argi], "--compact")) argi++, flags = 0;
   if (argc - argi != 2) return hub_cmd_usage_error(&cmd, "expected MAPPING and FILE");
   struct lt_map *m = NULL;
   char why[2048], *in = NULL;

@@ -381,12 +381,7 @@ char *lt_map_utf8_substring(const char *s, long start, long len) {
   }
   if (!b) b = u;
   if (!e) e = u;
-  size_t n = (size_t)(e - b);
-  char *out = malloc(n + 1);
-  if (!out) return NULL;
-  memcpy(out, b, n);
-  out[n] = '\0';
-  return out;
+  return strndup((const char *)b, (size_t)(e - b));
 }
 
 static int is_space_cp(unsigned cp) {
@@ -407,10 +402,5 @@ char *lt_map_trim(const char *s) {
     u += k;
   }
   if (!b) b = e = u;
-  size_t n = (size_t)(e - b);
-  char *out = malloc(n + 1);
-  if (!out) return NULL;
-  memcpy(out, b, n);
-  out[n] = '\0';
-  return out;
+  return strndup((const char *)b, (size_t)(e - b));
 }
