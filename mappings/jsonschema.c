@@ -358,7 +358,7 @@ static void cerr(struct lt_schema *s, const struct snode *at, const char *fmt, .
 static void cerr(struct lt_schema *s, const struct snode *at, const char *fmt, ...) {
   if (s->error) return;
   struct lt_buf b = {0};
-  if (at) lt_buf_fmt(&b, "%s: %s: ", at->doc ? at->doc : "schema", at->ptr[0] ? at->ptr : "(root)");
+  if (at) lt_buf_fmt(&b, "%s: %s: ", at->doc ? at->doc : "schema", at->ptr[0] ? at->ptr : "/");
   char tmp[512];
   va_list ap;
   va_start(ap, fmt);
@@ -1118,8 +1118,11 @@ hub_err_t lt_schema_load_file(const char *path, struct lt_schema **out, char *er
   if (rc == HUB_OK) {
     rc = uri.s ? lt_schema_new(j, uri.s, out, errbuf, errbuf_size) : HUB_ERR_NOMEM;
     if (rc == HUB_ERR_SCHEMA_INVALID && strncmp(errbuf, path, strlen(path)) != 0) {
+      /* name the file as the user gave it: "PATH: /pointer: message" */
+      size_t ul = uri.s ? strlen(uri.s) : 0;
+      const char *rest = ul && !strncmp(errbuf, uri.s, ul) && !strncmp(errbuf + ul, ": ", 2) ? errbuf + ul + 2 : errbuf;
       char tmp[1024];
-      snprintf(tmp, sizeof tmp, "%s: %s", path, errbuf);
+      snprintf(tmp, sizeof tmp, "%s: %s", path, rest);
       snprintf(errbuf, errbuf_size, "%s", tmp);
     }
   }
@@ -1858,7 +1861,10 @@ static hub_err_t check_against_meta(json_t *schema_json, const char *name, char 
   char *errors = NULL;
   hub_err_t rc = lt_schema_validate(meta_schema, schema_json, &errors);
   if (rc == HUB_ERR_SCHEMA) {
-    snprintf(errbuf, errbuf_size, "%s: not a valid JSON Schema (draft 2020-12):\n%s", name, errors ? errors : "");
+    struct lt_buf one = {0}; /* on one line: "/a: k: m; /b: k: m" */
+    for (const char *p = errors; p && *p; p++) lt_buf_str(&one, *p == '\n' ? "; " : (char[2]){*p, 0});
+    snprintf(errbuf, errbuf_size, "%s: not a valid JSON Schema (draft 2020-12): %s", name, one.s ? one.s : "");
+    free(one.s);
     rc = HUB_ERR_SCHEMA_INVALID;
   }
   free(errors);
