@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,10 +343,15 @@ int lt_map_utf8_valid(const char *s, size_t len) {
   return 1;
 }
 
+/* towupper_l under C.UTF-8 knows Vietnamese letters (đ→Đ, ế→Ế) and ignores the process locale;
+ * created once for all threads. */
+static locale_t utf8_locale;
+static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
+static void utf8_locale_init(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+
 char *lt_map_utf8_case(const char *s, int upper) {
-  /* towupper_l under C.UTF-8 knows Vietnamese letters (đ→Đ, ế→Ế) and ignores the process locale */
-  static locale_t loc;
-  if (!loc) loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+  pthread_once(&utf8_locale_once, utf8_locale_init);
+  locale_t loc = utf8_locale;
   size_t len = strlen(s);
   if (!lt_map_utf8_valid(s, len)) return NULL;
   char *out = malloc(len * 2 + 1);
