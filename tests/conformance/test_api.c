@@ -2,6 +2,7 @@
  * columns and normalized paths, JSON Schema loading from files (relative refs, the remote map,
  * bad schemas with their place) and error lists, and the `validate` step through the registry
  * (OK, REJECT with HUB_ERR_SCHEMA listing every failure, parse and hostile-XML codes). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,54 @@ static void test_hostile(void) {
   CHECK_CONTAINS(err, "nested too deeply");
 }
 
+/* A compiled schema and path are shared by threads (the route engine's workers). */
+struct shared {
+  struct lt_schema *schema;
+  struct lt_jsonpath *path;
+  json_t *good, *bad;
+  int wrong;
+};
+
+static void *worker(void *arg) {
+  struct shared *sh = arg;
+  /* each thread its own message, as in the hub; the schema and the path are shared */
+  json_t *good = json_deep_copy(sh->good), *bad = json_deep_copy(sh->bad);
+  for (int i = 0; i < 2000; i++) {
+    char *errors = NULL;
+    if (lt_schema_validate(sh->schema, good, NULL) != HUB_OK) __atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+    if (lt_schema_validate(sh->schema, bad, &errors) != HUB_ERR_SCHEMA || !errors || !strstr(errors, "/n: "))
+      __atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+    free(errors);
+    json_t *r = lt_jsonpath_query_new(sh->path, bad);
+    if (json_array_size(r) != 1) __atomic_add_fetch(&sh->wrong, 1, __ATOMIC_RELAXED);
+    json_decref(r);
+  }
+  json_decref(good);
+  json_decref(bad);
+  return NULL;
+}
+
+static void test_threads(void) {
+  char err[256];
+  struct shared sh = {0};
+  json_t *schema = json_loads("{\"properties\": {\"n\": {\"type\": \"integer\"}, \"s\": {\"pattern\": \"^[a-z]+$\"}},"
+                              " \"unevaluatedProperties\": false}", 0, NULL);
+  CHECK(lt_schema_new(schema, "https://lienthong.invalid/th.json", &sh.schema, err, sizeof err) == HUB_OK);
+  CHECK(lt_jsonpath_compile("$[?match(@, '[a-c]+') || @ == 1]", &sh.path, err, sizeof err) == HUB_OK);
+  sh.good = json_loads("{\"n\": 1, \"s\": \"abc\"}", 0, NULL);
+  sh.bad = json_loads("{\"n\": \"x\", \"s\": \"abc\"}", 0, NULL);
+  /* the filter applies to the member values of `bad`, "x" and "abc": only "abc" matches */
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, worker, &sh);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  CHECK(sh.wrong == 0);
+  lt_schema_destroy(sh.schema);
+  lt_jsonpath_destroy(sh.path);
+  json_decref(sh.good);
+  json_decref(sh.bad);
+  json_decref(schema);
+}
+
 static struct hub_node *step_args(const char *yaml) {
   char err[256];
   return hub_node_load_string("route.yaml", yaml, strlen(yaml), err, sizeof err);
@@ -288,6 +337,7 @@ int main(void) {
   test_jsonpath();
   test_schema_files();
   test_hostile();
+  test_threads();
   test_step();
   for (size_t i = 0; i < n_written; i++) unlink(written[i]);
   rmdir(dir);
