@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Exit codes and messages of `lienthong map` and `lienthong test` (design.md: 0 ok, 1 failed
+check, 2 usage or configuration). Usage: cli_check.py LIENTHONG SOURCE_DIR"""
+import os
+import subprocess
+import sys
+import tempfile
+
+lt, src = sys.argv[1], os.path.abspath(sys.argv[2])
+m = os.path.join(src, "mappings", "dvcqg", "dong-bo-ho-so.yaml")
+good = os.path.join(src, "tests", "mapping", "dvcqg", "dossier-submitted.json")
+failures, passed = [], 0
+
+
+def check(name, args, rc, out_has=(), err_has=(), out_empty=False):
+    global passed
+    p = subprocess.run([lt] + args, capture_output=True, text=True, timeout=120)
+    problems = []
+    if p.returncode != rc:
+        problems.append(f"exit {p.returncode}, expected {rc}")
+    problems += [f"stdout lacks {s!r}" for s in out_has if s not in p.stdout]
+    problems += [f"stderr lacks {s!r}" for s in err_has if s not in p.stderr]
+    if out_empty and p.stdout:
+        problems.append("stdout is not empty")
+    if problems:
+        failures.append(f"{name}: {'; '.join(problems)}\n  stdout: {p.stdout[:400]}\n  stderr: {p.stderr[:400]}")
+    else:
+        passed += 1
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    bad_input = os.path.join(tmp, "bad.json")
+    with open(bad_input, "w") as f:
+        f.write('{"event": "dossier.submitted", "event": "x"}')
+    bad_map = os.path.join(tmp, "bad.yaml")
+    with open(bad_map, "w") as f:
+        f.write("input: json\noutput: json\nrules:\n  - {to: a, form: $.a}\n")
+    failing = os.path.join(tmp, "failing.test.yaml")
+    with open(failing, "w") as f:
+        f.write(f"mapping: {m}\ncases:\n  - name: wrong\n    input_file: {good}\n"
+                "    expect: '{\"madonvi\": \"000.00.01.H99\"}'\n")
+    broken = os.path.join(tmp, "broken.test.yaml")
+    with open(broken, "w") as f:
+        f.write("cases:\n  - name: no input\n    mapping: x.yaml\n    expect: '{}'\n")
+
+    check("map prints the output", ["map", m, good], 0, out_has=['"service": "DongBoHoSoMC"'])
+    check("map --compact", ["map", "--compact", m, good], 0, out_has=['"service":"DongBoHoSoMC"'])
+    check("map --help", ["map", "--help"], 0, out_has=["Usage: lienthong map"])
+    check("map without arguments", ["map"], 2, err_has=["expected MAPPING and FILE"])
+    check("map with a bad mapping", ["map", bad_map, good], 2, err_has=["bad.yaml:4:", "unknown key 'form'"],
+          out_empty=True)
+    check("map with a missing input file", ["map", m, os.path.join(tmp, "none.json")], 2, err_has=["none.json"])
+    check("map with bad input", ["map", m, bad_input], 1, err_has=["duplicate"], out_empty=True)
+    check("test --help", ["test", "--help"], 0, out_has=["Usage: lienthong test"])
+    check("test without arguments", ["test"], 2, err_has=["expected a directory"])
+    check("test with a failing case shows a diff", ["test", failing], 1,
+          out_has=["FAIL", "output differs", '-   "madonvi": "000.00.01.H99"', '+   "madonvi": "000.00.01.H22"',
+                   "0 passed, 1 failed"])
+    check("test with a broken file", ["test", broken], 2, out_has=["BROKEN", "0 passed, 0 failed, 1 broken"])
+    check("test -v lists passing cases", ["test", "-v", os.path.join(src, "tests", "mapping", "paygov")], 0,
+          out_has=["ok   ", "8 passed, 0 failed"])
+    check("bench.map --help", ["bench.map", "--help"], 0, out_has=["Usage: lienthong bench map"])
+
+for f in failures:
+    print("FAIL", f)
+print(f"{passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
