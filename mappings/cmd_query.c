@@ -178,7 +178,7 @@ static int query_main(int argc, char **argv) {
     return HUB_EXIT_USAGE;
   }
   int rc;
-  if (lt_file_read(file, LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK) {
+  if (lt_input_read(file, LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK) {
     fprintf(stderr, "lienthong query: %s\n", err);
     rc = HUB_EXIT_USAGE;
   } else {
@@ -195,9 +195,9 @@ static const struct hub_cmd cmd = {
     .usage = "Usage: lienthong query [OPTIONS] EXPR FILE\n"
              "\n"
              "When EXPR starts with '$' it is an RFC 9535 JSONPath query and FILE is JSON; otherwise EXPR\n"
-             "is an XPath 1.0 expression and FILE is XML. Prints the result node list as a JSON array:\n"
-             "JSON nodes as they are; XML elements as their markup, attributes and text as strings; an\n"
-             "XPath number, string or boolean result as a one-item array.\n"
+             "is an XPath 1.0 expression and FILE is XML ('-' reads standard input). Prints the result\n"
+             "node list as a JSON array: JSON nodes as they are; XML elements as standalone markup,\n"
+             "attributes and text as strings; an XPath number, string or boolean as a one-item array.\n"
              "\n"
              "Options:\n"
              "  --ns PREFIX=URI   declare a namespace prefix for XPath (repeatable)\n"

@@ -35,7 +35,7 @@ static int validate_main(int argc, char **argv) {
   for (int i = first + 1; i < argc; i++) {
     char *buf = NULL, *errors = NULL;
     size_t len = 0;
-    rc = lt_file_read(argv[i], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err);
+    rc = lt_input_read(argv[i], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err);
     if (rc != HUB_OK) {
       fprintf(stderr, "lienthong validate: %s\n", err);
       exit_code = HUB_EXIT_USAGE;
@@ -65,8 +65,8 @@ static const struct hub_cmd cmd = {
     .summary = "validate JSON or XML files against a JSON Schema (2020-12) or an XSD",
     .usage = "Usage: lienthong validate [-q] SCHEMA FILE...\n"
              "\n"
-             "Validates each FILE against SCHEMA: a JSON Schema draft 2020-12 (SCHEMA ends in .json; FILE\n"
-             "is JSON) or an XML Schema (SCHEMA ends in .xsd; FILE is XML). Prints 'FILE: valid' for a\n"
+             "Validates each FILE ('-' for standard input) against SCHEMA: a JSON Schema draft 2020-12\n"
+             "(SCHEMA ends in .json; FILE is JSON) or an XML Schema (SCHEMA ends in .xsd; FILE is XML). Prints 'FILE: valid' for a\n"
              "valid file, and one line per failure for an invalid one:\n"
              "\n"
              "  FILE: /instance/path: keyword: message        (JSON Schema; a JSON pointer)\n"

@@ -48,24 +48,18 @@ hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **
   return HUB_OK;
 }
 
-hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                       size_t errbuf_size) {
-  *buf = NULL;
-  *len = 0;
+/* Reads all of `f` (named `name` in messages). */
+static hub_err_t read_all(FILE *f, const char *name, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                          size_t errbuf_size) {
   hub_err_t rc = HUB_ERR_IO;
   char *data = NULL;
   size_t n = 0, cap = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
-    return HUB_ERR_IO;
-  }
   for (;;) {
     if (n + 4096 + 1 > cap) {
       size_t nc = cap ? cap * 2 : 8192;
       char *nd = realloc(data, nc);
       if (!nd) {
-        snprintf(errbuf, errbuf_size, "%s: out of memory", path);
+        snprintf(errbuf, errbuf_size, "%s: out of memory", name);
         rc = HUB_ERR_NOMEM;
         goto out;
       }
@@ -75,14 +69,14 @@ hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *l
     size_t got = fread(data + n, 1, cap - n - 1, f);
     n += got;
     if (n > max_bytes) {
-      snprintf(errbuf, errbuf_size, "%s: larger than %zu bytes", path, max_bytes);
+      snprintf(errbuf, errbuf_size, "%s: larger than %zu bytes", name, max_bytes);
       rc = HUB_ERR_TOO_LARGE;
       goto out;
     }
     if (got == 0) break;
   }
   if (ferror(f)) {
-    snprintf(errbuf, errbuf_size, "%s: read error", path);
+    snprintf(errbuf, errbuf_size, "%s: read error", name);
     goto out;
   }
   data[n] = 0;
@@ -92,8 +86,29 @@ hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *l
   rc = HUB_OK;
 out:
   free(data);
+  return rc;
+}
+
+hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                       size_t errbuf_size) {
+  *buf = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
+    return HUB_ERR_IO;
+  }
+  hub_err_t rc = read_all(f, path, max_bytes, buf, len, errbuf, errbuf_size);
   fclose(f);
   return rc;
+}
+
+hub_err_t lt_input_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                        size_t errbuf_size) {
+  if (strcmp(path, "-") != 0) return lt_file_read(path, max_bytes, buf, len, errbuf, errbuf_size);
+  *buf = NULL;
+  *len = 0;
+  return read_all(stdin, "<stdin>", max_bytes, buf, len, errbuf, errbuf_size);
 }
 
 hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size) {

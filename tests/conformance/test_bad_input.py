@@ -200,6 +200,10 @@ def main():
     for expr in ["$.a[", "$[?@.a==]", "$$", "$..", "$[01]", "$[?length(@.*)<3]"]:
         rc, out, err = run("query", expr, doc)
         check(rc == 2 and out == "" and "column" in err, f"query {expr!r}: {rc} {err!r}")
+    rc, out, _ = run("query", "-c", "$.c", "-", stdin=b'{"c": [true]}')
+    check(rc == 0 and out.strip() == "[[true]]", f"query from stdin: {rc} {out!r}")
+    rc, out, _ = run("validate", schema, "-", stdin=b'{"n": 9}')
+    check(rc == 1 and "-: /n: maximum: " in out, f"validate from stdin: {rc} {out!r}")
     rc, out, _ = run("query", "-c", "$..b", doc)
     check(rc == 0 and out.strip() == '["x"]', f"query $..b: {out!r}")
     rc, out, _ = run("query", "-c", "--paths", "$.a[?@ > 1]", doc)
