@@ -231,7 +231,7 @@ struct hub_xmldsig_signer {
   xmlNodePtr fast;    /* for the direct path: X509Certificate already filled in */
   int profile;        /* 0 auto, 1 edxml, 2 generic */
   EVP_PKEY *pkey;     /* borrowed from key */
-  const EVP_MD *sign_md, *ref_md;
+  EVP_MD *sign_md, *ref_md; /* owned (fetched) */
   int c14n_mode;      /* XML_C14N_* */
   int ec_half;        /* EC: bytes of r and of s; 0 for RSA */
   char identity[512];
@@ -241,6 +241,8 @@ void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s) {
   if (!s) return;
   if (s->key) xmlSecKeyDestroy(s->key);
   xmlFreeNode(s->fast); /* not linked into tmpl_doc */
+  EVP_MD_free(s->sign_md);
+  EVP_MD_free(s->ref_md);
   xmlFreeDoc(s->tmpl_doc);
   free(s);
 }
@@ -261,13 +263,12 @@ static X509 *load_first_cert(const char *path, char *errbuf, size_t errbuf_size)
  * with the certificate already in X509Data. */
 static hub_err_t fast_setup(struct hub_xmldsig_signer *s, X509 *cert, const struct alg *sa, const struct alg *dg,
                             const struct alg *c14n, char *errbuf, size_t errbuf_size) {
-  static const struct {
-    const char *suffix;
-    const EVP_MD *(*md)(void);
-  } mds[] = {{"sha224", EVP_sha224}, {"sha256", EVP_sha256}, {"sha384", EVP_sha384}, {"sha512", EVP_sha512}};
+  /* fetched once: OpenSSL 3 would otherwise look the digest up on every signature */
+  static const char *const mds[][2] = {{"sha224", "SHA2-224"}, {"sha256", "SHA2-256"}, {"sha384", "SHA2-384"},
+                                       {"sha512", "SHA2-512"}};
   for (size_t i = 0; i < sizeof mds / sizeof mds[0]; i++) {
-    if (strstr(sa->name, mds[i].suffix)) s->sign_md = mds[i].md();
-    if (!strcmp(dg->name, mds[i].suffix)) s->ref_md = mds[i].md();
+    if (strstr(sa->name, mds[i][0]) && !s->sign_md) s->sign_md = EVP_MD_fetch(NULL, mds[i][1], NULL);
+    if (!strcmp(dg->name, mds[i][0]) && !s->ref_md) s->ref_md = EVP_MD_fetch(NULL, mds[i][1], NULL);
   }
   s->c14n_mode = !strncmp(c14n->name, "exclusive", 9) ? XML_C14N_EXCLUSIVE_1_0
                  : strstr(c14n->name, "1.1")          ? XML_C14N_1_1
@@ -585,7 +586,7 @@ static hub_err_t splice(xmlDocPtr doc, xmlNodePtr sig, const void *xml, size_t l
 
 hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, size_t len, unsigned char **out,
                            size_t *out_len, char *errbuf, size_t errbuf_size) {
-  xmlDocPtr doc = NULL;
+  xmlDocPtr doc = NULL, tiny = NULL;
   EVP_MD_CTX *md = NULL;
   unsigned char digest[EVP_MAX_MD_SIZE], sig[1024];
   unsigned int dlen = 0;
@@ -612,13 +613,25 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
     snprintf(errbuf, errbuf_size, "canonicalisation of the document failed");
     goto out;
   }
-  xmlNodePtr sigel = xmlDocCopyNode(s->fast, doc, 1);
+  /* Exclusive c14n of SignedInfo depends on its subtree only, so it is computed in a small
+   * document holding just the Signature: libxml2's c14n visits every node of the document it
+   * is given. Inclusive c14n takes in-scope namespaces from the ancestors, so there the
+   * signature is placed first and SignedInfo canonicalised where it sits. */
+  int exclusive = s->c14n_mode == XML_C14N_EXCLUSIVE_1_0;
+  if (exclusive && !(tiny = xmlNewDoc((const xmlChar *)"1.0"))) {
+    rc = HUB_ERR_NOMEM;
+    snprintf(errbuf, errbuf_size, "out of memory");
+    goto out;
+  }
+  xmlNodePtr sigel = xmlDocCopyNode(s->fast, exclusive ? tiny : doc, 1);
   if (!sigel) {
     rc = HUB_ERR_NOMEM;
     snprintf(errbuf, errbuf_size, "out of memory");
     goto out;
   }
-  if ((rc = place_signature(s, doc, sigel, errbuf, errbuf_size)) != HUB_OK) {
+  if (exclusive) {
+    xmlDocSetRootElement(tiny, sigel);
+  } else if ((rc = place_signature(s, doc, sigel, errbuf, errbuf_size)) != HUB_OK) {
     xmlFreeNode(sigel);
     goto out;
   }
@@ -632,7 +645,8 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
   b64 = NULL;
   /* SignedInfo as canonicalised within the document, signed with the reused key */
   EVP_MD_CTX_reset(md);
-  if (EVP_DigestSignInit(md, NULL, s->sign_md, NULL, s->pkey) != 1 || c14n_digest(doc, si, s->c14n_mode, md) < 0 ||
+  if (EVP_DigestSignInit(md, NULL, s->sign_md, NULL, s->pkey) != 1 ||
+      c14n_digest(exclusive ? tiny : doc, si, s->c14n_mode, md) < 0 ||
       EVP_DigestSignFinal(md, sig, &slen) != 1)
     goto fail;
   if (s->ec_half) { /* XML-DSig wants r||s, OpenSSL gives DER */
@@ -648,6 +662,14 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
   }
   if (!(b64 = b64_new(sig, slen))) goto fail;
   xmlNodeSetContent(sv, (const xmlChar *)b64);
+  if (exclusive) { /* move the finished signature into the document */
+    xmlUnlinkNode(sigel);
+    xmlSetTreeDoc(sigel, doc);
+    if ((rc = place_signature(s, doc, sigel, errbuf, errbuf_size)) != HUB_OK) {
+      xmlFreeNode(sigel);
+      goto out;
+    }
+  }
   if ((rc = splice(doc, sigel, xml, len, out, out_len)) == HUB_ERR_NOMEM) {
     snprintf(errbuf, errbuf_size, "out of memory");
     goto out;
@@ -672,6 +694,7 @@ out:
   free(b64);
   xmlFree(buf);
   EVP_MD_CTX_free(md);
+  xmlFreeDoc(tiny);
   xmlFreeDoc(doc);
   return rc;
 }
