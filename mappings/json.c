@@ -34,6 +34,11 @@ hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **
     snprintf(errbuf, errbuf_size, "%s: line %zu, column %zu: NUL byte in JSON input", name, line, col);
     return HUB_ERR_JSON;
   }
+  /* RFC 8259 §8.1 lets a parser ignore a UTF-8 byte order mark; Windows tools often write one */
+  if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
+    buf = (const char *)buf + 3;
+    len -= 3;
+  }
   json_error_t err;
   /* JSON_DECODE_ANY: any JSON text is valid input (RFC 8259), not only objects and arrays;
    * without JSON_ALLOW_NUL jansson refuses \u0000. */

@@ -10,7 +10,7 @@
 
 #include "hub/err.h"
 
-/* Parses `len` bytes of JSON (any JSON text, also a bare scalar). Refused, with HUB_ERR_JSON and
+/* Parses `len` bytes of JSON (any JSON text, also a bare scalar; a leading UTF-8 BOM is skipped). Refused, with HUB_ERR_JSON and
  * "NAME: line L, column C: message" in errbuf: malformed JSON, duplicate object keys, a NUL
  * byte (raw or as \u0000), invalid UTF-8, numbers out of range. `name` (may be NULL) names
  * the input in messages. On success *json is a new reference. */

@@ -47,6 +47,9 @@ static void test_json_parse(void) {
   CHECK(lt_json_parse("", 0, NULL, &j, err, sizeof err) == HUB_ERR_JSON);
   CHECK_CONTAINS(err, "<input>: line");
   CHECK(lt_json_parse("[1] x", 5, "m", &j, err, sizeof err) == HUB_ERR_JSON);
+  CHECK(lt_json_parse("\xEF\xBB\xBF{\"a\": 1}", 11, "m", &j, err, sizeof err) == HUB_OK && json_is_object(j));
+  json_decref(j);
+  CHECK(lt_json_parse("\xEF\xBB{}", 4, "m", &j, err, sizeof err) == HUB_ERR_JSON);
   json_t *a = json_loads("{\"x\": [1, 2.0, {\"y\": null}]}", 0, NULL), *b = json_loads("{\"x\": [1.0, 2, {\"y\": null}]}", 0, NULL);
   CHECK(lt_json_equal(a, b));
   json_array_append_new(json_object_get(b, "x"), json_true());
