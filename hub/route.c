@@ -18,7 +18,7 @@ struct hub_route {
   struct hub_transport *t;
   struct hub_step_chain *chain;
   struct hub_route_metrics *metrics;
-  char group[300], instance[300], txn_id[400], client_id[300];
+  char group[300], txn_id[400], client_id[300];
   /* per open transaction */
   double *batch_t0; /* consume time of each record in the batch */
   size_t batch_n, batch_cap;
@@ -52,7 +52,6 @@ hub_err_t hub_route_create(const struct hub_config *cfg, const struct hub_route_
   r->tops = transport;
   r->kcfg = &cfg->hub.kafka;
   snprintf(r->group, sizeof r->group, "lienthong.%s", rcfg->name);
-  snprintf(r->instance, sizeof r->instance, "%s.%s", cfg->hub.instance, rcfg->name);
   /* One transactional id per route instance: a restarted instance fences its predecessor. */
   snprintf(r->txn_id, sizeof r->txn_id, "lienthong.%s.%s", rcfg->name, cfg->hub.instance);
   snprintf(r->client_id, sizeof r->client_id, "lienthong-%s", rcfg->name);
@@ -79,7 +78,9 @@ void hub_route_destroy(struct hub_route *r) {
 static hub_err_t connect_route(struct hub_route *r) {
   char errbuf[1024];
   int attempt = 0;
-  struct hub_transport_opts opts = {r->client_id, r->group, r->instance, r->txn_id};
+  /* No static group membership (group.instance.id): with librdkafka 2.0.2 a broker restart can
+   * fence a static member fatally; dynamic members just rejoin. */
+  struct hub_transport_opts opts = {r->client_id, r->group, NULL, r->txn_id};
   while (!hub_transport_stop_requested()) {
     hub_metrics_heartbeat(r->metrics);
     hub_err_t rc = r->t ? HUB_OK : r->tops->open(r->kcfg, &opts, &r->t, errbuf, sizeof errbuf);

@@ -398,6 +398,32 @@ static void update_lag(struct hub_transport *t) {
   rd_kafka_topic_partition_list_destroy(a);
 }
 
+static hub_err_t k_abort(struct hub_transport *t);
+
+/* A fatal consumer error (e.g. fenced group membership): abort the open work, make a new
+ * consumer and subscribe again; the records come again from the committed offsets. */
+static hub_err_t recreate_consumer(struct hub_transport *t) {
+  char errstr[512], errbuf[512];
+  rd_kafka_fatal_error(t->consumer, errstr, sizeof errstr);
+  hub_log(HUB_LOG_ERROR, "kafka", "fatal consumer error: %s; recreating the consumer", errstr);
+  if (t->in_txn) k_abort(t);
+  rd_kafka_destroy(t->consumer);
+  t->consumer = NULL;
+  atomic_store(&t->n_assigned, 0);
+  t->n_marks = 0;
+  while (consumer_create(t, errbuf, sizeof errbuf) != HUB_OK) {
+    hub_log(HUB_LOG_ERROR, "kafka", "recreating consumer: %s", errbuf);
+    if (stop_requested) return HUB_ERR_STOPPED;
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+  }
+  char *topic = t->topic;
+  t->topic = NULL;
+  hub_err_t rc = k_subscribe(t, topic);
+  free(topic);
+  return rc == HUB_OK ? HUB_ERR_ABORTED : rc;
+}
+
 static hub_err_t k_poll(struct hub_transport *t, int timeout_ms, struct hub_msg **out) {
   *out = NULL;
   rd_kafka_message_t *km = rd_kafka_consumer_poll(t->consumer, timeout_ms);
@@ -409,6 +435,10 @@ static hub_err_t k_poll(struct hub_transport *t, int timeout_ms, struct hub_msg 
     return HUB_ERR_ABORTED;
   }
   if (!km) return HUB_OK;
+  if (km->err == RD_KAFKA_RESP_ERR__FATAL) {
+    rd_kafka_message_destroy(km);
+    return recreate_consumer(t);
+  }
   if (km->err) {
     if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
       hub_log(HUB_LOG_WARN, "kafka", "consume: %s", rd_kafka_message_errstr(km));
