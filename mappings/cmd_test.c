@@ -211,6 +211,7 @@ struct outcome {
   const char *code;       /* hub_err2name */
   unsigned char *out;     /* else the output */
   size_t out_len;
+  struct hub_msg *msg;    /* steps: the record after the last step (for expect_headers) */
 };
 
 static int run_mapping(const char *path, const struct text *in, struct outcome *oc) {
@@ -231,12 +232,20 @@ static int run_mapping(const char *path, const struct text *in, struct outcome *
   return 0;
 }
 
-static int run_steps(const struct hub_node *steps, const char *base, const struct text *in, struct outcome *oc) {
+static int run_steps(const struct hub_node *steps, const struct hub_node *headers, const char *base,
+                     const struct text *in, struct outcome *oc) {
   struct hub_step_env env = {.base_dir = base, .route = "test"};
   struct hub_msg *msg = hub_msg_new(NULL, 0, in->p, in->len);
   int rc = -1;
   if (!msg) return -1;
   oc->code = hub_err2name(HUB_ERR_CONFIG);
+  for (size_t i = 0; headers && i < headers->n; i++) {
+    if (headers->items[i]->kind != HUB_NODE_SCALAR) {
+      hub_node_error(headers->items[i], oc->error, sizeof oc->error, "a header value is text");
+      goto config;
+    }
+    hub_msg_header_add(msg, headers->keys[i]->scalar, headers->items[i]->scalar, strlen(headers->items[i]->scalar));
+  }
   if (steps->kind != HUB_NODE_SEQ || !steps->n) {
     hub_node_error(steps, oc->error, sizeof oc->error, "steps must be a non-empty list of `- NAME: ARGS`");
     goto config;
@@ -276,6 +285,8 @@ static int run_steps(const struct hub_node *steps, const char *base, const struc
   if (!(oc->out = malloc(msg->value_len + 1))) goto out;
   memcpy(oc->out, msg->value, msg->value_len + 1);
   oc->out_len = msg->value_len;
+  oc->msg = msg;
+  msg = NULL;
   rc = 0;
   goto out;
 config:
@@ -325,9 +336,10 @@ static int scalar_list_contains(const struct hub_node *n, const char *hay, const
   return 1;
 }
 
-static const char *const case_keys[] = {"name",        "input",        "input_file",   "input_base64", "mapping",
-                                        "steps",       "expect",       "expect_file",  "expect_error", "expect_code",
-                                        "expect_valid", NULL};
+static const char *const case_keys[] = {"name",         "input",        "input_file",    "input_base64",
+                                        "input_headers", "mapping",     "steps",         "expect",
+                                        "expect_file",  "expect_error", "expect_code",   "expect_valid",
+                                        "expect_headers", NULL};
 
 /* Returns 1 passed, 0 failed, -1 broken (the test case itself is wrong). */
 static int run_case(const char *label, const char *base, const struct hub_node *top, const struct hub_node *c,
@@ -380,7 +392,10 @@ static int run_case(const char *label, const char *base, const struct hub_node *
       hub_node_error(mapping, msg, msg_size, "%s", oc.error);
       goto out;
     }
-  } else if (run_steps(steps, base, &in, &oc)) {
+  } else if ((x = hub_node_get(c, "input_headers")) && x->kind != HUB_NODE_MAP) {
+    hub_node_error(x, msg, msg_size, "input_headers is a mapping NAME: VALUE");
+    goto out;
+  } else if (run_steps(steps, hub_node_get(c, "input_headers"), base, &in, &oc)) {
     snprintf(msg, msg_size, "%s", oc.error);
     goto out;
   }
@@ -447,6 +462,23 @@ static int run_case(const char *label, const char *base, const struct hub_node *
       }
     }
   }
+  if ((x = hub_node_get(c, "expect_headers"))) {
+    if (x->kind != HUB_NODE_MAP || !oc.msg) {
+      hub_node_error(x, msg, msg_size, "expect_headers is a mapping NAME: VALUE, for cases with steps");
+      res = -1;
+      goto out;
+    }
+    for (size_t i = 0; i < x->n; i++) {
+      const char *want_v = x->items[i]->kind == HUB_NODE_SCALAR ? x->items[i]->scalar : "";
+      const char *got = hub_msg_header_get_str(oc.msg, x->keys[i]->scalar);
+      /* "*" only asks that the header is there */
+      if (!got || (strcmp(want_v, "*") && strcmp(want_v, got))) {
+        snprintf(msg, msg_size, "header %s: expected \"%s\", got %s%s%s", x->keys[i]->scalar, want_v, got ? "\"" : "",
+                 got ? got : "none", got ? "\"" : "");
+        goto out;
+      }
+    }
+  }
   res = 1;
   goto out;
 broken_at_x:
@@ -455,6 +487,7 @@ broken_at_x:
 out:
   free(c1), free(s1), free(c2), free(s2);
   free(in.p), free(want.p), free(oc.out);
+  hub_msg_destroy(oc.msg);
   return res;
 }
 
@@ -594,7 +627,9 @@ static const struct hub_cmd cmd = {
              "the expected output (expect or expect_file; JSON compared as values, XML after\n"
              "canonicalisation) or the expected error (expect_error: text the message contains, and\n"
              "optionally expect_code). expect_valid: SCHEMA (.xsd or JSON Schema) also validates the\n"
-             "output. A fixed `now:` makes `now` and `uuid` reproducible. See docs/mapping.md.\n\n"
+             "output. With steps, input_headers sets the record's headers and expect_headers checks\n"
+             "them (\"*\": present). A fixed `now:` makes `now` and `uuid` reproducible. See\n"
+             "docs/mapping.md.\n\n"
              "Prints FAIL with a line diff (- expected, + actual) for each failing case and a summary.\n"
              "-v also lists the cases that pass.\n\n"
              "Exit codes: 0 all passed; 1 a case failed; 2 usage, a broken test file or no cases.",
