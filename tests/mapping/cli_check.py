@@ -46,6 +46,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check("map prints the output", ["map", m, good], 0, out_has=['"service": "DongBoHoSoMC"'])
     check("map --compact", ["map", "--compact", m, good], 0, out_has=['"service":"DongBoHoSoMC"'])
     check("map --help", ["map", "--help"], 0, out_has=["Usage: lienthong map"])
+    p = subprocess.run([lt, "map", "--compact", m, "-"], input=open(good, "rb").read(), capture_output=True, timeout=60)
+    if p.returncode == 0 and b'"service":"DongBoHoSoMC"' in p.stdout:
+        passed += 1
+    else:
+        failures.append(f"map from standard input: exit {p.returncode}: {p.stderr[:300]!r}")
     check("map without arguments", ["map"], 2, err_has=["expected MAPPING and FILE"])
     check("map with a bad mapping", ["map", bad_map, good], 2, err_has=["bad.yaml:4:", "unknown key 'form'"],
           out_empty=True)
