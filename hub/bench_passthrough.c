@@ -1,13 +1,15 @@
 /* `lienthong bench passthrough`: the hub's runtime against kcat on the same broker in the
- * same run. Loads N keyed records into a fresh topic, then
- *   1. runs `lienthong run` (a child process) with one exactly-once passthrough route and
- *      times the N records from the first one the hub produces to the last one visible to a
- *      read_committed consumer of its output;
- *   2. with the hub still running, sends more records at half that rate and measures each
- *      record's end-to-end latency (send time -> visible to read_committed);
- *   3. stops the hub (its peak RSS is its VmHWM), checks that every record of both phases
- *      arrived exactly once, intact and in per-key order;
- *   4. pipes `kcat -C` into `kcat -P` over the same input and times it the same way.
+ * same run.
+ *   0. starts `lienthong run` (a child process) with one exactly-once passthrough route and
+ *      sends WARMUP records through it, so that its start-up is not timed;
+ *   1. per round: pauses the hub (SIGSTOP), loads N keyed records into the input topic,
+ *      resumes it, and times the N records from the first one the hub produces to the last
+ *      one visible to a read_committed consumer of its output; then pipes `kcat -C` (from
+ *      the round's first record, by timestamp) into `kcat -P` and times it the same way;
+ *   2. with the hub still running, sends more records at half the hub's (median) rate and
+ *      measures each record's end-to-end latency (send time -> visible to read_committed);
+ *   3. stops the hub (its peak RSS is its VmHWM) and checks that every record it was given
+ *      arrived exactly once, intact and in per-key order.
  * Prints a summary and, as the last line, one JSON object with every figure. */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +32,10 @@
 #include "hub/registry.h"
 
 #define MAX_PROPS 32
+#define MAX_ROUNDS 20
 #define FIRST_RECORD_TIMEOUT_MS 120000 /* broker warm-up, group join, init_transactions */
 #define STALL_TIMEOUT_MS 60000         /* no new record for this long: give up */
-#define WARMUP 1000                    /* records through the hub before the timed phase */
+#define WARMUP 1000                    /* records through the hub before anything is timed */
 
 static const struct hub_cmd cmd;
 
@@ -42,6 +45,7 @@ struct opts {
   uint64_t size;
   uint64_t keys;
   uint64_t partitions;
+  uint64_t rounds;
   double latency_s;
   int64_t batch_max_messages; /* 0: the hub's default */
   int64_t batch_max_wait_ms;  /* 0: the hub's default */
@@ -50,25 +54,28 @@ struct opts {
   int keep;
 };
 
-/* What one run measured; -1 (or NAN-free zeros) where a phase did not get that far. */
+/* One timed pass of N records. */
+struct pass {
+  double rate, seconds, tail_ms, cpu_s;
+};
+
+/* What one run measured; zero where a phase did not get that far. */
 struct results {
-  char broker[64];
+  char broker[300];
   double produce_rate;
-  double hub_s, hub_rate, hub_cpu_s;
-  double kcat_s, kcat_rate, kcat_cpu_s;
+  struct pass hub[MAX_ROUNDS], kcat[MAX_ROUNDS];
+  size_t hub_rounds, kcat_rounds; /* completed */
+  double hub_rate, kcat_rate, ratio; /* medians over the rounds */
   double lat_rate;
   uint64_t lat_n;
   double p50, p99, p999, pmax;
   double in_p50, in_p99; /* send -> the hub produced it (before its commit) */
   double rss_mib;
-  int hub_exit_ok;
   char hub_exit[32];
-  uint64_t dup, missing, corrupt, order;
-  uint64_t checked; /* records the exactly-once check covers (all phases) */
-  uint64_t kcat_n;  /* records kcat moved in its timed run */
+  uint64_t checked, dup, missing, corrupt, order;
   uint64_t kcat_dup, kcat_missing;
   int64_t eff_max_messages, eff_max_wait_ms;
-  int hub_done, lat_done, kcat_done;
+  int lat_done;
 };
 
 static volatile int interrupted;
@@ -99,7 +106,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 static int parse_opts(int argc, char **argv, struct opts *o) {
   uint64_t v;
   int quick = 0, have_n = 0, have_lat = 0;
-  *o = (struct opts){.messages = 200000, .size = 1024, .keys = 1000, .partitions = 4, .latency_s = 10};
+  *o = (struct opts){.messages = 200000, .size = 1024, .keys = 1000, .partitions = 4, .rounds = 1, .latency_s = 10};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,7 +117,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
     } else if (!strcmp(a, "--keep")) {
       o->keep = 1;
     } else if (!strcmp(a, "--bootstrap")) {
-      if (!*val || strchr(val, '"') || strchr(val, '\\')) return hub_cmd_usage_error(&cmd, "bad --bootstrap '%s'", val);
+      if (!*val || strlen(val) > 200 || strpbrk(val, "\"\\\n"))
+        return hub_cmd_usage_error(&cmd, "bad --bootstrap '%s'", val);
       o->bootstrap = val;
     } else if (!strcmp(a, "--messages")) {
       if (parse_u64(a, val, 1, 100000000, &o->messages) < 0) return HUB_EXIT_USAGE;
@@ -121,6 +129,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       if (parse_u64(a, val, 1, BENCH_MAX_KEYS, &o->keys) < 0) return HUB_EXIT_USAGE;
     } else if (!strcmp(a, "--partitions")) {
       if (parse_u64(a, val, 1, 256, &o->partitions) < 0) return HUB_EXIT_USAGE;
+    } else if (!strcmp(a, "--rounds")) {
+      if (parse_u64(a, val, 1, MAX_ROUNDS, &o->rounds) < 0) return HUB_EXIT_USAGE;
     } else if (!strcmp(a, "--latency-seconds")) {
       if (parse_u64(a, val, 1, 3600, &v) < 0) return HUB_EXIT_USAGE;
       o->latency_s = (double)v;
@@ -132,7 +142,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       if (parse_u64(a, val, 1, 60000, &v) < 0) return HUB_EXIT_USAGE;
       o->batch_max_wait_ms = (int64_t)v;
     } else if (!strcmp(a, "--hub-property")) {
-      if (!strchr(val, '=') || strchr(val, '"') || strchr(val, '\\') || strchr(val, '\n'))
+      if (!strchr(val, '=') || strpbrk(val, "\"\\\n"))
         return hub_cmd_usage_error(&cmd, "--hub-property wants NAME=VALUE (no quotes or backslashes), not '%s'", val);
       if (o->n_props == MAX_PROPS) return hub_cmd_usage_error(&cmd, "at most %d --hub-property options", MAX_PROPS);
       o->props[o->n_props++] = val;
@@ -229,18 +239,17 @@ static int write_config(const char *path, const struct opts *o, const char *boot
   return fclose(f) == 0 ? 0 : -1;
 }
 
-enum range { WARM, LO, HI };
-
-/* Waits until the observer has `want` distinct records in `range`, sampling `child`. Fails on
- * interrupt, on a stall, or when a `must_run` child ends. */
-static int wait_for(struct bench_observer *ob, enum range range, uint64_t want, struct bench_child *child,
-                    int must_run, const char *what, char *why, size_t cap) {
+/* Waits until the observer's timed window is complete (`lat`: until `want` latency-phase
+ * records are visible), sampling `child`. Fails on interrupt, on a stall, or when a
+ * `must_run` child ends. */
+static int wait_for(struct bench_observer *ob, int lat, uint64_t want, struct bench_child *child, int must_run,
+                    const char *what, char *why, size_t cap) {
   uint64_t last = 0;
   int64_t last_progress = bench_now_us();
   for (;;) {
     struct bench_observer_stats st;
     bench_observer_get_stats(ob, &st);
-    uint64_t got = range == WARM ? st.distinct_warm : range == LO ? st.distinct_lo : st.distinct_hi;
+    uint64_t got = lat ? st.distinct_lat : st.distinct_win;
     if (got >= want) return 0;
     int64_t now = bench_now_us();
     if (got != last) last_progress = now, last = got;
@@ -266,10 +275,12 @@ static int wait_for(struct bench_observer *ob, enum range range, uint64_t want, 
   }
 }
 
-/* Records per second over [first produced by the system under test, last visible]. */
-static double phase_rate(const struct bench_observer_stats *st, uint64_t n, double *seconds) {
-  *seconds = (double)(st->lo_complete_us - st->first_create_ms_lo * 1000) / 1e6;
-  return *seconds > 0 ? (double)n / *seconds : 0;
+/* Records per second over [first produced by the system under test, last visible]; tail:
+ * from the last record produced to the last one visible (the final commit, for the hub). */
+static void pass_times(const struct bench_observer_stats *st, uint64_t n, struct pass *p) {
+  p->seconds = (double)(st->win_complete_us - st->first_create_ms * 1000) / 1e6;
+  p->tail_ms = (double)(st->win_complete_us - st->last_create_ms * 1000) / 1e3;
+  p->rate = p->seconds > 0 ? (double)n / p->seconds : 0;
 }
 
 struct ctx {
@@ -277,7 +288,8 @@ struct ctx {
   const char *bootstrap;
   const char *scratch;
   char id[64];
-  char in[128], hub_out[128], kcat_out[128], dlq[140];
+  char in[128], hub_out[128], dlq[140];
+  char kcat_out[MAX_ROUNDS][140];
   char *self;
   struct results *r;
   char why[1024];
@@ -285,7 +297,7 @@ struct ctx {
   struct bench_child hub;
   struct bench_observer *hub_ob;
   char hub_log[PATH_MAX];
-  uint64_t sent; /* records in the input topic, acknowledged by the broker */
+  uint64_t sent; /* records in the input topic, acknowledged by the broker; the next sequence number */
 };
 
 /* Why the run failed, for the summary and the JSON. */
@@ -297,8 +309,8 @@ static void set_why(struct ctx *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* Sends `count` more records to the input topic (next sequence numbers) at `rate` (<= 0: as
- * fast as possible); `*seconds` from first send to last acknowledgement. */
+/* Sends `count` more records to the input topic (the next sequence numbers) at `rate` (<= 0:
+ * as fast as possible); `*seconds` from first send to last acknowledgement. */
 static int send_input(struct ctx *c, uint64_t count, double rate, double *seconds) {
   char errbuf[1024];
   if (bench_produce(c->bootstrap, c->in, c->sent, count, c->o->size, (uint32_t)c->o->keys, rate, &interrupted,
@@ -310,8 +322,8 @@ static int send_input(struct ctx *c, uint64_t count, double rate, double *second
   return 0;
 }
 
-/* Starts the hub and sends WARMUP records through it, so that the timed phase does not
- * include its start-up (group join, InitProducerId, first AddPartitionsToTxn, metadata). */
+/* Starts the hub and sends WARMUP records through it, so that the timed rounds do not include
+ * its start-up (group join, InitProducerId, first AddPartitionsToTxn, metadata). */
 static int hub_start(struct ctx *c) {
   const struct opts *o = c->o;
   struct results *r = c->r;
@@ -333,8 +345,8 @@ static int hub_start(struct ctx *c) {
   r->eff_max_messages = cfg->routes[0].batch.max_messages;
   r->eff_max_wait_ms = cfg->routes[0].batch.max_wait_ms;
   hub_config_destroy(cfg);
-  if (bench_observer_start(c->bootstrap, c->hub_out, (int)o->partitions, o->size, (uint32_t)o->keys, WARMUP,
-                           WARMUP + o->messages, &c->hub_ob, errbuf, sizeof errbuf) != HUB_OK) {
+  if (bench_observer_start(c->bootstrap, c->hub_out, (int)o->partitions, o->size, (uint32_t)o->keys, &c->hub_ob,
+                           errbuf, sizeof errbuf) != HUB_OK) {
     set_why(c, "observer: %s", errbuf);
     return -1;
   }
@@ -345,41 +357,140 @@ static int hub_start(struct ctx *c) {
     return -1;
   }
   fprintf(stderr, "bench: hub: warming up with %d records\n", WARMUP);
+  bench_observer_set_window(c->hub_ob, c->sent, c->sent + WARMUP);
   if (send_input(c, WARMUP, 0, &secs) < 0) return -1;
-  return wait_for(c->hub_ob, WARM, WARMUP, &c->hub, 1, "the hub (warm-up)", c->why, sizeof c->why);
+  return wait_for(c->hub_ob, 0, WARMUP, &c->hub, 1, "the hub (warm-up)", c->why, sizeof c->why);
 }
 
-/* Phase 1: loads N records while the hub is paused (SIGSTOP), then times the hub through
- * them from the first record it produces to the last one visible. */
-static int hub_throughput(struct ctx *c) {
+/* Loads N records while the hub is paused (SIGSTOP), then times the hub through them. The
+ * round's first record has a timestamp >= *start_ms, every earlier record one below it. */
+static int hub_round(struct ctx *c, size_t i, int64_t *start_ms) {
   const struct opts *o = c->o;
   struct results *r = c->r;
+  struct pass *p = &r->hub[i];
   double secs;
   if (kill(c->hub.pid, SIGSTOP) != 0) {
     set_why(c, "cannot pause the hub: %s", strerror(errno));
     return -1;
   }
-  fprintf(stderr, "bench: loading %llu records of %llu bytes into %s (hub paused)\n", (unsigned long long)o->messages,
-          (unsigned long long)o->size, c->in);
+  msleep(2); /* records sent before now have an earlier timestamp than *start_ms */
+  *start_ms = bench_now_us() / 1000 + 1;
+  while (bench_now_us() / 1000 < *start_ms) msleep(1);
+  fprintf(stderr, "bench: round %zu: loading %llu records of %llu bytes into %s (hub paused)\n", i + 1,
+          (unsigned long long)o->messages, (unsigned long long)o->size, c->in);
+  uint64_t from = c->sent;
+  bench_observer_set_window(c->hub_ob, from, from + o->messages);
   int rc = send_input(c, o->messages, 0, &secs);
   bench_child_poll(&c->hub);
   double cpu0 = c->hub.cpu_s;
   kill(c->hub.pid, SIGCONT);
   if (rc < 0) return -1;
-  r->produce_rate = secs > 0 ? (double)o->messages / secs : 0;
-  if (wait_for(c->hub_ob, LO, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
+  if (i == 0) r->produce_rate = secs > 0 ? (double)o->messages / secs : 0;
+  if (wait_for(c->hub_ob, 0, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
   struct bench_observer_stats st;
   bench_observer_get_stats(c->hub_ob, &st);
   bench_child_poll(&c->hub);
-  r->hub_cpu_s = c->hub.cpu_s - cpu0;
-  r->hub_rate = phase_rate(&st, o->messages, &r->hub_s);
-  r->hub_done = 1;
-  fprintf(stderr, "bench: hub: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)o->messages, r->hub_s,
-          r->hub_rate);
+  p->cpu_s = c->hub.cpu_s - cpu0;
+  pass_times(&st, o->messages, p);
+  r->hub_rounds = i + 1;
+  fprintf(stderr, "bench: round %zu: hub: %llu records in %.3f s (%.0f msgs/s)\n", i + 1,
+          (unsigned long long)o->messages, p->seconds, p->rate);
   return 0;
 }
 
-/* Phase 3: half the measured peak rate through the same running hub. */
+/* kcat -C | kcat -P over the round's records (those with a timestamp >= start_ms, sequence
+ * numbers [from, from + N)), into a fresh topic, timed the same way as the hub. */
+static int kcat_round(struct ctx *c, size_t i, int64_t start_ms, uint64_t from) {
+  const struct opts *o = c->o;
+  struct results *r = c->r;
+  struct pass *p = &r->kcat[i];
+  char log_c[PATH_MAX], log_p[PATH_MAX], errbuf[1024], offset[64];
+  struct bench_observer *ob = NULL;
+  struct bench_child cons = {0}, prod = {0};
+  int rc = -1, pfd[2] = {-1, -1};
+  snprintf(log_c, sizeof log_c, "%s/kcat-consumer.log", c->scratch);
+  snprintf(log_p, sizeof log_p, "%s/kcat-producer.log", c->scratch);
+  snprintf(offset, sizeof offset, "s@%lld", (long long)start_ms);
+  if (bench_observer_start(c->bootstrap, c->kcat_out[i], (int)o->partitions, o->size, (uint32_t)o->keys, &ob, errbuf,
+                           sizeof errbuf) != HUB_OK) {
+    set_why(c, "observer: %s", errbuf);
+    goto out;
+  }
+  bench_observer_set_window(ob, from, from + o->messages);
+  if (pipe2(pfd, O_CLOEXEC) != 0) {
+    set_why(c, "pipe: %s", strerror(errno));
+    goto out;
+  }
+  char *bs = (char *)c->bootstrap;
+  char *pargv[] = {"kcat", "-P", "-b", bs, "-t", c->kcat_out[i], "-K", "\t", NULL};
+  char *cargv[] = {"kcat", "-C", "-b", bs, "-t", c->in, "-o", offset, "-e", "-q", "-f", "%k\t%s\n", NULL};
+  fprintf(stderr, "bench: round %zu: kcat -C -t %s -o %s -e | kcat -P -t %s -K '\\t'\n", i + 1, c->in, offset,
+          c->kcat_out[i]);
+  if (bench_child_spawn(&prod, pargv, NULL, pfd[0], -1, log_p, errbuf, sizeof errbuf) != HUB_OK ||
+      bench_child_spawn(&cons, cargv, NULL, -1, pfd[1], log_c, errbuf, sizeof errbuf) != HUB_OK) {
+    set_why(c, "%s (is kcat installed?)", errbuf);
+    goto out;
+  }
+  close(pfd[0]);
+  close(pfd[1]);
+  pfd[0] = pfd[1] = -1;
+  if (wait_for(ob, 0, o->messages, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
+  struct bench_observer_stats st;
+  bench_observer_get_stats(ob, &st);
+  pass_times(&st, o->messages, p);
+  r->kcat_rounds = i + 1;
+  fprintf(stderr, "bench: round %zu: kcat: %llu records in %.3f s (%.0f msgs/s)\n", i + 1,
+          (unsigned long long)o->messages, p->seconds, p->rate);
+  rc = 0;
+out:
+  if (pfd[0] >= 0) close(pfd[0]);
+  if (pfd[1] >= 0) close(pfd[1]);
+  /* Both end by themselves: the consumer at the end of the input, the producer at the end of its stdin. */
+  if (cons.pid > 0 && !bench_child_wait(&cons, rc == 0 ? 30000 : 0)) bench_child_stop(&cons, SIGTERM, 5000);
+  if (prod.pid > 0 && !bench_child_wait(&prod, rc == 0 ? 30000 : 0)) bench_child_stop(&prod, SIGTERM, 5000);
+  p->cpu_s = cons.cpu_s + prod.cpu_s;
+  if (rc != 0) {
+    bench_print_tail(log_c, 10, "  kcat-consumer.log: ");
+    bench_print_tail(log_p, 10, "  kcat-producer.log: ");
+  }
+  if (ob) {
+    if (rc == 0) bench_observer_drain(ob, 1000, 30000);
+    bench_observer_stop(ob);
+    struct bench_observer_stats st;
+    bench_observer_get_stats(ob, &st);
+    r->kcat_dup += st.duplicates;
+    r->kcat_missing += bench_observer_missing(ob, from, from + o->messages);
+  }
+  bench_observer_destroy(ob);
+  return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median of n values (the mean of the middle two when n is even). */
+static double median(const double *v, size_t n) {
+  double s[MAX_ROUNDS];
+  if (!n) return 0;
+  memcpy(s, v, n * sizeof *s);
+  qsort(s, n, sizeof *s, cmp_double);
+  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static void summarize_rounds(struct results *r) {
+  double h[MAX_ROUNDS], k[MAX_ROUNDS], q[MAX_ROUNDS];
+  size_t n = r->kcat_rounds < r->hub_rounds ? r->kcat_rounds : r->hub_rounds;
+  for (size_t i = 0; i < r->hub_rounds; i++) h[i] = r->hub[i].rate;
+  for (size_t i = 0; i < r->kcat_rounds; i++) k[i] = r->kcat[i].rate;
+  for (size_t i = 0; i < n; i++) q[i] = r->kcat[i].rate > 0 ? r->hub[i].rate / r->kcat[i].rate : 0;
+  r->hub_rate = median(h, r->hub_rounds);
+  r->kcat_rate = median(k, r->kcat_rounds);
+  r->ratio = median(q, n); /* of the rounds' ratios: each pairs two passes run seconds apart */
+}
+
+/* Half the hub's median rate through the same running hub. */
 static int hub_latency(struct ctx *c) {
   const struct opts *o = c->o;
   struct results *r = c->r;
@@ -388,9 +499,10 @@ static int hub_latency(struct ctx *c) {
   r->lat_n = (uint64_t)(r->lat_rate * o->latency_s);
   if (r->lat_n < 100) r->lat_n = 100;
   fprintf(stderr, "bench: latency: %llu records at %.0f msgs/s\n", (unsigned long long)r->lat_n, r->lat_rate);
+  bench_observer_set_latency(c->hub_ob, c->sent);
   if (send_input(c, r->lat_n, r->lat_rate, &secs) < 0) return -1;
   if (secs > 0) r->lat_rate = (double)r->lat_n / secs; /* the rate actually achieved */
-  if (wait_for(c->hub_ob, HI, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
+  if (wait_for(c->hub_ob, 1, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
   r->lat_done = 1;
   return 0;
 }
@@ -402,9 +514,8 @@ static int hub_finish(struct ctx *c, int ok) {
     kill(c->hub.pid, SIGCONT); /* in case it is still paused */
     bench_child_stop(&c->hub, SIGTERM, 40000);
     bench_child_describe(&c->hub, r->hub_exit, sizeof r->hub_exit);
-    r->hub_exit_ok = WIFEXITED(c->hub.status) && WEXITSTATUS(c->hub.status) == 0;
     r->rss_mib = (double)c->hub.hwm_kib / 1024.0;
-    if (ok && !r->hub_exit_ok) {
+    if (ok && !(WIFEXITED(c->hub.status) && WEXITSTATUS(c->hub.status) == 0)) {
       set_why(c, "the hub did not stop cleanly (%s)", r->hub_exit);
       ok = 0;
     }
@@ -438,71 +549,6 @@ static int hub_finish(struct ctx *c, int ok) {
   return ok ? 0 : -1;
 }
 
-/* Phase 2: kcat -C | kcat -P over the same input (warm-up and timed records: the input holds
- * exactly those now), timed the same way. */
-static int kcat_phase(struct ctx *c) {
-  const struct opts *o = c->o;
-  struct results *r = c->r;
-  char log_c[PATH_MAX], log_p[PATH_MAX], errbuf[1024];
-  struct bench_observer *ob = NULL;
-  struct bench_child cons = {0}, prod = {0};
-  int rc = -1, pfd[2] = {-1, -1};
-  uint64_t n = c->sent;
-  snprintf(log_c, sizeof log_c, "%s/kcat-consumer.log", c->scratch);
-  snprintf(log_p, sizeof log_p, "%s/kcat-producer.log", c->scratch);
-  if (bench_observer_start(c->bootstrap, c->kcat_out, (int)o->partitions, o->size, (uint32_t)o->keys, 0, n, &ob,
-                           errbuf, sizeof errbuf) != HUB_OK) {
-    set_why(c, "observer: %s", errbuf);
-    goto out;
-  }
-  if (pipe2(pfd, O_CLOEXEC) != 0) {
-    set_why(c, "pipe: %s", strerror(errno));
-    goto out;
-  }
-  char *bs = (char *)c->bootstrap;
-  char *pargv[] = {"kcat", "-P", "-b", bs, "-t", c->kcat_out, "-K", "\t", NULL};
-  char *cargv[] = {"kcat", "-C", "-b", bs, "-t", c->in, "-o", "beginning", "-e", "-q", "-f", "%k\t%s\n", NULL};
-  fprintf(stderr, "bench: kcat: kcat -C -t %s ... | kcat -P -t %s -K '\\t'\n", c->in, c->kcat_out);
-  if (bench_child_spawn(&prod, pargv, NULL, pfd[0], -1, log_p, errbuf, sizeof errbuf) != HUB_OK ||
-      bench_child_spawn(&cons, cargv, NULL, -1, pfd[1], log_c, errbuf, sizeof errbuf) != HUB_OK) {
-    set_why(c, "%s (is kcat installed?)", errbuf);
-    goto out;
-  }
-  close(pfd[0]);
-  close(pfd[1]);
-  pfd[0] = pfd[1] = -1;
-  if (wait_for(ob, LO, n, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
-  struct bench_observer_stats st;
-  bench_observer_get_stats(ob, &st);
-  r->kcat_rate = phase_rate(&st, n, &r->kcat_s);
-  r->kcat_done = 1;
-  fprintf(stderr, "bench: kcat: %llu records in %.3f s (%.0f msgs/s)\n", (unsigned long long)n, r->kcat_s,
-          r->kcat_rate);
-  rc = 0;
-out:
-  if (pfd[0] >= 0) close(pfd[0]);
-  if (pfd[1] >= 0) close(pfd[1]);
-  /* Both end by themselves: the consumer at the end of the input, the producer at end of its stdin. */
-  if (cons.pid > 0 && !bench_child_wait(&cons, rc == 0 ? 30000 : 0)) bench_child_stop(&cons, SIGTERM, 5000);
-  if (prod.pid > 0 && !bench_child_wait(&prod, rc == 0 ? 30000 : 0)) bench_child_stop(&prod, SIGTERM, 5000);
-  r->kcat_cpu_s = cons.cpu_s + prod.cpu_s;
-  r->kcat_n = n;
-  if (rc != 0) {
-    bench_print_tail(log_c, 10, "  kcat-consumer.log: ");
-    bench_print_tail(log_p, 10, "  kcat-producer.log: ");
-  }
-  if (ob) {
-    if (rc == 0) bench_observer_drain(ob, 1000, 30000);
-    bench_observer_stop(ob);
-    struct bench_observer_stats st;
-    bench_observer_get_stats(ob, &st);
-    r->kcat_dup = st.duplicates;
-    r->kcat_missing = bench_observer_missing(ob, 0, n);
-  }
-  bench_observer_destroy(ob);
-  return rc;
-}
-
 /* x rounded to `places` decimals, so the JSON shows 12.34 rather than 12.339999999999. */
 static double round_to(double x, int places) {
   double f = 1;
@@ -511,63 +557,82 @@ static double round_to(double x, int places) {
 }
 static double round2(double x) { return round_to(x, 2); }
 
+static json_t *pass_json(const struct pass *p, uint64_t n, uint64_t size) {
+  json_t *j = json_object();
+  json_object_set_new(j, "msgs_per_s", json_real(round2(p->rate)));
+  json_object_set_new(j, "mb_per_s", json_real(round2(p->seconds > 0 ? (double)n * (double)size / 1e6 / p->seconds : 0)));
+  json_object_set_new(j, "seconds", json_real(round_to(p->seconds, 3)));
+  json_object_set_new(j, "tail_ms", json_real(round2(p->tail_ms)));
+  json_object_set_new(j, "cpu_us_per_msg", json_real(round2(p->cpu_s / (double)n * 1e6)));
+  return j;
+}
+
+static double mean_cpu_us(const struct pass *p, size_t rounds, uint64_t n) {
+  double s = 0;
+  for (size_t i = 0; i < rounds; i++) s += p[i].cpu_s;
+  return rounds ? s / (double)rounds / (double)n * 1e6 : 0;
+}
+
 static void print_results(const struct opts *o, const struct results *r, const char *error) {
-  double mb = (double)o->messages * (double)o->size / 1e6;
-  double kcat_mb = (double)r->kcat_n * (double)o->size / 1e6;
-  double ratio = r->kcat_rate > 0 ? r->hub_rate / r->kcat_rate : 0;
-  int verified = r->hub_done && r->lat_done && !r->dup && !r->missing && !r->corrupt && !r->order;
-  printf("lienthong bench passthrough: %llu records of %llu bytes, %llu keys, %llu partitions, broker %s\n",
+  double mb = (double)o->size / 1e6;
+  int hub_ok = r->hub_rounds == o->rounds, kcat_ok = r->kcat_rounds == o->rounds;
+  int verified = hub_ok && r->lat_done && !r->dup && !r->missing && !r->corrupt && !r->order;
+  printf("lienthong bench passthrough: %llu records of %llu bytes, %llu keys, %llu partitions, %llu round(s),"
+         " broker %s\n",
          (unsigned long long)o->messages, (unsigned long long)o->size, (unsigned long long)o->keys,
-         (unsigned long long)o->partitions, r->broker);
+         (unsigned long long)o->partitions, (unsigned long long)o->rounds, r->broker);
   if (r->produce_rate > 0)
-    printf("  loading the input        %10.0f msgs/s (idempotent producer, acks=all, hub paused)\n", r->produce_rate);
-  if (r->hub_done)
-    printf("  hub, exactly-once        %10.0f msgs/s %8.2f MB/s  %llu records in %.3f s, CPU %.1f us/msg"
-           " (batch max %lld records / %lld ms)\n",
-           r->hub_rate, mb / r->hub_s, (unsigned long long)o->messages, r->hub_s,
-           r->hub_cpu_s / (double)o->messages * 1e6, (long long)r->eff_max_messages, (long long)r->eff_max_wait_ms);
-  if (r->kcat_done)
-    printf("  kcat -C | kcat -P        %10.0f msgs/s %8.2f MB/s  %llu records in %.3f s, CPU %.1f us/msg\n",
-           r->kcat_rate, kcat_mb / r->kcat_s, (unsigned long long)r->kcat_n, r->kcat_s,
-           r->kcat_cpu_s / (double)r->kcat_n * 1e6);
-  if (r->hub_done && r->kcat_done)
-    printf("  ratio hub/kcat           %10.2f   (target >= 0.70, aim 0.90): %s\n", ratio, ratio >= 0.7 ? "met" : "MISSED");
-  if (r->lat_done)
+    printf("  loading the input      %10.0f msgs/s (idempotent producer, acks=all; the hub paused)\n", r->produce_rate);
+  for (size_t i = 0; i < r->hub_rounds; i++) {
+    const struct pass *h = &r->hub[i], *k = &r->kcat[i];
+    printf("  round %zu: hub %8.0f msgs/s (%.3f s, last visible %.0f ms after produced, CPU %.1f us/msg)", i + 1,
+           h->rate, h->seconds, h->tail_ms, h->cpu_s / (double)o->messages * 1e6);
+    if (i < r->kcat_rounds)
+      printf("; kcat %8.0f msgs/s (%.3f s, %.0f ms, CPU %.1f us/msg); ratio %.2f", k->rate, k->seconds, k->tail_ms,
+             k->cpu_s / (double)o->messages * 1e6, k->rate > 0 ? h->rate / k->rate : 0);
+    printf("\n");
+  }
+  if (hub_ok)
+    printf("  hub, exactly-once      %10.0f msgs/s %8.2f MB/s (median; batch max %lld records / %lld ms)\n",
+           r->hub_rate, r->hub_rate * mb, (long long)r->eff_max_messages, (long long)r->eff_max_wait_ms);
+  if (kcat_ok)
+    printf("  kcat -C | kcat -P      %10.0f msgs/s %8.2f MB/s (median)\n", r->kcat_rate, r->kcat_rate * mb);
+  if (hub_ok && kcat_ok)
+    printf("  ratio hub/kcat         %10.2f   (median of the rounds; target >= 0.70, aim 0.90): %s\n", r->ratio,
+           r->ratio >= 0.7 ? "met" : "MISSED");
+  if (r->lat_done) {
     printf("  latency at %.0f msgs/s (%llu records): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms"
            " (target p99 < 50 ms): %s\n",
            r->lat_rate, (unsigned long long)r->lat_n, r->p50, r->p99, r->p999, r->pmax, r->p99 < 50 ? "met" : "MISSED");
-  if (r->lat_done)
     printf("    of which send -> produced by the hub (before its commit): p50 %.1f ms, p99 %.1f ms\n", r->in_p50,
            r->in_p99);
+  }
   if (r->rss_mib > 0)
-    printf("  hub peak RSS             %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
-  printf("  exactly-once check       %s: %llu records sent, %llu duplicates, %llu missing, %llu corrupt,"
+    printf("  hub peak RSS           %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
+  printf("  exactly-once check     %s: %llu records sent, %llu duplicates, %llu missing, %llu corrupt,"
          " %llu out of key order; hub %s\n",
          verified ? "passed" : "FAILED", (unsigned long long)r->checked, (unsigned long long)r->dup,
          (unsigned long long)r->missing, (unsigned long long)r->corrupt, (unsigned long long)r->order,
          r->hub_exit[0] ? r->hub_exit : "not run");
   if (error) printf("  error: %s\n", error);
 
-  json_t *j = json_object();
+  json_t *j = json_object(), *rounds = json_array();
   json_object_set_new(j, "bench", json_string("passthrough"));
   json_object_set_new(j, "messages", json_integer((json_int_t)o->messages));
   json_object_set_new(j, "size", json_integer((json_int_t)o->size));
   json_object_set_new(j, "keys", json_integer((json_int_t)o->keys));
   json_object_set_new(j, "partitions", json_integer((json_int_t)o->partitions));
+  json_object_set_new(j, "rounds", json_integer((json_int_t)o->rounds));
   json_object_set_new(j, "broker", json_string(o->bootstrap ? "external" : "started"));
   json_object_set_new(j, "warmup_messages", json_integer(WARMUP));
   json_object_set_new(j, "produce_msgs_per_s", json_real(round2(r->produce_rate)));
   json_object_set_new(j, "hub_msgs_per_s", json_real(round2(r->hub_rate)));
-  json_object_set_new(j, "hub_mb_per_s", json_real(round2(r->hub_done ? mb / r->hub_s : 0)));
-  json_object_set_new(j, "hub_seconds", json_real(round_to(r->hub_s, 3)));
-  json_object_set_new(j, "hub_cpu_us_per_msg", json_real(round2(r->hub_cpu_s / (double)o->messages * 1e6)));
-  json_object_set_new(j, "kcat_messages", json_integer((json_int_t)r->kcat_n));
+  json_object_set_new(j, "hub_mb_per_s", json_real(round2(r->hub_rate * mb)));
+  json_object_set_new(j, "hub_cpu_us_per_msg", json_real(round2(mean_cpu_us(r->hub, r->hub_rounds, o->messages))));
   json_object_set_new(j, "kcat_msgs_per_s", json_real(round2(r->kcat_rate)));
-  json_object_set_new(j, "kcat_mb_per_s", json_real(round2(r->kcat_done ? kcat_mb / r->kcat_s : 0)));
-  json_object_set_new(j, "kcat_seconds", json_real(round_to(r->kcat_s, 3)));
-  json_object_set_new(j, "kcat_cpu_us_per_msg",
-                      json_real(round2(r->kcat_n ? r->kcat_cpu_s / (double)r->kcat_n * 1e6 : 0)));
-  json_object_set_new(j, "ratio", json_real(round_to(ratio, 3)));
+  json_object_set_new(j, "kcat_mb_per_s", json_real(round2(r->kcat_rate * mb)));
+  json_object_set_new(j, "kcat_cpu_us_per_msg", json_real(round2(mean_cpu_us(r->kcat, r->kcat_rounds, o->messages))));
+  json_object_set_new(j, "ratio", json_real(round_to(r->ratio, 3)));
   json_object_set_new(j, "latency_rate_msgs_per_s", json_real(round2(r->lat_rate)));
   json_object_set_new(j, "latency_messages", json_integer((json_int_t)r->lat_n));
   json_object_set_new(j, "p50_ms", json_real(round2(r->p50)));
@@ -588,8 +653,18 @@ static void print_results(const struct opts *o, const struct results *r, const c
   json_object_set_new(j, "kcat_duplicates", json_integer((json_int_t)r->kcat_dup));
   json_object_set_new(j, "kcat_missing", json_integer((json_int_t)r->kcat_missing));
   json_object_set_new(j, "hub_exit", json_string(r->hub_exit[0] ? r->hub_exit : "not run"));
+  for (size_t i = 0; i < r->hub_rounds; i++) {
+    json_t *e = json_object();
+    json_object_set_new(e, "hub", pass_json(&r->hub[i], o->messages, o->size));
+    if (i < r->kcat_rounds) {
+      json_object_set_new(e, "kcat", pass_json(&r->kcat[i], o->messages, o->size));
+      json_object_set_new(e, "ratio", json_real(round_to(r->kcat[i].rate > 0 ? r->hub[i].rate / r->kcat[i].rate : 0, 3)));
+    }
+    json_array_append_new(rounds, e);
+  }
+  json_object_set_new(j, "per_round", rounds);
   json_t *t = json_object();
-  json_object_set_new(t, "ratio", json_boolean(r->hub_done && r->kcat_done && ratio >= 0.7));
+  json_object_set_new(t, "ratio", json_boolean(hub_ok && kcat_ok && r->ratio >= 0.7));
   json_object_set_new(t, "p99", json_boolean(r->lat_done && r->p99 < 50));
   json_object_set_new(t, "rss", json_boolean(r->rss_mib > 0 && r->rss_mib < 64));
   json_object_set_new(j, "targets_met", t);
@@ -606,6 +681,8 @@ static int bench_main(int argc, char **argv) {
   struct results r = {0};
   struct ctx c = {0};
   char scratch[PATH_MAX] = "", bootstrap[256] = "", errbuf[1024], self[PATH_MAX];
+  const char *topics[3 + MAX_ROUNDS];
+  size_t n_topics = 0;
   int started_broker = 0, exit_code = HUB_EXIT_FAIL;
   const char *error = NULL;
   int rc = parse_opts(argc, argv, &o);
@@ -648,18 +725,29 @@ static int bench_main(int argc, char **argv) {
   snprintf(c.id, sizeof c.id, "bench-%lld-%d", (long long)time(NULL), (int)getpid());
   snprintf(c.in, sizeof c.in, "lt-%s.in", c.id);
   snprintf(c.hub_out, sizeof c.hub_out, "lt-%s.hub-out", c.id);
-  snprintf(c.kcat_out, sizeof c.kcat_out, "lt-%s.kcat-out", c.id);
   snprintf(c.dlq, sizeof c.dlq, "%s.dlq", c.id);
-  const char *topics[] = {c.in, c.hub_out, c.kcat_out, c.dlq};
-  if (bench_topics_create(bootstrap, topics, 3, (int)o.partitions, errbuf, sizeof errbuf) != HUB_OK) {
+  topics[n_topics++] = c.in;
+  topics[n_topics++] = c.hub_out;
+  for (size_t i = 0; i < o.rounds; i++) {
+    snprintf(c.kcat_out[i], sizeof c.kcat_out[i], "lt-%s.kcat-out-%zu", c.id, i + 1);
+    topics[n_topics++] = c.kcat_out[i];
+  }
+  if (bench_topics_create(bootstrap, topics, n_topics, (int)o.partitions, errbuf, sizeof errbuf) != HUB_OK) {
     set_why(&c, "%s", errbuf);
     error = c.why;
     goto out;
   }
-  /* The hub is timed first, and kcat after it, so a broker still warming up would favour kcat;
-   * the hub idles (connected) while kcat runs, and the input then holds exactly the warm-up
-   * and timed records. */
-  int ok = hub_start(&c) == 0 && hub_throughput(&c) == 0 && kcat_phase(&c) == 0 && hub_latency(&c) == 0;
+  topics[n_topics++] = c.dlq; /* the hub creates it; deleted with the others */
+  /* Each round times the hub first and kcat right after it on the same records, so a broker
+   * still warming up favours kcat; the hub idles (connected) while kcat runs. */
+  int ok = hub_start(&c) == 0;
+  for (size_t i = 0; ok && i < o.rounds; i++) {
+    int64_t start_ms;
+    uint64_t from = c.sent;
+    ok = hub_round(&c, i, &start_ms) == 0 && kcat_round(&c, i, start_ms, from) == 0;
+  }
+  summarize_rounds(&r);
+  ok = ok && hub_latency(&c) == 0;
   if (hub_finish(&c, ok) < 0 || !ok) {
     error = c.why;
     goto out;
@@ -667,7 +755,8 @@ static int bench_main(int argc, char **argv) {
   exit_code = HUB_EXIT_OK;
 out:
   if (!error && (r.dup || r.missing || r.corrupt || r.order)) exit_code = HUB_EXIT_FAIL;
-  if (bootstrap[0] && !started_broker && !o.keep && bench_topics_delete(bootstrap, topics, 4, errbuf, sizeof errbuf))
+  if (bootstrap[0] && !started_broker && !o.keep && n_topics &&
+      bench_topics_delete(bootstrap, topics, n_topics, errbuf, sizeof errbuf))
     fprintf(stderr, "bench: deleting the bench topics: %s\n", errbuf);
   if (started_broker) broker_stop(scratch);
   if (scratch[0]) {
@@ -691,23 +780,26 @@ static const struct hub_cmd cmd = {
     .usage =
         "Usage: lienthong bench passthrough [OPTIONS]\n\n"
         "Measures the hub's runtime on a real Kafka broker, against kcat on the same broker in the same run:\n"
-        "  1. loads N keyed records of SIZE bytes into a fresh input topic;\n"
-        "  2. runs `lienthong run` with one passthrough route (exactly-once: transactions carrying the\n"
-        "     consumer offsets; the output read with isolation.level=read_committed) and times the N\n"
-        "     records from the first one the hub produces to the last one visible on its output;\n"
-        "  3. sends more records at half that rate through the running hub and measures each one's\n"
+        "  1. starts `lienthong run` with one passthrough route, exactly-once (transactions carrying the\n"
+        "     consumer offsets; its output read with isolation.level=read_committed), and sends 1000\n"
+        "     warm-up records through it;\n"
+        "  2. each round: pauses the hub, loads N keyed records of SIZE bytes, resumes it and times them\n"
+        "     from the first record the hub produces to the last one visible on its output; then times\n"
+        "     `kcat -C -o s@START -e | kcat -P -K '\\t'` over the same records into a fresh topic, the\n"
+        "     same way; ratio = hub/kcat (median over the rounds);\n"
+        "  3. sends records at half the hub's rate through the running hub and measures each one's\n"
         "     end-to-end latency (send time to visible to a read_committed consumer): p50, p99;\n"
-        "  4. stops the hub (peak RSS = its VmHWM) and checks every record of both phases arrived\n"
-        "     exactly once, intact and in per-key order;\n"
-        "  5. pipes `kcat -C` into `kcat -P -K '\\t'` over the same input and times it the same way.\n"
+        "  4. stops the hub (peak RSS = its VmHWM) and checks every record it was given arrived\n"
+        "     exactly once, intact and in per-key order.\n"
         "Progress goes to stderr; a summary and, as the last line, one JSON object go to stdout.\n\n"
         "Options:\n"
         "  --bootstrap HOST:PORT     broker to use (default: start one with scripts/kafka-start on free\n"
         "                            ports in a scratch directory under .cache/bench/, stop it at the end)\n"
-        "  --messages N              records in the throughput phase (default 200000; 20000 with --quick)\n"
+        "  --messages N              records per round (default 200000; 20000 with --quick)\n"
         "  --size BYTES              value size, 64..900000 (default 1024)\n"
         "  --keys K                  distinct record keys (default 1000)\n"
         "  --partitions P            partitions of the bench topics (default 4)\n"
+        "  --rounds R                hub/kcat pairs to time, 1..20 (default 1); figures are medians\n"
         "  --latency-seconds S       length of the latency phase (default 10; 3 with --quick)\n"
         "  --quick                   a small run for CI\n"
         "  --batch-max-messages N    route batch.max_messages (default: the hub's)\n"

@@ -262,7 +262,7 @@ struct bench_observer {
   atomic_int stop, draining, quiet_ms; /* draining: 0 no, 1 asked, 2 done */
   size_t size;
   uint32_t keys;
-  uint64_t warm, split;
+  uint64_t win_from, win_to, lat_from;
   int partitions;
   /* observer thread only until stopped */
   unsigned char *seen; /* receipts per sequence number (saturating) */
@@ -328,13 +328,13 @@ void bench_observer_feed(struct bench_observer *o, const void *key, size_t key_l
   uint32_t k = (uint32_t)(seq % o->keys);
   if (o->last_seq[k] > (int64_t)seq) o->st.order_violations++;
   o->last_seq[k] = (int64_t)seq;
-  if (seq < o->warm) {
-    o->st.distinct_warm++;
-  } else if (seq < o->split) {
-    if (ts_ms >= 0 && (o->st.first_create_ms_lo < 0 || ts_ms < o->st.first_create_ms_lo)) o->st.first_create_ms_lo = ts_ms;
-    if (++o->st.distinct_lo == o->split - o->warm) o->st.lo_complete_us = now_us;
-  } else {
-    o->st.distinct_hi++;
+  o->st.distinct++;
+  if (seq >= o->win_from && seq < o->win_to) {
+    if (ts_ms >= 0 && (o->st.first_create_ms < 0 || ts_ms < o->st.first_create_ms)) o->st.first_create_ms = ts_ms;
+    if (ts_ms > o->st.last_create_ms) o->st.last_create_ms = ts_ms;
+    if (++o->st.distinct_win == o->win_to - o->win_from) o->st.win_complete_us = now_us;
+  } else if (seq >= o->lat_from) {
+    o->st.distinct_lat++;
     note_latency(o, (double)(now_us - send_us) / 1000.0, ts_ms >= 0 ? (double)(ts_ms * 1000 - send_us) / 1000.0 : 0);
   }
 out:
@@ -367,8 +367,7 @@ static void *observer_main(void *p) {
 }
 
 hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int partitions, size_t size,
-                               uint32_t keys, uint64_t warm, uint64_t split, struct bench_observer **out,
-                               char *errbuf, size_t errbuf_size) {
+                               uint32_t keys, struct bench_observer **out, char *errbuf, size_t errbuf_size) {
   struct bench_observer *o = calloc(1, sizeof *o);
   rd_kafka_conf_t *conf = NULL;
   rd_kafka_topic_partition_list_t *parts = NULL;
@@ -379,11 +378,9 @@ hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int par
   pthread_mutex_init(&o->mu, NULL);
   o->size = size;
   o->keys = keys ? keys : 1;
-  o->warm = warm;
-  o->split = split;
+  o->lat_from = UINT64_MAX;
   o->partitions = partitions;
-  o->st.first_create_ms_lo = -1;
-  o->st.lo_complete_us = -1;
+  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = -1;
   o->last_seq = malloc(o->keys * sizeof *o->last_seq);
   o->at_eof = calloc((size_t)partitions, sizeof *o->at_eof);
   if (!o->last_seq || !o->at_eof) {
@@ -431,6 +428,21 @@ out:
   }
   *out = o;
   return HUB_OK;
+}
+
+void bench_observer_set_window(struct bench_observer *o, uint64_t from, uint64_t to) {
+  pthread_mutex_lock(&o->mu);
+  o->win_from = from;
+  o->win_to = to;
+  o->st.distinct_win = 0;
+  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = -1;
+  pthread_mutex_unlock(&o->mu);
+}
+
+void bench_observer_set_latency(struct bench_observer *o, uint64_t from) {
+  pthread_mutex_lock(&o->mu);
+  o->lat_from = from;
+  pthread_mutex_unlock(&o->mu);
 }
 
 void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_stats *st) {

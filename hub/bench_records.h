@@ -49,23 +49,26 @@ struct bench_observer;
 
 struct bench_observer_stats {
   uint64_t received;         /* records read, duplicates included */
-  uint64_t distinct_warm;    /* distinct sequence numbers below `warm` */
-  uint64_t distinct_lo;      /* distinct sequence numbers in [warm, split) */
-  uint64_t distinct_hi;      /* distinct sequence numbers at or above `split` */
+  uint64_t distinct;         /* distinct sequence numbers */
+  uint64_t distinct_win;     /* distinct sequence numbers in the timed window */
+  uint64_t distinct_lat;     /* distinct sequence numbers of the latency phase */
   uint64_t duplicates;       /* records whose sequence number was already seen */
   uint64_t corrupt;          /* value or key not as produced */
   uint64_t order_violations; /* a key's sequence numbers went backwards */
-  int64_t first_create_ms_lo; /* smallest record timestamp (CreateTime) in [warm, split); -1 none */
-  int64_t lo_complete_us;     /* when the last of [warm, split) became visible; -1 not yet */
+  int64_t first_create_ms;   /* smallest record timestamp (CreateTime) in the window; -1 none */
+  int64_t last_create_ms;    /* largest record timestamp in the window; -1 none */
+  int64_t win_complete_us;   /* when the last record of the window became visible; -1 not yet */
 };
 
 /* Starts a thread reading every partition of `topic` (which has `partitions` partitions) from
- * the beginning with isolation.level=read_committed. Sequence numbers below `warm` are a
- * warm-up, [warm, split) the timed throughput phase, and those >= split the latency phase:
- * their visibility time minus their send time is recorded. */
+ * the beginning with isolation.level=read_committed. */
 hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int partitions, size_t size,
-                               uint32_t keys, uint64_t warm, uint64_t split, struct bench_observer **out,
-                               char *errbuf, size_t errbuf_size);
+                               uint32_t keys, struct bench_observer **out, char *errbuf, size_t errbuf_size);
+/* Times sequence numbers [from, to) from now on (the window's counters start again). */
+void bench_observer_set_window(struct bench_observer *o, uint64_t from, uint64_t to);
+/* Sequence numbers >= from are the latency phase: each one's visibility time minus its send
+ * time is recorded. */
+void bench_observer_set_latency(struct bench_observer *o, uint64_t from);
 void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_stats *st);
 /* Counts one record as if read from the topic (the observer thread calls this; tests too):
  * its record timestamp (-1 if none) and when it became visible. */

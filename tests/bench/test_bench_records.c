@@ -54,23 +54,30 @@ static void test_observer(void) {
   const size_t size = 64;
   const uint32_t keys = 10;
   /* Nothing listens on port 1: the consumer never delivers anything, only what is fed. */
-  CHECK(bench_observer_start("127.0.0.1:1", "lt-bench-test", 2, size, keys, 5, 25, &o, errbuf, sizeof errbuf) ==
-        HUB_OK);
+  CHECK(bench_observer_start("127.0.0.1:1", "lt-bench-test", 2, size, keys, &o, errbuf, sizeof errbuf) == HUB_OK);
   if (!o) return;
+  bench_observer_set_window(o, 0, 5);
   for (uint64_t s = 0; s < 5; s++) feed(o, s, keys, size, 1000, 1, 2000); /* warm-up */
-  /* Timed range [5, 25): 19 of 20 arrive (24 is missing), 7 twice, first produced at 3000 ms. */
+  bench_observer_get_stats(o, &st);
+  CHECK(st.distinct_win == 5 && st.win_complete_us == 2000);
+  /* Timed window [5, 25): 19 of 20 arrive (24 is missing), 7 twice, first produced at 3005 ms. */
+  bench_observer_set_window(o, 5, 25);
+  bench_observer_get_stats(o, &st);
+  CHECK(st.distinct_win == 0 && st.win_complete_us == -1 && st.first_create_ms == -1);
   for (uint64_t s = 5; s < 24; s++) feed(o, s, keys, size, 1000, (int64_t)(3000 + s), 5000000 + (int64_t)s);
   feed(o, 7, keys, size, 1000, 3007, 6000000);
   bench_observer_get_stats(o, &st);
-  CHECK(st.distinct_warm == 5);
-  CHECK(st.distinct_lo == 19);
+  CHECK(st.distinct_win == 19);
+  CHECK(st.distinct == 24);
   CHECK(st.duplicates == 1);
-  CHECK(st.lo_complete_us == -1); /* 24 has not arrived */
-  CHECK(st.first_create_ms_lo == 3005);
+  CHECK(st.win_complete_us == -1); /* 24 has not arrived */
+  CHECK(st.first_create_ms == 3005);
   feed(o, 24, keys, size, 1000, 3100, 7000000);
   bench_observer_get_stats(o, &st);
-  CHECK(st.lo_complete_us == 7000000);
-  /* Latency range: sent at 10 s, produced at 10.004 s, visible at 10.030 s. */
+  CHECK(st.win_complete_us == 7000000);
+  CHECK(st.last_create_ms == 3100);
+  /* Latency phase: sent at 10 s, produced at 10.004 s, visible at 10.030 s. */
+  bench_observer_set_latency(o, 30);
   feed(o, 30, keys, size, 10000000, 10004, 10030000);
   feed(o, 31, keys, size, 10000000, 10004, 10030000);
   unsigned char bad[64];
@@ -80,7 +87,8 @@ static void test_observer(void) {
   bench_observer_stop(o);
   bench_observer_get_stats(o, &st);
   CHECK(st.corrupt == 2);
-  CHECK(st.distinct_hi == 2);
+  CHECK(st.distinct_lat == 2);
+  CHECK(st.received == 30); /* 5 + 19 + 1 duplicate + 1 + 2 latency + 2 corrupt */
   CHECK(st.order_violations == 0);
   CHECK(bench_observer_missing(o, 0, 25) == 0);
   CHECK(bench_observer_missing(o, 0, 35) == 8); /* 25..29 and 32..34 */
@@ -93,8 +101,7 @@ static void test_observer(void) {
 
   /* Order: per key, sequence numbers must grow (keys = 10: 3 and 13 share k000003). */
   o = NULL;
-  CHECK(bench_observer_start("127.0.0.1:1", "lt-bench-test", 1, size, keys, 0, 100, &o, errbuf, sizeof errbuf) ==
-        HUB_OK);
+  CHECK(bench_observer_start("127.0.0.1:1", "lt-bench-test", 1, size, keys, &o, errbuf, sizeof errbuf) == HUB_OK);
   if (!o) return;
   feed(o, 13, keys, size, 1, 1, 1);
   feed(o, 3, keys, size, 1, 1, 1);
