@@ -418,26 +418,47 @@ fail:
   return HUB_ERR_NOMEM;
 }
 
+/* Parses a document to be signed: it must not carry a signature yet (the verifier wants one). */
+static hub_err_t parse_unsigned(const void *xml, size_t len, xmlDocPtr *doc, char *errbuf, size_t errbuf_size) {
+  hub_err_t rc = hub_xml_parse(xml, len, NULL, NULL, doc, errbuf, errbuf_size);
+  if (rc) return rc;
+  size_t n_sig = 0;
+  xmlNodePtr found[1];
+  collect_ds(xmlDocGetRootElement(*doc), "Signature", found, 1, &n_sig);
+  if (n_sig) {
+    snprintf(errbuf, errbuf_size, "the document already carries a signature (line %d)", found[0]->line);
+    return HUB_ERR_SIG_POLICY;
+  }
+  return HUB_OK;
+}
+
+/* The whole tree serialised as UTF-8 into a malloc'd, NUL-terminated buffer. */
+static hub_err_t dump_doc(xmlDocPtr doc, unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size) {
+  xmlChar *buf = NULL;
+  int size = 0;
+  xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
+  if (!buf || size <= 0 || !(*out = malloc((size_t)size + 1))) {
+    xmlFree(buf);
+    snprintf(errbuf, errbuf_size, "cannot serialise the signed document");
+    return HUB_ERR_NOMEM;
+  }
+  memcpy(*out, buf, (size_t)size);
+  (*out)[size] = '\0';
+  *out_len = (size_t)size;
+  xmlFree(buf);
+  return HUB_OK;
+}
+
 hub_err_t hub_xmldsig_sign_xmlsec(const struct hub_xmldsig_signer *s, const void *xml, size_t len, unsigned char **out,
                                   size_t *out_len, char *errbuf, size_t errbuf_size) {
   xmlDocPtr doc = NULL;
   xmlSecDSigCtx ctx;
   int ctx_ready = 0;
-  xmlChar *buf = NULL;
-  int size = 0;
   *out = NULL;
   *out_len = 0;
   last_err[0] = '\0';
-  hub_err_t rc = hub_xml_parse(xml, len, NULL, NULL, &doc, errbuf, errbuf_size);
+  hub_err_t rc = parse_unsigned(xml, len, &doc, errbuf, errbuf_size);
   if (rc) goto out;
-  size_t n_sig = 0;
-  xmlNodePtr found[1];
-  collect_ds(xmlDocGetRootElement(doc), "Signature", found, 1, &n_sig);
-  if (n_sig) {
-    snprintf(errbuf, errbuf_size, "the document already carries a signature (line %d)", found[0]->line);
-    rc = HUB_ERR_SIG_POLICY;
-    goto out;
-  }
   xmlNodePtr sig = xmlDocCopyNode(s->tmpl, doc, 1);
   if (!sig) {
     rc = HUB_ERR_NOMEM;
@@ -460,26 +481,12 @@ hub_err_t hub_xmldsig_sign_xmlsec(const struct hub_xmldsig_signer *s, const void
     snprintf(errbuf, errbuf_size, "signing failed: %s", last_err);
     goto out;
   }
-  xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
-  if (!buf || size <= 0) {
-    rc = HUB_ERR_NOMEM;
-    snprintf(errbuf, errbuf_size, "cannot serialise the signed document");
-    goto out;
-  }
-  if (!(*out = malloc((size_t)size + 1))) {
-    rc = HUB_ERR_NOMEM;
-    snprintf(errbuf, errbuf_size, "out of memory");
-    goto out;
-  }
-  memcpy(*out, buf, (size_t)size);
-  (*out)[size] = '\0';
-  *out_len = (size_t)size;
+  rc = dump_doc(doc, out, out_len, errbuf, errbuf_size);
 out:
   if (ctx_ready) {
     ctx.signKey = NULL;
     xmlSecDSigCtxFinalize(&ctx);
   }
-  xmlFree(buf);
   xmlFreeDoc(doc);
   return rc;
 }
@@ -592,20 +599,10 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
   unsigned int dlen = 0;
   size_t slen = sizeof sig;
   char *b64 = NULL;
-  xmlChar *buf = NULL;
-  int size = 0;
   *out = NULL;
   *out_len = 0;
-  hub_err_t rc = hub_xml_parse(xml, len, NULL, NULL, &doc, errbuf, errbuf_size);
+  hub_err_t rc = parse_unsigned(xml, len, &doc, errbuf, errbuf_size);
   if (rc) goto out;
-  size_t n_sig = 0;
-  xmlNodePtr found[1];
-  collect_ds(xmlDocGetRootElement(doc), "Signature", found, 1, &n_sig);
-  if (n_sig) {
-    snprintf(errbuf, errbuf_size, "the document already carries a signature (line %d)", found[0]->line);
-    rc = HUB_ERR_SIG_POLICY;
-    goto out;
-  }
   rc = HUB_ERR_CRYPTO;
   /* the reference: the document as it is now, without comments */
   if (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, s->ref_md, NULL) != 1 ||
@@ -674,17 +671,8 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
     snprintf(errbuf, errbuf_size, "out of memory");
     goto out;
   }
-  if (rc != HUB_OK) { /* no unambiguous place in the bytes: serialise the tree */
-    xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
-    if (!buf || size <= 0 || !(*out = malloc((size_t)size + 1))) {
-      rc = HUB_ERR_NOMEM;
-      snprintf(errbuf, errbuf_size, "cannot serialise the signed document");
-      goto out;
-    }
-    memcpy(*out, buf, (size_t)size);
-    (*out)[size] = '\0';
-    *out_len = (size_t)size;
-  }
+  if (rc != HUB_OK && (rc = dump_doc(doc, out, out_len, errbuf, errbuf_size)) != HUB_OK) /* no unambiguous place */
+    goto out;
   rc = HUB_OK;
   goto out;
 fail:
@@ -692,7 +680,6 @@ fail:
   snprintf(errbuf, errbuf_size, "signing failed");
 out:
   free(b64);
-  xmlFree(buf);
   EVP_MD_CTX_free(md);
   xmlFreeDoc(tiny);
   xmlFreeDoc(doc);

@@ -6,18 +6,14 @@ import json
 import subprocess
 import sys
 
+from tcheck import check, done
+
 r = subprocess.run([sys.argv[1], "bench", "sign", "--seconds", "0.3"], capture_output=True, timeout=600)
 out = r.stdout.decode()
 print(out)
 lines = out.strip().splitlines()
-passed = failed = 0
 
 
-def check(name, ok):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
-    if not ok:
-        print("FAIL", name)
 
 
 check("exit 0", r.returncode == 0)
@@ -38,5 +34,4 @@ check("ratio sign_vs_openssl is consistent",
       abs(j.get("sign_vs_openssl", 0) - j.get("lienthong_sign_per_s", 0) / max(j.get("openssl_rsa2048_sign_per_s", 1), 1))
       < 0.01)
 check("doc_bytes is about 4 KB", 3500 <= j.get("doc_bytes", 0) <= 5000)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+done()

@@ -7,21 +7,15 @@ import os
 import re
 import subprocess
 import sys
+
+from tcheck import check, done
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 LT = sys.argv[1]
-passed = failed = 0
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s %s" % (name, why))
 
 
 def lt(*args, stdin=None):
@@ -108,5 +102,4 @@ with tempfile.TemporaryDirectory() as d:
     open(garbage, "wb").write(os.urandom(3000))
     r = lt("verify", "--trust", k("ca.pem"), garbage)
     check("random bytes are invalid, no crash", r.returncode == 1, r.stderr)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+done()

@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
+
+from tcheck import check, done
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -19,21 +21,12 @@ KEYS = os.path.join(HERE, "fixtures", "keys")
 FIX = os.path.join(HERE, "fixtures")
 MODE, LT = sys.argv[1], sys.argv[2]
 DS = "http://www.w3.org/2000/09/xmldsig#"
-passed = failed = 0
 
 SIGNERS = [("rsa-sha256", "agency-rsa", "UBND Tinh Nghe An"), ("ecdsa-p256", "agency-ec", "Van phong Chinh phu")]
 DOCS = [("document", "edxml-document.edxml", "</edXML:TraceHeaderList>", "V/v kết nối", "V/v hủy kết nối"),
         ("status", "edxml-status.edxml", "</edXML:Status>", "<edXML:StatusCode>01<", "<edXML:StatusCode>06<")]
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   %s" % name)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, why))
 
 
 def run(cmd, **kw):
@@ -143,8 +136,7 @@ def main():
                 r = lt_verify(other + ".tampered.xml")
                 check("%s: lienthong refuses it tampered" % tag,
                       r.returncode == 1 and b"invalid (sig-digest)" in r.stderr, r.stderr.decode())
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    done()
 
 
 main()

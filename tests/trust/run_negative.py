@@ -9,13 +9,14 @@ bytes (--detail) are checked. Usage: run_negative.py LIENTHONG
 import os
 import subprocess
 import sys
+
+from tcheck import check, done
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS = os.path.join(HERE, "fixtures", "keys")
 NEG = os.path.join(HERE, "negative")
 LT = sys.argv[1]
-passed = failed = 0
 
 
 def verify(path, args):
@@ -23,13 +24,6 @@ def verify(path, args):
     return subprocess.run(cmd, capture_output=True, timeout=60)
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, why))
 
 
 def expect(name, r, want, reason):
@@ -79,5 +73,4 @@ with tempfile.TemporaryDirectory() as d:
                        capture_output=True)
     check("unknown policy is a usage error", r.returncode == 2, "rc %d" % r.returncode)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+done()
