@@ -909,6 +909,21 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
   return HUB_OK;
 }
 
+/* A comment inside the signed element is not covered by a URI="" (or without-comments)
+ * reference, yet it splits text nodes: `<Amount>100<!---->0</Amount>` verifies as "1000" and
+ * may read as "100". So none is accepted inside the processed element (outside the signature). */
+static xmlNodePtr find_comment(xmlNodePtr n, xmlNodePtr skip) {
+  for (; n; n = n->next) {
+    if (n == skip) continue;
+    if (n->type == XML_COMMENT_NODE) return n;
+    if (n->type == XML_ELEMENT_NODE) {
+      xmlNodePtr c = find_comment(n->children, skip);
+      if (c) return c;
+    }
+  }
+  return NULL;
+}
+
 /* The signer's certificate from KeyInfo/X509Data: the one certificate that issued no other. */
 static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) **chain,
                                    struct hub_xmldsig_result *res) {
@@ -1050,6 +1065,12 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     target = id->parent;
   }
   if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res)) != HUB_OK) goto out;
+  xmlNodePtr comment = find_comment(target->children, sigs[0]);
+  if (comment) {
+    rc = fail(res, HUB_ERR_SIG_POLICY, "comment at line %d inside the signed element: comments are not covered by "
+              "the signature and can change what a reader sees", comment->line);
+    goto out;
+  }
   if (v->n_pins) {
     /* Each pinned key in turn; the reason kept is that of a key whose type fitted the
      * algorithm, since "wrong key type" for the other pins says nothing. */

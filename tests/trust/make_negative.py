@@ -146,6 +146,8 @@ def main():
     child_ref = xmlsec_sign(tmpl('<Amount Id="amt">100</Amount><Payee>000.00.00.H41</Payee>', uri="#amt",
                                  root_attrs=""), "agency-rsa-key.pem", "agency-rsa-cert.pem", id_attr="Amount")
     case("wrap-reference-to-child.xml", child_ref, "sig-policy", "signature wrapping")
+    case("comment-splits-text.xml", sub1(r"<Amount>100</Amount>", "<Amount>10<!-- -->00</Amount>", ok_id),
+         "sig-policy", "comment at line 2 inside the signed element")
     case("wrap-reference-unknown-id.xml", sub1(r'URI="#doc"', 'URI="#nowhere"', ok_id), "sig-policy",
          "resolves to no element")
     case("wrap-xpointer-uri.xml", sub1(r'URI="#doc"', 'URI="#xpointer(/)"', ok_id), "sig-policy",
