@@ -1,6 +1,8 @@
 /* The mapping engine, running: rules over JSON (JSONPath) or XML (XPath) input into a fresh JSON
  * value or XML document, serialised only when every rule and both contracts passed; XSLT
  * mappings run with file and network access forbidden. Loading is map.c. */
+#include "mappings/map.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <libxml/tree.h>
@@ -24,6 +26,7 @@
 #include "mappings/map_fn.h"
 #include "mappings/map_internal.h"
 
+/* `lienthong test`'s fixed clock (0: the real one) and its UUID counter */
 static int64_t fixed_clock_ms;
 static unsigned long fixed_uuid_counter;
 
@@ -32,7 +35,7 @@ void lt_map_set_fixed_clock(int64_t epoch_ms) {
   fixed_uuid_counter = 0;
 }
 
-
+/* Where evaluation is: the current input element and the output container it writes into. */
 struct scope {
   const struct scope *parent;
   const struct src *each; /* how this element was selected from the parent, for error paths */
