@@ -180,25 +180,29 @@ void lt_buf_put(struct lt_buf *b, const void *data, size_t n) {
 
 void lt_buf_str(struct lt_buf *b, const char *s) { lt_buf_put(b, s, strlen(s)); }
 
-void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) {
+void lt_buf_vfmt(struct lt_buf *b, const char *fmt, va_list ap) {
   char tmp[256];
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof tmp) {
+    lt_buf_put(b, tmp, (size_t)n);
+  } else if (n >= 0) {
+    char *big = malloc((size_t)n + 1);
+    if (big) {
+      vsnprintf(big, (size_t)n + 1, fmt, again);
+      lt_buf_put(b, big, (size_t)n);
+      free(big);
+    } else {
+      b->oom = 1;
+    }
+  }
+  va_end(again);
+}
+
+void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  lt_buf_vfmt(b, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof tmp) {
-    lt_buf_put(b, tmp, (size_t)n);
-    return;
-  }
-  char *big = malloc((size_t)n + 1);
-  if (!big) {
-    b->oom = 1;
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  lt_buf_put(b, big, (size_t)n);
-  free(big);
 }

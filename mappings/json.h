@@ -6,6 +6,7 @@
 #define LT_JSON_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "hub/err.h"
@@ -42,6 +43,7 @@ struct lt_buf {
 void lt_buf_put(struct lt_buf *b, const void *data, size_t n);
 void lt_buf_str(struct lt_buf *b, const char *s);
 void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lt_buf_vfmt(struct lt_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define LT_JSON_MAX_BYTES (64u * 1024u * 1024u)
 

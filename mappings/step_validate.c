@@ -27,16 +27,13 @@ struct lt_validator {
 /* Appends one failure line (lines are separated by newlines; trailing blanks dropped). */
 static void add_line(struct lt_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_line(struct lt_buf *t, const char *fmt, ...) {
-  char line[1024];
+  if (t->len) lt_buf_put(t, "\n", 1);
+  size_t start = t->len;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
+  lt_buf_vfmt(t, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof line) n = sizeof line - 1;
-  while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
-  if (t->len) lt_buf_put(t, "\n", 1);
-  lt_buf_put(t, line, (size_t)n);
+  while (t->s && t->len > start && (t->s[t->len - 1] == '\n' || t->s[t->len - 1] == ' ')) t->s[--t->len] = 0;
 }
 
 static int ends_with(const char *s, const char *suffix) {
