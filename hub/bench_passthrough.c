@@ -71,6 +71,7 @@ struct results {
   double p50, p99, p999, pmax;
   double in_p50, in_p99; /* send -> the hub produced it (before its commit) */
   double rss_mib;
+  double kcat_rss_mib[2]; /* peak of kcat -C, of kcat -P (the highest over the rounds) */
   char hub_exit[32];
   uint64_t checked, dup, missing, corrupt, order;
   uint64_t kcat_dup, kcat_missing;
@@ -240,10 +241,10 @@ static int write_config(const char *path, const struct opts *o, const char *boot
 }
 
 /* Waits until the observer's timed window is complete (`lat`: until `want` latency-phase
- * records are visible), sampling `child`. Fails on interrupt, on a stall, or when a
- * `must_run` child ends. */
-static int wait_for(struct bench_observer *ob, int lat, uint64_t want, struct bench_child *child, int must_run,
-                    const char *what, char *why, size_t cap) {
+ * records are visible), sampling `child` and `also` (may be NULL). Fails on interrupt, on a
+ * stall, or when a `must_run` child ends. */
+static int wait_for(struct bench_observer *ob, int lat, uint64_t want, struct bench_child *child,
+                    struct bench_child *also, int must_run, const char *what, char *why, size_t cap) {
   uint64_t last = 0;
   int64_t last_progress = bench_now_us();
   for (;;) {
@@ -254,6 +255,7 @@ static int wait_for(struct bench_observer *ob, int lat, uint64_t want, struct be
     int64_t now = bench_now_us();
     if (got != last) last_progress = now, last = got;
     int running = child ? bench_child_poll(child) : 1;
+    if (also) bench_child_poll(also);
     if (interrupted) {
       snprintf(why, cap, "interrupted");
       return -1;
@@ -359,7 +361,7 @@ static int hub_start(struct ctx *c) {
   fprintf(stderr, "bench: hub: warming up with %d records\n", WARMUP);
   bench_observer_set_window(c->hub_ob, c->sent, c->sent + WARMUP);
   if (send_input(c, WARMUP, 0, &secs) < 0) return -1;
-  return wait_for(c->hub_ob, 0, WARMUP, &c->hub, 1, "the hub (warm-up)", c->why, sizeof c->why);
+  return wait_for(c->hub_ob, 0, WARMUP, &c->hub, NULL, 1, "the hub (warm-up)", c->why, sizeof c->why);
 }
 
 /* Loads N records while the hub is paused (SIGSTOP), then times the hub through them. The
@@ -386,7 +388,7 @@ static int hub_round(struct ctx *c, size_t i, int64_t *start_ms) {
   kill(c->hub.pid, SIGCONT);
   if (rc < 0) return -1;
   if (i == 0) r->produce_rate = secs > 0 ? (double)o->messages / secs : 0;
-  if (wait_for(c->hub_ob, 0, o->messages, &c->hub, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
+  if (wait_for(c->hub_ob, 0, o->messages, &c->hub, NULL, 1, "the hub", c->why, sizeof c->why) < 0) return -1;
   struct bench_observer_stats st;
   bench_observer_get_stats(c->hub_ob, &st);
   bench_child_poll(&c->hub);
@@ -434,7 +436,7 @@ static int kcat_round(struct ctx *c, size_t i, int64_t start_ms, uint64_t from) 
   close(pfd[0]);
   close(pfd[1]);
   pfd[0] = pfd[1] = -1;
-  if (wait_for(ob, 0, o->messages, &prod, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
+  if (wait_for(ob, 0, o->messages, &prod, &cons, 0, "kcat", c->why, sizeof c->why) < 0) goto out;
   struct bench_observer_stats st;
   bench_observer_get_stats(ob, &st);
   pass_times(&st, o->messages, p);
@@ -449,6 +451,8 @@ out:
   if (cons.pid > 0 && !bench_child_wait(&cons, rc == 0 ? 30000 : 0)) bench_child_stop(&cons, SIGTERM, 5000);
   if (prod.pid > 0 && !bench_child_wait(&prod, rc == 0 ? 30000 : 0)) bench_child_stop(&prod, SIGTERM, 5000);
   p->cpu_s = cons.cpu_s + prod.cpu_s;
+  if ((double)cons.hwm_kib / 1024.0 > r->kcat_rss_mib[0]) r->kcat_rss_mib[0] = (double)cons.hwm_kib / 1024.0;
+  if ((double)prod.hwm_kib / 1024.0 > r->kcat_rss_mib[1]) r->kcat_rss_mib[1] = (double)prod.hwm_kib / 1024.0;
   if (rc != 0) {
     bench_print_tail(log_c, 10, "  kcat-consumer.log: ");
     bench_print_tail(log_p, 10, "  kcat-producer.log: ");
@@ -465,17 +469,12 @@ out:
   return rc;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* The median of n values (the mean of the middle two when n is even). */
 static double median(const double *v, size_t n) {
   double s[MAX_ROUNDS];
   if (!n) return 0;
   memcpy(s, v, n * sizeof *s);
-  qsort(s, n, sizeof *s, cmp_double);
+  bench_sort(s, n);
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
@@ -502,7 +501,7 @@ static int hub_latency(struct ctx *c) {
   bench_observer_set_latency(c->hub_ob, c->sent);
   if (send_input(c, r->lat_n, r->lat_rate, &secs) < 0) return -1;
   if (secs > 0) r->lat_rate = (double)r->lat_n / secs; /* the rate actually achieved */
-  if (wait_for(c->hub_ob, 1, r->lat_n, &c->hub, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
+  if (wait_for(c->hub_ob, 1, r->lat_n, &c->hub, NULL, 1, "the hub (latency phase)", c->why, sizeof c->why) < 0) return -1;
   r->lat_done = 1;
   return 0;
 }
@@ -608,7 +607,8 @@ static void print_results(const struct opts *o, const struct results *r, const c
            r->in_p99);
   }
   if (r->rss_mib > 0)
-    printf("  hub peak RSS           %10.1f MiB (target < 64 MiB): %s\n", r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED");
+    printf("  hub peak RSS           %10.1f MiB (target < 64 MiB): %s; kcat -C %.1f MiB, kcat -P %.1f MiB\n",
+           r->rss_mib, r->rss_mib < 64 ? "met" : "MISSED", r->kcat_rss_mib[0], r->kcat_rss_mib[1]);
   printf("  exactly-once check     %s: %llu records sent, %llu duplicates, %llu missing, %llu corrupt,"
          " %llu out of key order; hub %s\n",
          verified ? "passed" : "FAILED", (unsigned long long)r->checked, (unsigned long long)r->dup,
@@ -642,6 +642,8 @@ static void print_results(const struct opts *o, const struct results *r, const c
   json_object_set_new(j, "to_hub_p50_ms", json_real(round2(r->in_p50)));
   json_object_set_new(j, "to_hub_p99_ms", json_real(round2(r->in_p99)));
   json_object_set_new(j, "peak_rss_mib", json_real(round2(r->rss_mib)));
+  json_object_set_new(j, "kcat_consumer_rss_mib", json_real(round2(r->kcat_rss_mib[0])));
+  json_object_set_new(j, "kcat_producer_rss_mib", json_real(round2(r->kcat_rss_mib[1])));
   json_object_set_new(j, "batch_max_messages", json_integer(r->eff_max_messages));
   json_object_set_new(j, "batch_max_wait_ms", json_integer(r->eff_max_wait_ms));
   json_object_set_new(j, "exactly_once", json_boolean(verified));

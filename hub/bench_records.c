@@ -471,10 +471,8 @@ void bench_observer_stop(struct bench_observer *o) {
   atomic_store(&o->stop, 1);
   pthread_join(o->thread, NULL);
   o->started = 0;
-  if (o->n_lat) {
-    qsort(o->lat, o->n_lat, sizeof *o->lat, cmp_double);
-    qsort(o->lat_in, o->n_lat, sizeof *o->lat_in, cmp_double);
-  }
+  bench_sort(o->lat, o->n_lat);
+  bench_sort(o->lat_in, o->n_lat);
 }
 
 uint64_t bench_observer_missing(const struct bench_observer *o, uint64_t from, uint64_t to) {
@@ -507,6 +505,10 @@ void bench_observer_destroy(struct bench_observer *o) {
   free(o->lat);
   free(o->lat_in);
   free(o);
+}
+
+void bench_sort(double *v, size_t n) {
+  if (n) qsort(v, n, sizeof *v, cmp_double);
 }
 
 double bench_quantile(const double *sorted, size_t n, double q) {

@@ -87,6 +87,8 @@ const double *bench_observer_latencies(struct bench_observer *o, size_t *n);
 const double *bench_observer_latencies_in(struct bench_observer *o, size_t *n);
 void bench_observer_destroy(struct bench_observer *o);
 
+/* Sorts ascending. */
+void bench_sort(double *v, size_t n);
 /* The q-quantile (0..1) of an ascending array (nearest rank); 0 when empty. */
 double bench_quantile(const double *sorted, size_t n, double q);
 
