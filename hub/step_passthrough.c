@@ -6,11 +6,11 @@
 static hub_err_t pt_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
                            size_t errbuf_size) {
   (void)env;
-  if (args && !(args->kind == HUB_NODE_SCALAR && (!*args->scalar || !args->quoted)) &&
-      !(args->kind == HUB_NODE_MAP && args->n == 0))
-    return hub_node_error(args, errbuf, errbuf_size, "passthrough takes no arguments (write `- passthrough: {}`)");
-  if (args && args->kind == HUB_NODE_SCALAR && *args->scalar && strcmp(args->scalar, "~") && strcmp(args->scalar, "null"))
-    return hub_node_error(args, errbuf, errbuf_size, "passthrough takes no arguments (write `- passthrough: {}`)");
+  /* `- passthrough:`, `- passthrough: ~` and `- passthrough: {}` all mean "no arguments". */
+  int none = !args || (args->kind == HUB_NODE_SCALAR && !args->quoted &&
+                       (!*args->scalar || !strcmp(args->scalar, "~") || !strcmp(args->scalar, "null"))) ||
+             (args->kind == HUB_NODE_MAP && args->n == 0);
+  if (!none) return hub_node_error(args, errbuf, errbuf_size, "passthrough takes no arguments (write `- passthrough: {}`)");
   *state = NULL;
   return HUB_OK;
 }

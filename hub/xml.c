@@ -18,25 +18,25 @@ struct guard {
   endElementNsSAX2Func end;
 };
 
-static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext_id, const xmlChar *sys_id) {
-  (void)name, (void)ext_id, (void)sys_id;
+/* Records why and where the document was refused, and stops the parser there. */
+static void refuse(void *ctx, int why) {
   xmlParserCtxtPtr c = ctx;
   struct guard *g = c->_private;
-  g->refused = 1;
+  g->refused = why;
   g->line = xmlSAX2GetLineNumber(ctx);
   g->col = xmlSAX2GetColumnNumber(ctx);
   xmlStopParser(c);
 }
 
+static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext_id, const xmlChar *sys_id) {
+  (void)name, (void)ext_id, (void)sys_id;
+  refuse(ctx, 1);
+}
+
 static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
                            const xmlChar *system_id, xmlChar *content) {
   (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
-  xmlParserCtxtPtr c = ctx;
-  struct guard *g = c->_private;
-  g->refused = 3;
-  g->line = xmlSAX2GetLineNumber(ctx);
-  g->col = xmlSAX2GetColumnNumber(ctx);
-  xmlStopParser(c);
+  refuse(ctx, 3);
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri, int nb_ns,
@@ -44,10 +44,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
   xmlParserCtxtPtr c = ctx;
   struct guard *g = c->_private;
   if (++g->depth > g->max_depth) {
-    g->refused = 2;
-    g->line = xmlSAX2GetLineNumber(ctx);
-    g->col = xmlSAX2GetColumnNumber(ctx);
-    xmlStopParser(c);
+    refuse(ctx, 2);
     return;
   }
   g->start(ctx, localname, prefix, uri, nb_ns, ns, nb_attr, nb_def, attrs);
