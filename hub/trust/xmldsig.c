@@ -30,6 +30,7 @@
 #include <xmlsec/xmltree.h>
 
 #include "hub/log.h"
+#include "hub/trust/rsapss.h"
 #include "hub/trust/truststore.h"
 #include "hub/xml.h"
 
@@ -59,7 +60,7 @@ static void do_init(void) {
   xmlInitParser();
   if (xmlSecInit() < 0) return;
   if (xmlSecCheckVersion() != 1) return;
-  if (xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0) return;
+  if (xmlSecCryptoAppInit(NULL) < 0 || xmlSecCryptoInit() < 0 || hub_rsapss_register() < 0) return;
   /* after the crypto init, which installs its own default callback */
   xmlSecErrorsSetCallback(on_xmlsec_error);
   init_rc = HUB_OK;
@@ -99,7 +100,12 @@ static const struct alg sig_algs[] = {
     {"ecdsa-sha384", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", xmlSecOpenSSLTransformEcdsaSha384GetKlass, 0, K_EC},
     {"ecdsa-sha512", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512", xmlSecOpenSSLTransformEcdsaSha512GetKlass, 0, K_EC},
     {"ecdsa-sha224", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha224", xmlSecOpenSSLTransformEcdsaSha224GetKlass, 0, K_EC},
+    {"rsa-pss-sha256", "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1", hub_rsapss_sha256_klass, 0, K_RSA},
+    {"rsa-pss-sha384", "http://www.w3.org/2007/05/xmldsig-more#sha384-rsa-MGF1", hub_rsapss_sha384_klass, 0, K_RSA},
+    {"rsa-pss-sha512", "http://www.w3.org/2007/05/xmldsig-more#sha512-rsa-MGF1", hub_rsapss_sha512_klass, 0, K_RSA},
+    {"rsa-pss-sha224", "http://www.w3.org/2007/05/xmldsig-more#sha224-rsa-MGF1", hub_rsapss_sha224_klass, 0, K_RSA},
     {"rsa-sha1", "http://www.w3.org/2000/09/xmldsig#rsa-sha1", xmlSecOpenSSLTransformRsaSha1GetKlass, 1, K_RSA},
+    {"rsa-pss-sha1", "http://www.w3.org/2007/05/xmldsig-more#sha1-rsa-MGF1", hub_rsapss_sha1_klass, 1, K_RSA},
     {"ecdsa-sha1", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", xmlSecOpenSSLTransformEcdsaSha1GetKlass, 1, K_EC},
     {NULL, NULL, NULL, 0, 0}};
 
@@ -234,6 +240,7 @@ struct hub_xmldsig_signer {
   EVP_MD *sign_md, *ref_md; /* owned (fetched) */
   int c14n_mode;      /* XML_C14N_* */
   int ec_half;        /* EC: bytes of r and of s; 0 for RSA */
+  int pss;            /* RSA-PSS padding */
   char identity[512];
 };
 
@@ -274,6 +281,7 @@ static hub_err_t fast_setup(struct hub_xmldsig_signer *s, X509 *cert, const stru
                  : strstr(c14n->name, "1.1")          ? XML_C14N_1_1
                                                       : XML_C14N_1_0;
   s->ec_half = sa->key == K_EC ? (EVP_PKEY_get_bits(s->pkey) + 7) / 8 : 0;
+  s->pss = !strncmp(sa->name, "rsa-pss", 7);
   unsigned char *der = NULL;
   int n = i2d_X509(cert, &der);
   char *b64 = n > 0 ? malloc(4 * ((size_t)n + 2) / 3 + 1) : NULL;
@@ -343,8 +351,8 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
   const struct alg *sa = alg_by_name(sig_algs, o.alg);
   if (!sa || sa->sha1) {
     snprintf(errbuf, errbuf_size, "signature algorithm '%s' is not supported for signing (rsa-sha256, rsa-sha384, "
-             "rsa-sha512, ecdsa-sha256, ecdsa-sha384, ecdsa-sha512)%s", o.alg,
-             !strncmp(o.alg, "rsa-pss", 7) ? "; RSA-PSS needs xmlsec 1.3, Debian 12 ships 1.2.37" : "");
+             "rsa-sha512, rsa-pss-sha256, rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256, ecdsa-sha384, ecdsa-sha512)",
+             o.alg);
     goto out;
   }
   if (sa->key != ktype) {
@@ -642,7 +650,9 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
   b64 = NULL;
   /* SignedInfo as canonicalised within the document, signed with the reused key */
   EVP_MD_CTX_reset(md);
-  if (EVP_DigestSignInit(md, NULL, s->sign_md, NULL, s->pkey) != 1 ||
+  EVP_PKEY_CTX *pctx = NULL;
+  if (EVP_DigestSignInit(md, &pctx, s->sign_md, NULL, s->pkey) != 1 ||
+      (s->pss && hub_rsapss_set_params(pctx, s->sign_md) < 0) ||
       c14n_digest(exclusive ? tiny : doc, si, s->c14n_mode, md) < 0 ||
       EVP_DigestSignFinal(md, sig, &slen) != 1)
     goto fail;
@@ -825,8 +835,6 @@ static hub_err_t check_alg(struct hub_xmldsig_result *res, const struct alg *tab
                            int legacy, const struct alg **found) {
   const struct alg *a = alg_by_href(table, href);
   if (!a) {
-    if (href && (strstr(href, "rsa-pss") || strstr(href, "MGF1")))
-      return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s' (RSA-PSS needs xmlsec 1.3)", what, href);
     return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: %s '%s'", what, href ? href : "(none)");
   }
   if (a->sha1 && !legacy)

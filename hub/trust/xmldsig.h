@@ -35,8 +35,9 @@ const char *hub_xmldsig_last_error(void);
 void hub_xmldsig_clear_error(void);
 
 struct hub_xmldsig_sign_opts {
-  const char *alg;     /* rsa-sha256 (RSA default), rsa-sha384, rsa-sha512, ecdsa-sha256 (P-256 default),
-                          ecdsa-sha384 (P-384 default), ecdsa-sha512; NULL: by key */
+  const char *alg;     /* rsa-sha256 (RSA default), rsa-sha384, rsa-sha512, rsa-pss-sha256, rsa-pss-sha384,
+                          rsa-pss-sha512, ecdsa-sha256 (P-256 default), ecdsa-sha384 (P-384 default),
+                          ecdsa-sha512; NULL: by key */
   const char *c14n;    /* "exclusive" (default), "inclusive", "inclusive-1.1" */
   const char *profile; /* "edxml", "generic"; NULL: edxml when the root is in the edXML namespace */
   const char *digest;  /* "sha256" (default), "sha384", "sha512" */

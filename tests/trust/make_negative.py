@@ -98,6 +98,8 @@ def main():
     case("ok-edxml-rsa.xml", good, "ok", "UBND Tinh Nghe An")
     ok_id = xmlsec_sign(tmpl(PAY, uri="#doc"), "agency-rsa-key.pem", "agency-rsa-cert.pem", id_attr="Payment")
     case("ok-id-reference.xml", ok_id, "ok", "UBND Tinh Nghe An")
+    case("ok-rsa-pss.xml", lt_sign(edoc, "agency-rsa-key.pem", "agency-rsa-cert.pem", "--alg", "rsa-pss-sha256"), "ok",
+         "UBND Tinh Nghe An")
     sha1 = xmlsec_sign(tmpl(PAY, sig_alg=DS + "rsa-sha1", digest=DS + "sha1"), "agency-rsa-key.pem",
                        "agency-rsa-cert.pem")
     case("ok-sha1-legacy-policy.xml", sha1, "ok", "UBND Tinh Nghe An", "--policy legacy-sha1")
@@ -189,8 +191,11 @@ def main():
     case("md5-digest.xml", sub1(r"xmlenc#sha256", "xmldsig-more#md5", good), "sig-policy", "algorithm not allowed")
     case("hmac-signature.xml", sub1(r"xmldsig-more#rsa-sha256", "xmldsig-more#hmac-sha256", good), "sig-policy",
          "algorithm not allowed: signature")
-    case("rsa-pss-signature.xml", sub1(r"2001/04/xmldsig-more#rsa-sha256", "2007/05/xmldsig-more#sha256-rsa-MGF1",
-                                       good), "sig-policy", "RSA-PSS")
+    case("alg-swap-pkcs1-to-pss.xml", sub1(r"2001/04/xmldsig-more#rsa-sha256",
+                                           "2007/05/xmldsig-more#sha256-rsa-MGF1", good), "sig-invalid",
+         "signature value does not verify")
+    case("rsa-pss-sha3.xml", sub1(r"2001/04/xmldsig-more#rsa-sha256", "2007/05/xmldsig-more#sha3-256-rsa-MGF1", good),
+         "sig-policy", "algorithm not allowed: signature")
 
     # keys and certificates
     rogue = lt_sign(edoc, "rogue-key.pem", "rogue-cert.pem").decode("utf-8")

@@ -1,6 +1,6 @@
 // An independent XML-DSig signer and verifier on Apache Santuario, so lienthong's interop tests
 // and `lienthong bench sign` can check lienthong against a second implementation.
-//   sign   --key KEY.pem --cert CERT.pem [--alg rsa-sha256|ecdsa-sha256] IN OUT
+//   sign   --key KEY.pem --cert CERT.pem [--alg rsa-sha256|rsa-pss-sha256|ecdsa-sha256|ecdsa-sha384] IN OUT
 //   verify --trust CA.pem IN                      (exit 0 valid, 1 invalid: reason on stderr)
 //   bench  --key KEY.pem --cert CERT.pem --trust CA.pem [--seconds N] IN   (one JSON line)
 package lt.interop;
@@ -151,6 +151,7 @@ public final class Tool {
   static void sign(Document doc, PrivateKey key, X509Certificate cert, String alg) throws Exception {
     String uri = alg.equals("ecdsa-sha256") ? XMLSignature.ALGO_ID_SIGNATURE_ECDSA_SHA256
         : alg.equals("ecdsa-sha384") ? XMLSignature.ALGO_ID_SIGNATURE_ECDSA_SHA384
+        : alg.equals("rsa-pss-sha256") ? XMLSignature.ALGO_ID_SIGNATURE_RSA_SHA256_MGF1
         : XMLSignature.ALGO_ID_SIGNATURE_RSA_SHA256;
     XMLSignature sig = new XMLSignature(doc, "", uri, Canonicalizer.ALGO_ID_C14N_EXCL_OMIT_COMMENTS);
     Element root = doc.getDocumentElement();
