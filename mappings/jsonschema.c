@@ -28,7 +28,7 @@
 
 #define META_2020_12 "https://json-schema.org/draft/2020-12/schema"
 #define VOCAB_PREFIX "https://json-schema.org/draft/2020-12/vocab/"
-#define MAX_DEPTH 256   /* nested schema evaluation: stops $ref cycles that never consume input */
+#define MAX_DEPTH 512   /* nested schema evaluation: stops $ref cycles that never consume input */
 #define MAX_ERRORS 100  /* errors listed per validation */
 
 /* ----------------------------------------------------------------------- small hash maps */

@@ -203,6 +203,30 @@ static void test_hostile(void) {
   lt_schema_destroy(s);
   json_decref(one);
   json_decref(obj);
+  /* a $ref cycle that consumes no input ends with an error; a recursive schema over a
+   * 100-level document does not hit the bound */
+  json_t *loop = json_loads("{\"$defs\": {\"a\": {\"$ref\": \"#/$defs/b\"}, \"b\": {\"$ref\": \"#/$defs/a\"}},"
+                            " \"$ref\": \"#/$defs/a\"}", 0, NULL);
+  CHECK(lt_schema_new(loop, "https://lienthong.invalid/l.json", &s, err, sizeof err) == HUB_OK);
+  json_t *num = json_integer(1);
+  CHECK(lt_schema_validate(s, num, &errors) == HUB_ERR_SCHEMA);
+  CHECK_CONTAINS(errors, "nested deeper than");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(loop);
+  json_decref(num);
+  json_t *tree = json_loads("{\"type\": \"object\", \"properties\": {\"c\": {\"$ref\": \"#\"}}}", 0, NULL);
+  json_t *deep = json_object();
+  for (int i = 0; i < 100; i++) {
+    json_t *up = json_object();
+    json_object_set_new(up, "c", deep);
+    deep = up;
+  }
+  CHECK(lt_schema_new(tree, "https://lienthong.invalid/t.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, deep, NULL) == HUB_OK);
+  lt_schema_destroy(s);
+  json_decref(tree);
+  json_decref(deep);
   /* expression nesting is bounded at compile time */
   char expr[4096];
   size_t n = 0;
