@@ -111,8 +111,9 @@ static const struct hub_cmd cmd = {
         "  --profile P       edxml | generic (XML-DSig), jws-compact | jws-detached (RFC 7515; the\n"
         "                    detached payload is JSON canonicalised with RFC 8785)\n"
         "  --kid ID          JWS key id\n"
-        "  --alg ALG         XML: rsa-sha256 (default for RSA), rsa-sha384, rsa-sha512, ecdsa-sha256\n"
-        "                    (default for P-256), ecdsa-sha384, ecdsa-sha512; JWS: RS256, PS256, ES256\n"
+        "  --alg ALG         XML: rsa-sha256 (default for RSA), rsa-sha384, rsa-sha512, rsa-pss-sha256,\n"
+        "                    rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256 (default for P-256), ecdsa-sha384\n"
+        "                    (default for P-384), ecdsa-sha512; JWS: RS256, PS256, ES256\n"
         "  --c14n C          XML canonicalization: exclusive (default), inclusive, inclusive-1.1\n\n"
         "Exit codes: 0 signed, 1 the input cannot be signed, 2 usage or key error.",
     .main = sign_main,

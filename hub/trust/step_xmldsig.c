@@ -85,7 +85,7 @@ static const struct hub_cfg_entry sign_entries[] = {
      "where the signature goes: edxml (in edXMLHeader after TraceHeaderList), generic (last child of the root), "
      "auto (edxml for edXML documents)", "auto|edxml|generic", NULL, 0, 0},
     {"alg", HUB_CFG_STR, offsetof(struct sign_cfg, alg), NULL, 0,
-     "rsa-sha256, rsa-sha384, rsa-sha512, ecdsa-sha256, ecdsa-sha384 or ecdsa-sha512; default by key type", NULL, NULL, 0,
+     "rsa-sha256, rsa-sha384, rsa-sha512, rsa-pss-sha256, rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256, ecdsa-sha384 or ecdsa-sha512; default by key type", NULL, NULL, 0,
      0},
     {"c14n", HUB_CFG_ENUM, offsetof(struct sign_cfg, c14n), "exclusive", 0, "canonicalization",
      "exclusive|inclusive|inclusive-1.1", NULL, 0, 0},
