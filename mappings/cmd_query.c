@@ -77,6 +77,16 @@ static json_t *node_json(xmlNodePtr n) {
   return j;
 }
 
+/* Keeps libxml2's first XPath error ("Undefined namespace prefix at column 3") for the message. */
+static void xpath_error(void *ctx, xmlErrorPtr e) {
+  struct lt_buf *b = ctx;
+  if (b->len || !e || !e->message) return;
+  size_t n = strlen(e->message);
+  while (n && (e->message[n - 1] == '\n' || e->message[n - 1] == ' ')) n--;
+  lt_buf_fmt(b, ": %.*s", (int)n, e->message);
+  if (e->domain == XML_FROM_XPATH && e->str1 && e->int1 >= 0) lt_buf_fmt(b, " at column %d", e->int1 + 1);
+}
+
 static int query_xml(const char *expr, const char *file, const char *buf, size_t len, char **ns, int n_ns, int compact) {
   xmlDocPtr doc = NULL;
   xmlXPathContextPtr ctx = NULL;
@@ -85,8 +95,13 @@ static int query_xml(const char *expr, const char *file, const char *buf, size_t
   json_t *arr = NULL;
   char err[1024];
   int rc = HUB_EXIT_FAIL;
-  if (!(comp = xmlXPathCompile(BAD_CAST expr))) {
-    fprintf(stderr, "lienthong query: invalid XPath 1.0 expression: %s\n", expr);
+  struct lt_buf why = {0};
+  xmlSetStructuredErrorFunc(&why, xpath_error);
+  comp = xmlXPathCompile(BAD_CAST expr);
+  hub_xml_init_thread(); /* libxml2's errors back to the hub's logger */
+  if (!comp) {
+    fprintf(stderr, "lienthong query: invalid XPath 1.0 expression '%s'%s\n", expr, why.s ? why.s : "");
+    free(why.s);
     return HUB_EXIT_USAGE;
   }
   if (hub_xml_parse(buf, len, NULL, file, &doc, err, sizeof err) != HUB_OK) {
@@ -105,10 +120,13 @@ static int query_xml(const char *expr, const char *file, const char *buf, size_t
       goto out;
     }
   }
-  if (!(obj = xmlXPathCompiledEval(comp, ctx))) {
-    /* compiles but fails to evaluate: an unknown prefix, function or variable */
-    fprintf(stderr, "lienthong query: XPath expression cannot be evaluated (undeclared prefix, function or variable?): %s\n",
-            expr);
+  xmlSetStructuredErrorFunc(&why, xpath_error);
+  obj = xmlXPathCompiledEval(comp, ctx);
+  hub_xml_init_thread();
+  if (!obj) {
+    /* compiles but cannot be evaluated: an undeclared prefix, an unknown function or variable */
+    fprintf(stderr, "lienthong query: XPath expression '%s' cannot be evaluated%s\n", expr,
+            why.s ? why.s : " (undeclared prefix, function or variable?)");
     rc = HUB_EXIT_USAGE;
     goto out;
   }
@@ -133,6 +151,7 @@ static int query_xml(const char *expr, const char *file, const char *buf, size_t
 oom:
   fprintf(stderr, "lienthong query: out of memory\n");
 out:
+  free(why.s);
   json_decref(arr);
   xmlXPathFreeObject(obj);
   xmlXPathFreeContext(ctx);
