@@ -67,6 +67,30 @@ with tempfile.TemporaryDirectory() as d:
           data.startswith(b"<edXML xmlns=") and "V/v hủy kết nối".encode() in data and b"<Signature" not in data,
           "detail was %r" % data[:200])
 
+    # random corruption of a valid signed document: always a clean 0 or 1, never a crash
+    import random
+    rnd = random.Random(20261129)
+    bad_runs = []
+    for i in range(150):
+        data = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            pos = rnd.randrange(len(data))
+            op = rnd.randrange(3)
+            if op == 0:
+                data[pos] = rnd.randrange(256)
+            elif op == 1:
+                del data[pos:pos + rnd.randint(1, 40)]
+            else:
+                data[pos:pos] = bytes(rnd.choice([b"<", b">", b"&", b"\"", b"<!--", b"]]>", b"\x00", b"\xff"]))
+        m = os.path.join(d, "mut.xml")
+        open(m, "wb").write(bytes(data))
+        r = verify(m, [])
+        err = r.stderr.decode("utf-8", "replace")
+        if r.returncode not in (0, 1) or "Sanitizer" in err or "runtime error" in err or \
+                (r.returncode == 1 and "invalid (" not in err):
+            bad_runs.append("mutation %d: rc %d %s" % (i, r.returncode, err[-300:]))
+    check("150 random corruptions end in exit 0/1 with a reason, no crash", not bad_runs, "\n".join(bad_runs[:3]))
+
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)
     r = subprocess.run([LT, "verify", "--trust", os.path.join(KEYS, "ca.pem"), "--policy", "lax", big],
