@@ -127,14 +127,25 @@ hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_
   return rc;
 }
 
-static int number_equal(json_t *a, json_t *b) {
-  if (json_is_integer(a) && json_is_integer(b)) return json_integer_value(a) == json_integer_value(b);
-  return json_number_value(a) == json_number_value(b);
+int lt_json_number_cmp(json_t *a, json_t *b) {
+  if (json_is_integer(a) && json_is_integer(b)) {
+    json_int_t x = json_integer_value(a), y = json_integer_value(b);
+    return x < y ? -1 : x > y;
+  }
+  double x = json_number_value(a), y = json_number_value(b);
+  return x < y ? -1 : x > y;
+}
+
+size_t lt_utf8_length(const char *s, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++)
+    if (((unsigned char)s[i] & 0xC0) != 0x80) count++; /* count every byte that starts a code point */
+  return count;
 }
 
 int lt_json_equal(json_t *a, json_t *b) {
   if (!a || !b) return a == b;
-  if (json_is_number(a) && json_is_number(b)) return number_equal(a, b);
+  if (json_is_number(a) && json_is_number(b)) return lt_json_number_cmp(a, b) == 0;
   if (json_typeof(a) != json_typeof(b)) return 0;
   switch (json_typeof(a)) {
     case JSON_STRING:

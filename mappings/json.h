@@ -32,6 +32,10 @@ hub_err_t lt_input_read(const char *path, size_t max_bytes, char **buf, size_t *
 /* Equality of JSON values as JSON Schema and JSONPath define it: numbers by value (1 == 1.0),
  * strings by content, arrays item by item, objects member by member regardless of order. */
 int lt_json_equal(json_t *a, json_t *b);
+/* -1, 0 or 1 for two JSON numbers: exact between integers, as doubles otherwise. */
+int lt_json_number_cmp(json_t *a, json_t *b);
+/* The length in code points of valid UTF-8 (JSON Schema's and JSONPath's string length). */
+size_t lt_utf8_length(const char *s, size_t n);
 
 /* A growable NUL-terminated text buffer. Zero-initialise; `s` is malloc'd (NULL until the first
  * write). After a failed allocation `oom` is set and further writes do nothing. */

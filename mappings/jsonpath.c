@@ -1155,13 +1155,6 @@ static void val_clear(struct val *v) {
   v->owned = 0;
 }
 
-static size_t utf8_count(const char *s, size_t n) {
-  size_t count = 0;
-  for (size_t i = 0; i < n; i++)
-    if (((unsigned char)s[i] & 0xC0) != 0x80) count++;
-  return count;
-}
-
 static int logical(struct ctx *c, const struct expr *e, json_t *current);
 
 static struct val eval_value(struct ctx *c, const struct expr *e, json_t *current) {
@@ -1183,7 +1176,7 @@ static struct val eval_value(struct ctx *c, const struct expr *e, json_t *curren
   switch (e->fn) {
     case FN_LENGTH: {
       struct val a = eval_value(c, e->args[0], current);
-      if (json_is_string(a.j)) r.j = json_integer((json_int_t)utf8_count(json_string_value(a.j), json_string_length(a.j)));
+      if (json_is_string(a.j)) r.j = json_integer((json_int_t)lt_utf8_length(json_string_value(a.j), json_string_length(a.j)));
       else if (json_is_array(a.j)) r.j = json_integer((json_int_t)json_array_size(a.j));
       else if (json_is_object(a.j)) r.j = json_integer((json_int_t)json_object_size(a.j));
       r.owned = r.j != NULL;
@@ -1211,15 +1204,6 @@ static struct val eval_value(struct ctx *c, const struct expr *e, json_t *curren
   return r;
 }
 
-static int num_cmp(json_t *a, json_t *b) {
-  if (json_is_integer(a) && json_is_integer(b)) {
-    json_int_t x = json_integer_value(a), y = json_integer_value(b);
-    return x < y ? -1 : x > y;
-  }
-  double x = json_number_value(a), y = json_number_value(b);
-  return x < y ? -1 : x > y;
-}
-
 static int strings_less(json_t *a, json_t *b) {
   size_t la = json_string_length(a), lb = json_string_length(b);
   int r = memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
@@ -1233,7 +1217,7 @@ static int cmp_eq(json_t *a, json_t *b) {
 }
 static int cmp_lt(json_t *a, json_t *b) {
   if (!a || !b) return 0;
-  if (json_is_number(a) && json_is_number(b)) return num_cmp(a, b) < 0;
+  if (json_is_number(a) && json_is_number(b)) return lt_json_number_cmp(a, b) < 0;
   if (json_is_string(a) && json_is_string(b)) return strings_less(a, b);
   return 0;
 }

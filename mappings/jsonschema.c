@@ -1259,16 +1259,6 @@ static void types_text(unsigned types, char *out, size_t size) {
     }
 }
 
-/* a < b on JSON numbers: exact for two integers */
-static int num_cmp(json_t *a, json_t *b) {
-  if (json_is_integer(a) && json_is_integer(b)) {
-    json_int_t x = json_integer_value(a), y = json_integer_value(b);
-    return x < y ? -1 : x > y;
-  }
-  double x = json_number_value(a), y = json_number_value(b);
-  return x < y ? -1 : x > y;
-}
-
 static void num_text(json_t *v, char *out, size_t size) {
   if (json_is_integer(v)) snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
   else snprintf(out, size, "%.17g", json_real_value(v));
@@ -1279,13 +1269,6 @@ static int multiple_of(json_t *v, json_t *m) {
   double q = json_number_value(v) / json_number_value(m);
   if (!isfinite(q)) return fmod(json_number_value(v), json_number_value(m)) == 0; /* 1e308 / 0.5 overflows */
   return fabs(q - nearbyint(q)) < 1e-9; /* tolerates binary fractions: 0.0075 / 0.0001 */
-}
-
-static size_t utf8_len(const char *s, size_t n) {
-  size_t count = 0;
-  for (size_t i = 0; i < n; i++)
-    if (((unsigned char)s[i] & 0xC0) != 0x80) count++;
-  return count;
 }
 
 static int validate(struct vctx *c, const struct snode *s, json_t *inst, struct ann *ann);
@@ -1551,7 +1534,7 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
   int ok = 1;
   char a[64], b[64];
   if (json_is_string(inst)) {
-    size_t len = (s->max_length >= 0 || s->min_length >= 0) ? utf8_len(json_string_value(inst), json_string_length(inst)) : 0;
+    size_t len = (s->max_length >= 0 || s->min_length >= 0) ? lt_utf8_length(json_string_value(inst), json_string_length(inst)) : 0;
     if (s->max_length >= 0 && (long long)len > s->max_length) {
       fail(c, "maxLength", "%zu characters, at most %lld allowed", len, s->max_length);
       ok = 0;
@@ -1571,22 +1554,22 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
       fail(c, "multipleOf", "%s is not a multiple of %s", a, b);
       ok = 0;
     }
-    if (s->maximum && num_cmp(inst, s->maximum) > 0) {
+    if (s->maximum && lt_json_number_cmp(inst, s->maximum) > 0) {
       num_text(s->maximum, b, sizeof b);
       fail(c, "maximum", "%s is greater than %s", a, b);
       ok = 0;
     }
-    if (s->exclusive_maximum && num_cmp(inst, s->exclusive_maximum) >= 0) {
+    if (s->exclusive_maximum && lt_json_number_cmp(inst, s->exclusive_maximum) >= 0) {
       num_text(s->exclusive_maximum, b, sizeof b);
       fail(c, "exclusiveMaximum", "%s is not less than %s", a, b);
       ok = 0;
     }
-    if (s->minimum && num_cmp(inst, s->minimum) < 0) {
+    if (s->minimum && lt_json_number_cmp(inst, s->minimum) < 0) {
       num_text(s->minimum, b, sizeof b);
       fail(c, "minimum", "%s is less than %s", a, b);
       ok = 0;
     }
-    if (s->exclusive_minimum && num_cmp(inst, s->exclusive_minimum) <= 0) {
+    if (s->exclusive_minimum && lt_json_number_cmp(inst, s->exclusive_minimum) <= 0) {
       num_text(s->exclusive_minimum, b, sizeof b);
       fail(c, "exclusiveMinimum", "%s is not greater than %s", a, b);
       ok = 0;
