@@ -77,12 +77,24 @@ struct results {
   uint64_t kcat_dup, kcat_missing;
   int64_t eff_max_messages, eff_max_wait_ms;
   int lat_done;
+  double load[2]; /* 1-minute load average at the start and at the end (the machine may be shared) */
 };
 
 static volatile int interrupted;
 static void on_signal(int sig) {
   (void)sig;
   interrupted = 1;
+}
+
+/* The 1-minute load average, or -1. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
 }
 
 static void msleep(int ms) {
@@ -614,6 +626,8 @@ static void print_results(const struct opts *o, const struct results *r, const c
          verified ? "passed" : "FAILED", (unsigned long long)r->checked, (unsigned long long)r->dup,
          (unsigned long long)r->missing, (unsigned long long)r->corrupt, (unsigned long long)r->order,
          r->hub_exit[0] ? r->hub_exit : "not run");
+  printf("  load average (1 min)   %.2f at the start, %.2f at the end, on %ld CPUs\n", r->load[0], r->load[1],
+         sysconf(_SC_NPROCESSORS_ONLN));
   if (error) printf("  error: %s\n", error);
 
   json_t *j = json_object(), *rounds = json_array();
@@ -665,6 +679,11 @@ static void print_results(const struct opts *o, const struct results *r, const c
     json_array_append_new(rounds, e);
   }
   json_object_set_new(j, "per_round", rounds);
+  json_t *load = json_array();
+  json_array_append_new(load, json_real(round2(r->load[0])));
+  json_array_append_new(load, json_real(round2(r->load[1])));
+  json_object_set_new(j, "load_avg", load);
+  json_object_set_new(j, "cpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
   json_t *t = json_object();
   json_object_set_new(t, "ratio", json_boolean(hub_ok && kcat_ok && r->ratio >= 0.7));
   json_object_set_new(t, "p99", json_boolean(r->lat_done && r->p99 < 50));
@@ -705,6 +724,7 @@ static int bench_main(int argc, char **argv) {
   c.o = &o;
   c.r = &r;
   c.self = self;
+  r.load[0] = loadavg();
   r.eff_max_messages = o.batch_max_messages;
   r.eff_max_wait_ms = o.batch_max_wait_ms;
   if (make_scratch(scratch, sizeof scratch) < 0) {
@@ -772,6 +792,7 @@ out:
     }
   }
   if (error) fprintf(stderr, "bench: %s\n", error);
+  r.load[1] = loadavg();
   print_results(&o, &r, error);
   return exit_code;
 }

@@ -120,6 +120,7 @@ def quick(exe):
     half = d["hub_msgs_per_s"] / 2
     check(0.5 * half < d["latency_rate_msgs_per_s"] < 1.1 * half,
           "latency phase ran at %.0f msgs/s, not about half of %.0f" % (d["latency_rate_msgs_per_s"], half * 2))
+    check(isinstance(d.get("load_avg"), list) and len(d["load_avg"]) == 2 and d.get("cpus", 0) >= 1, "load_avg, cpus")
     check(isinstance(d.get("targets_met"), dict) and set(d["targets_met"]) == {"ratio", "p99", "rss"},
           "targets_met")
     # The bench started its broker: it must have stopped it, and removed its scratch directory.
