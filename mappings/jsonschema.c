@@ -1182,7 +1182,8 @@ static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) {
   if (c->mute) return;
   c->n_errors++;
   if (c->n_errors > MAX_ERRORS) {
-    if (c->n_errors == MAX_ERRORS + 1) lt_buf_fmt(&c->errors, "(more errors not listed)\n");
+    if (c->n_errors == MAX_ERRORS + 1)
+      lt_buf_fmt(&c->errors, "/: limit: more than %d failures; the rest are not listed\n", MAX_ERRORS);
     return;
   }
   if (c->n_path == 0) lt_buf_put(&c->errors, "/", 1);

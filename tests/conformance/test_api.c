@@ -203,6 +203,19 @@ static void test_hostile(void) {
   lt_schema_destroy(s);
   json_decref(one);
   json_decref(obj);
+  /* at most 100 failures are listed, then one line says so */
+  json_t *strs = json_loads("{\"items\": {\"type\": \"string\"}}", 0, NULL), *ints = json_array();
+  for (int i = 0; i < 150; i++) json_array_append_new(ints, json_integer(i));
+  CHECK(lt_schema_new(strs, "https://lienthong.invalid/s.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, ints, &errors) == HUB_ERR_SCHEMA);
+  size_t lines = 0;
+  for (const char *p = errors; p && *p; p++) lines += *p == '\n';
+  CHECK(lines == 100); /* 101 lines: 100 failures and the limit */
+  CHECK_CONTAINS(errors, "/99: type: expected string, got integer\n/: limit: more than 100 failures");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(strs);
+  json_decref(ints);
   /* a $ref cycle that consumes no input ends with an error; a recursive schema over a
    * 100-level document does not hit the bound */
   json_t *loop = json_loads("{\"$defs\": {\"a\": {\"$ref\": \"#/$defs/b\"}, \"b\": {\"$ref\": \"#/$defs/a\"}},"

@@ -93,13 +93,11 @@ static int errors_well_formed(const char *errors) {
   while (*line) {
     const char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (strncmp(line, "(more", 5) != 0) {
-      if (line[0] != '/') return 0;
-      const char *c1 = strstr(line, ": ");
-      if (!c1 || (size_t)(c1 - line) >= len) return 0;
-      const char *c2 = strstr(c1 + 2, ": ");
-      if (!c2 || (size_t)(c2 - line) >= len || c2 == c1 + 2) return 0;
-    }
+    if (line[0] != '/') return 0;
+    const char *c1 = strstr(line, ": ");
+    if (!c1 || (size_t)(c1 - line) >= len) return 0;
+    const char *c2 = strstr(c1 + 2, ": ");
+    if (!c2 || (size_t)(c2 - line) >= len || c2 == c1 + 2) return 0;
     if (!end) break;
     line = end + 1;
   }
