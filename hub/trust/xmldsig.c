@@ -254,6 +254,10 @@ void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s) {
   free(s);
 }
 
+EVP_PKEY *hub_xmldsig_signer_get_pkey(const struct hub_xmldsig_signer *s) {
+  return s->pkey;
+}
+
 const char *hub_xmldsig_signer_get_identity(const struct hub_xmldsig_signer *s) {
   return s->identity;
 }

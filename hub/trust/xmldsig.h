@@ -48,6 +48,8 @@ struct hub_xmldsig_signer;
 hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, const struct hub_xmldsig_sign_opts *opts,
                                  struct hub_xmldsig_signer **out, char *errbuf, size_t errbuf_size);
 void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s);
+/* The signing key (borrowed), for benchmarks that compare with raw signing. */
+struct evp_pkey_st *hub_xmldsig_signer_get_pkey(const struct hub_xmldsig_signer *s);
 /* "subject; sha256=<thumbprint>" of the signing certificate (borrowed). */
 const char *hub_xmldsig_signer_get_identity(const struct hub_xmldsig_signer *s);
 /* Signs `len` bytes of XML; *out (malloc'd, NUL-terminated) is the signed document. Computes

@@ -26,6 +26,7 @@ j = j or {}
 positive = ["openssl_rsa2048_sign_per_s", "lienthong_sign_per_s", "lienthong_sign_xmlsec_path_per_s",
             "lienthong_verify_per_s", "xmlsec_plain_verify_per_s", "xmlsec_naive_sign_per_s",
             "xmlsec1_cli_sign_per_s", "xmlsec1_cli_verify_per_s", "santuario_sign_per_s", "santuario_verify_per_s",
+            "raw_rsa2048_sign_inprocess_per_s", "sign_vs_raw_rsa_inprocess",
             "sign_vs_openssl", "verify_vs_plain_xmlsec", "sign_vs_santuario", "xmlsec_path_sign_vs_openssl",
             "naive_sign_vs_openssl"]
 for k in positive:
