@@ -7,6 +7,7 @@ documented exit codes and clear messages. A crash (signal, sanitizer report) fai
 
 Usage: test_bad_input.py LIENTHONG  (env LT_SHARED_DIR: the folder holding testdata/)"""
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -222,6 +223,18 @@ def main():
     check(rc == 2 and out == "" and "Undefined namespace prefix" in err, f"undeclared prefix: {rc} {err!r}")
     rc, out, err = run("query", "$", xml)
     check(rc == 1 and out == "" and "line 1" in err, f"XML given to JSONPath: {rc} {err!r}")
+
+    # the validation benchmark: its last line is one JSON object with every figure
+    rc, out, err = run("bench", "validate", schema, ok_inst, "200")
+    last = out.strip().split("\n")[-1] if out.strip() else ""
+    try:
+        fig = json.loads(last)
+    except ValueError:
+        fig = {}
+    check(rc == 0 and fig.get("bench") == "validate" and fig.get("validate_us_per_msg", 0) > 0
+          and fig.get("baseline_parse_dump_us_per_msg", 0) > 0, f"bench validate: {rc} {out!r} {err!r}")
+    rc, _, err = run("bench", "validate", schema, inst, "10")
+    check(rc == 1 and "not valid" in err, f"bench validate of an invalid file: {rc} {err!r}")
 
     print(f"{checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
