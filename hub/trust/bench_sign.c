@@ -28,6 +28,7 @@
 #include "hub/registry.h"
 #include "hub/trust/readfile.h"
 #include "hub/trust/xmldsig.h"
+#include "hub/xml.h"
 
 extern char **environ;
 
@@ -137,7 +138,9 @@ static xmlNodePtr find_signature(xmlNodePtr n) {
 
 /* The plain xmlsec way: parse, keys manager lookup from KeyInfo, xmlsec's own chain check. */
 static int op_plain_verify(const struct ctx *c, void *arg) {
-  xmlDocPtr d = xmlReadMemory((const char *)c->signed_doc, (int)c->signed_len, NULL, NULL, XML_PARSE_NONET);
+  xmlDocPtr d = NULL;
+  char err[256];
+  hub_xml_parse(c->signed_doc, c->signed_len, NULL, NULL, &d, err, sizeof err); /* the hub's one parse, as lienthong's */
   xmlNodePtr sig = d ? find_signature(xmlDocGetRootElement(d)) : NULL;
   xmlSecDSigCtxPtr ctx = sig ? xmlSecDSigCtxCreate(arg) : NULL;
   int ok = ctx && xmlSecDSigCtxVerify(ctx, sig) == 0 && ctx->status == xmlSecDSigStatusSucceeded;
@@ -153,7 +156,9 @@ static int op_naive_sign(const struct ctx *c, void *arg) {
   int ok = 0;
   xmlChar *buf = NULL;
   int size = 0;
-  xmlDocPtr d = xmlReadMemory((const char *)c->doc, (int)c->doc_len, NULL, NULL, XML_PARSE_NONET);
+  xmlDocPtr d = NULL;
+  char err[256];
+  hub_xml_parse(c->doc, c->doc_len, NULL, NULL, &d, err, sizeof err);
   xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
   xmlNodePtr sig = d ? xmlSecTmplSignatureCreate(d, xmlSecTransformExclC14NId, xmlSecTransformRsaSha256Id, NULL) : NULL;
   xmlNodePtr ref = sig ? xmlSecTmplSignatureAddReference(sig, xmlSecTransformSha256Id, NULL, (const xmlChar *)"", NULL)

@@ -10,6 +10,7 @@
 #include "hub/registry.h"
 #include "hub/trust/readfile.h"
 #include "hub/trust/xmldsig.h"
+#include "hub/xml.h"
 
 static char keys[1024], fixtures[1024];
 
@@ -72,10 +73,11 @@ static hub_err_t verify(struct hub_xmldsig_verifier *v, const unsigned char *doc
 
 /* The element just before the signature, and its parent, by local name. */
 static void placement(const unsigned char *doc, size_t len, char *prev, char *parent) {
-  xmlDocPtr d = xmlReadMemory((const char *)doc, (int)len, NULL, NULL, XML_PARSE_NONET);
+  xmlDocPtr d = NULL;
+  char err[256];
   prev[0] = parent[0] = '\0';
-  for (xmlNodePtr stack[64], n = xmlDocGetRootElement(d); n;) {
-    (void)stack;
+  CHECK(hub_xml_parse(doc, len, NULL, NULL, &d, err, sizeof err) == HUB_OK);
+  for (xmlNodePtr n = d ? xmlDocGetRootElement(d) : NULL; n;) {
     if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, "Signature")) {
       xmlNodePtr p = n->prev;
       while (p && p->type != XML_ELEMENT_NODE) p = p->prev;
