@@ -330,7 +330,7 @@ struct lt_schema {
   struct map anchors;   /* uri#name -> snode (string keys) */
   struct map nodes;     /* json_t* -> snode (pointer keys) */
   char *error;           /* first compile error */
-  char *file_dir;        /* files may be loaded by file: URIs only from a schema loaded from a file */
+  int allow_files;       /* other files may be read by file: URI only for a schema loaded from a file */
 };
 
 /* The remote map: one prefix served from one folder (set by lt_schema_set_remote_map). */
@@ -882,7 +882,7 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
-  if (!path && s->file_dir && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) pct_decode(path);
+  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) pct_decode(path);
   if (!path) {
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;
@@ -1065,7 +1065,6 @@ static void schema_free(struct lt_schema *s) {
   map_free(&s->anchors);
   map_free(&s->nodes);
   free(s->error);
-  free(s->file_dir);
   free(s);
 }
 
@@ -1081,7 +1080,7 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
   if (!s) return HUB_ERR_NOMEM;
   s->resources.str_keys = s->anchors.str_keys = 1;
   hub_err_t rc = HUB_ERR_SCHEMA_INVALID;
-  if (!strncmp(base_uri, "file://", 7)) s->file_dir = strdup(base_uri);
+  s->allow_files = !strncmp(base_uri, "file://", 7);
   char *base = strdup(base_uri);
   if (!base) {
     rc = HUB_ERR_NOMEM;
