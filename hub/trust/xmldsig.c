@@ -848,6 +848,45 @@ static hub_err_t check_alg(struct hub_xmldsig_result *res, const struct alg *tab
   return HUB_OK;
 }
 
+static int in_tree(xmlNodePtr n, xmlNodePtr top) {
+  for (; n; n = n->parent)
+    if (n == top) return 1;
+  return 0;
+}
+
+/* The first element under `n` (skipping `skip`) outside the XML-DSig namespaces, or NULL. */
+static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
+  static const char *const ok[] = {DSIG_NS, "http://www.w3.org/2009/xmldsig11#",
+                                   "http://www.w3.org/2001/04/xmldsig-more#", NULL};
+  for (; n; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE || n == skip) continue;
+    int known = 0;
+    for (int i = 0; ok[i] && !known; i++) known = n->ns && !strcmp((const char *)n->ns->href, ok[i]);
+    if (!known) return n;
+    xmlNodePtr f = foreign_element(n->children, skip);
+    if (f) return f;
+  }
+  return NULL;
+}
+
+/* Nothing the signature does not cover may hide in it: with references limited to the processed
+ * element, an Object is unsigned content, and a business element in KeyInfo or an Object would
+ * be found by a reader searching the document (the classic wrapping place). The processed
+ * element itself may sit in an Object (enveloping signatures, the W3C vectors). */
+static hub_err_t check_unsigned_parts(xmlNodePtr sig, xmlNodePtr target, struct hub_xmldsig_result *res) {
+  if (target == sig)
+    return fail(res, HUB_ERR_SIG_POLICY, "the processed element is the Signature itself: it signs nothing else");
+  for (xmlNodePtr c = first_el(sig->children); c; c = next_el(c))
+    if (is_ds(c, "Object") && !in_tree(target, c))
+      return fail(res, HUB_ERR_SIG_POLICY, "Object at line %d inside the signature is not signed (only the processed "
+                  "element may be referenced)", c->line);
+  xmlNodePtr f = foreign_element(sig->children, target);
+  if (f)
+    return fail(res, HUB_ERR_SIG_POLICY, "foreign element %s at line %d inside the signature: unsigned content is "
+                "not accepted", (const char *)f->name, f->line);
+  return HUB_OK;
+}
+
 /* Checks SignedInfo, References, Transforms and KeyInfo against the hub's policy. */
 static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr doc, xmlNodePtr sig,
                                  xmlNodePtr target, const char *target_id, struct hub_xmldsig_result *res) {
@@ -918,7 +957,7 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
   size_t n_rm = 0;
   collect_ds(sig->children, "RetrievalMethod", NULL, 0, &n_rm);
   if (n_rm) return fail(res, HUB_ERR_SIG_POLICY, "KeyInfo RetrievalMethod not allowed");
-  return HUB_OK;
+  return check_unsigned_parts(sig, target, res);
 }
 
 /* A comment inside the signed element is not covered by a URI="" (or without-comments)

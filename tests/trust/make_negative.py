@@ -150,6 +150,27 @@ def main():
     case("wrap-reference-to-child.xml", child_ref, "sig-policy", "signature wrapping")
     case("comment-splits-text.xml", sub1(r"<Amount>100</Amount>", "<Amount>10<!-- -->00</Amount>", ok_id),
          "sig-policy", "comment at line 2 inside the signed element")
+    case("wrap-content-in-object.xml", sub1(r"</KeyInfo>", '</KeyInfo><Object><edXML:Subject xmlns:edXML="http://www.mic'
+                                            '.gov.vn/TBT/QCVN_102_2016">Hủy văn bản</edXML:Subject></Object>', good),
+         "sig-policy", "Object at line")
+    case("wrap-content-in-keyinfo.xml", sub1(r"</X509Data>", '</X509Data><edXML:Subject xmlns:edXML="http://www.mic'
+                                             '.gov.vn/TBT/QCVN_102_2016">Hủy văn bản</edXML:Subject>', good),
+         "sig-policy", "foreign element Subject")
+    env = ('<?xml version="1.0" encoding="UTF-8"?>\n<Signature xmlns="%s"><SignedInfo>'
+           '<CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'
+           '<SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><Reference URI="">'
+           '<Transforms><Transform Algorithm="%senveloped-signature"/></Transforms>'
+           '<DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><DigestValue/></Reference>'
+           '</SignedInfo><SignatureValue/><KeyInfo><X509Data/></KeyInfo><Object><Payment><Amount>1000000</Amount>'
+           '</Payment></Object></Signature>\n') % (DS, DS)
+    with tempfile.TemporaryDirectory() as d:
+        t = os.path.join(d, "t.xml")
+        open(t, "w").write(env)
+        subprocess.run(["xmlsec1", "--sign", "--privkey-pem", "%s,%s" % (k("agency-rsa-key.pem"),
+                                                                        k("agency-rsa-cert.pem")),
+                        "--output", os.path.join(d, "o.xml"), t], check=True, capture_output=True)
+        case("signature-signs-nothing.xml", open(os.path.join(d, "o.xml"), "rb").read(), "sig-policy",
+             "the processed element is the Signature itself")
     case("wrap-reference-unknown-id.xml", sub1(r'URI="#doc"', 'URI="#nowhere"', ok_id), "sig-policy",
          "resolves to no element")
     case("wrap-xpointer-uri.xml", sub1(r'URI="#doc"', 'URI="#xpointer(/)"', ok_id), "sig-policy",

@@ -53,6 +53,8 @@ WHY = [
     ("relationship", "the OPC relationship transform is refused (only enveloped-signature and c14n)"),
     ("external or remote URI", "external references are refused (no network, no file access)"),
     ("RetrievalMethod", "RetrievalMethod is refused"),
+    ("Object at line", "an Object that is not the signed element is unsigned content (here the KeyInfoReference "
+                       "target); refused"),
     ("not to the processed element", "references to several elements: the hub verifies one processed element"),
 ]
 CURVES = {"1.2.840.10045.3.1.7": 32, "1.3.132.0.34": 48, "1.3.132.0.35": 66}
