@@ -260,6 +260,7 @@ struct bench_observer {
   pthread_t thread;
   int started;
   atomic_int stop, draining, quiet_ms; /* draining: 0 no, 1 asked, 2 done */
+  atomic_int ready;                    /* every partition has been read to its end once */
   size_t size;
   uint32_t keys;
   uint64_t win_from, win_to, lat_from;
@@ -332,7 +333,10 @@ void bench_observer_feed(struct bench_observer *o, const void *key, size_t key_l
   if (seq >= o->win_from && seq < o->win_to) {
     if (ts_ms >= 0 && (o->st.first_create_ms < 0 || ts_ms < o->st.first_create_ms)) o->st.first_create_ms = ts_ms;
     if (ts_ms > o->st.last_create_ms) o->st.last_create_ms = ts_ms;
-    if (++o->st.distinct_win == o->win_to - o->win_from) o->st.win_complete_us = now_us;
+    uint64_t n = o->win_to - o->win_from, k = ++o->st.distinct_win;
+    if (k == (n + 9) / 10) o->st.win_10_us = now_us;
+    if (k == (9 * n + 9) / 10) o->st.win_90_us = now_us;
+    if (k == n) o->st.win_complete_us = now_us;
   } else if (seq >= o->lat_from) {
     o->st.distinct_lat++;
     note_latency(o, (double)(now_us - send_us) / 1000.0, ts_ms >= 0 ? (double)(ts_ms * 1000 - send_us) / 1000.0 : 0);
@@ -349,6 +353,9 @@ static void *observer_main(void *p) {
     if (km) {
       if (km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (km->partition >= 0 && km->partition < o->partitions) o->at_eof[km->partition] = 1;
+        int all = 1;
+        for (int i = 0; i < o->partitions; i++) all &= o->at_eof[i];
+        if (all) atomic_store(&o->ready, 1);
       } else if (!km->err) {
         if (km->partition >= 0 && km->partition < o->partitions) o->at_eof[km->partition] = 0;
         rd_kafka_timestamp_type_t tt;
@@ -380,7 +387,7 @@ hub_err_t bench_observer_start(const char *bootstrap, const char *topic, int par
   o->keys = keys ? keys : 1;
   o->lat_from = UINT64_MAX;
   o->partitions = partitions;
-  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = -1;
+  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = o->st.win_10_us = o->st.win_90_us = -1;
   o->last_seq = malloc(o->keys * sizeof *o->last_seq);
   o->at_eof = calloc((size_t)partitions, sizeof *o->at_eof);
   if (!o->last_seq || !o->at_eof) {
@@ -435,7 +442,7 @@ void bench_observer_set_window(struct bench_observer *o, uint64_t from, uint64_t
   o->win_from = from;
   o->win_to = to;
   o->st.distinct_win = 0;
-  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = -1;
+  o->st.first_create_ms = o->st.last_create_ms = o->st.win_complete_us = o->st.win_10_us = o->st.win_90_us = -1;
   pthread_mutex_unlock(&o->mu);
 }
 
@@ -449,6 +456,14 @@ void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_st
   pthread_mutex_lock(&o->mu);
   *st = o->st;
   pthread_mutex_unlock(&o->mu);
+}
+
+int bench_observer_wait_ready(struct bench_observer *o, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 10) {
+    if (atomic_load(&o->ready)) return 0;
+    sleep_us(10000);
+  }
+  return -1;
 }
 
 int bench_observer_drain(struct bench_observer *o, int quiet_ms, int timeout_ms) {

@@ -58,6 +58,7 @@ struct bench_observer_stats {
   int64_t first_create_ms;   /* smallest record timestamp (CreateTime) in the window; -1 none */
   int64_t last_create_ms;    /* largest record timestamp in the window; -1 none */
   int64_t win_complete_us;   /* when the last record of the window became visible; -1 not yet */
+  int64_t win_10_us, win_90_us; /* when the first 10 % (90 %) of the window had become visible */
 };
 
 /* Starts a thread reading every partition of `topic` (which has `partitions` partitions) from
@@ -74,6 +75,9 @@ void bench_observer_get_stats(struct bench_observer *o, struct bench_observer_st
  * its record timestamp (-1 if none) and when it became visible. */
 void bench_observer_feed(struct bench_observer *o, const void *key, size_t key_len, const void *value, size_t len,
                          int64_t ts_ms, int64_t now_us);
+/* Waits until the consumer has reached the end of every partition once (it is connected and
+ * fetching); 0 then, -1 after timeout_ms. */
+int bench_observer_wait_ready(struct bench_observer *o, int timeout_ms);
 /* Reads on until every partition is at its end and nothing new arrived for `quiet_ms`
  * (so late duplicates are counted), or `timeout_ms` passes; returns 0 when drained. */
 int bench_observer_drain(struct bench_observer *o, int quiet_ms, int timeout_ms);

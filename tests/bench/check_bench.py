@@ -46,14 +46,15 @@ def usage(exe):
 
 NUMBERS = ["messages", "size", "keys", "partitions", "rounds", "warmup_messages", "produce_msgs_per_s",
            "hub_msgs_per_s", "hub_mb_per_s", "hub_cpu_us_per_msg", "kcat_msgs_per_s", "kcat_mb_per_s",
-           "kcat_cpu_us_per_msg", "ratio", "latency_rate_msgs_per_s", "latency_messages", "p50_ms", "p99_ms",
+           "kcat_cpu_us_per_msg", "ratio", "hub_steady_msgs_per_s", "kcat_steady_msgs_per_s", "steady_ratio",
+           "latency_rate_msgs_per_s", "latency_messages", "p50_ms", "p99_ms",
            "p999_ms", "max_ms", "to_hub_p50_ms", "to_hub_p99_ms", "peak_rss_mib", "kcat_consumer_rss_mib", "kcat_producer_rss_mib",
            "batch_max_messages",
            "batch_max_wait_ms", "checked_messages", "duplicates", "missing", "corrupt", "order_violations",
            "kcat_duplicates", "kcat_missing"]
 POSITIVE = ["hub_msgs_per_s", "hub_mb_per_s", "kcat_msgs_per_s", "kcat_mb_per_s", "ratio", "latency_rate_msgs_per_s",
-            "latency_messages", "p50_ms", "p99_ms", "peak_rss_mib", "kcat_consumer_rss_mib", "kcat_producer_rss_mib"]
-PASS = ["msgs_per_s", "mb_per_s", "seconds", "tail_ms", "cpu_us_per_msg"]
+            "latency_messages", "p50_ms", "p99_ms", "peak_rss_mib", "steady_ratio", "kcat_consumer_rss_mib", "kcat_producer_rss_mib"]
+PASS = ["msgs_per_s", "mb_per_s", "seconds", "tail_ms", "cpu_us_per_msg", "steady_msgs_per_s"]
 
 
 def port_open(port):

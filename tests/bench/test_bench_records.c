@@ -68,6 +68,8 @@ static void test_observer(void) {
   feed(o, 7, keys, size, 1000, 3007, 6000000);
   bench_observer_get_stats(o, &st);
   CHECK(st.distinct_win == 19);
+  CHECK(st.win_10_us == 5000006);  /* the 2nd of 20 (seq 6) */
+  CHECK(st.win_90_us == 5000022);  /* the 18th (seq 22) */
   CHECK(st.distinct == 24);
   CHECK(st.duplicates == 1);
   CHECK(st.win_complete_us == -1); /* 24 has not arrived */
