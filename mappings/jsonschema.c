@@ -3,7 +3,7 @@
  * are referenced loaded) and then validated against many instances; a compiled schema is
  * immutable, so threads may share it.
  *
- * Owns: URI resolution (RFC 3986 §5) for $id/$ref, the registry of schema resources and anchors,
+ * Owns: the registry of schema resources and anchors,
  * loading of referenced documents (built-in meta-schemas, files next to a file schema, and a
  * remote-prefix-to-folder map: there is no network access), annotation collection for
  * unevaluatedProperties/unevaluatedItems, the dynamic scope for $dynamicRef, and the error
@@ -25,6 +25,7 @@
 
 #include "mappings/json.h"
 #include "mappings/jsonschema_meta.h"
+#include "mappings/jsonschema_uri.h"
 
 #define META_2020_12 "https://json-schema.org/draft/2020-12/schema"
 #define VOCAB_PREFIX "https://json-schema.org/draft/2020-12/vocab/"
@@ -99,157 +100,6 @@ static int map_put(struct map *m, const void *key, void *val) {
 static void map_free(struct map *m) {
   for (size_t i = 0; m->str_keys && i < m->cap; i++) free((void *)m->e[i].key);
   free(m->e);
-}
-
-/* ------------------------------------------------------------------- URIs (RFC 3986 §5) */
-
-struct uri {
-  const char *scheme, *auth, *path, *query, *frag;
-  size_t scheme_len, auth_len, path_len, query_len, frag_len;
-  int has_scheme, has_auth, has_query, has_frag;
-};
-
-static void uri_parse(const char *s, struct uri *u) {
-  memset(u, 0, sizeof *u);
-  const char *p = s;
-  const char *c = s;
-  while (*c && *c != ':' && *c != '/' && *c != '?' && *c != '#') c++;
-  if (*c == ':' && c > s) {
-    u->has_scheme = 1;
-    u->scheme = s;
-    u->scheme_len = (size_t)(c - s);
-    p = c + 1;
-  }
-  if (p[0] == '/' && p[1] == '/') {
-    u->has_auth = 1;
-    u->auth = p + 2;
-    p += 2;
-    while (*p && *p != '/' && *p != '?' && *p != '#') p++;
-    u->auth_len = (size_t)(p - u->auth);
-  }
-  u->path = p;
-  while (*p && *p != '?' && *p != '#') p++;
-  u->path_len = (size_t)(p - u->path);
-  if (*p == '?') {
-    u->has_query = 1;
-    u->query = ++p;
-    while (*p && *p != '#') p++;
-    u->query_len = (size_t)(p - u->query);
-  }
-  if (*p == '#') {
-    u->has_frag = 1;
-    u->frag = p + 1;
-    u->frag_len = strlen(p + 1);
-  }
-}
-
-/* RFC 3986 §5.2.4 on path[0..len); appends the result to out. */
-static void remove_dots(struct lt_buf *out, const char *path, size_t len) {
-  char *in = strndup(path, len);
-  if (!in) {
-    out->oom = 1;
-    return;
-  }
-  struct lt_buf o = {0};
-  lt_buf_put(&o, "", 0);
-  char *p = in;
-  while (*p) {
-    if (!strncmp(p, "../", 3)) p += 3;
-    else if (!strncmp(p, "./", 2)) p += 2;
-    else if (!strncmp(p, "/./", 3)) p += 2;
-    else if (!strcmp(p, "/.")) p[1] = 0;
-    else if (!strncmp(p, "/../", 4) || !strcmp(p, "/..")) {
-      if (!strcmp(p, "/..")) p[1] = 0, p[2] = 0;
-      p += 3;
-      if (p[-1] == 0) p -= 2, p[0] = '/', p[1] = 0; /* "/.." becomes "/" */
-      char *slash = o.s ? strrchr(o.s, '/') : NULL;
-      o.len = slash ? (size_t)(slash - o.s) : 0;
-      if (o.s) o.s[o.len] = 0;
-    } else if (!strcmp(p, ".") || !strcmp(p, "..")) {
-      p += strlen(p);
-    } else {
-      char *seg = p + (*p == '/');
-      char *end = strchr(seg, '/');
-      if (!end) end = p + strlen(p);
-      lt_buf_put(&o, p, (size_t)(end - p));
-      p = end;
-    }
-  }
-  lt_buf_put(out, o.s ? o.s : "", o.len);
-  if (o.oom) out->oom = 1;
-  free(o.s);
-  free(in);
-}
-
-/* Resolves `ref` against `base` (RFC 3986 §5.2.2, recomposed as §5.3); returns a malloc'd
- * absolute URI (with fragment if any). */
-static char *uri_resolve(const char *base, const char *ref) {
-  struct uri b, r;
-  uri_parse(base ? base : "", &b);
-  uri_parse(ref, &r);
-  const struct uri *scheme = r.has_scheme ? &r : &b; /* where each part of the target comes from */
-  const struct uri *auth = (r.has_scheme || r.has_auth) ? &r : &b;
-  const struct uri *query = &r;
-  struct lt_buf path = {0}, o = {0};
-  lt_buf_put(&path, "", 0);
-  if (r.has_scheme || r.has_auth || (r.path_len && r.path[0] == '/')) {
-    remove_dots(&path, r.path, r.path_len);
-  } else if (r.path_len == 0) {
-    lt_buf_put(&path, b.path, b.path_len);
-    if (!r.has_query) query = &b;
-  } else {
-    /* merge: the base path up to its last "/" (or "/" for an authority with an empty path) */
-    struct lt_buf m = {0};
-    size_t k = b.path_len;
-    while (k > 0 && b.path[k - 1] != '/') k--;
-    if (b.has_auth && b.path_len == 0) lt_buf_put(&m, "/", 1);
-    else lt_buf_put(&m, b.path, k);
-    lt_buf_put(&m, r.path, r.path_len);
-    if (m.s && m.s[0] == '/') remove_dots(&path, m.s, m.len);
-    else if (m.s) lt_buf_put(&path, m.s, m.len); /* a URN-like base: nothing to normalise */
-    if (m.oom) path.oom = 1;
-    free(m.s);
-  }
-  if (scheme->has_scheme) lt_buf_fmt(&o, "%.*s:", (int)scheme->scheme_len, scheme->scheme);
-  if (auth->has_auth) lt_buf_fmt(&o, "//%.*s", (int)auth->auth_len, auth->auth);
-  lt_buf_put(&o, path.s ? path.s : "", path.len);
-  if (query->has_query) lt_buf_fmt(&o, "?%.*s", (int)query->query_len, query->query);
-  if (r.has_frag) lt_buf_fmt(&o, "#%.*s", (int)r.frag_len, r.frag);
-  lt_buf_put(&o, "", 0);
-  if (path.oom) o.oom = 1;
-  free(path.s);
-  if (o.oom) {
-    free(o.s);
-    return NULL;
-  }
-  return o.s;
-}
-
-/* Splits off the fragment in place: returns the fragment (after '#') or "" and ends the URI. */
-static char *uri_cut_fragment(char *uri) {
-  char *h = strchr(uri, '#');
-  if (!h) return uri + strlen(uri);
-  *h = 0;
-  return h + 1;
-}
-
-/* Decodes %XX escapes of a URI fragment in place. */
-static void pct_decode(char *s) {
-  char *o = s;
-  for (char *p = s; *p; p++) {
-    if (p[0] == '%' && p[1] && p[2]) {
-      char hex[3] = {p[1], p[2], 0};
-      char *end;
-      long v = strtol(hex, &end, 16);
-      if (*end == 0 && v > 0) {
-        *o++ = (char)v;
-        p += 2;
-        continue;
-      }
-    }
-    *o++ = *p;
-  }
-  *o = 0;
 }
 
 /* ------------------------------------------------------------------------- compiled form */
@@ -639,9 +489,9 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
       cerr(s, n, "$id must be a string");
       return NULL;
     }
-    own_base = uri_resolve(base, json_string_value(v));
+    own_base = lt_uri_resolve(base, json_string_value(v));
     if (!own_base) goto oom;
-    const char *frag = uri_cut_fragment(own_base);
+    const char *frag = lt_uri_cut_fragment(own_base);
     if (*frag) {
       cerr(s, n, "$id must not have a fragment ('%s')", json_string_value(v));
       goto fail;
@@ -696,14 +546,14 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
       cerr(s, n, "$ref must be a string");
       goto fail;
     }
-    if (!(n->ref = uri_resolve(base, json_string_value(v)))) goto oom;
+    if (!(n->ref = lt_uri_resolve(base, json_string_value(v)))) goto oom;
   }
   if ((v = json_object_get(j, "$dynamicRef"))) {
     if (!json_is_string(v)) {
       cerr(s, n, "$dynamicRef must be a string");
       goto fail;
     }
-    if (!(n->dynref = uri_resolve(base, json_string_value(v)))) goto oom;
+    if (!(n->dynref = lt_uri_resolve(base, json_string_value(v)))) goto oom;
   }
 
   /* subschemas: $defs first so that anchors inside are registered whatever the order */
@@ -882,7 +732,7 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
-  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) pct_decode(path);
+  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) lt_uri_pct_decode(path);
   if (!path) {
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;
@@ -944,7 +794,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
   char *u = strdup(ref);
   struct snode *t = NULL;
   if (!u) return NULL;
-  char *frag = uri_cut_fragment(u);
+  char *frag = lt_uri_cut_fragment(u);
   struct resource *r = map_get(&s->resources, u);
   if (!r || !r->root) {
     char why[600];
@@ -964,7 +814,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
     t = r->root;
   } else if (frag[0] == '/') {
     /* a JSON pointer, percent-decoded then ~1 and ~0 unescaped per token */
-    pct_decode(frag);
+    lt_uri_pct_decode(frag);
     json_t *cur = r->root->json;
     char *tok = frag + 1;
     for (;;) {
@@ -1001,7 +851,7 @@ static struct snode *resolve_ref(struct lt_schema *s, const struct snode *from, 
       t = compile(s, cur, r->uri, frag, r->root->doc, r, voc);
     }
   } else {
-    pct_decode(frag);
+    lt_uri_pct_decode(frag);
     struct lt_buf b = {0};
     lt_buf_fmt(&b, "%s#%s", u, frag);
     t = b.s ? map_get(&s->anchors, b.s) : NULL;
@@ -1086,7 +936,7 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  uri_cut_fragment(base);
+  lt_uri_cut_fragment(base);
   s->root = add_document(s, json_incref(schema), base);
   free(base);
   if (!s->root || link_all(s) < 0) goto out;

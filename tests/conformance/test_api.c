@@ -15,6 +15,7 @@
 #include "mappings/json.h"
 #include "mappings/jsonpath.h"
 #include "mappings/jsonschema.h"
+#include "mappings/jsonschema_uri.h"
 
 static char dir[256];
 static char written[16][512];
@@ -91,6 +92,42 @@ static void test_jsonpath(void) {
   json_decref(vals);
   lt_jsonpath_destroy(p);
   json_decref(doc);
+}
+
+/* RFC 3986 §5.4.1 and §5.4.2: every normal and abnormal example, plus the URN and file cases
+ * JSON Schema needs. */
+static void test_uri(void) {
+  static const char *const cases[][2] = {
+      {"g:h", "g:h"}, {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"}, {"g/", "http://a/b/c/g/"},
+      {"/g", "http://a/g"}, {"//g", "http://g"}, {"?y", "http://a/b/c/d;p?y"}, {"g?y", "http://a/b/c/g?y"},
+      {"#s", "http://a/b/c/d;p?q#s"}, {"g#s", "http://a/b/c/g#s"}, {"g?y#s", "http://a/b/c/g?y#s"},
+      {";x", "http://a/b/c/;x"}, {"g;x", "http://a/b/c/g;x"}, {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+      {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"}, {"..", "http://a/b/"},
+      {"../", "http://a/b/"}, {"../g", "http://a/b/g"}, {"../..", "http://a/"}, {"../../", "http://a/"},
+      {"../../g", "http://a/g"}, {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"},
+      {"/./g", "http://a/g"}, {"/../g", "http://a/g"}, {"g.", "http://a/b/c/g."}, {".g", "http://a/b/c/.g"},
+      {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"}, {"./../g", "http://a/b/g"},
+      {"./g/.", "http://a/b/c/g/"}, {"g/./h", "http://a/b/c/g/h"}, {"g/../h", "http://a/b/c/h"},
+      {"g;x=1/./y", "http://a/b/c/g;x=1/y"}, {"g;x=1/../y", "http://a/b/c/y"}, {"g?y/./x", "http://a/b/c/g?y/./x"},
+      {"g?y/../x", "http://a/b/c/g?y/../x"}, {"g#s/./x", "http://a/b/c/g#s/./x"},
+      {"g#s/../x", "http://a/b/c/g#s/../x"}, {"http:g", "http:g"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *r = lt_uri_resolve("http://a/b/c/d;p?q", cases[i][0]);
+    CHECK_STR(r, cases[i][1]);
+    free(r);
+  }
+  char *r = lt_uri_resolve("urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed", "#/$defs/bar");
+  CHECK_STR(r, "urn:uuid:deadbeef-1234-ffff-ffff-4321feebdaed#/$defs/bar");
+  free(r);
+  r = lt_uri_resolve("file:///srv/schemas/onestop/dossier.json", "../common/codes.json#/$defs/org");
+  CHECK_STR(r, "file:///srv/schemas/common/codes.json#/$defs/org");
+  CHECK_STR(lt_uri_cut_fragment(r), "/$defs/org");
+  CHECK_STR(r, "file:///srv/schemas/common/codes.json");
+  free(r);
+  char frag[] = "/$defs/a%25b%2Fc";
+  lt_uri_pct_decode(frag);
+  CHECK_STR(frag, "/$defs/a%b/c");
 }
 
 static void test_schema_files(void) {
@@ -375,6 +412,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   test_json_parse();
   test_jsonpath();
+  test_uri();
   test_schema_files();
   test_hostile();
   test_threads();
