@@ -216,6 +216,11 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
       set(conf, "session.timeout.ms", num, errbuf, errbuf_size) < 0 ||
       set(conf, "heartbeat.interval.ms", "1000", errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.wait.max.ms", "50", errbuf, errbuf_size) < 0 ||
+      /* Bound the prefetch: librdkafka's defaults (100k records per partition, 64 MiB queue,
+       * 50 MiB fetches) would let RSS grow far past what a hub instance needs. */
+      set(conf, "queued.min.messages", "20000", errbuf, errbuf_size) < 0 ||
+      set(conf, "queued.max.messages.kbytes", "16384", errbuf, errbuf_size) < 0 ||
+      set(conf, "fetch.max.bytes", "8388608", errbuf, errbuf_size) < 0 ||
       apply_properties(t, conf, errbuf, errbuf_size) < 0) {
     rd_kafka_conf_destroy(conf);
     return HUB_ERR_CONFIG;
