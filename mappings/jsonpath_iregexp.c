@@ -6,6 +6,7 @@
 #include "mappings/jsonpath_iregexp.h"
 
 #include "mappings/json.h"
+#include "mappings/jsonschema_regex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -237,16 +238,5 @@ out:
 }
 
 int lt_iregexp_test(const pcre2_code *re, const char *subject, size_t len) {
-  pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-  pcre2_match_context *mc = pcre2_match_context_create(NULL);
-  int ok = 0;
-  if (!md || !mc) goto out;
-  /* Bounds the work a hostile pattern can make PCRE2 do (a failed limit counts as no match). */
-  pcre2_set_match_limit(mc, 1000000);
-  pcre2_set_depth_limit(mc, 10000);
-  ok = pcre2_match(re, (PCRE2_SPTR)subject, len, 0, 0, md, mc) >= 0;
-out:
-  pcre2_match_data_free(md);
-  pcre2_match_context_free(mc);
-  return ok;
+  return lt_regex_search(re, subject, len); /* the pattern carries its own anchors */
 }

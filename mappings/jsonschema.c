@@ -20,11 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "mappings/json.h"
 #include "mappings/jsonschema_meta.h"
+#include "mappings/jsonschema_regex.h"
 #include "mappings/jsonschema_uri.h"
 
 #define META_2020_12 "https://json-schema.org/draft/2020-12/schema"
@@ -232,105 +230,6 @@ static char *ptr_child(const char *ptr, const char *key, long index) {
     lt_buf_fmt(&b, "%ld", index);
   }
   return b.s;
-}
-
-/* The long Unicode general-category names ECMA-262 allows in \p{..}, which PCRE2 10.42 only
- * knows by their short names. */
-static const char *const gc_long[][2] = {
-    {"Letter", "L"},          {"Cased_Letter", "L&"},      {"Uppercase_Letter", "Lu"},     {"Lowercase_Letter", "Ll"},
-    {"Titlecase_Letter", "Lt"}, {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"},         {"Mark", "M"},
-    {"Nonspacing_Mark", "Mn"}, {"Spacing_Mark", "Mc"},     {"Enclosing_Mark", "Me"},       {"Number", "N"},
-    {"Decimal_Number", "Nd"}, {"digit", "Nd"},             {"Letter_Number", "Nl"},        {"Other_Number", "No"},
-    {"Punctuation", "P"},     {"Connector_Punctuation", "Pc"}, {"Dash_Punctuation", "Pd"}, {"Open_Punctuation", "Ps"},
-    {"Close_Punctuation", "Pe"}, {"Initial_Punctuation", "Pi"}, {"Final_Punctuation", "Pf"}, {"Other_Punctuation", "Po"},
-    {"Symbol", "S"},          {"Math_Symbol", "Sm"},       {"Currency_Symbol", "Sc"},      {"Modifier_Symbol", "Sk"},
-    {"Other_Symbol", "So"},   {"Separator", "Z"},          {"Space_Separator", "Zs"},      {"Line_Separator", "Zl"},
-    {"Paragraph_Separator", "Zp"}, {"Other", "C"},         {"Control", "Cc"},              {"Format", "Cf"},
-    {"Unassigned", "Cn"},     {"Private_Use", "Co"},       {"Surrogate", "Cs"},
-};
-
-/* ECMA-262 regex (JSON Schema's dialect) compiled with PCRE2: unanchored search, "$" only at
- * the very end, \uXXXX escapes, long property names mapped to short ones. */
-/* ECMA-262's \s: WhiteSpace and LineTerminator, wider than PCRE2's ASCII \s. */
-/* (written with \\uXXXX: under PCRE2_ALT_BSUX, \\x takes exactly two hex digits) */
-#define ECMA_SPACE \
-  "\\t\\n\\x0b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-
-static pcre2_code *ecma_compile(const char *src, size_t len, char *msg, size_t msg_size) {
-  struct lt_buf b = {0};
-  int in_class = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (src[i] == '\\' && i + 1 < len && (src[i + 1] == 's' || (src[i + 1] == 'S' && !in_class))) {
-      if (in_class) lt_buf_str(&b, ECMA_SPACE);
-      else lt_buf_str(&b, src[i + 1] == 's' ? "[" ECMA_SPACE "]" : "[^" ECMA_SPACE "]");
-      i++;
-      continue;
-    }
-    if (src[i] == '[' && !in_class) in_class = 1;
-    else if (src[i] == ']' && in_class) in_class = 0;
-    if (src[i] == '\\' && i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
-      const char *name = src + i + 3;
-      const char *end = memchr(name, '}', len - (i + 3));
-      if (end) {
-        size_t n = (size_t)(end - name);
-        const char *eq = memchr(name, '=', n);
-        if (eq && ((eq - name == 16 && !memcmp(name, "General_Category", 16)) || (eq - name == 2 && !memcmp(name, "gc", 2)))) {
-          n -= (size_t)(eq + 1 - name);
-          name = eq + 1;
-        }
-        const char *shortn = NULL;
-        for (size_t k = 0; k < sizeof gc_long / sizeof gc_long[0]; k++)
-          if (strlen(gc_long[k][0]) == n && !memcmp(gc_long[k][0], name, n)) shortn = gc_long[k][1];
-        if (shortn) {
-          lt_buf_put(&b, src + i, 3);
-          lt_buf_str(&b, shortn);
-          lt_buf_put(&b, "}", 1);
-          i = (size_t)(end - src);
-          continue;
-        }
-      }
-    }
-    if (src[i] == '\\' && i + 1 < len) {
-      lt_buf_put(&b, src + i, 2);
-      i++;
-      continue;
-    }
-    lt_buf_put(&b, src + i, 1);
-  }
-  lt_buf_put(&b, "", 0);
-  pcre2_code *re = NULL;
-  if (!b.oom) {
-    int errcode;
-    PCRE2_SIZE off;
-    re = pcre2_compile((PCRE2_SPTR)b.s, b.len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX, &errcode, &off,
-                       NULL);
-    if (re) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up: without JIT it interprets */
-    if (!re) {
-      PCRE2_UCHAR m[200];
-      pcre2_get_error_message(errcode, m, sizeof m);
-      snprintf(msg, msg_size, "invalid regular expression '%s' at offset %zu: %s", src, (size_t)off, (char *)m);
-    }
-  } else {
-    snprintf(msg, msg_size, "out of memory");
-  }
-  free(b.s);
-  return re;
-}
-
-/* Instance strings are untrusted: the match limit bounds backtracking (hitting it counts as
- * no match, so `pattern` fails closed). */
-static int re_search(const pcre2_code *re, const char *s, size_t len) {
-  pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-  pcre2_match_context *mc = pcre2_match_context_create(NULL);
-  int rc = -1;
-  if (md && mc) {
-    pcre2_set_match_limit(mc, 1000000);
-    pcre2_set_depth_limit(mc, 10000);
-    rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
-  }
-  pcre2_match_context_free(mc);
-  pcre2_match_data_free(md);
-  return rc >= 0;
 }
 
 struct vocab {
@@ -598,7 +497,7 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
       char msg[300];
       n->pattern_properties[i].pattern = pp[i].name;
       n->pattern_properties[i].s = pp[i].s;
-      n->pattern_properties[i].re = ecma_compile(pp[i].name, pp[i].len, msg, sizeof msg);
+      n->pattern_properties[i].re = lt_ecma_regex_compile(pp[i].name, pp[i].len, msg, sizeof msg);
       n->n_pattern_properties = i + 1;
       if (!n->pattern_properties[i].re) {
         cerr(s, n, "patternProperties: %s", msg);
@@ -662,7 +561,7 @@ static struct snode *compile(struct lt_schema *s, json_t *j, const char *base, c
         goto fail;
       }
       n->pattern_src = json_string_value(v);
-      if (!(n->pattern = ecma_compile(json_string_value(v), json_string_length(v), msg, sizeof msg))) {
+      if (!(n->pattern = lt_ecma_regex_compile(json_string_value(v), json_string_length(v), msg, sizeof msg))) {
         cerr(s, n, "pattern: %s", msg);
         goto fail;
       }
@@ -1206,7 +1105,7 @@ static int validate_object(struct vctx *c, const struct snode *s, json_t *inst, 
       }
     }
     for (size_t i = 0; i < s->n_pattern_properties; i++) {
-      if (re_search(s->pattern_properties[i].re, key, klen)) {
+      if (lt_regex_search(s->pattern_properties[i].re, key, klen)) {
         matched = 1;
         if (!child(c, s->pattern_properties[i].s, val, key, klen, 0)) ok = 0;
       }
@@ -1393,7 +1292,7 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
       fail(c, "minLength", "%zu characters, at least %lld required", len, s->min_length);
       ok = 0;
     }
-    if (s->pattern && !re_search(s->pattern, json_string_value(inst), json_string_length(inst))) {
+    if (s->pattern && !lt_regex_search(s->pattern, json_string_value(inst), json_string_length(inst))) {
       fail(c, "pattern", "does not match '%s'", s->pattern_src);
       ok = 0;
     }

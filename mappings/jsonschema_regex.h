@@ -1,0 +1,16 @@
+/* ECMA-262 regular expressions (JSON Schema's dialect) on PCRE2, and a bounded search. */
+#ifndef LT_JSONSCHEMA_REGEX_H
+#define LT_JSONSCHEMA_REGEX_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stddef.h>
+
+/* Compiles an ECMA-262 regex for an unanchored search ("$" only at the very end, \uXXXX, ECMA's
+ * Unicode \s, long property names). NULL with the reason in msg when it does not compile. */
+pcre2_code *lt_ecma_regex_compile(const char *src, size_t len, char *msg, size_t msg_size);
+/* 1 when `re` matches somewhere in the UTF-8 subject. The subject is untrusted: a match limit
+ * bounds backtracking, and hitting it counts as no match. */
+int lt_regex_search(const pcre2_code *re, const char *s, size_t len);
+
+#endif
