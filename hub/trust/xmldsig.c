@@ -24,6 +24,7 @@
 #include <xmlsec/crypto.h>
 #include <xmlsec/errors.h>
 #include <xmlsec/openssl/evp.h>
+#include <xmlsec/openssl/x509.h>
 #include <xmlsec/templates.h>
 #include <xmlsec/xmldsig.h>
 #include <xmlsec/xmlsec.h>
@@ -262,18 +263,16 @@ const char *hub_xmldsig_signer_get_identity(const struct hub_xmldsig_signer *s) 
   return s->identity;
 }
 
-static X509 *load_first_cert(const char *path, char *errbuf, size_t errbuf_size) {
-  STACK_OF(X509) *sk = hub_x509_load_pem_file(path, errbuf, errbuf_size);
-  if (!sk) return NULL;
-  X509 *x = sk_X509_shift(sk);
-  sk_X509_pop_free(sk, X509_free);
-  return x;
+static char *b64_new(const unsigned char *d, size_t n) {
+  char *b = malloc(4 * ((n + 2) / 3) + 1);
+  if (b) EVP_EncodeBlock((unsigned char *)b, d, (int)n);
+  return b;
 }
 
 /* The direct signing path (hub_xmldsig_sign) needs the digests, the c14n mode and a template
- * with the certificate already in X509Data. */
-static hub_err_t fast_setup(struct hub_xmldsig_signer *s, X509 *cert, const struct alg *sa, const struct alg *dg,
-                            const struct alg *c14n, char *errbuf, size_t errbuf_size) {
+ * with the certificates (leaf first, then the intermediates of the PEM file) in X509Data. */
+static hub_err_t fast_setup(struct hub_xmldsig_signer *s, STACK_OF(X509) *certs, const struct alg *sa,
+                            const struct alg *dg, const struct alg *c14n, char *errbuf, size_t errbuf_size) {
   /* fetched once: OpenSSL 3 would otherwise look the digest up on every signature */
   static const char *const mds[][2] = {{"sha224", "SHA2-224"}, {"sha256", "SHA2-256"}, {"sha384", "SHA2-384"},
                                        {"sha512", "SHA2-512"}};
@@ -286,20 +285,21 @@ static hub_err_t fast_setup(struct hub_xmldsig_signer *s, X509 *cert, const stru
                                                       : XML_C14N_1_0;
   s->ec_half = sa->key == K_EC ? (EVP_PKEY_get_bits(s->pkey) + 7) / 8 : 0;
   s->pss = !strncmp(sa->name, "rsa-pss", 7);
-  unsigned char *der = NULL;
-  int n = i2d_X509(cert, &der);
-  char *b64 = n > 0 ? malloc(4 * ((size_t)n + 2) / 3 + 1) : NULL;
-  if (b64) EVP_EncodeBlock((unsigned char *)b64, der, n);
-  OPENSSL_free(der);
   s->fast = xmlDocCopyNode(s->tmpl, s->tmpl_doc, 1);
   xmlNodePtr x509 = s->fast ? child_el(child_el(s->fast, DSIG_NS, "KeyInfo"), DSIG_NS, "X509Data") : NULL;
-  if (!s->sign_md || !s->ref_md || !b64 || !x509 ||
-      !xmlNewTextChild(x509, x509->ns, (const xmlChar *)"X509Certificate", (const xmlChar *)b64)) {
+  int ok = s->sign_md && s->ref_md && x509;
+  for (int i = 0; ok && i < sk_X509_num(certs); i++) {
+    unsigned char *der = NULL;
+    int n = i2d_X509(sk_X509_value(certs, i), &der);
+    char *b64 = n > 0 ? b64_new(der, (size_t)n) : NULL;
+    ok = b64 && xmlNewTextChild(x509, x509->ns, (const xmlChar *)"X509Certificate", (const xmlChar *)b64);
     free(b64);
+    OPENSSL_free(der);
+  }
+  if (!ok) {
     snprintf(errbuf, errbuf_size, "cannot build the signature template");
     return HUB_ERR_CRYPTO;
   }
-  free(b64);
   return HUB_OK;
 }
 
@@ -308,7 +308,8 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
   hub_err_t rc = HUB_ERR_CONFIG;
   struct hub_xmldsig_sign_opts o = opts ? *opts : (struct hub_xmldsig_sign_opts){0};
   struct hub_xmldsig_signer *s = NULL;
-  X509 *cert = NULL;
+  STACK_OF(X509) *certs = NULL;
+  X509 *cert = NULL; /* the leaf, borrowed from certs */
   *out = NULL;
   if (hub_xmldsig_init() != HUB_OK) {
     snprintf(errbuf, errbuf_size, "xmlsec initialisation failed: %s", last_err);
@@ -334,10 +335,21 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
     snprintf(errbuf, errbuf_size, "%s: not a PEM private key", key_pem);
     goto out;
   }
-  if (!(cert = load_first_cert(cert_pem, errbuf, errbuf_size))) goto out;
+  if (!(certs = hub_x509_load_pem_file(cert_pem, errbuf, errbuf_size))) goto out;
+  cert = sk_X509_value(certs, 0);
   if (xmlSecCryptoAppKeyCertLoad(s->key, cert_pem, xmlSecKeyDataFormatPem) < 0) {
     snprintf(errbuf, errbuf_size, "%s: cannot attach the certificate: %s", cert_pem, last_err);
     goto out;
+  }
+  /* intermediates after the leaf go into X509Data too, for xmlsec's path as for ours */
+  xmlSecKeyDataPtr x509data = xmlSecKeyEnsureData(s->key, xmlSecOpenSSLKeyDataX509Id);
+  for (int i = 1; i < sk_X509_num(certs); i++) {
+    X509 *dup = X509_dup(sk_X509_value(certs, i));
+    if (!x509data || !dup || xmlSecOpenSSLKeyDataX509AdoptCert(x509data, dup) < 0) {
+      X509_free(dup);
+      snprintf(errbuf, errbuf_size, "%s: cannot attach certificate %d: %s", cert_pem, i + 1, last_err);
+      goto out;
+    }
   }
   EVP_PKEY *pk = xmlSecOpenSSLEvpKeyDataGetEvp(xmlSecKeyGetValue(s->key));
   if (!pk || X509_check_private_key(cert, pk) != 1) {
@@ -394,13 +406,13 @@ hub_err_t hub_xmldsig_signer_new(const char *key_pem, const char *cert_pem, cons
     goto out;
   }
   xmlDocSetRootElement(s->tmpl_doc, s->tmpl);
-  if ((rc = fast_setup(s, cert, sa, dg, c14n, errbuf, errbuf_size)) != HUB_OK) goto out;
+  if ((rc = fast_setup(s, certs, sa, dg, c14n, errbuf, errbuf_size)) != HUB_OK) goto out;
   hub_x509_signer_string(cert, s->identity, sizeof s->identity);
   *out = s;
   s = NULL;
   rc = HUB_OK;
 out:
-  X509_free(cert);
+  sk_X509_pop_free(certs, X509_free);
   hub_xmldsig_signer_destroy(s);
   return rc;
 }
@@ -544,12 +556,6 @@ static int c14n_digest(xmlDocPtr doc, xmlNodePtr root, int mode, EVP_MD_CTX *md)
   int rc = xmlC14NExecute(doc, root ? in_subtree : NULL, root, mode, NULL, 0, ob);
   if (xmlOutputBufferClose(ob) < 0) rc = -1;
   return rc < 0 || sink.failed ? -1 : 0;
-}
-
-static char *b64_new(const unsigned char *d, size_t n) {
-  char *b = malloc(4 * ((n + 2) / 3) + 1);
-  if (b) EVP_EncodeBlock((unsigned char *)b, d, (int)n);
-  return b;
 }
 
 /* Writes the input bytes with the serialised signature inserted where it sits in the tree, so

@@ -228,6 +228,10 @@ def main():
     case("expired-chain.xml", lt_sign(edoc, "expired-key.pem", "expired-cert.pem"), "sig-expired", "expired at")
     case("revoked-certificate.xml", lt_sign(edoc, "revoked-key.pem", "revoked-cert.pem"), "sig-untrusted",
          "certificate revoked", "--crl " + os.path.join("$KEYS", "crl.pem"))
+    case("ok-intermediate-chain.xml", lt_sign(edoc, "agency-sub-key.pem", "agency-sub-chain.pem"), "ok",
+         "UBND Tinh Cao Bang", "--crl " + os.path.join("$KEYS", "crl.pem"))
+    case("chain-missing-intermediate.xml", lt_sign(edoc, "agency-sub-key.pem", "agency-sub-cert.pem"),
+         "sig-untrusted", "unable to get local issuer certificate")
     case("key-usage-not-signing.xml", lt_sign(edoc, "badku-key.pem", "badku-cert.pem"), "sig-untrusted",
          "key usage does not allow signing")
     ec = lt_sign(edoc, "agency-ec-key.pem", "agency-ec-cert.pem").decode("utf-8")

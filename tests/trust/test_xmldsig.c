@@ -282,6 +282,28 @@ static void test_trust_decisions(void) {
   CHECK(verify(v, rev, olen, 0, reason, sizeof reason, NULL, 0) == HUB_OK); /* no CRL configured */
   hub_xmldsig_verifier_destroy(v);
 
+  /* an intermediate CA: the signer puts leaf + intermediate into X509Data (both paths), the
+   * verifier builds the chain to the root alone, with CRLs from both CAs */
+  struct hub_xmldsig_signer *sub = NULL;
+  char err[1024];
+  CHECK(hub_xmldsig_signer_new(kp("agency-sub-key.pem"), kp("agency-sub-chain.pem"), NULL, &sub, err, sizeof err) ==
+        HUB_OK);
+  v = verifier("crl.pem", NULL, -1);
+  for (int path = 0; sub && path < 2; path++) {
+    unsigned char *chained = NULL;
+    size_t clen = 0;
+    CHECK((path ? hub_xmldsig_sign_xmlsec : hub_xmldsig_sign)(sub, doc, dlen, &chained, &clen, err, sizeof err) ==
+          HUB_OK);
+    int n_certs = 0;
+    for (const char *p = (const char *)chained; p && (p = strstr(p, "<X509Certificate>")) != NULL; p++) n_certs++;
+    CHECK(n_certs == 2);
+    CHECK(chained && verify(v, chained, clen, 0, reason, sizeof reason, signer, sizeof signer) == HUB_OK);
+    CHECK_CONTAINS(signer, "UBND Tinh Cao Bang");
+    free(chained);
+  }
+  hub_xmldsig_signer_destroy(sub);
+  hub_xmldsig_verifier_destroy(v);
+
   /* pinned: KeyInfo ignored, only the pinned key counts */
   v = verifier(NULL, "agency-rsa-cert.pem", -1);
   CHECK(verify(v, good, glen, 0, reason, sizeof reason, signer, sizeof signer) == HUB_OK);
