@@ -24,7 +24,7 @@ static const char *const gc_long[][2] = {
 };
 
 /* ECMA-262's \s: WhiteSpace and LineTerminator, wider than PCRE2's ASCII \s (written with
- * \\uXXXX: under PCRE2_ALT_BSUX, \\x takes exactly two hex digits). */
+ * \uXXXX: under PCRE2_ALT_BSUX, \x takes exactly two hex digits). */
 #define ECMA_SPACE \
   "\\t\\n\\x0b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
 
