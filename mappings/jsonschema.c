@@ -3,11 +3,11 @@
  * are referenced loaded) and then validated against many instances; a compiled schema is
  * immutable, so threads may share it.
  *
- * Owns: the registry of schema resources and anchors,
- * loading of referenced documents (built-in meta-schemas, files next to a file schema, and a
- * remote-prefix-to-folder map: there is no network access), annotation collection for
- * unevaluatedProperties/unevaluatedItems, the dynamic scope for $dynamicRef, and the error
- * list ("<instance pointer>: <keyword>: <message>"). */
+ * Owns: the registry of schema resources and anchors, loading of referenced documents
+ * (built-in meta-schemas, files next to a file schema, and a remote-prefix-to-folder map: there
+ * is no network access), annotation collection for unevaluatedProperties/unevaluatedItems, the
+ * dynamic scope for $dynamicRef, and the error list ("<instance pointer>: <keyword>: <message>").
+ * URI resolution is in jsonschema_uri.c, regexes in jsonschema_regex.c. */
 #include "mappings/jsonschema.h"
 
 #include <errno.h>
