@@ -1037,6 +1037,57 @@ static int in_place(struct vctx *c, const struct snode *s, json_t *inst, struct 
   return ok;
 }
 
+/* The failing alternative of an anyOf/oneOf with the fewest errors, for the message. */
+struct closest {
+  struct lt_buf text; /* its error lines */
+  size_t n_errors, score, index;
+  int set;
+};
+
+/* Evaluates one alternative in place. Its errors never count as errors of the whole; when
+ * errors are being listed they are kept aside, and the closest failing alternative's first
+ * error is quoted in the keyword's message. */
+static int try_alternative(struct vctx *c, const struct snode *alt, json_t *inst, struct ann *ann, size_t i,
+                           struct closest *cl) {
+  if (c->mute) {
+    c->mute++;
+    int r = in_place(c, alt, inst, ann);
+    c->mute--;
+    return r;
+  }
+  struct lt_buf saved = c->errors;
+  size_t saved_n = c->n_errors;
+  c->errors = (struct lt_buf){0};
+  c->n_errors = 0;
+  int r = in_place(c, alt, inst, ann);
+  /* an alternative failing on "type" is for another kind of value: rank it last */
+  size_t score = c->n_errors + (c->errors.s && strstr(c->errors.s, ": type: ") ? 100000 : 0);
+  if (!r && (!cl->set || score < cl->score)) {
+    free(cl->text.s);
+    cl->text = c->errors;
+    cl->score = score;
+    cl->n_errors = c->n_errors;
+    cl->index = i;
+    cl->set = 1;
+  } else {
+    free(c->errors.s);
+  }
+  c->errors = saved;
+  c->n_errors = saved_n;
+  return r;
+}
+
+/* " (closest: #I, /path: keyword: message)" from the first error line, or "". */
+static const char *closest_text(const struct closest *cl, char *out, size_t size) {
+  out[0] = 0;
+  if (!cl->set || !cl->text.s) return out;
+  const char *nl = strchr(cl->text.s, '\n');
+  int len = nl ? (int)(nl - cl->text.s) : (int)strlen(cl->text.s);
+  snprintf(out, size, " (closest: #%zu, %.*s%s)", cl->index, len > 300 ? 300 : len, cl->text.s,
+           cl->n_errors > 1 ? ", ..." : "");
+  return out;
+}
+
 static int child(struct vctx *c, const struct snode *s, json_t *v, const char *key, size_t len, size_t index) {
   path_push(c, key, len, index);
   int ok = validate(c, s, v, NULL);
@@ -1123,13 +1174,18 @@ static int validate_object(struct vctx *c, const struct snode *s, json_t *inst, 
     }
     if (s->property_names) {
       json_t *name = json_stringn_nocheck(key, klen);
-      c->mute++;
-      int nok = name && validate(c, s->property_names, name, NULL);
-      c->mute--;
+      struct closest why = {0};
+      int nok = name && try_alternative(c, s->property_names, name, NULL, 0, &why);
       if (!nok) {
-        fail(c, "propertyNames", "property name '%s' is not valid", key);
+        /* the name's own failure without its pointer: "(pattern: does not match '^a+$')" */
+        const char *w = why.text.s ? strstr(why.text.s, ": ") : NULL;
+        const char *nl = w ? strchr(w + 2, '\n') : NULL;
+        int wl = w ? (nl ? (int)(nl - w - 2) : (int)strlen(w + 2)) : 0;
+        fail(c, "propertyNames", "property name '%s' is not valid%s%.*s%s", key, w ? " (" : "", wl > 300 ? 300 : wl,
+             w ? w + 2 : "", w ? ")" : "");
         ok = 0;
       }
+      free(why.text.s);
       json_decref(name);
     }
     if (matched && ann) ann->bits[idx] = 1;
@@ -1325,57 +1381,6 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
     }
   }
   return ok;
-}
-
-/* The failing alternative of an anyOf/oneOf with the fewest errors, for the message. */
-struct closest {
-  struct lt_buf text; /* its error lines */
-  size_t n_errors, score, index;
-  int set;
-};
-
-/* Evaluates one alternative in place. Its errors never count as errors of the whole; when
- * errors are being listed they are kept aside, and the closest failing alternative's first
- * error is quoted in the keyword's message. */
-static int try_alternative(struct vctx *c, const struct snode *alt, json_t *inst, struct ann *ann, size_t i,
-                           struct closest *cl) {
-  if (c->mute) {
-    c->mute++;
-    int r = in_place(c, alt, inst, ann);
-    c->mute--;
-    return r;
-  }
-  struct lt_buf saved = c->errors;
-  size_t saved_n = c->n_errors;
-  c->errors = (struct lt_buf){0};
-  c->n_errors = 0;
-  int r = in_place(c, alt, inst, ann);
-  /* an alternative failing on "type" is for another kind of value: rank it last */
-  size_t score = c->n_errors + (c->errors.s && strstr(c->errors.s, ": type: ") ? 100000 : 0);
-  if (!r && (!cl->set || score < cl->score)) {
-    free(cl->text.s);
-    cl->text = c->errors;
-    cl->score = score;
-    cl->n_errors = c->n_errors;
-    cl->index = i;
-    cl->set = 1;
-  } else {
-    free(c->errors.s);
-  }
-  c->errors = saved;
-  c->n_errors = saved_n;
-  return r;
-}
-
-/* " (closest: #I, /path: keyword: message)" from the first error line, or "". */
-static const char *closest_text(const struct closest *cl, char *out, size_t size) {
-  out[0] = 0;
-  if (!cl->set || !cl->text.s) return out;
-  const char *nl = strchr(cl->text.s, '\n');
-  int len = nl ? (int)(nl - cl->text.s) : (int)strlen(cl->text.s);
-  snprintf(out, size, " (closest: #%zu, %.*s%s)", cl->index, len > 300 ? 300 : len, cl->text.s,
-           cl->n_errors > 1 ? ", ..." : "");
-  return out;
 }
 
 static int validate(struct vctx *c, const struct snode *s, json_t *inst, struct ann *ann) {

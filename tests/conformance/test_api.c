@@ -240,6 +240,16 @@ static void test_hostile(void) {
   lt_schema_destroy(s);
   json_decref(one);
   json_decref(obj);
+  /* propertyNames says why a name fails */
+  json_t *pn = json_loads("{\"propertyNames\": {\"pattern\": \"^[a-z]+$\"}}", 0, NULL);
+  json_t *named = json_loads("{\"ok\": 1, \"Not-ok\": 2}", 0, NULL);
+  CHECK(lt_schema_new(pn, "https://lienthong.invalid/pn.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, named, &errors) == HUB_ERR_SCHEMA);
+  CHECK_STR(errors, "/: propertyNames: property name 'Not-ok' is not valid (pattern: does not match '^[a-z]+$')");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(pn);
+  json_decref(named);
   /* at most 100 failures are listed, then one line says so */
   json_t *strs = json_loads("{\"items\": {\"type\": \"string\"}}", 0, NULL), *ints = json_array();
   for (int i = 0; i < 150; i++) json_array_append_new(ints, json_integer(i));
