@@ -1599,7 +1599,7 @@ static hub_err_t check_against_meta(json_t *schema_json, const char *name, char 
   hub_err_t rc = lt_schema_validate(meta_schema, schema_json, &errors);
   if (rc == HUB_ERR_SCHEMA) {
     struct lt_buf one = {0}; /* on one line: "/a: k: m; /b: k: m" */
-    for (const char *p = errors; p && *p; p++) lt_buf_str(&one, *p == '\n' ? "; " : (char[2]){*p, 0});
+    for (const char *p = errors; p && *p; p++) lt_buf_put(&one, *p == '\n' ? "; " : p, *p == '\n' ? 2 : 1);
     snprintf(errbuf, errbuf_size, "%s: not a valid JSON Schema (draft 2020-12): %s", name, one.s ? one.s : "");
     free(one.s);
     rc = HUB_ERR_SCHEMA_INVALID;

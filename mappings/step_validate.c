@@ -81,7 +81,10 @@ hub_err_t lt_validator_load(const char *path, struct lt_validator **out, char *e
         v->xsd = xmlSchemaParse(pc);
       }
       if (!v->xsd) {
-        snprintf(errbuf, errbuf_size, "%s: not a valid XML Schema: %s", path, msgs.s ? msgs.s : "(no detail)");
+        struct lt_buf one = {0}; /* the failures on one line, joined by "; " */
+        for (const char *p = msgs.s; p && *p; p++) lt_buf_put(&one, *p == '\n' ? "; " : p, *p == '\n' ? 2 : 1);
+        snprintf(errbuf, errbuf_size, "%s: not a valid XML Schema: %s", path, one.s ? one.s : "(no detail)");
+        free(one.s);
         rc = HUB_ERR_SCHEMA_INVALID;
       }
     } else if (rc != HUB_ERR_IO && rc != HUB_ERR_NOMEM) {
