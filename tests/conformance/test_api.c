@@ -240,6 +240,16 @@ static void test_hostile(void) {
   lt_schema_destroy(s);
   json_decref(one);
   json_decref(obj);
+  /* short enums and consts are quoted in the message */
+  json_t *en = json_loads("{\"properties\": {\"s\": {\"enum\": [\"mới\", \"đã xử lý\"]}, \"c\": {\"const\": 3}}}", 0, NULL);
+  json_t *ev = json_loads("{\"s\": \"x\", \"c\": 4}", 0, NULL);
+  CHECK(lt_schema_new(en, "https://lienthong.invalid/en.json", &s, err, sizeof err) == HUB_OK);
+  CHECK(lt_schema_validate(s, ev, &errors) == HUB_ERR_SCHEMA);
+  CHECK_STR(errors, "/s: enum: value is not one of [\"mới\",\"đã xử lý\"]\n/c: const: value is not 3");
+  free(errors);
+  lt_schema_destroy(s);
+  json_decref(en);
+  json_decref(ev);
   /* propertyNames says why a name fails */
   json_t *pn = json_loads("{\"propertyNames\": {\"pattern\": \"^[a-z]+$\"}}", 0, NULL);
   json_t *named = json_loads("{\"ok\": 1, \"Not-ok\": 2}", 0, NULL);
