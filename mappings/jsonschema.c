@@ -1353,31 +1353,28 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
       ok = 0;
     }
   } else if (json_is_number(inst)) {
-    num_text(inst, a, sizeof a);
-    if (s->multiple_of && !multiple_of(inst, s->multiple_of)) {
-      num_text(s->multiple_of, b, sizeof b);
-      fail(c, "multipleOf", "%s is not a multiple of %s", a, b);
+    /* each bound: its keyword, whether it fails, and the message's verb */
+    const struct {
+      const char *keyword;
+      json_t *limit;
+      int failed;
+      const char *text;
+    } checks[] = {
+        {"multipleOf", s->multiple_of, s->multiple_of && !multiple_of(inst, s->multiple_of), "is not a multiple of"},
+        {"maximum", s->maximum, s->maximum && lt_json_number_cmp(inst, s->maximum) > 0, "is greater than"},
+        {"exclusiveMaximum", s->exclusive_maximum,
+         s->exclusive_maximum && lt_json_number_cmp(inst, s->exclusive_maximum) >= 0, "is not less than"},
+        {"minimum", s->minimum, s->minimum && lt_json_number_cmp(inst, s->minimum) < 0, "is less than"},
+        {"exclusiveMinimum", s->exclusive_minimum,
+         s->exclusive_minimum && lt_json_number_cmp(inst, s->exclusive_minimum) <= 0, "is not greater than"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+      if (!checks[i].failed) continue;
       ok = 0;
-    }
-    if (s->maximum && lt_json_number_cmp(inst, s->maximum) > 0) {
-      num_text(s->maximum, b, sizeof b);
-      fail(c, "maximum", "%s is greater than %s", a, b);
-      ok = 0;
-    }
-    if (s->exclusive_maximum && lt_json_number_cmp(inst, s->exclusive_maximum) >= 0) {
-      num_text(s->exclusive_maximum, b, sizeof b);
-      fail(c, "exclusiveMaximum", "%s is not less than %s", a, b);
-      ok = 0;
-    }
-    if (s->minimum && lt_json_number_cmp(inst, s->minimum) < 0) {
-      num_text(s->minimum, b, sizeof b);
-      fail(c, "minimum", "%s is less than %s", a, b);
-      ok = 0;
-    }
-    if (s->exclusive_minimum && lt_json_number_cmp(inst, s->exclusive_minimum) <= 0) {
-      num_text(s->exclusive_minimum, b, sizeof b);
-      fail(c, "exclusiveMinimum", "%s is not greater than %s", a, b);
-      ok = 0;
+      if (c->mute) continue; /* numbers are written out only for a listed failure */
+      num_text(inst, a, sizeof a);
+      num_text(checks[i].limit, b, sizeof b);
+      fail(c, checks[i].keyword, "%s %s %s", a, checks[i].text, b);
     }
   }
   return ok;
