@@ -51,6 +51,7 @@ struct hub_transport {
   char *topic; /* subscribed topic */
   int in_txn;
   int revoked; /* a rebalance revoked partitions since the last poll */
+  struct hub_msg *stash; /* a record of the new assignment returned with a rebalance */
   atomic_int n_assigned;
   atomic_int connected;
   atomic_llong lag;
@@ -196,6 +197,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
     t->n_marks = 0;
     t->revoked = 1;
+    hub_msg_destroy(t->stash);
+    t->stash = NULL;
     rd_kafka_assign(rk, NULL);
     atomic_store(&t->n_assigned, 0);
     hub_log(HUB_LOG_INFO, "kafka", "partitions revoked (%s)", rd_kafka_err2name(err));
@@ -263,6 +266,7 @@ static void k_close(struct hub_transport *t) {
   free(t->txn_id);
   free(t->topic);
   free(t->marks);
+  hub_msg_destroy(t->stash);
   free(t);
 }
 
@@ -404,6 +408,7 @@ static void update_lag(struct hub_transport *t) {
 }
 
 static hub_err_t k_abort(struct hub_transport *t);
+static hub_err_t rewind_consumer(struct hub_transport *t);
 
 /* A fatal consumer error (e.g. fenced group membership): abort the open work, make a new
  * consumer and subscribe again; the records come again from the committed offsets. */
@@ -431,11 +436,20 @@ static hub_err_t recreate_consumer(struct hub_transport *t) {
 
 static hub_err_t k_poll(struct hub_transport *t, int timeout_ms, struct hub_msg **out) {
   *out = NULL;
+  if (t->stash) {
+    *out = t->stash;
+    t->stash = NULL;
+    return HUB_OK;
+  }
   rd_kafka_message_t *km = rd_kafka_consumer_poll(t->consumer, timeout_ms);
   if (t->producer) rd_kafka_poll(t->producer, 0); /* serve producer callbacks */
   update_lag(t);
   if (t->revoked) {
+    /* A record returned by the same poll that ran the rebalance belongs to the NEW assignment
+     * (librdkafka drops records fetched before it), usually the first record at the committed
+     * offset: keep it for the next poll. Dropping it here would skip it for good. */
     t->revoked = 0;
+    if (km && !km->err && !(t->stash = msg_from_kafka(km))) rewind_consumer(t); /* out of memory: read it again */
     if (km) rd_kafka_message_destroy(km);
     return HUB_ERR_ABORTED;
   }
@@ -475,6 +489,8 @@ static hub_err_t recreate_producer(struct hub_transport *t) {
 
 static hub_err_t rewind_consumer(struct hub_transport *t) {
   t->n_marks = 0;
+  hub_msg_destroy(t->stash); /* it comes again from the committed offset */
+  t->stash = NULL;
   if (!t->consumer) return HUB_OK;
   rd_kafka_topic_partition_list_t *a = NULL;
   if (rd_kafka_assignment(t->consumer, &a) || !a) return HUB_ERR_TRANSPORT;

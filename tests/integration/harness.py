@@ -169,9 +169,9 @@ def unique(prefix):
 
 
 def route_config(route, src, dst, steps="      - passthrough: {}\n", errors="", bootstrap=None, extra_hub="",
-                 batch=""):
+                 batch="", instance="test"):
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
-    return (f"hub:\n  transport: kafka\n  instance: test\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+    return (f"hub:\n  transport: kafka\n  instance: {instance}\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
             f"  admin: {{ listen: '@ADMIN@'{extra_hub} }}\n"
             f"routes:\n  - name: {route}\n    from: {src}\n    to: {dst}\n    steps:\n{steps}"
             + (f"    errors: {errors}\n" if errors else "") + (f"    batch: {batch}\n" if batch else ""))
