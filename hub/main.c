@@ -31,6 +31,14 @@ int main(int argc, char **argv) {
     return HUB_EXIT_OK;
   }
   const struct hub_cmd *cmd = hub_registry_get_cmd(argv[1]);
+  /* `lienthong bench NAME ...` is the command `bench.NAME`, so its own --help answers. */
+  char bench[128];
+  if (cmd && !strcmp(argv[1], "bench") && argc > 2 && argv[2][0] != '-' &&
+      (size_t)snprintf(bench, sizeof bench, "bench.%s", argv[2]) < sizeof bench && hub_registry_get_cmd(bench)) {
+    cmd = hub_registry_get_cmd(bench);
+    argc--;
+    argv++;
+  }
   if (!cmd) {
     fprintf(stderr, "lienthong: unknown command '%s'\nTry 'lienthong --help'.\n", argv[1]);
     return HUB_EXIT_USAGE;
