@@ -1,6 +1,8 @@
 /* Names and sentences for hub_err_t; the tables are indexed by the enum. */
 #include "hub/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -58,4 +60,14 @@ hub_err_t hub_err_from_name(const char *name) {
   for (int i = 0; i < HUB_ERR__COUNT; i++)
     if (table[i].name && name && strcmp(table[i].name, name) == 0) return (hub_err_t)i;
   return HUB_ERR__COUNT;
+}
+
+hub_err_t hub_errf(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...) {
+  if (errbuf && errbuf_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errbuf_size, fmt, ap);
+    va_end(ap);
+  }
+  return err;
 }

@@ -3,6 +3,8 @@
 #ifndef HUB_ERR_H
 #define HUB_ERR_H
 
+#include <stddef.h>
+
 typedef enum hub_err {
   HUB_OK = 0,
   HUB_ERR_NOMEM,           /* out of memory */
@@ -48,5 +50,8 @@ const char *hub_err2name(hub_err_t err);
 const char *hub_err2str(hub_err_t err);
 /* The code for a name written by hub_err2name, or HUB_ERR__COUNT if unknown. */
 hub_err_t hub_err_from_name(const char *name);
+/* Writes the formatted message into errbuf (when there is one) and returns err. */
+hub_err_t hub_errf(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -16,17 +16,6 @@
 #include <openssl/hmac.h>
 #include <openssl/params.h>
 
-static hub_err_t fail(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static hub_err_t fail(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...) {
-  if (errbuf && errbuf_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errbuf_size, fmt, ap);
-    va_end(ap);
-  }
-  return err;
-}
 
 static void hex32(const unsigned char md[32], char out[65]) {
   static const char hx[] = "0123456789abcdef";
@@ -72,11 +61,11 @@ hub_err_t hub_paygov_mac(enum hub_paygov_alg alg, const char *const *values, siz
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   out[0] = 0;
-  if (!key || !key_len) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "MaXacThuc needs a non-empty key");
+  if (!key || !key_len) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "MaXacThuc needs a non-empty key");
   if (alg != HUB_PAYGOV_SHA256 && alg != HUB_PAYGOV_HMAC_SHA256)
-    return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "unknown MaXacThuc algorithm %d", (int)alg);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "unknown MaXacThuc algorithm %d", (int)alg);
   for (size_t i = 0; i < n; i++)
-    if (!values[i]) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %zu has no value", i + 1);
+    if (!values[i]) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %zu has no value", i + 1);
   /* streamed, so no joined copy of the fields is made */
   EVP_MD_CTX *md_ctx = NULL;
   EVP_MAC *mac = NULL;
@@ -100,7 +89,7 @@ hub_err_t hub_paygov_mac(enum hub_paygov_alg alg, const char *const *values, siz
     ok = ok && EVP_MAC_final(mac_ctx, md, &mac_len, sizeof md) == 1;
     md_len = (unsigned int)mac_len;
   }
-  if (!ok || md_len != 32) err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "SHA-256 computation failed");
+  if (!ok || md_len != 32) err = hub_errf(errbuf, errbuf_size, HUB_ERR_CRYPTO, "SHA-256 computation failed");
   else hex32(md, out);
   EVP_MD_CTX_free(md_ctx);
   EVP_MAC_CTX_free(mac_ctx);
@@ -112,11 +101,11 @@ hub_err_t hub_paygov_mac_json(enum hub_paygov_alg alg, const json_t *obj, const 
                               const void *key, size_t key_len, char out[65], char *errbuf, size_t errbuf_size) {
   hub_err_t err = HUB_OK;
   out[0] = 0;
-  if (!json_is_object(obj)) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "MaXacThuc needs a JSON object");
+  if (!json_is_object(obj)) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "MaXacThuc needs a JSON object");
   const char **vals = calloc(n ? n : 1, sizeof *vals);
   char (*nums)[24] = calloc(n ? n : 1, sizeof *nums);
   if (!vals || !nums) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < n; i++) {
@@ -130,16 +119,16 @@ hub_err_t hub_paygov_mac_json(enum hub_paygov_alg alg, const json_t *obj, const 
     case JSON_TRUE: vals[i] = "true"; break;
     case JSON_FALSE: vals[i] = "false"; break;
     case JSON_REAL:
-      err = fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG,
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG,
                  "field %s is a decimal number; send it as a string or an integer so its text is unambiguous", fields[i]);
       goto out;
     default:
-      err = fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %s is %s", fields[i],
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %s is %s", fields[i],
                  v ? (json_is_null(v) ? "null" : "an object or array") : "missing");
       goto out;
     }
     if (strlen(vals[i]) != (json_is_string(v) ? json_string_length(v) : strlen(vals[i]))) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %s contains a NUL character", fields[i]);
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %s contains a NUL character", fields[i]);
       goto out;
     }
   }
@@ -157,13 +146,13 @@ hub_err_t hub_paygov_mac_check_json(enum hub_paygov_alg alg, const json_t *obj, 
   hub_err_t err = hub_paygov_mac_json(alg, obj, fields, n, key, key_len, want, errbuf, errbuf_size);
   if (err) return err;
   if (!given || strlen(given) != 64)
-    return fail(errbuf, errbuf_size, HUB_ERR_AUTH, "MaXacThuc is %s, expected 64 hex characters",
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_AUTH, "MaXacThuc is %s, expected 64 hex characters",
                 given ? "of the wrong length" : "missing");
   char low[65];
   for (int i = 0; i < 64; i++) low[i] = (char)(given[i] >= 'A' && given[i] <= 'F' ? given[i] + 32 : given[i]);
   low[64] = 0;
   if (CRYPTO_memcmp(low, want, 64) != 0)
-    return fail(errbuf, errbuf_size, HUB_ERR_AUTH, "MaXacThuc does not match the %zu configured fields and key", n);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_AUTH, "MaXacThuc does not match the %zu configured fields and key", n);
   return HUB_OK;
 }
 
@@ -235,14 +224,14 @@ hub_err_t hub_vxp_sign_header_new(const char *const *names, const char *const *v
   if (key_list_out) *key_list_out = NULL;
   for (size_t i = 0; i < n; i++) {
     if (!names[i] || !values[i] || !names[i][0])
-      return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header %zu has no name or value", i + 1);
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header %zu has no name or value", i + 1);
     if (strchr(names[i], ';'))
-      return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header name \"%s\" contains ';', the key-list separator", names[i]);
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header name \"%s\" contains ';', the key-list separator", names[i]);
     if (!valid_utf8(names[i]) || !valid_utf8(values[i]))
-      return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header \"%s\" is not valid UTF-8", names[i]);
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header \"%s\" is not valid UTF-8", names[i]);
     for (size_t m = 0; m < i; m++)
       if (strcmp(names[m], names[i]) == 0)
-        return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header \"%s\" is given twice", names[i]);
+        return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "header \"%s\" is given twice", names[i]);
   }
   sput(&j, "{", 1);
   for (size_t i = 0; i < n; i++) {
@@ -265,7 +254,7 @@ hub_err_t hub_vxp_sign_header_new(const char *const *names, const char *const *v
   if (j.oom || k.oom) {
     free(j.p);
     free(k.p);
-    return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
   }
   *json_out = j.p;
   if (key_list_out) *key_list_out = k.p;
@@ -311,13 +300,13 @@ hub_err_t hub_vxp_hash_file_path(const char *path, char out[65], char *errbuf, s
   size_t r;
   out[0] = 0;
   FILE *f = fopen(path, "rb");
-  if (!f) return fail(errbuf, errbuf_size, HUB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return hub_errf(errbuf, errbuf_size, HUB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
   while (ok && (r = fread(buf, 1, sizeof buf, f)) > 0) ok = EVP_DigestUpdate(ctx, buf, r) == 1;
-  if (ferror(f)) err = fail(errbuf, errbuf_size, HUB_ERR_IO, "%s: read error", path);
+  if (ferror(f)) err = hub_errf(errbuf, errbuf_size, HUB_ERR_IO, "%s: read error", path);
   else if (!ok || EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32)
-    err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "SHA-256 computation failed");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_CRYPTO, "SHA-256 computation failed");
   else hex_unpadded(md, out);
   EVP_MD_CTX_free(ctx);
   fclose(f);

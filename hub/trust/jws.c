@@ -41,17 +41,6 @@ struct hub_jws_key {
 enum alg { ALG_RS256, ALG_PS256, ALG_ES256 };
 static const char *const alg_names[] = {"RS256", "PS256", "ES256"};
 
-static hub_err_t fail(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static hub_err_t fail(char *errbuf, size_t errbuf_size, hub_err_t err, const char *fmt, ...) {
-  if (errbuf && errbuf_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errbuf_size, fmt, ap);
-    va_end(ap);
-  }
-  return err;
-}
 
 /* The most recent OpenSSL error as text (for crypto failures), clearing the queue. */
 static const char *ossl_reason(char *buf, size_t size) {
@@ -111,7 +100,7 @@ static hub_err_t b64_decode(const char *in, size_t len, int url, const char *wha
   size_t data = len;
   if (!url) {
     if (len % 4)
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: base64 length %zu is not a multiple of 4", what, len);
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: base64 length %zu is not a multiple of 4", what, len);
     while (data > 0 && len - data < 2 && in[data - 1] == '=') data--;
   }
   for (size_t i = 0; i < data; i++) {
@@ -121,17 +110,17 @@ static hub_err_t b64_decode(const char *in, size_t len, int url, const char *wha
       if (url && c == '=') hint = " (padding is not allowed in base64url)";
       else if (url && (c == '+' || c == '/')) hint = " (standard base64, not base64url)";
       if (isprint(c))
-        return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: character '%c' at offset %zu is not %s%s", what, c, i,
+        return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: character '%c' at offset %zu is not %s%s", what, c, i,
                     url ? "base64url" : "base64", hint);
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: byte 0x%02x at offset %zu is not %s", what, c, i,
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: byte 0x%02x at offset %zu is not %s", what, c, i,
                   url ? "base64url" : "base64");
     }
   }
   if (data % 4 == 1)
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: %zu base64url characters cannot be a whole number of bytes (truncated?)",
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: %zu base64url characters cannot be a whole number of bytes (truncated?)",
                 what, data);
   unsigned char *buf = malloc(data / 4 * 3 + 3);
-  if (!buf) return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  if (!buf) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
   size_t o = 0;
   unsigned acc = 0;
   int bits = 0;
@@ -146,12 +135,12 @@ static hub_err_t b64_decode(const char *in, size_t len, int url, const char *wha
   }
   if (acc != 0) {
     free(buf);
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: non-canonical base64%s (unused bits in the last character are not zero)",
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: non-canonical base64%s (unused bits in the last character are not zero)",
                 what, url ? "url" : "");
   }
   if (!url && (len - data) != (3 - o % 3) % 3) {
     free(buf);
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: wrong base64 padding", what);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s: wrong base64 padding", what);
   }
   *out = buf;
   *out_len = o;
@@ -225,11 +214,11 @@ hub_err_t hub_jws_key_load_mem(const void *pem, size_t len, const char *kid, str
   struct hub_jws_key *k = calloc(1, sizeof *k);
   BIO *bio = NULL;
   if (!k || len > INT32_MAX) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   if (kid && !(k->kid = strdup(kid))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   /* a PEM file may hold any of the three; try each from the start */
@@ -242,7 +231,7 @@ hub_err_t hub_jws_key_load_mem(const void *pem, size_t len, const char *kid, str
     k->pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
   }
   if (!k->pkey) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO,
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_CRYPTO,
                "no private key, certificate or public key in PEM (an encrypted key is not supported): %s",
                ossl_reason(ebuf, sizeof ebuf));
     goto out;
@@ -265,7 +254,7 @@ hub_err_t hub_jws_key_load(const char *pem_path, const char *kid, struct hub_jws
   if (err) return err;
   char inner[400];
   err = hub_jws_key_load_mem(data, len, kid, out, inner, sizeof inner);
-  if (err) fail(errbuf, errbuf_size, err, "%s: %s", pem_path, inner);
+  if (err) hub_errf(errbuf, errbuf_size, err, "%s: %s", pem_path, inner);
   free(data);
   return err;
 }
@@ -297,13 +286,13 @@ static hub_err_t parse_alg(const char *name, enum alg *alg, char *errbuf, size_t
       return HUB_OK;
     }
   if (strcmp(name, "none") == 0 || strcasecmp(name, "none") == 0)
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "alg \"%s\" (unsecured JWS) is not allowed", name);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "alg \"%s\" (unsecured JWS) is not allowed", name);
   if (strncmp(name, "HS", 2) == 0)
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
                 "alg %s is not allowed: HS* needs a shared secret and the hub verifies only with asymmetric keys "
                 "(an RSA or EC public key is never used as an HMAC secret)",
                 name);
-  return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "alg \"%s\" is not supported (allowed: RS256, PS256, ES256)",
+  return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "alg \"%s\" is not supported (allowed: RS256, PS256, ES256)",
               name);
 }
 
@@ -328,7 +317,7 @@ static hub_err_t raw_sign(EVP_PKEY *pkey, enum alg alg, const void *data, size_t
   if (alg == ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) goto crypto;
   if (EVP_DigestSign(md, NULL, &der_len, data, len) != 1) goto crypto;
   if (!(der = malloc(der_len))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   if (EVP_DigestSign(md, der, &der_len, data, len) != 1) goto crypto;
@@ -339,7 +328,7 @@ static hub_err_t raw_sign(EVP_PKEY *pkey, enum alg alg, const void *data, size_t
     ECDSA_SIG_get0(es, &r, &s);
     unsigned char *rs = malloc(64);
     if (!rs) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
       goto out;
     }
     if (BN_bn2binpad(r, rs, 32) != 32 || BN_bn2binpad(s, rs + 32, 32) != 32) {
@@ -355,7 +344,7 @@ static hub_err_t raw_sign(EVP_PKEY *pkey, enum alg alg, const void *data, size_t
   }
   goto out;
 crypto:
-  err = fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "%s signing failed: %s", alg_names[alg], ossl_reason(ebuf, sizeof ebuf));
+  err = hub_errf(errbuf, errbuf_size, HUB_ERR_CRYPTO, "%s signing failed: %s", alg_names[alg], ossl_reason(ebuf, sizeof ebuf));
 out:
   ECDSA_SIG_free(es);
   free(der);
@@ -377,7 +366,7 @@ static int raw_verify(EVP_PKEY *pkey, enum alg alg, const void *data, size_t len
   size_t vlen = sig_len;
   if (alg == ALG_ES256) {
     if (sig_len != 64) {
-      fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "ES256 signature is %zu bytes, expected 64 (R||S)%s", sig_len,
+      hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "ES256 signature is %zu bytes, expected 64 (R||S)%s", sig_len,
            sig_len > 64 && sig[0] == 0x30 ? "; it looks like DER, which JWS does not use" : "");
       goto out;
     }
@@ -391,7 +380,7 @@ static int raw_verify(EVP_PKEY *pkey, enum alg alg, const void *data, size_t len
     vsig = der;
     vlen = (size_t)n;
   } else if (sig_len != (size_t)EVP_PKEY_get_size(pkey)) {
-    fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s signature is %zu bytes, the %d-bit key needs %d (truncated?)",
+    hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s signature is %zu bytes, the %d-bit key needs %d (truncated?)",
          alg_names[alg], sig_len, EVP_PKEY_get_bits(pkey), EVP_PKEY_get_size(pkey));
     goto out;
   }
@@ -405,7 +394,7 @@ static int raw_verify(EVP_PKEY *pkey, enum alg alg, const void *data, size_t len
   ERR_clear_error(); /* a mismatch leaves errors queued */
   goto out;
 crypto:
-  fail(errbuf, errbuf_size, HUB_ERR_CRYPTO, "%s verification failed: %s", alg_names[alg], ossl_reason(ebuf, sizeof ebuf));
+  hub_errf(errbuf, errbuf_size, HUB_ERR_CRYPTO, "%s verification failed: %s", alg_names[alg], ossl_reason(ebuf, sizeof ebuf));
 out:
   BN_free(r);
   BN_free(s);
@@ -474,20 +463,20 @@ hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem
   STACK_OF(X509) *chain = NULL;
   struct hub_jws_signer *s = NULL;
   *out = NULL;
-  if (!key || !key->pkey) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no key");
-  if (!key->is_private) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "signing needs a private key; this key is public only");
+  if (!key || !key->pkey) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no key");
+  if (!key->is_private) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "signing needs a private key; this key is public only");
   const char *alg_name = alg_or_NULL ? alg_or_NULL : hub_jws_key_get_default_alg(key);
   if (!alg_name)
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no JWS algorithm for a %s key", key_type_name(key->pkey, why, sizeof why));
-  if (!(s = calloc(1, sizeof *s))) return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no JWS algorithm for a %s key", key_type_name(key->pkey, why, sizeof why));
+  if (!(s = calloc(1, sizeof *s))) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
   if ((err = parse_alg(alg_name, &s->alg, errbuf, errbuf_size))) goto out;
   if (!key_fits(key->pkey, s->alg, why, sizeof why)) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s", why);
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s", why);
     goto out;
   }
   if (!(hdr = json_object()) || json_object_set_new(hdr, "alg", json_string(alg_names[s->alg])) ||
       (key->kid && json_object_set_new(hdr, "kid", json_string(key->kid)))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   if (cert_pem_path_or_NULL) {
@@ -497,12 +486,12 @@ hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem
     }
     EVP_PKEY *leaf_key = X509_get0_pubkey(sk_X509_value(chain, 0));
     if (!leaf_key || EVP_PKEY_eq(leaf_key, key->pkey) != 1) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "%s: the first certificate does not hold the signing key's public half",
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "%s: the first certificate does not hold the signing key's public half",
                  cert_pem_path_or_NULL);
       goto out;
     }
     if (!(x5c = json_array()) || json_object_set(hdr, "x5c", x5c)) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
       goto out;
     }
     for (int i = 0; i < sk_X509_num(chain); i++) {
@@ -512,7 +501,7 @@ hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem
       OPENSSL_free(der);
       if (!b || json_array_append_new(x5c, json_string(b))) {
         free(b);
-        err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+        err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
         goto out;
       }
       free(b);
@@ -523,7 +512,7 @@ hub_err_t hub_jws_signer_new(const struct hub_jws_key *key, const char *cert_pem
   }
   if (!(hdr_json = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER)) ||
       !(s->h64 = b64_encode((const unsigned char *)hdr_json, strlen(hdr_json), 1)) || EVP_PKEY_up_ref(key->pkey) != 1) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   s->pkey = key->pkey;
@@ -545,30 +534,30 @@ hub_err_t hub_jws_signer_sign(const struct hub_jws_signer *s, const void *payloa
   unsigned char *sig = NULL;
   size_t sig_len = 0;
   *out = NULL;
-  if (!s || (!payload && len)) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no signer or payload");
+  if (!s || (!payload && len)) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no signer or payload");
   if (detached) {
     size_t canon_len;
     char inner[300];
     if ((err = hub_jcs_canonicalize_new(payload, len, &canon, &canon_len, inner, sizeof inner)))
-      return fail(errbuf, errbuf_size, err, "detached payload is not JSON: %s", inner);
+      return hub_errf(errbuf, errbuf_size, err, "detached payload is not JSON: %s", inner);
     p64 = b64_encode((const unsigned char *)canon, canon_len, 1);
   } else {
     p64 = b64_encode(payload, len, 1);
   }
   size_t h_len = strlen(s->h64), in_len = p64 ? h_len + 1 + strlen(p64) : 0;
   if (!p64 || !(input = malloc(in_len + 1))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   snprintf(input, in_len + 1, "%s.%s", s->h64, p64);
   if ((err = raw_sign(s->pkey, s->alg, input, in_len, &sig, &sig_len, errbuf, errbuf_size))) goto out;
   if (!(s64 = b64_encode(sig, sig_len, 1))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   size_t total = h_len + 2 + (detached ? 0 : strlen(p64)) + strlen(s64) + 1;
   if (!(*out = malloc(total))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   snprintf(*out, total, "%s.%s.%s", s->h64, detached ? "" : p64, s64);
@@ -616,44 +605,44 @@ static hub_err_t parse_header(const unsigned char *json, size_t len, struct pars
   p->hdr = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!p->hdr) {
     if (json_error_code(&jerr) == json_error_duplicate_key)
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header has duplicate members: %s", jerr.text);
-    return fail(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object: line %d column %d: %s",
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header has duplicate members: %s", jerr.text);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object: line %d column %d: %s",
                 jerr.line, jerr.column, jerr.text);
   }
   if (!json_is_object(p->hdr))
-    return fail(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object but a JSON %s",
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_JSON, "protected header is not a JSON object but a JSON %s",
                 json_is_array(p->hdr) ? "array" : "value");
   json_t *alg = json_object_get(p->hdr, "alg");
-  if (!alg) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header has no \"alg\"");
-  if (!json_is_string(alg)) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"alg\" is not a string");
+  if (!alg) return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header has no \"alg\"");
+  if (!json_is_string(alg)) return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"alg\" is not a string");
   if ((err = parse_alg(json_string_value(alg), &p->alg, errbuf, errbuf_size))) return err;
   json_t *crit = json_object_get(p->hdr, "crit");
   if (crit) {
     /* RFC 7515 4.1.11: a non-empty array of names this verifier must understand; this one
      * implements no extension, so every name is refused */
     if (!json_is_array(crit) || json_array_size(crit) == 0)
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"crit\" must be a non-empty array of names");
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"crit\" must be a non-empty array of names");
     json_t *name = json_array_get(crit, 0);
     if (!json_is_string(name))
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"crit\" holds a non-string");
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"crit\" holds a non-string");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
                 "protected header \"crit\" names extension \"%s\" which this verifier does not understand",
                 json_string_value(name));
   }
   json_t *kid = json_object_get(p->hdr, "kid");
   if (kid && !json_is_string(kid))
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"kid\" is not a string");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"kid\" is not a string");
   p->kid = kid ? json_string_value(kid) : NULL;
   json_t *x5c = json_object_get(p->hdr, "x5c");
   if (x5c) {
     if (!json_is_array(x5c) || json_array_size(x5c) == 0)
-      return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"x5c\" must be a non-empty array");
-    if (!(p->x5c = sk_X509_new_null())) return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "protected header \"x5c\" must be a non-empty array");
+    if (!(p->x5c = sk_X509_new_null())) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < json_array_size(x5c); i++) {
       json_t *e = json_array_get(x5c, i);
       char what[32];
       snprintf(what, sizeof what, "x5c[%zu]", i);
-      if (!json_is_string(e)) return fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s is not a string", what);
+      if (!json_is_string(e)) return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "%s is not a string", what);
       unsigned char *der;
       size_t der_len;
       if ((err = b64_decode(json_string_value(e), json_string_length(e), 0, what, &der, &der_len, errbuf, errbuf_size)))
@@ -665,11 +654,11 @@ static hub_err_t parse_header(const unsigned char *json, size_t len, struct pars
       if (!whole) {
         X509_free(x);
         ERR_clear_error();
-        return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s is not a DER X.509 certificate", what);
+        return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s is not a DER X.509 certificate", what);
       }
       if (!sk_X509_push(p->x5c, x)) {
         X509_free(x);
-        return fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+        return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
       }
     }
   }
@@ -687,16 +676,16 @@ static hub_err_t check_chain(STACK_OF(X509) *x5c, const struct hub_jws_verify_op
   STACK_OF(X509) *untrusted = NULL;
   if (!ts) {
     if ((err = hub_truststore_new(o->trust_ca, o->n_trust_ca, NULL, 0, o->clock_skew_s, &own, inner, sizeof inner)))
-      return fail(errbuf, errbuf_size, err, "trust CA: %s", inner);
+      return hub_errf(errbuf, errbuf_size, err, "trust CA: %s", inner);
     ts = own;
   }
   if (!(untrusted = sk_X509_new_null())) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   for (int i = 1; i < sk_X509_num(x5c); i++) sk_X509_push(untrusted, sk_X509_value(x5c, i));
   if ((err = hub_truststore_check(ts, sk_X509_value(x5c, 0), untrusted, (time_t)o->now_s, inner, sizeof inner)))
-    fail(errbuf, errbuf_size, err, "x5c: %s", inner);
+    hub_errf(errbuf, errbuf_size, err, "x5c: %s", inner);
 out:
   sk_X509_free(untrusted); /* the certificates belong to x5c */
   hub_truststore_destroy(own);
@@ -717,30 +706,30 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
   if (payload_out) *payload_out = NULL;
   if (payload_len) *payload_len = 0;
   if (signer && signer_size) signer[0] = 0;
-  if (!jws) return fail(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no JWS");
-  if (len > JWS_MAX_LEN) return fail(errbuf, errbuf_size, HUB_ERR_TOO_LARGE, "JWS of %zu bytes exceeds the %u-byte limit", len, JWS_MAX_LEN);
+  if (!jws) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "no JWS");
+  if (len > JWS_MAX_LEN) return hub_errf(errbuf, errbuf_size, HUB_ERR_TOO_LARGE, "JWS of %zu bytes exceeds the %u-byte limit", len, JWS_MAX_LEN);
   while (len && isspace((unsigned char)*jws)) jws++, len--;
   while (len && isspace((unsigned char)jws[len - 1])) len--;
-  if (len == 0) return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS is empty");
+  if (len == 0) return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS is empty");
   if (jws[0] == '{')
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS JSON serialisation is not supported; use the compact form");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS JSON serialisation is not supported; use the compact form");
 
   /* exactly three segments */
   const char *d1 = memchr(jws, '.', len);
   const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jws)) : NULL;
   if (!d1 || !d2)
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS compact serialisation needs 3 dot-separated segments, found %d (truncated?)",
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS compact serialisation needs 3 dot-separated segments, found %d (truncated?)",
                 d1 ? 2 : 1);
   if (memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - jws)))
-    return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS has more than 3 segments (JWE or concatenated tokens are not accepted)");
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS has more than 3 segments (JWE or concatenated tokens are not accepted)");
   size_t h_len = (size_t)(d1 - jws), p_len = (size_t)(d2 - d1 - 1), s_len = len - (size_t)(d2 + 1 - jws);
-  if (h_len == 0) return fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS header segment is empty");
+  if (h_len == 0) return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS header segment is empty");
 
   /* the header first, so `alg: none` is refused as such and not as a missing signature */
   if ((err = b64_decode(jws, h_len, 1, "header segment", &hdr_raw, &hdr_len, errbuf, errbuf_size))) goto out;
   if ((err = parse_header(hdr_raw, hdr_len, &p, errbuf, errbuf_size))) goto out;
   if (s_len == 0) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS signature segment is empty (truncated?)");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS signature segment is empty (truncated?)");
     goto out;
   }
   if ((err = b64_decode(d2 + 1, s_len, 1, "signature segment", &sig, &sig_len, errbuf, errbuf_size))) goto out;
@@ -750,17 +739,17 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
   size_t p64_len = p_len;
   if (p_len == 0) {
     if (!o->detached_payload) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS payload segment is empty (detached) but no detached payload was given");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS payload segment is empty (detached) but no detached payload was given");
       goto out;
     }
     size_t canon_len;
     char inner[300];
     if ((err = hub_jcs_canonicalize_new(o->detached_payload, o->detached_len, &canon, &canon_len, inner, sizeof inner))) {
-      fail(errbuf, errbuf_size, err, "detached payload is not canonicalisable JSON: %s", inner);
+      hub_errf(errbuf, errbuf_size, err, "detached payload is not canonicalisable JSON: %s", inner);
       goto out;
     }
     if (!(p64_owned = b64_encode((const unsigned char *)canon, canon_len, 1))) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
       goto out;
     }
     p64 = p64_owned;
@@ -770,13 +759,13 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
     canon = NULL;
   } else {
     if (o->detached_payload) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS carries its payload inline, yet a detached payload was given");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "JWS carries its payload inline, yet a detached payload was given");
       goto out;
     }
     if ((err = b64_decode(p64, p64_len, 1, "payload segment", &payload, &pl_len, errbuf, errbuf_size))) goto out;
   }
   if (!(input = malloc(h_len + 1 + p64_len + 1))) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
     goto out;
   }
   memcpy(input, jws, h_len);
@@ -797,14 +786,14 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
       kid_matched = 1;
       if (!key_fits(k->pkey, p.alg, why, sizeof why)) {
         if (p.kid) {
-          err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "key \"%s\": %s", p.kid, why);
+          err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "key \"%s\": %s", p.kid, why);
           goto out;
         }
         continue;
       }
       if (leaf && EVP_PKEY_eq(X509_get0_pubkey(leaf), k->pkey) != 1) {
         if (p.kid) {
-          err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "x5c certificate does not hold the public key pinned as \"%s\"", p.kid);
+          err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "x5c certificate does not hold the public key pinned as \"%s\"", p.kid);
           goto out;
         }
         continue;
@@ -821,27 +810,27 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
       }
     }
     if (p.kid && !kid_matched) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "no configured key has kid \"%s\"", p.kid);
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "no configured key has kid \"%s\"", p.kid);
       goto out;
     }
     if (!tried) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no configured key fits alg %s%s%s", alg_names[p.alg],
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "no configured key fits alg %s%s%s", alg_names[p.alg],
                  why[0] ? ": " : "", why);
       goto out;
     }
   } else {
     if (!leaf) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "no verification key: no key is configured and the header has no x5c");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "no verification key: no key is configured and the header has no x5c");
       goto out;
     }
     if (!o->n_trust_ca && !o->truststore) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "header has x5c but no trust CA is configured");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED, "header has x5c but no trust CA is configured");
       goto out;
     }
     if ((err = check_chain(p.x5c, o, errbuf, errbuf_size))) goto out;
     EVP_PKEY *pk = X509_get0_pubkey(leaf);
     if (!pk || !key_fits(pk, p.alg, why, sizeof why)) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "x5c signer certificate: %s", pk ? why : "no public key");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY, "x5c signer certificate: %s", pk ? why : "no public key");
       goto out;
     }
     int r = raw_verify(pk, p.alg, input, in_len, sig, sig_len, errbuf, errbuf_size);
@@ -852,7 +841,7 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
     verified = r;
   }
   if (!verified) {
-    err = fail(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s signature does not verify%s (header or payload altered, or signed by another key)",
+    err = hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s signature does not verify%s (header or payload altered, or signed by another key)",
                alg_names[p.alg], p_len == 0 ? " over the canonicalised detached payload" : "");
     goto out;
   }
@@ -862,7 +851,7 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
   if (payload_out) {
     unsigned char *cp = malloc(pl_len + 1);
     if (!cp) {
-      err = fail(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+      err = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
       goto out;
     }
     if (pl_len) memcpy(cp, payload, pl_len);
