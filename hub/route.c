@@ -213,13 +213,16 @@ hub_err_t hub_route_run(struct hub_route *r) {
       atomic_store(&r->metrics->connected, r->tops->connected(r->t));
       if (hub_transport_stop_requested()) break;
       double now = now_s();
-      if (in_txn && ((int64_t)r->batch_n >= r->cfg->batch.max_messages ||
-                     (now - t_open) * 1000.0 >= (double)r->cfg->batch.max_wait_ms))
-        break;
+      /* Behind on the input: larger transactions (fewer commits) until caught up; otherwise
+       * small ones, which bound the latency. */
+      int behind = atomic_load(&r->metrics->lag) > r->cfg->batch.max_messages;
+      double max_wait = (double)r->cfg->batch.max_wait_ms * (behind ? 10 : 1);
+      int64_t max_n = r->cfg->batch.max_messages * (behind ? 4 : 1);
+      if (in_txn && ((int64_t)r->batch_n >= max_n || (now - t_open) * 1000.0 >= max_wait)) break;
       struct hub_msg *m = held;
       held = NULL;
       if (!m) {
-        int wait = in_txn ? (int)((double)r->cfg->batch.max_wait_ms - (now - t_open) * 1000.0) : 100;
+        int wait = in_txn ? (int)(max_wait - (now - t_open) * 1000.0) : 100;
         hub_err_t prc = r->tops->poll(r->t, wait < 0 ? 0 : wait, &m);
         if (prc == HUB_ERR_ABORTED) { /* rebalance: the open transaction is gone */
           if (in_txn) atomic_fetch_add(&r->metrics->aborted, 1);

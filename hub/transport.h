@@ -24,6 +24,7 @@ struct hub_kafka_cfg {
   int64_t session_timeout_ms;  /* consumer group session */
   int64_t transaction_timeout_ms;
   int64_t request_timeout_ms;  /* blocking calls (init, commit, abort, admin) */
+  int64_t prefetch_bytes;      /* consumer prefetch queue (memory vs throughput) */
   struct hub_str_list properties; /* extra librdkafka properties "name=value" */
 };
 extern const struct hub_cfg_map hub_kafka_cfg_map;

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,10 @@ static const struct hub_cfg_entry kafka_entries[] = {
      "broker aborts a transaction left open longer than this", NULL, NULL, 1000, 900000},
     {"request_timeout", HUB_CFG_DURATION, KCFG(request_timeout_ms), "30s", 0,
      "bound on each blocking call (init, commit, abort, admin)", NULL, NULL, 1000, 600000},
+    {"prefetch", HUB_CFG_SIZE, KCFG(prefetch_bytes), "16MiB", 0,
+     "records each route's consumer fetches ahead; the main term of the hub's memory. librdkafka 2.0.2 "
+     "pauses fetching when it is full, so a larger prefetch buys throughput on a backlog (see docs/bench.md)",
+     NULL, NULL, 1048576, 1073741824},
     {"properties", HUB_CFG_STR_LIST, KCFG(properties), NULL, 0,
      "extra librdkafka properties as name=value (they override the hub's)"},
     {NULL},
@@ -58,6 +63,9 @@ struct hub_transport {
   struct mark *marks;
   size_t n_marks, cap_marks;
   struct timespec last_lag;
+  double last_commit_ms;
+  int64_t *committed; /* per partition, for the lag before a first record; INT64_MIN unknown */
+  int n_committed;
 };
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -180,6 +188,9 @@ static hub_err_t producer_create(struct hub_transport *t, char *errbuf, size_t e
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
   struct hub_transport *t = opaque;
+  free(t->committed); /* the committed offsets cached for the lag belong to the old assignment */
+  t->committed = NULL;
+  t->n_committed = 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_assign(rk, parts);
     atomic_store(&t->n_assigned, parts->cnt);
@@ -209,7 +220,9 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
   rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
   char num[32];
   if (!conf) return HUB_ERR_CONFIG;
+  char kbytes[32];
   snprintf(num, sizeof num, "%lld", (long long)t->cfg->session_timeout_ms);
+  snprintf(kbytes, sizeof kbytes, "%lld", (long long)(t->cfg->prefetch_bytes / 1024));
   if (set(conf, "group.id", t->group_id, errbuf, errbuf_size) < 0 ||
       (t->group_instance && set(conf, "group.instance.id", t->group_instance, errbuf, errbuf_size) < 0) ||
       set(conf, "isolation.level", "read_committed", errbuf, errbuf_size) < 0 ||
@@ -219,10 +232,9 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
       set(conf, "session.timeout.ms", num, errbuf, errbuf_size) < 0 ||
       set(conf, "heartbeat.interval.ms", "1000", errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.wait.max.ms", "50", errbuf, errbuf_size) < 0 ||
-      /* Bound the prefetch: librdkafka's defaults (100k records per partition, 64 MiB queue,
-       * 50 MiB fetches) would let RSS grow far past what a hub instance needs. */
-      set(conf, "queued.min.messages", "20000", errbuf, errbuf_size) < 0 ||
-      set(conf, "queued.max.messages.kbytes", "16384", errbuf, errbuf_size) < 0 ||
+      /* Bound the prefetch (hub.kafka.prefetch) and each fetch: librdkafka's defaults (64 MiB
+       * queue, 50 MiB fetches) let RSS grow far past what a hub instance needs. */
+      set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.max.bytes", "8388608", errbuf, errbuf_size) < 0 ||
       apply_properties(t, conf, errbuf, errbuf_size) < 0) {
     rd_kafka_conf_destroy(conf);
@@ -267,6 +279,7 @@ static void k_close(struct hub_transport *t) {
   free(t->topic);
   free(t->marks);
   hub_msg_destroy(t->stash);
+  free(t->committed);
   free(t);
 }
 
@@ -384,6 +397,29 @@ fail:
   return NULL;
 }
 
+/* Before the first record of a partition is consumed, librdkafka knows no position for it: the
+ * group's committed offset stands in (asked once per assignment, then cached). */
+static int64_t start_offset(struct hub_transport *t, const rd_kafka_topic_partition_list_t *a, int32_t partition) {
+  if (partition < 0 || partition >= 4096) return -1;
+  if (partition >= t->n_committed) {
+    int n = partition + 1;
+    int64_t *c = realloc(t->committed, (size_t)n * sizeof *c);
+    if (!c) return -1;
+    for (int k = t->n_committed; k < n; k++) c[k] = INT64_MIN;
+    t->committed = c;
+    t->n_committed = n;
+  }
+  if (t->committed[partition] == INT64_MIN) {
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(a);
+    if (!rd_kafka_committed(t->consumer, q, 1000))
+      for (int k = 0; k < q->cnt; k++)
+        if (q->elems[k].partition < t->n_committed && !q->elems[k].err)
+          t->committed[q->elems[k].partition] = q->elems[k].offset;
+    rd_kafka_topic_partition_list_destroy(q);
+  }
+  return t->committed[partition] == INT64_MIN ? -1 : t->committed[partition];
+}
+
 static void update_lag(struct hub_transport *t) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -393,17 +429,24 @@ static void update_lag(struct hub_transport *t) {
   if (rd_kafka_assignment(t->consumer, &a) || !a) return;
   rd_kafka_position(t->consumer, a);
   long long lag = 0;
-  int known = 0;
+  int unknown = 0;
   for (int i = 0; i < a->cnt; i++) {
-    int64_t lo, hi;
-    if (rd_kafka_get_watermark_offsets(t->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi)) continue;
-    if (hi < 0) continue;
-    int64_t pos = a->elems[i].offset >= 0 ? a->elems[i].offset : lo;
-    if (pos < 0) continue;
+    int64_t lo, hi, pos = a->elems[i].offset;
+    if (rd_kafka_get_watermark_offsets(t->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) || hi < 0) {
+      unknown++;
+      continue;
+    }
+    if (pos < 0) {
+      pos = start_offset(t, a, a->elems[i].partition);
+      if (pos == RD_KAFKA_OFFSET_INVALID) pos = lo; /* nothing committed yet: from the start */
+    }
+    if (pos < 0) {
+      unknown++;
+      continue;
+    }
     lag += hi > pos ? hi - pos : 0;
-    known++;
   }
-  atomic_store(&t->lag, known || a->cnt == 0 ? lag : -1);
+  atomic_store(&t->lag, unknown ? -1 : lag);
   rd_kafka_topic_partition_list_destroy(a);
 }
 
@@ -545,8 +588,25 @@ static hub_err_t k_abort(struct hub_transport *t) {
   return rc != HUB_OK ? rc : r2;
 }
 
+/* The broker finishes a commit (writing its markers) after it has answered it; a transaction
+ * that adds partitions before that is refused with CONCURRENT_TRANSACTIONS, and librdkafka 2.0.2
+ * retries only after ~20 ms. Waiting a few ms after a commit costs less. */
+#define AFTER_COMMIT_PAUSE_MS 4
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
 static hub_err_t k_begin(struct hub_transport *t) {
   if (!t->txn_id || t->in_txn) return HUB_OK;
+  double since = mono_ms() - t->last_commit_ms;
+  if (since >= 0 && since < AFTER_COMMIT_PAUSE_MS) {
+    long ns = (long)((AFTER_COMMIT_PAUSE_MS - since) * 1e6);
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+  }
   rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
   if (e) {
     int fatal = rd_kafka_error_is_fatal(e);
@@ -663,6 +723,7 @@ static hub_err_t k_commit(struct hub_transport *t) {
   }
   t->in_txn = 0;
   t->n_marks = 0;
+  t->last_commit_ms = mono_ms();
   atomic_store(&t->connected, 1);
   return HUB_OK;
 }
