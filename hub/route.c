@@ -22,6 +22,7 @@ struct hub_route {
   /* per open transaction */
   double *batch_t0; /* consume time of each record in the batch */
   size_t batch_n, batch_cap;
+  int stretch; /* 0..3: the transaction may last max_wait << stretch (see hub_route_run) */
   unsigned long long b_produced, b_dlq, b_rejected;
 };
 
@@ -213,11 +214,8 @@ hub_err_t hub_route_run(struct hub_route *r) {
       atomic_store(&r->metrics->connected, r->tops->connected(r->t));
       if (hub_transport_stop_requested()) break;
       double now = now_s();
-      /* Behind on the input: larger transactions (fewer commits) until caught up; otherwise
-       * small ones, which bound the latency. */
-      int behind = atomic_load(&r->metrics->lag) > r->cfg->batch.max_messages;
-      double max_wait = (double)r->cfg->batch.max_wait_ms * (behind ? 10 : 1);
-      int64_t max_n = r->cfg->batch.max_messages * (behind ? 4 : 1);
+      double max_wait = (double)r->cfg->batch.max_wait_ms * (1 << r->stretch);
+      int64_t max_n = r->cfg->batch.max_messages * (1 << (r->stretch < 2 ? r->stretch : 2));
       if (in_txn && ((int64_t)r->batch_n >= max_n || (now - t_open) * 1000.0 >= max_wait)) break;
       struct hub_msg *m = held;
       held = NULL;
@@ -235,6 +233,14 @@ hub_err_t hub_route_run(struct hub_route *r) {
         atomic_fetch_add(&r->metrics->consumed, 1);
       }
       if (!in_txn) {
+        /* More than a batch already fetched and waiting: the route is behind, so each such
+         * transaction may last twice as long as the one before (fewer commits per record, up
+         * to 8 x max_wait); one that starts caught up is back to max_wait, which bounds the
+         * latency. Stretching one step at a time keeps a single hiccup from costing much. */
+        if (r->tops->fetched(r->t) > r->cfg->batch.max_messages)
+          r->stretch += r->stretch < 3;
+        else
+          r->stretch = 0;
         hub_err_t brc = r->tops->begin(r->t);
         if (brc != HUB_OK) {
           hub_msg_destroy(m); /* the consumer was rewound or will be: the record comes again */
@@ -271,7 +277,12 @@ hub_err_t hub_route_run(struct hub_route *r) {
       }
     }
     if (in_txn) {
+      size_t n = r->batch_n;
+      double t_close = now_s();
       hub_err_t crc = commit_batch(r);
+      if (hub_log_get_level() <= HUB_LOG_DEBUG)
+        hub_log(HUB_LOG_DEBUG, "route", "committed %zu record(s): open %.1f ms, commit %.1f ms, stretch %d", n,
+                (t_close - t_open) * 1000.0, (now_s() - t_close) * 1000.0, r->stretch);
       if (crc == HUB_ERR_STOPPED) break;
     }
   }

@@ -68,6 +68,8 @@ struct hub_transport_ops {
   hub_err_t (*abort)(struct hub_transport *t);
   /* Partitions currently assigned to the consumer. */
   int (*assigned)(struct hub_transport *t);
+  /* Records already fetched and waiting for poll (0 for a transport that does not fetch ahead). */
+  int64_t (*fetched)(struct hub_transport *t);
   /* Records behind the end of the assigned partitions (from cached watermarks); -1 if unknown. */
   int64_t (*lag)(struct hub_transport *t);
   /* Whether the last contact with the cluster succeeded. */
