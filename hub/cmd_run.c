@@ -2,6 +2,7 @@
  * plus the admin server, until SIGTERM or SIGINT. Shutdown: stop consuming, finish the open
  * transaction, exit 0; a shutdown that takes longer than the bound exits anyway (an open
  * transaction is then aborted by the broker, or fenced by the next start). */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +60,11 @@ static int run_main(int argc, char **argv) {
   }
   if (!getenv("LT_LOG_LEVEL")) hub_log_set_level((enum hub_log_level)cfg->hub.log_level);
   hub_xml_init_thread();
+  /* glibc raises its mmap threshold each time a large block is freed, after which librdkafka's
+   * multi-MiB fetch buffers live in per-thread arenas that never shrink. A fixed threshold keeps
+   * them mapped on their own and returned when freed: peak RSS 53 instead of 58 MiB, and 30
+   * instead of 41 MiB after a 200 MB backlog (prefetch 8 MiB). MALLOC_MMAP_THRESHOLD_ wins. */
+  if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
   struct sigaction sa = {0};
   sa.sa_handler = on_signal;

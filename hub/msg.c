@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,15 +143,35 @@ hub_err_t hub_msg_header_set_str(struct hub_msg *m, const char *name, const char
   return hub_msg_header_set(m, name, value, strlen(value));
 }
 
+/* Random bytes for ids come from a per-thread pool filled by one RAND_bytes call per 4 KiB:
+ * one call per record cost about 0.8 us (OpenSSL's per-call lookups and fork check). A forked
+ * child must not reuse its parent's pool, so the pool of the forking thread is dropped there. */
+static _Thread_local unsigned char rand_pool[4096];
+static _Thread_local size_t rand_pool_pos = sizeof rand_pool;
+static pthread_once_t rand_pool_once = PTHREAD_ONCE_INIT;
+static void rand_pool_drop(void) { rand_pool_pos = sizeof rand_pool; }
+static void rand_pool_init(void) { pthread_atfork(NULL, NULL, rand_pool_drop); }
+
+static void random_bytes(unsigned char *b, size_t n) {
+  pthread_once(&rand_pool_once, rand_pool_init);
+  if (rand_pool_pos + n > sizeof rand_pool) {
+    if (RAND_bytes(rand_pool, sizeof rand_pool) != 1) {
+      /* RAND_bytes does not fail on a seeded Linux system; keep ids unique enough anyway. */
+      for (size_t i = 0; i < sizeof rand_pool; i++) rand_pool[i] = (unsigned char)(rand() & 0xff);
+    }
+    rand_pool_pos = 0;
+  }
+  memcpy(b, rand_pool + rand_pool_pos, n);
+  memset(rand_pool + rand_pool_pos, 0, n); /* used bytes do not stay in memory */
+  rand_pool_pos += n;
+}
+
 void hub_uuid7(char out[37]) {
   unsigned char b[16];
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-  if (RAND_bytes(b, sizeof b) != 1) {
-    /* RAND_bytes does not fail on a seeded Linux system; keep the id unique enough anyway. */
-    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(rand() & 0xff);
-  }
+  random_bytes(b + 6, 10);
   for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (40 - 8 * i));
   b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
   b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));

@@ -29,9 +29,9 @@ static const struct hub_cfg_entry kafka_entries[] = {
      "broker aborts a transaction left open longer than this", NULL, NULL, 1000, 900000},
     {"request_timeout", HUB_CFG_DURATION, KCFG(request_timeout_ms), "30s", 0,
      "bound on each blocking call (init, commit, abort, admin)", NULL, NULL, 1000, 600000},
-    {"prefetch", HUB_CFG_SIZE, KCFG(prefetch_bytes), "16MiB", 0,
-     "records each route's consumer fetches ahead; the main term of the hub's memory. librdkafka 2.0.2 "
-     "pauses fetching when it is full, so a larger prefetch buys throughput on a backlog (see docs/bench.md)",
+    {"prefetch", HUB_CFG_SIZE, KCFG(prefetch_bytes), "8MiB", 0,
+     "records each route's consumer fetches ahead (librdkafka's queued.max.messages.kbytes); the main "
+     "term of the hub's memory. 8 MiB keeps up with about 120000 records of 1 KiB a second (docs/bench.md)",
      NULL, NULL, 1048576, 1073741824},
     {"properties", HUB_CFG_STR_LIST, KCFG(properties), NULL, 0,
      "extra librdkafka properties as name=value (they override the hub's)"},
@@ -241,9 +241,13 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
   rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
   char num[32];
   if (!conf) return HUB_ERR_CONFIG;
-  char kbytes[32];
+  char kbytes[32], fetch_max[32];
   snprintf(num, sizeof num, "%lld", (long long)t->cfg->session_timeout_ms);
   snprintf(kbytes, sizeof kbytes, "%lld", (long long)(t->cfg->prefetch_bytes / 1024));
+  /* One fetch answer comes on top of a full queue: at most half the prefetch, 1..8 MiB. */
+  int64_t fm = t->cfg->prefetch_bytes / 2;
+  fm = fm < 1048576 ? 1048576 : fm > 8388608 ? 8388608 : fm;
+  snprintf(fetch_max, sizeof fetch_max, "%lld", (long long)fm);
   if (set(conf, "group.id", t->group_id, errbuf, errbuf_size) < 0 ||
       (t->group_instance && set(conf, "group.instance.id", t->group_instance, errbuf, errbuf_size) < 0) ||
       set(conf, "isolation.level", "read_committed", errbuf, errbuf_size) < 0 ||
@@ -254,9 +258,10 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
       set(conf, "heartbeat.interval.ms", "1000", errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.wait.max.ms", "50", errbuf, errbuf_size) < 0 ||
       /* Bound the prefetch (hub.kafka.prefetch) and each fetch: librdkafka's defaults (64 MiB
-       * queue, 50 MiB fetches) let RSS grow far past what a hub instance needs. */
+       * queue, 50 MiB fetches) let RSS grow far past what a hub instance needs. fetch_wake.c
+       * keeps a small queue from stalling librdkafka 2.0.2. */
       set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errbuf_size) < 0 ||
-      set(conf, "fetch.max.bytes", "8388608", errbuf, errbuf_size) < 0 ||
+      set(conf, "fetch.max.bytes", fetch_max, errbuf, errbuf_size) < 0 ||
       apply_properties(t, conf, errbuf, errbuf_size) < 0) {
     rd_kafka_conf_destroy(conf);
     return HUB_ERR_CONFIG;

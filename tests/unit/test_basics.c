@@ -1,12 +1,16 @@
 /* Error strings, backoff math, records and their headers, UUIDv7, SHA-256, DLQ headers. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "hub/backoff.h"
 #include "hub/err.h"
 #include "hub/msg.h"
 #include "hub/route.h"
+
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
 
 int main(void) {
   /* Every code has a distinct name and a sentence; names round-trip. */
@@ -91,6 +95,30 @@ int main(void) {
   hub_uuid7(b);
   CHECK(strlen(a) == 36 && a[14] == '7' && strchr("89ab", a[19]) && a[8] == '-' && a[23] == '-');
   CHECK(strcmp(a, b) != 0 && strncmp(a, b, 8) <= 0);
+  /* Ids across several refills of the per-thread random pool are all distinct. */
+  enum { N_IDS = 2000 };
+  static char ids[N_IDS][37];
+  for (int i = 0; i < N_IDS; i++) hub_uuid7(ids[i]);
+  qsort(ids, N_IDS, sizeof ids[0], cmp_id);
+  int dup = 0;
+  for (int i = 1; i < N_IDS; i++) dup += strcmp(ids[i - 1], ids[i]) == 0;
+  CHECK(dup == 0);
+  /* A forked child does not repeat the random bits its parent uses next. */
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c[37];
+    hub_uuid7(c);
+    _exit(write(fds[1], c, 36) == 36 ? 0 : 1);
+  }
+  char child[37] = "", parent[37];
+  hub_uuid7(parent);
+  CHECK(read(fds[0], child, 36) == 36);
+  waitpid(pid, NULL, 0);
+  close(fds[0]);
+  close(fds[1]);
+  CHECK(strcmp(child + 15, parent + 15) != 0);
   char h[65];
   hub_sha256_hex("abc", 3, h);
   CHECK_STR(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
