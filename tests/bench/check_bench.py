@@ -31,6 +31,7 @@ def usage(exe):
         (["bench", "passthrough", "--size", "10"], "--size"),
         (["bench", "passthrough", "--partitions"], "--partitions"),
         (["bench", "passthrough", "--hub-property", "novalue"], "--hub-property"),
+        (["bench", "passthrough", "--latency-rate", "5"], "--latency-rate"),
         (["bench", "passthrough", "--frobnicate"], "--frobnicate"),
         (["bench", "no-such-bench"], "no-such-bench"),
         (["bench"], "NAME"),
