@@ -262,6 +262,7 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
        * keeps a small queue from stalling librdkafka 2.0.2. */
       set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.max.bytes", fetch_max, errbuf, errbuf_size) < 0 ||
+      (rd_kafka_version() >= 0x020200ff && set(conf, "fetch.queue.backoff.ms", "10", errbuf, errbuf_size) < 0) ||
       apply_properties(t, conf, errbuf, errbuf_size) < 0) {
     rd_kafka_conf_destroy(conf);
     return HUB_ERR_CONFIG;
