@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hub/kafka/fetch_wake.h"
+
 /* A route stuck longer than this in one call to the cluster is not ready. */
 #define STALE_MS 5000
 
@@ -146,6 +148,11 @@ char *hub_metrics_render_new(void) {
           "# TYPE lienthong_process_resident_memory_bytes gauge\n"
           "lienthong_process_resident_memory_bytes %lld\n",
       (long long)hub_metrics_rss_bytes());
+  add(&b, "# HELP lienthong_kafka_fetch_wakeups_total Requests sent to wake librdkafka's fetcher while records "
+          "flow (librdkafka < 2.2 stops fetching for up to 1 s after its prefetch queue was full).\n"
+          "# TYPE lienthong_kafka_fetch_wakeups_total counter\n"
+          "lienthong_kafka_fetch_wakeups_total %llu\n",
+      hub_fetch_wake_total());
   add(&b, "# HELP lienthong_process_peak_resident_memory_bytes Peak resident set size.\n"
           "# TYPE lienthong_process_peak_resident_memory_bytes gauge\n"
           "lienthong_process_peak_resident_memory_bytes %lld\n",

@@ -16,8 +16,9 @@ struct hub_fetch_wake {
   int stop;
   rd_kafka_topic_partition_list_t *parts; /* under mu */
   atomic_ullong records;
-  atomic_ullong wakes;
 };
+
+static atomic_ullong total_wakes;
 
 static void *wake_main(void *arg) {
   struct hub_fetch_wake *w = arg;
@@ -42,7 +43,7 @@ static void *wake_main(void *arg) {
     for (int i = 0; i < q->cnt; i++) q->elems[i].offset = RD_KAFKA_OFFSET_END;
     rd_kafka_offsets_for_times(w->consumer, q, 1000);
     rd_kafka_topic_partition_list_destroy(q);
-    atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_wakes, 1, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);
@@ -80,9 +81,7 @@ void hub_fetch_wake_note_record(struct hub_fetch_wake *w) {
   if (w) atomic_fetch_add_explicit(&w->records, 1, memory_order_relaxed);
 }
 
-unsigned long long hub_fetch_wake_count(const struct hub_fetch_wake *w) {
-  return w ? atomic_load_explicit(&w->wakes, memory_order_relaxed) : 0;
-}
+unsigned long long hub_fetch_wake_total(void) { return atomic_load_explicit(&total_wakes, memory_order_relaxed); }
 
 void hub_fetch_wake_destroy(struct hub_fetch_wake *w) {
   if (!w) return;

@@ -21,8 +21,8 @@ struct hub_fetch_wake *hub_fetch_wake_create(rd_kafka_t *consumer, int period_ms
 void hub_fetch_wake_set_assignment(struct hub_fetch_wake *w, const rd_kafka_topic_partition_list_t *parts);
 /* Counts a consumed record: the waker only runs while records flow. Cheap, thread-safe. */
 void hub_fetch_wake_note_record(struct hub_fetch_wake *w);
-/* Number of wake-up requests sent (for tests and metrics). */
-unsigned long long hub_fetch_wake_count(const struct hub_fetch_wake *w);
+/* Wake-up requests sent by every waker of the process (for /metrics). */
+unsigned long long hub_fetch_wake_total(void);
 /* Stops and joins the thread; call before the consumer is closed. NULL is fine. */
 void hub_fetch_wake_destroy(struct hub_fetch_wake *w);
 
