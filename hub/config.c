@@ -44,10 +44,14 @@ static const struct hub_cfg_map errors_map = {"route errors", errors_entries};
 
 #define BCFG(f) offsetof(struct hub_route_batch, f)
 static const struct hub_cfg_entry batch_entries[] = {
-    {"max_messages", HUB_CFG_INT, BCFG(max_messages), "5000", 0, "records per transaction at most", NULL, NULL, 1,
+    {"max_messages", HUB_CFG_INT, BCFG(max_messages), "5000", 0, "records per transaction at most; while more than this many records already wait "
+     "(a backlog), up to 4 x this",
+     NULL, NULL, 1,
      1000000},
     {"max_wait", HUB_CFG_DURATION, BCFG(max_wait_ms), "20ms", 0,
-     "how long a transaction stays open collecting records (latency bound)", NULL, NULL, 1, 60000},
+     "how long a transaction stays open collecting records (the latency bound); on a backlog each transaction "
+     "may last twice the one before, up to 8 x this",
+     NULL, NULL, 1, 60000},
     {NULL},
 };
 static const struct hub_cfg_map batch_map = {"route batch", batch_entries};
