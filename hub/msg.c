@@ -149,15 +149,20 @@ hub_err_t hub_msg_header_set_str(struct hub_msg *m, const char *name, const char
 static _Thread_local unsigned char rand_pool[4096];
 static _Thread_local size_t rand_pool_pos = sizeof rand_pool;
 static pthread_once_t rand_pool_once = PTHREAD_ONCE_INIT;
-static void rand_pool_drop(void) { rand_pool_pos = sizeof rand_pool; }
-static void rand_pool_init(void) { pthread_atfork(NULL, NULL, rand_pool_drop); }
+static void rand_pool_drop(void) {
+  rand_pool_pos = sizeof rand_pool;
+}
+static void rand_pool_init(void) {
+  pthread_atfork(NULL, NULL, rand_pool_drop);
+}
 
 static void random_bytes(unsigned char *b, size_t n) {
   pthread_once(&rand_pool_once, rand_pool_init);
   if (rand_pool_pos + n > sizeof rand_pool) {
     if (RAND_bytes(rand_pool, sizeof rand_pool) != 1) {
       /* RAND_bytes does not fail on a seeded Linux system; keep ids unique enough anyway. */
-      for (size_t i = 0; i < sizeof rand_pool; i++) rand_pool[i] = (unsigned char)(rand() & 0xff);
+      for (size_t i = 0; i < sizeof rand_pool; i++)
+        rand_pool[i] = (unsigned char)(rand() & 0xff);
     }
     rand_pool_pos = 0;
   }
@@ -172,7 +177,8 @@ void hub_uuid7(char out[37]) {
   clock_gettime(CLOCK_REALTIME, &ts);
   uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
   random_bytes(b + 6, 10);
-  for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (40 - 8 * i));
+  for (int i = 0; i < 6; i++)
+    b[i] = (unsigned char)(ms >> (40 - 8 * i));
   b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
   b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
   static const char hex[] = "0123456789abcdef";

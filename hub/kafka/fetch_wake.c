@@ -40,7 +40,8 @@ static void *wake_main(void *arg) {
     pthread_mutex_unlock(&w->mu);
     /* One ListOffsets (latest) per leader broker: the request is what wakes its thread; the
      * answer is not needed. */
-    for (int i = 0; i < q->cnt; i++) q->elems[i].offset = RD_KAFKA_OFFSET_END;
+    for (int i = 0; i < q->cnt; i++)
+      q->elems[i].offset = RD_KAFKA_OFFSET_END;
     rd_kafka_offsets_for_times(w->consumer, q, 1000);
     rd_kafka_topic_partition_list_destroy(q);
     atomic_fetch_add_explicit(&total_wakes, 1, memory_order_relaxed);
@@ -81,7 +82,9 @@ void hub_fetch_wake_note_record(struct hub_fetch_wake *w) {
   if (w) atomic_fetch_add_explicit(&w->records, 1, memory_order_relaxed);
 }
 
-unsigned long long hub_fetch_wake_total(void) { return atomic_load_explicit(&total_wakes, memory_order_relaxed); }
+unsigned long long hub_fetch_wake_total(void) {
+  return atomic_load_explicit(&total_wakes, memory_order_relaxed);
+}
 
 void hub_fetch_wake_destroy(struct hub_fetch_wake *w) {
   if (!w) return;
