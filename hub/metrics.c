@@ -52,12 +52,20 @@ void hub_metrics_reset(void) {
   pthread_mutex_unlock(&lock);
 }
 
-void hub_metrics_observe_latency(struct hub_route_metrics *m, double seconds) {
-  int i = 0;
-  while (i < HUB_LATENCY_BUCKETS && seconds > bucket_le[i]) i++;
-  if (i < HUB_LATENCY_BUCKETS) atomic_fetch_add(&m->latency_bucket[i], 1);
-  atomic_fetch_add(&m->latency_count, 1);
-  atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(seconds * 1e6));
+void hub_metrics_observe_latencies(struct hub_route_metrics *m, double now, const double *t0, size_t n) {
+  unsigned long long count[HUB_LATENCY_BUCKETS] = {0};
+  double sum = 0;
+  for (size_t k = 0; k < n; k++) {
+    double seconds = now - t0[k];
+    int i = 0;
+    while (i < HUB_LATENCY_BUCKETS && seconds > bucket_le[i]) i++;
+    if (i < HUB_LATENCY_BUCKETS) count[i]++;
+    sum += seconds;
+  }
+  for (int i = 0; i < HUB_LATENCY_BUCKETS; i++)
+    if (count[i]) atomic_fetch_add(&m->latency_bucket[i], count[i]);
+  atomic_fetch_add(&m->latency_count, n);
+  atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(sum * 1e6));
 }
 
 static int64_t status_kb(const char *field) {

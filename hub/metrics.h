@@ -26,8 +26,9 @@ struct hub_route_metrics {
 
 /* Registers a route's metrics (owned by the registry until hub_metrics_reset). */
 struct hub_route_metrics *hub_metrics_route_create(const char *route);
-/* Records one record's latency from consume to commit. */
-void hub_metrics_observe_latency(struct hub_route_metrics *m, double seconds);
+/* Records the latency from consume to commit of n records consumed at t0[i] (seconds) and
+ * committed at `now`: one atomic update per bucket, not per record. */
+void hub_metrics_observe_latencies(struct hub_route_metrics *m, double now, const double *t0, size_t n);
 /* Prometheus text; malloc'd. */
 char *hub_metrics_render_new(void);
 /* 1 when every registered route runs, is connected and has partitions assigned. */
