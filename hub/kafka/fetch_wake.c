@@ -34,7 +34,7 @@ static void *wake_main(void *arg) {
     }
     if (w->stop) break;
     unsigned long long n = atomic_load_explicit(&w->records, memory_order_relaxed);
-    if (n == seen || !w->parts || w->parts->cnt == 0) continue; /* idle: the queue cannot be full */
+    if (n == seen || !w->parts || w->parts->cnt == 0) continue; /* nothing consumed: nothing drained to refill */
     seen = n;
     rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(w->parts);
     pthread_mutex_unlock(&w->mu);
