@@ -14,9 +14,12 @@
 
 struct hub_fetch_wake;
 
+/* Consumer configuration for the same problem: on librdkafka >= 2.2, fetch.queue.backoff.ms
+ * (10 ms, the waker's period); nothing before. Returns 0, or -1 with errbuf set. */
+int hub_fetch_wake_conf(rd_kafka_conf_t *conf, char *errbuf, size_t errbuf_size);
 /* Starts the waker thread for a consumer. NULL when librdkafka does not need it (>= 2.2) or the
  * thread cannot start (the consumer then works as before, only slower on a backlog). */
-struct hub_fetch_wake *hub_fetch_wake_create(rd_kafka_t *consumer, int period_ms);
+struct hub_fetch_wake *hub_fetch_wake_create(rd_kafka_t *consumer);
 /* The partitions to keep awake (a copy is taken); NULL or empty: none. Thread-safe. */
 void hub_fetch_wake_set_assignment(struct hub_fetch_wake *w, const rd_kafka_topic_partition_list_t *parts);
 /* Counts a consumed record: the waker only runs while records flow. Cheap, thread-safe. */

@@ -262,7 +262,7 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
        * keeps a small queue from stalling librdkafka 2.0.2. */
       set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errbuf_size) < 0 ||
       set(conf, "fetch.max.bytes", fetch_max, errbuf, errbuf_size) < 0 ||
-      (rd_kafka_version() >= 0x020200ff && set(conf, "fetch.queue.backoff.ms", "10", errbuf, errbuf_size) < 0) ||
+      hub_fetch_wake_conf(conf, errbuf, errbuf_size) < 0 ||
       apply_properties(t, conf, errbuf, errbuf_size) < 0) {
     rd_kafka_conf_destroy(conf);
     return HUB_ERR_CONFIG;
@@ -280,18 +280,23 @@ static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t e
   }
   rd_kafka_poll_set_consumer(t->consumer);
   t->cq = rd_kafka_queue_get_consumer(t->consumer);
-  t->wake = hub_fetch_wake_create(t->consumer, 10);
+  t->wake = hub_fetch_wake_create(t->consumer);
   return HUB_OK;
+}
+
+/* What consumer_create attached to the consumer; before the consumer itself goes. */
+static void consumer_helpers_destroy(struct hub_transport *t) {
+  hub_fetch_wake_destroy(t->wake);
+  t->wake = NULL;
+  if (t->cq) rd_kafka_queue_destroy(t->cq);
+  t->cq = NULL;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void k_close(struct hub_transport *t) {
   if (!t) return;
-  hub_fetch_wake_destroy(t->wake);
-  t->wake = NULL;
-  if (t->cq) rd_kafka_queue_destroy(t->cq);
-  t->cq = NULL;
+  consumer_helpers_destroy(t);
   if (t->consumer) {
     rd_kafka_consumer_close(t->consumer);
     rd_kafka_destroy(t->consumer);
@@ -493,10 +498,7 @@ static hub_err_t recreate_consumer(struct hub_transport *t) {
   rd_kafka_fatal_error(t->consumer, errstr, sizeof errstr);
   hub_log(HUB_LOG_ERROR, "kafka", "fatal consumer error: %s; recreating the consumer", errstr);
   if (t->in_txn) k_abort(t);
-  hub_fetch_wake_destroy(t->wake);
-  t->wake = NULL;
-  if (t->cq) rd_kafka_queue_destroy(t->cq);
-  t->cq = NULL;
+  consumer_helpers_destroy(t);
   rd_kafka_destroy(t->consumer);
   t->consumer = NULL;
   atomic_store(&t->n_assigned, 0);
