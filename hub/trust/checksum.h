@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "hub/err.h"
+#include "hub/core/err.h"
 
 enum hub_paygov_alg {
   HUB_PAYGOV_SHA256 = 0,  /* sha256hex(f1|f2|...|fn|key) */

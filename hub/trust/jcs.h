@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "hub/err.h"
+#include "hub/core/err.h"
 
 /* Parses JSON text (duplicates refused; every number read as a double) and writes its
  * canonical form into a malloc'd NUL-terminated *out of *out_len bytes.

@@ -25,7 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "hub/trust/jcs.h"
-#include "hub/trust/readfile.h"
+#include "hub/core/readfile.h"
 #include "hub/trust/truststore.h"
 
 #define JWS_MAX_LEN (64u * 1024 * 1024) /* a whole token; records are far smaller */

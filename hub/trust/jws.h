@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hub/err.h"
+#include "hub/core/err.h"
 
 struct hub_jws_key;
 struct hub_truststore;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "hub/err.h"
+#include "hub/core/err.h"
 
 struct hub_truststore;
 

@@ -30,10 +30,10 @@
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/xmltree.h>
 
-#include "hub/log.h"
+#include "hub/core/log.h"
 #include "hub/trust/rsapss.h"
 #include "hub/trust/truststore.h"
-#include "hub/xml.h"
+#include "hub/core/xml.h"
 
 #define DSIG_NS "http://www.w3.org/2000/09/xmldsig#"
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "hub/err.h"
+#include "hub/core/err.h"
 
 #define HUB_EDXML_NS "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "hub/bench_records.h"
+#include "hub/bench/bench_records.h"
 
 static void feed(struct bench_observer *o, uint64_t seq, uint32_t keys, size_t size, int64_t send_us, int64_t ts_ms,
                  int64_t now_us) {

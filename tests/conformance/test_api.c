@@ -9,13 +9,13 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "hub/node.h"
-#include "hub/registry.h"
-#include "hub/step.h"
-#include "mappings/json.h"
-#include "mappings/jsonpath.h"
-#include "mappings/jsonschema.h"
-#include "mappings/jsonschema_uri.h"
+#include "hub/core/node.h"
+#include "hub/core/registry.h"
+#include "hub/core/step.h"
+#include "mappings/shape/json.h"
+#include "mappings/shape/jsonpath.h"
+#include "mappings/shape/jsonschema.h"
+#include "mappings/shape/jsonschema_uri.h"
 
 static char dir[256];
 static char written[16][512];

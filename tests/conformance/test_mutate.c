@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "mappings/jsonpath.h"
-#include "mappings/jsonschema.h"
+#include "mappings/shape/jsonpath.h"
+#include "mappings/shape/jsonschema.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
 

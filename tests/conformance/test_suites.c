@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "mappings/json.h"
-#include "mappings/jsonpath.h"
-#include "mappings/jsonschema.h"
+#include "mappings/shape/json.h"
+#include "mappings/shape/jsonpath.h"
+#include "mappings/shape/jsonschema.h"
 
 /* Cases known not to pass, with the reason. Target: empty. An entry is "file#group#test" for
  * the JSON Schema suite or "cts#name" for the JSONPath suite. */

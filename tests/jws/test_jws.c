@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "check.h"
-#include "hub/registry.h"
+#include "hub/core/registry.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/truststore.h"
 

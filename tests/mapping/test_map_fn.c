@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "mappings/map_fn.h"
+#include "mappings/shape/map_fn.h"
 
 static const char *fmt(const char *text, const char *from, const char *zin, const char *to, const char *zout) {
   static char out[128];

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "hub/registry.h"
-#include "mappings/map.h"
+#include "hub/core/registry.h"
+#include "mappings/shape/map.h"
 
 static char dir[2048];
 

@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "hub/node.h"
-#include "hub/registry.h"
-#include "hub/trust/readfile.h"
+#include "hub/core/node.h"
+#include "hub/core/registry.h"
+#include "hub/core/readfile.h"
 #include "hub/trust/xmldsig.h"
-#include "hub/xml.h"
+#include "hub/core/xml.h"
 
 static char keys[1024], fixtures[1024];
 

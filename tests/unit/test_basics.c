@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "hub/backoff.h"
-#include "hub/err.h"
-#include "hub/msg.h"
-#include "hub/route.h"
+#include "hub/core/backoff.h"
+#include "hub/core/err.h"
+#include "hub/core/msg.h"
+#include "hub/engine/route.h"
 
 static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
 

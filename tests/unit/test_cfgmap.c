@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "hub/cfgmap.h"
-#include "hub/config.h"
+#include "hub/core/cfgmap.h"
+#include "hub/core/config.h"
 
 struct sample {
   char *name;

@@ -1,0 +1,382 @@
+/* Config map engine: YAML node → C struct, with defaults, types, bounds and unknown-key
+ * checks; plus the docs and schema generated from the same tables. */
+#include "hub/core/cfgmap.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int hub_parse_int(const char *s, int64_t *out) {
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || isspace((unsigned char)*s)) return -1;
+  *out = v;
+  return 0;
+}
+
+int hub_parse_bool(const char *s, int *out) {
+  if (!s) return -1;
+  if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) {
+    *out = 1;
+    return 0;
+  }
+  if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
+    *out = 0;
+    return 0;
+  }
+  return -1;
+}
+
+/* number + unit from a table; the number may have a fraction ("1.5s"). */
+static int parse_scaled(const char *s, const char *const *units, const double *scale, size_t n_units,
+                        int bare_ok, int64_t *out) {
+  if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+') return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s) return -1;
+  if (!*end) {
+    if (!bare_ok) return -1;
+    if (v != (double)(int64_t)v) return -1;
+    *out = (int64_t)v;
+    return 0;
+  }
+  for (size_t i = 0; i < n_units; i++) {
+    if (strcmp(end, units[i]) == 0) {
+      double r = v * scale[i];
+      if (r > 9.2e18) return -1;
+      *out = (int64_t)(r + 0.5);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+int hub_parse_duration_ms(const char *s, int64_t *out) {
+  static const char *const units[] = {"ms", "s", "m", "h", "d"};
+  static const double scale[] = {1, 1000, 60000, 3600000, 86400000};
+  return parse_scaled(s, units, scale, 5, 1, out);
+}
+
+int hub_parse_size(const char *s, int64_t *out) {
+  static const char *const units[] = {"B", "KB", "MB", "GB", "KiB", "MiB", "GiB", "k", "K", "M", "G"};
+  static const double scale[] = {1, 1e3, 1e6, 1e9, 1024.0, 1048576.0, 1073741824.0, 1024.0, 1024.0, 1048576.0, 1073741824.0};
+  return parse_scaled(s, units, scale, sizeof units / sizeof *units, 1, out);
+}
+
+int hub_parse_duration_range(const char *s, struct hub_duration_range *out) {
+  const char *dots = s ? strstr(s, "..") : NULL;
+  if (!dots) return -1;
+  char lo[64];
+  size_t n = (size_t)(dots - s);
+  if (n == 0 || n >= sizeof lo) return -1;
+  memcpy(lo, s, n);
+  lo[n] = '\0';
+  if (hub_parse_duration_ms(lo, &out->min_ms) < 0 || hub_parse_duration_ms(dots + 2, &out->max_ms) < 0) return -1;
+  return out->min_ms <= out->max_ms ? 0 : -1;
+}
+
+void hub_str_list_release(struct hub_str_list *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+const char *hub_cfg_type_name(enum hub_cfg_type t) {
+  switch (t) {
+  case HUB_CFG_STR:
+    return "string";
+  case HUB_CFG_INT:
+    return "integer";
+  case HUB_CFG_BOOL:
+    return "boolean";
+  case HUB_CFG_DURATION:
+    return "duration";
+  case HUB_CFG_DURATION_RANGE:
+    return "duration range";
+  case HUB_CFG_SIZE:
+    return "size";
+  case HUB_CFG_ENUM:
+    return "enum";
+  case HUB_CFG_STR_LIST:
+    return "list of strings";
+  case HUB_CFG_OBJECT:
+    return "mapping";
+  case HUB_CFG_NODE:
+    return "any";
+  }
+  return "?";
+}
+
+static int enum_index(const char *choices, const char *v) {
+  int idx = 0;
+  size_t vl = strlen(v);
+  for (const char *p = choices; p && *p; idx++) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (n == vl && strncmp(p, v, n) == 0) return idx;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return -1;
+}
+
+static hub_err_t apply_entry(const struct hub_cfg_entry *e, const struct hub_node *v, void *out, char *errbuf,
+                             size_t errbuf_size) {
+  char *dst = (char *)out + e->offset;
+  if (e->type == HUB_CFG_NODE) {
+    *(const struct hub_node **)dst = v;
+    return HUB_OK;
+  }
+  if (e->type == HUB_CFG_OBJECT) {
+    if (v->kind != HUB_NODE_MAP)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be a mapping, not %s", e->name,
+                            hub_node_kind_name(v->kind));
+    return hub_cfg_map_apply(e->sub, v, v, dst, errbuf, errbuf_size);
+  }
+  if (e->type == HUB_CFG_STR_LIST) {
+    struct hub_str_list *l = (struct hub_str_list *)dst;
+    hub_str_list_release(l);
+    size_t n = v->kind == HUB_NODE_SEQ ? v->n : 1;
+    if (v->kind == HUB_NODE_MAP)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be a list of strings, not a mapping", e->name);
+    l->v = calloc(n ? n : 1, sizeof *l->v);
+    if (!l->v) return HUB_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+      const struct hub_node *it = v->kind == HUB_NODE_SEQ ? v->items[i] : v;
+      if (it->kind != HUB_NODE_SCALAR)
+        return hub_node_error(it, errbuf, errbuf_size, "'%s' items must be strings, not %s", e->name,
+                              hub_node_kind_name(it->kind));
+      if (!(l->v[i] = strdup(it->scalar))) return HUB_ERR_NOMEM;
+      l->n = i + 1;
+    }
+    return HUB_OK;
+  }
+  if (v->kind != HUB_NODE_SCALAR)
+    return hub_node_error(v, errbuf, errbuf_size, "'%s' must be a %s, not %s", e->name, hub_cfg_type_name(e->type),
+                          hub_node_kind_name(v->kind));
+  const char *s = v->scalar;
+  int64_t n64;
+  switch (e->type) {
+  case HUB_CFG_STR: {
+    char **p = (char **)dst;
+    free(*p);
+    if (!(*p = strdup(s))) return HUB_ERR_NOMEM;
+    if (e->required && !*s) return hub_node_error(v, errbuf, errbuf_size, "'%s' must not be empty", e->name);
+    return HUB_OK;
+  }
+  case HUB_CFG_INT:
+    if (v->quoted || hub_parse_int(s, &n64) < 0)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be an integer, got '%s'", e->name, s);
+    break;
+  case HUB_CFG_DURATION:
+    if (hub_parse_duration_ms(s, &n64) < 0)
+      return hub_node_error(v, errbuf, errbuf_size,
+                            "'%s' must be a duration such as 250ms, 5s, 2m or 1h, got '%s'", e->name, s);
+    break;
+  case HUB_CFG_SIZE:
+    if (hub_parse_size(s, &n64) < 0)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be a size such as 4096, 64KiB or 1MiB, got '%s'",
+                            e->name, s);
+    break;
+  case HUB_CFG_DURATION_RANGE: {
+    struct hub_duration_range r;
+    if (hub_parse_duration_range(s, &r) < 0)
+      return hub_node_error(v, errbuf, errbuf_size,
+                            "'%s' must be a duration range MIN..MAX such as 200ms..30s, got '%s'", e->name, s);
+    *(struct hub_duration_range *)dst = r;
+    return HUB_OK;
+  }
+  case HUB_CFG_BOOL: {
+    int b;
+    if (v->quoted || hub_parse_bool(s, &b) < 0)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be true or false, got '%s'", e->name, s);
+    *(int *)dst = b;
+    return HUB_OK;
+  }
+  case HUB_CFG_ENUM: {
+    int idx = enum_index(e->choices, s);
+    if (idx < 0)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be one of %s, got '%s'", e->name, e->choices, s);
+    *(int *)dst = idx;
+    return HUB_OK;
+  }
+  default:
+    return hub_node_error(v, errbuf, errbuf_size, "'%s': unsupported option type", e->name);
+  }
+  if (e->min < e->max && (n64 < e->min || n64 > e->max))
+    return hub_node_error(v, errbuf, errbuf_size, "'%s' must be between %lld and %lld, got '%s'", e->name,
+                          (long long)e->min, (long long)e->max, s);
+  *(int64_t *)dst = n64;
+  return HUB_OK;
+}
+
+static hub_err_t apply_default(const struct hub_cfg_entry *e, void *out, char *errbuf, size_t errbuf_size) {
+  if (e->type == HUB_CFG_OBJECT) return hub_cfg_map_apply(e->sub, NULL, NULL, (char *)out + e->offset, errbuf, errbuf_size);
+  if (!e->def) return HUB_OK;
+  struct hub_node n = {.kind = HUB_NODE_SCALAR, .file = "<default>", .line = 0, .col = 0, .scalar = (char *)e->def};
+  return apply_entry(e, &n, out, errbuf, errbuf_size);
+}
+
+static void suggest(const struct hub_cfg_map *map, const char *key, char *out, size_t cap) {
+  /* The closest known key by a cheap prefix/substring test, to help with typos. */
+  out[0] = '\0';
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
+    size_t kl = strlen(key), el = strlen(e->name);
+    if ((kl >= 3 && strncasecmp(e->name, key, 3) == 0) || (el >= 3 && strstr(key, e->name)) ||
+        (kl >= 3 && strstr(e->name, key))) {
+      snprintf(out, cap, " (did you mean '%s'?)", e->name);
+      return;
+    }
+  }
+}
+
+hub_err_t hub_cfg_map_apply(const struct hub_cfg_map *map, const struct hub_node *node, const struct hub_node *at,
+                            void *out, char *errbuf, size_t errbuf_size) {
+  if (node && node->kind != HUB_NODE_MAP)
+    return hub_node_error(node, errbuf, errbuf_size, "%s must be a mapping, not %s", map->name,
+                          hub_node_kind_name(node->kind));
+  if (node) {
+    for (size_t i = 0; i < node->n; i++) {
+      const struct hub_cfg_entry *e;
+      for (e = map->entries; e->name; e++)
+        if (strcmp(e->name, node->keys[i]->scalar) == 0) break;
+      if (!e->name && !(map->other_key && map->other_key(node->keys[i]->scalar))) {
+        char hint[128];
+        suggest(map, node->keys[i]->scalar, hint, sizeof hint);
+        return hub_node_error(node->keys[i], errbuf, errbuf_size, "unknown key '%s' in %s%s", node->keys[i]->scalar,
+                              map->name, hint);
+      }
+    }
+  }
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
+    const struct hub_node *v = node ? hub_node_get(node, e->name) : NULL;
+    hub_err_t err;
+    if (v)
+      err = apply_entry(e, v, out, errbuf, errbuf_size);
+    else if (e->required)
+      return hub_node_error(node ? node : at, errbuf, errbuf_size, "missing required key '%s' in %s", e->name,
+                            map->name);
+    else
+      err = apply_default(e, out, errbuf, errbuf_size);
+    if (err != HUB_OK) {
+      if (err == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "out of memory");
+      return err;
+    }
+  }
+  return HUB_OK;
+}
+
+void hub_cfg_map_release(const struct hub_cfg_map *map, void *out) {
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
+    char *dst = (char *)out + e->offset;
+    if (e->type == HUB_CFG_STR) {
+      free(*(char **)dst);
+      *(char **)dst = NULL;
+    } else if (e->type == HUB_CFG_STR_LIST) {
+      hub_str_list_release((struct hub_str_list *)dst);
+    } else if (e->type == HUB_CFG_OBJECT) {
+      hub_cfg_map_release(e->sub, dst);
+    }
+  }
+}
+
+static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) {
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
+    if (e->type == HUB_CFG_OBJECT) {
+      char p[256];
+      snprintf(p, sizeof p, "%s%s.", prefix, e->name);
+      md_rows(e->sub, p, f);
+      continue;
+    }
+    char type[160];
+    if (e->type == HUB_CFG_ENUM)
+      snprintf(type, sizeof type, "one of `%s`", e->choices);
+    else
+      snprintf(type, sizeof type, "%s", hub_cfg_type_name(e->type));
+    for (char *c = type; *c; c++)
+      if (*c == '|') *c = '/';
+    fprintf(f, "| `%s%s` | %s | %s%s%s | %s | %s |\n", prefix, e->name, type, e->def ? "`" : "",
+            e->def ? e->def : "", e->def ? "`" : "", e->required ? "yes" : "no", e->desc ? e->desc : "");
+  }
+}
+
+void hub_cfg_map_write_markdown(const struct hub_cfg_map *map, FILE *f) {
+  fprintf(f, "| option | type | default | required | description |\n");
+  fprintf(f, "| --- | --- | --- | --- | --- |\n");
+  md_rows(map, "", f);
+}
+
+static json_t *schema_of(const struct hub_cfg_map *map) {
+  json_t *obj = json_object(), *props = json_object(), *req = json_array();
+  json_object_set_new(obj, "type", json_string("object"));
+  json_object_set_new(obj, "additionalProperties", json_false());
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
+    json_t *p;
+    switch (e->type) {
+    case HUB_CFG_OBJECT:
+      p = schema_of(e->sub);
+      break;
+    case HUB_CFG_INT:
+      p = json_pack("{s:s}", "type", "integer");
+      break;
+    case HUB_CFG_BOOL:
+      p = json_pack("{s:s}", "type", "boolean");
+      break;
+    case HUB_CFG_ENUM: {
+      json_t *vals = json_array();
+      const char *s = e->choices;
+      while (s && *s) {
+        const char *bar = strchr(s, '|');
+        size_t n = bar ? (size_t)(bar - s) : strlen(s);
+        json_array_append_new(vals, json_stringn(s, n));
+        s = bar ? bar + 1 : NULL;
+      }
+      p = json_pack("{s:o}", "enum", vals);
+      break;
+    }
+    case HUB_CFG_STR_LIST:
+      p = json_pack("{s:[s,s], s:{s:s}}", "type", "array", "string", "items", "type", "string");
+      break;
+    case HUB_CFG_DURATION:
+      p = json_pack("{s:[s,s], s:s}", "type", "string", "integer", "pattern", "^[0-9.]+(ms|s|m|h|d)?$");
+      break;
+    case HUB_CFG_DURATION_RANGE:
+      p = json_pack("{s:s, s:s}", "type", "string", "pattern", "^[0-9.]+(ms|s|m|h|d)?\\.\\.[0-9.]+(ms|s|m|h|d)?$");
+      break;
+    case HUB_CFG_SIZE:
+      p = json_pack("{s:[s,s]}", "type", "string", "integer");
+      break;
+    case HUB_CFG_NODE:
+      p = json_object();
+      break;
+    default:
+      p = json_pack("{s:s}", "type", "string");
+      break;
+    }
+    if (e->desc) json_object_set_new(p, "description", json_string(e->desc));
+    if (e->def) json_object_set_new(p, "default", json_string(e->def));
+    json_object_set_new(props, e->name, p);
+    if (e->required) json_array_append_new(req, json_string(e->name));
+  }
+  json_object_set_new(obj, "properties", props);
+  if (json_array_size(req))
+    json_object_set_new(obj, "required", req);
+  else
+    json_decref(req);
+  return obj;
+}
+
+char *hub_cfg_map_schema_new(const struct hub_cfg_map *map) {
+  json_t *s = schema_of(map);
+  char *out = json_dumps(s, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(s);
+  return out;
+}

@@ -1,0 +1,202 @@
+/* Metrics registry and Prometheus rendering (see metrics.h). */
+#include "hub/core/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+/* A route stuck longer than this in one call to the cluster is not ready. */
+#define STALE_MS 5000
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hub_metrics_heartbeat(struct hub_route_metrics *m) { atomic_store(&m->heartbeat_ms, mono_ms()); }
+
+static const double bucket_le[HUB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                      0.25,  0.5,    1,     2.5,  5,     10,  30};
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hub_route_metrics *routes;
+static struct hub_metric_counter *_Atomic counters; /* pushed once each, never removed */
+
+void hub_metrics_register_counter(struct hub_metric_counter *c) {
+  if (atomic_exchange(&c->registered, 1)) return;
+  c->next = atomic_load(&counters);
+  while (!atomic_compare_exchange_weak(&counters, &c->next, c)) {
+  }
+}
+
+struct hub_route_metrics *hub_metrics_route_create(const char *route) {
+  struct hub_route_metrics *m = calloc(1, sizeof *m);
+  if (!m || !(m->route = strdup(route))) {
+    free(m);
+    return NULL;
+  }
+  atomic_store(&m->lag, -1);
+  pthread_mutex_lock(&lock);
+  struct hub_route_metrics **p = &routes;
+  while (*p) p = &(*p)->next;
+  *p = m;
+  pthread_mutex_unlock(&lock);
+  return m;
+}
+
+void hub_metrics_reset(void) {
+  pthread_mutex_lock(&lock);
+  while (routes) {
+    struct hub_route_metrics *n = routes->next;
+    free(routes->route);
+    free(routes);
+    routes = n;
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+void hub_metrics_observe_latencies(struct hub_route_metrics *m, double now, const double *t0, size_t n) {
+  unsigned long long count[HUB_LATENCY_BUCKETS] = {0};
+  double sum = 0;
+  for (size_t k = 0; k < n; k++) {
+    double seconds = now - t0[k];
+    int i = 0;
+    while (i < HUB_LATENCY_BUCKETS && seconds > bucket_le[i]) i++;
+    if (i < HUB_LATENCY_BUCKETS) count[i]++;
+    sum += seconds;
+  }
+  for (int i = 0; i < HUB_LATENCY_BUCKETS; i++)
+    if (count[i]) atomic_fetch_add(&m->latency_bucket[i], count[i]);
+  atomic_fetch_add(&m->latency_count, n);
+  atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(sum * 1e6));
+}
+
+static int64_t status_kb(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t v = -1;
+  size_t fl = strlen(field);
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, field, fl) && line[fl] == ':') {
+      v = strtoll(line + fl + 1, NULL, 10);
+      break;
+    }
+  }
+  fclose(f);
+  return v < 0 ? -1 : v * 1024;
+}
+
+int64_t hub_metrics_rss_bytes(void) { return status_kb("VmRSS"); }
+int64_t hub_metrics_peak_rss_bytes(void) { return status_kb("VmHWM"); }
+
+struct buf {
+  char *p;
+  size_t len, cap;
+};
+
+static void add(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct buf *b, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (b->p && b->len + (size_t)n < b->cap) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+    char *np = realloc(b->p, cap);
+    if (!np) return;
+    b->p = np;
+    b->cap = cap;
+  }
+}
+
+#define COUNTER(name, help, field)                                                                   \
+  do {                                                                                               \
+    add(&b, "# HELP lienthong_route_" name "_total " help "\n# TYPE lienthong_route_" name "_total counter\n"); \
+    for (struct hub_route_metrics *m = routes; m; m = m->next)                                       \
+      add(&b, "lienthong_route_" name "_total{route=\"%s\"} %llu\n", m->route, (unsigned long long)atomic_load(&m->field)); \
+  } while (0)
+
+char *hub_metrics_render_new(void) {
+  struct buf b = {0};
+  pthread_mutex_lock(&lock);
+  COUNTER("consumed", "Records read from the route's input topic (re-reads after an abort included).", consumed);
+  COUNTER("produced", "Records committed to the route's output topic.", produced);
+  COUNTER("rejected", "Records a step rejected.", rejected);
+  COUNTER("retried", "Step retries after a RETRY answer.", retried);
+  COUNTER("dlq", "Records committed to the route's dead-letter topic.", dlq);
+  COUNTER("aborted", "Transactions aborted and redone.", aborted);
+  add(&b, "# HELP lienthong_route_consumer_lag Records not yet consumed on the assigned partitions.\n"
+          "# TYPE lienthong_route_consumer_lag gauge\n");
+  for (struct hub_route_metrics *m = routes; m; m = m->next)
+    add(&b, "lienthong_route_consumer_lag{route=\"%s\"} %lld\n", m->route, (long long)atomic_load(&m->lag));
+  add(&b, "# HELP lienthong_route_assigned_partitions Partitions assigned to this instance.\n"
+          "# TYPE lienthong_route_assigned_partitions gauge\n");
+  for (struct hub_route_metrics *m = routes; m; m = m->next)
+    add(&b, "lienthong_route_assigned_partitions{route=\"%s\"} %d\n", m->route, atomic_load(&m->assigned));
+  add(&b, "# HELP lienthong_route_latency_seconds Time from consuming a record to committing its result.\n"
+          "# TYPE lienthong_route_latency_seconds histogram\n");
+  for (struct hub_route_metrics *m = routes; m; m = m->next) {
+    unsigned long long cum = 0;
+    for (int i = 0; i < HUB_LATENCY_BUCKETS; i++) {
+      cum += atomic_load(&m->latency_bucket[i]);
+      add(&b, "lienthong_route_latency_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", m->route, bucket_le[i], cum);
+    }
+    add(&b, "lienthong_route_latency_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", m->route,
+        (unsigned long long)atomic_load(&m->latency_count));
+    add(&b, "lienthong_route_latency_seconds_sum{route=\"%s\"} %.6f\n", m->route,
+        (double)atomic_load(&m->latency_sum_us) / 1e6);
+    add(&b, "lienthong_route_latency_seconds_count{route=\"%s\"} %llu\n", m->route,
+        (unsigned long long)atomic_load(&m->latency_count));
+  }
+  pthread_mutex_unlock(&lock);
+  add(&b, "# HELP lienthong_process_resident_memory_bytes Resident set size.\n"
+          "# TYPE lienthong_process_resident_memory_bytes gauge\n"
+          "lienthong_process_resident_memory_bytes %lld\n",
+      (long long)hub_metrics_rss_bytes());
+  for (struct hub_metric_counter *c = atomic_load(&counters); c; c = c->next)
+    add(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", c->name, c->help, c->name, c->name,
+        (unsigned long long)atomic_load(&c->value));
+  add(&b, "# HELP lienthong_process_peak_resident_memory_bytes Peak resident set size.\n"
+          "# TYPE lienthong_process_peak_resident_memory_bytes gauge\n"
+          "lienthong_process_peak_resident_memory_bytes %lld\n",
+      (long long)hub_metrics_peak_rss_bytes());
+  return b.p;
+}
+
+int hub_metrics_ready(char *why, size_t why_size) {
+  int ready = 1;
+  pthread_mutex_lock(&lock);
+  if (!routes) {
+    snprintf(why, why_size, "no routes running");
+    ready = 0;
+  }
+  for (struct hub_route_metrics *m = routes; m && ready; m = m->next) {
+    if (!atomic_load(&m->running)) {
+      snprintf(why, why_size, "route %s is not running", m->route);
+      ready = 0;
+    } else if (mono_ms() - atomic_load(&m->heartbeat_ms) > STALE_MS) {
+      snprintf(why, why_size, "route %s has been waiting on the cluster for %lld s", m->route,
+               (long long)(mono_ms() - atomic_load(&m->heartbeat_ms)) / 1000);
+      ready = 0;
+    } else if (!atomic_load(&m->connected)) {
+      snprintf(why, why_size, "route %s is not connected to the cluster", m->route);
+      ready = 0;
+    } else if (atomic_load(&m->assigned) <= 0) {
+      snprintf(why, why_size, "route %s has no partitions assigned", m->route);
+      ready = 0;
+    }
+  }
+  if (ready) snprintf(why, why_size, "ready");
+  pthread_mutex_unlock(&lock);
+  return ready;
+}

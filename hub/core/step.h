@@ -1,0 +1,52 @@
+/* The step interface: what a route runs on each record. A step returns OK, RETRY or REJECT
+ * with a code and a reason; only the engine decides backoff, retry limits and the DLQ.
+ * Steps are registered as plugins (hub/registry.h) and found by name.
+ *
+ * In a route's YAML a step is a one-key mapping, `- NAME: ARGS`, where ARGS is a scalar
+ * (`- validate: schemas/x.json`) or a mapping (`- sign-xml: {profile: edxml}`). */
+#ifndef HUB_STEP_H
+#define HUB_STEP_H
+
+#include <stddef.h>
+
+#include "hub/core/cfgmap.h"
+#include "hub/core/err.h"
+#include "hub/core/msg.h"
+#include "hub/core/node.h"
+
+enum hub_step_result { HUB_STEP_OK = 0, HUB_STEP_RETRY, HUB_STEP_REJECT };
+
+/* What a step says when it does not return OK. The engine copies it into DLQ headers. */
+struct hub_step_outcome {
+  hub_err_t code;
+  char reason[1024];
+  /* Optional bytes that explain the failure (for example the canonical bytes whose digest did
+   * not match); malloc'd, owned by the outcome, written to the DLQ as lt.error.detail. */
+  unsigned char *detail;
+  size_t detail_len;
+};
+
+/* Sets code and a formatted reason; returns `result` so a step can `return hub_step_fail(...)`. */
+enum hub_step_result hub_step_fail(struct hub_step_outcome *out, enum hub_step_result result, hub_err_t code,
+                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void hub_step_outcome_clear(struct hub_step_outcome *out);
+
+/* What a step may read while it is created. */
+struct hub_step_env {
+  const char *base_dir;           /* relative paths in ARGS are relative to this (the config's folder) */
+  const struct hub_node *keys;    /* the config's `keys:` section, or NULL */
+  const char *route;              /* the route's name, for messages */
+};
+
+struct hub_step_ops {
+  struct hub_plugin_info info; /* name as written in YAML, summary, options */
+  /* Builds the step's state from ARGS. On error writes "file:line:col: message" into errbuf. */
+  hub_err_t (*create)(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+                      size_t errbuf_size);
+  /* Processes one record in place (value, key and headers may change). Must be safe to call
+   * again with a fresh copy of the same input after RETRY. */
+  enum hub_step_result (*process)(void *state, struct hub_msg *msg, struct hub_step_outcome *out);
+  void (*destroy)(void *state);
+};
+
+#endif

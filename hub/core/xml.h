@@ -1,0 +1,32 @@
+/* The hub's one XML parse function. Every XML document the hub reads goes through it:
+ * no network, no entity substitution, no DTD loading, any DOCTYPE refused (libxml2 2.9 has no
+ * switch against XXE or entity amplification, so the internal subset is refused outright),
+ * bounded size and depth, and errors that give line and column. */
+#ifndef HUB_XML_H
+#define HUB_XML_H
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+#include "hub/core/err.h"
+
+struct hub_xml_limits {
+  size_t max_bytes; /* 0: HUB_XML_DEFAULT_MAX_BYTES */
+  int max_depth;    /* 0: HUB_XML_DEFAULT_MAX_DEPTH */
+};
+
+#define HUB_XML_DEFAULT_MAX_BYTES (16u * 1024u * 1024u)
+#define HUB_XML_DEFAULT_MAX_DEPTH 128
+
+/* Parses `len` bytes. On success *doc is an owned xmlDoc (xmlFreeDoc). On failure returns
+ * HUB_ERR_XML (malformed: "line L, column C: message"), HUB_ERR_XML_HOSTILE (DOCTYPE or entity
+ * declarations) or HUB_ERR_TOO_LARGE (size or depth), with the reason in errbuf. `limits` may
+ * be NULL for the defaults. `name` (may be NULL) prefixes the message, e.g. a file name. */
+hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits *limits, const char *name,
+                        xmlDocPtr *doc, char *errbuf, size_t errbuf_size);
+
+/* Routes libxml2's generic and structured error callbacks into the hub logger for this
+ * thread (call once per thread that uses libxml2 outside hub_xml_parse). */
+void hub_xml_init_thread(void);
+
+#endif

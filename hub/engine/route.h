@@ -1,0 +1,38 @@
+/* A route: reads one topic, runs its steps on each record, writes the result to another
+ * topic, exactly once, in transactions that also commit the consumer offsets. A record that
+ * a step rejects, or that still asks for a retry when the retries run out, goes to the
+ * route's DLQ with its original bytes and headers plus the error headers; the route goes on.
+ * Retries wait with exponential full-jitter backoff while holding the whole route, so the
+ * order of records per key (per partition) is kept. */
+#ifndef HUB_ROUTE_H
+#define HUB_ROUTE_H
+
+#include "hub/core/config.h"
+#include "hub/core/metrics.h"
+#include "hub/core/step.h"
+#include "hub/transport/transport.h"
+
+struct hub_route;
+
+hub_err_t hub_route_create(const struct hub_config *cfg, const struct hub_route_cfg *rcfg,
+                           const struct hub_transport_ops *transport, struct hub_route **out, char *errbuf,
+                           size_t errbuf_size);
+/* Runs until hub_stop_request(); finishes the open transaction and returns. */
+hub_err_t hub_route_run(struct hub_route *r);
+void hub_route_destroy(struct hub_route *r);
+
+/* The steps of a route, created from its `steps:` list; shared with `lienthong test`. */
+struct hub_step_chain;
+hub_err_t hub_step_chain_create(const struct hub_node *steps, const struct hub_step_env *env,
+                                struct hub_step_chain **out, char *errbuf, size_t errbuf_size);
+/* Runs every step on `msg` in order. On failure returns the result, writes the outcome and
+ * the failing stage ("steps[2].validate") into `stage`. */
+enum hub_step_result hub_step_chain_run(struct hub_step_chain *c, struct hub_msg *msg, struct hub_step_outcome *out,
+                                        char *stage, size_t stage_size);
+void hub_step_chain_destroy(struct hub_step_chain *c);
+
+/* Builds the DLQ record for `orig` (a copy with the error headers added). */
+struct hub_msg *hub_dlq_record_new(const struct hub_msg *orig, const char *route, const char *stage,
+                                   const struct hub_step_outcome *out, int attempts);
+
+#endif

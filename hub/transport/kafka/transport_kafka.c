@@ -1,0 +1,922 @@
+/* The Kafka transport on librdkafka: a read_committed consumer in a consumer group and a
+ * transactional, idempotent (acks=all) producer that commits the consumer's offsets in the
+ * same transaction (KIP-447 group metadata). Abortable errors abort and rewind the consumer
+ * to the committed offsets; fatal producer errors (fencing) recreate the producer. */
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hub/transport/kafka/fetch_wake.h"
+#include "hub/core/log.h"
+#include "hub/core/stop.h"
+#include "hub/core/registry.h"
+#include "hub/transport/transport.h"
+
+/* hub.kafka in the config. */
+struct hub_kafka_cfg {
+  char *bootstrap;
+  int64_t partitions;          /* for topics the hub creates */
+  int64_t replication;         /* for topics the hub creates */
+  int create_topics;           /* create missing route topics at start */
+  int64_t session_timeout_ms;  /* consumer group session */
+  int64_t transaction_timeout_ms;
+  int64_t request_timeout_ms;  /* blocking calls (init, commit, abort, admin) */
+  int64_t prefetch_bytes;      /* consumer prefetch queue (memory vs throughput) */
+  struct hub_str_list properties; /* extra librdkafka properties "name=value" */
+};
+
+#define KCFG(field) offsetof(struct hub_kafka_cfg, field)
+static const struct hub_cfg_entry kafka_entries[] = {
+    {"bootstrap", HUB_CFG_STR, KCFG(bootstrap), "127.0.0.1:9092", 0, "Kafka bootstrap servers (host:port,...)"},
+    {"partitions", HUB_CFG_INT, KCFG(partitions), "4", 0, "partitions of the topics the hub creates", NULL, NULL, 1,
+     10000},
+    {"replication", HUB_CFG_INT, KCFG(replication), "1", 0, "replication factor of the topics the hub creates",
+     NULL, NULL, 1, 32},
+    {"create_topics", HUB_CFG_BOOL, KCFG(create_topics), "true", 0, "create missing route topics at start"},
+    {"session_timeout", HUB_CFG_DURATION, KCFG(session_timeout_ms), "10s", 0,
+     "consumer group session timeout (a dead instance's partitions move after this)", NULL, NULL, 1000, 300000},
+    {"transaction_timeout", HUB_CFG_DURATION, KCFG(transaction_timeout_ms), "60s", 0,
+     "broker aborts a transaction left open longer than this", NULL, NULL, 1000, 900000},
+    {"request_timeout", HUB_CFG_DURATION, KCFG(request_timeout_ms), "30s", 0,
+     "bound on each blocking call (init, commit, abort, admin)", NULL, NULL, 1000, 600000},
+    {"prefetch", HUB_CFG_SIZE, KCFG(prefetch_bytes), "8MiB", 0,
+     "records each route's consumer fetches ahead (librdkafka's queued.max.messages.kbytes); the main "
+     "term of the hub's memory. 8 MiB keeps up with about 120000 records of 1 KiB a second (docs/bench.md)",
+     NULL, NULL, 1048576, 1073741824},
+    {"properties", HUB_CFG_STR_LIST, KCFG(properties), NULL, 0,
+     "extra librdkafka properties as name=value (they override the hub's)"},
+    {NULL},
+};
+static const struct hub_cfg_map hub_kafka_cfg_map = {"hub.kafka", kafka_entries};
+
+
+struct mark {
+  int32_t partition;
+  int64_t next_offset;
+};
+
+struct hub_transport {
+  const struct hub_kafka_cfg *cfg;
+  struct hub_transport_opts opts;
+  char *client_id, *group_id, *group_instance, *txn_id;
+  rd_kafka_t *producer;
+  rd_kafka_t *consumer;
+  rd_kafka_queue_t *cq;        /* the consumer's queue, for fetched() */
+  struct hub_fetch_wake *wake; /* librdkafka < 2.2: see fetch_wake.h */
+  char *topic; /* subscribed topic */
+  int in_txn;
+  int revoked; /* a rebalance revoked partitions since the last poll */
+  struct hub_msg *stash; /* a record of the new assignment returned with a rebalance */
+  atomic_int n_assigned;
+  atomic_int connected;
+  atomic_llong lag;
+  struct mark *marks;
+  size_t n_marks, cap_marks;
+  struct timespec last_lag;
+  double last_commit_ms;
+  unsigned long long delivery_failed; /* plain producer: failed deliveries since the last commit */
+  int64_t *committed; /* per partition, for the lag before a first record; INT64_MIN unknown */
+  int n_committed;
+};
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk;
+  /* Connection failures (level 3) also reach error_cb; they are transient, so warn. */
+  enum hub_log_level l = level <= 2 ? HUB_LOG_ERROR : level <= 4 ? HUB_LOG_WARN : level <= 6 ? HUB_LOG_INFO : HUB_LOG_DEBUG;
+  hub_log(l, "librdkafka", "%s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  struct hub_transport *t = opaque;
+  (void)rk;
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT) atomic_store(&t->connected, 0);
+  /* Broker-down errors are expected during restarts: librdkafka reconnects by itself. */
+  hub_log(err == RD_KAFKA_RESP_ERR__FATAL ? HUB_LOG_ERROR : HUB_LOG_WARN, "librdkafka", "%s: %s",
+          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Connectivity from librdkafka's statistics (once a second, served by consumer polls): the
+ * cluster is reachable while at least one real broker connection is UP. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+  struct hub_transport *t = opaque;
+  (void)rk, (void)len;
+  const char *b = strstr(json, "\"brokers\":");
+  atomic_store(&t->connected, b && strstr(b, "\"state\":\"UP\"") ? 1 : 0);
+  return 0; /* librdkafka frees json */
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errbuf, size_t errbuf_size) {
+  if (rd_kafka_conf_set(conf, k, v, errbuf, errbuf_size) != RD_KAFKA_CONF_OK) return -1;
+  return 0;
+}
+
+static rd_kafka_conf_t *base_conf(struct hub_transport *t, char *errbuf, size_t errbuf_size) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char num[32];
+  if (set(conf, "bootstrap.servers", t->cfg->bootstrap, errbuf, errbuf_size) < 0 ||
+      set(conf, "client.id", t->client_id, errbuf, errbuf_size) < 0)
+    goto fail;
+  snprintf(num, sizeof num, "%lld", (long long)t->cfg->request_timeout_ms);
+  if (set(conf, "socket.timeout.ms", num, errbuf, errbuf_size) < 0) goto fail;
+  /* Reconnect quickly after a broker restart. */
+  if (set(conf, "reconnect.backoff.ms", "50", errbuf, errbuf_size) < 0 ||
+      set(conf, "reconnect.backoff.max.ms", "1000", errbuf, errbuf_size) < 0)
+    goto fail;
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_conf_set_opaque(conf, t);
+  return conf;
+fail:
+  rd_kafka_conf_destroy(conf);
+  return NULL;
+}
+
+/* User properties last, so they win; "name=value" each. */
+static int apply_properties(struct hub_transport *t, rd_kafka_conf_t *conf, char *errbuf, size_t errbuf_size) {
+  for (size_t i = 0; i < t->cfg->properties.n; i++) {
+    char kv[1024];
+    snprintf(kv, sizeof kv, "%s", t->cfg->properties.v[i]);
+    char *eq = strchr(kv, '=');
+    if (!eq) {
+      snprintf(errbuf, errbuf_size, "kafka property '%s' is not name=value", kv);
+      return -1;
+    }
+    *eq = '\0';
+    char e[512];
+    if (rd_kafka_conf_set(conf, kv, eq + 1, e, sizeof e) != RD_KAFKA_CONF_OK) {
+      /* Properties for the other client type are fine: skip those librdkafka marks as unknown. */
+      if (strstr(e, "No such configuration property")) continue;
+      snprintf(errbuf, errbuf_size, "kafka property '%s': %s", kv, e);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Delivery reports. Having a callback at all matters: without one librdkafka 2.0.2's flush,
+ * and so every commit_transaction, sleeps in 10 ms steps instead of waking on the last
+ * acknowledgement. A failed delivery fails the transaction by itself; for a plain producer it is
+ * counted so that commit() can report it. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *km, void *opaque) {
+  struct hub_transport *t = opaque;
+  (void)rk;
+  if (km->err) {
+    t->delivery_failed++;
+    hub_log(HUB_LOG_DEBUG, "kafka", "delivery to %s failed: %s", rd_kafka_topic_name(km->rkt),
+            rd_kafka_err2str(km->err));
+  }
+}
+
+static hub_err_t producer_create(struct hub_transport *t, char *errbuf, size_t errbuf_size) {
+  rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
+  char num[32];
+  if (!conf) return HUB_ERR_CONFIG;
+  snprintf(num, sizeof num, "%lld", (long long)t->cfg->transaction_timeout_ms);
+  if (set(conf, "enable.idempotence", "true", errbuf, errbuf_size) < 0 ||
+      set(conf, "acks", "all", errbuf, errbuf_size) < 0 || set(conf, "linger.ms", "2", errbuf, errbuf_size) < 0 ||
+      set(conf, "batch.num.messages", "10000", errbuf, errbuf_size) < 0 ||
+      set(conf, "queue.buffering.max.messages", "500000", errbuf, errbuf_size) < 0 ||
+      (t->txn_id && (set(conf, "transactional.id", t->txn_id, errbuf, errbuf_size) < 0 ||
+                     set(conf, "transaction.timeout.ms", num, errbuf, errbuf_size) < 0)) ||
+      apply_properties(t, conf, errbuf, errbuf_size) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  t->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errbuf, errbuf_size);
+  if (!t->producer) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  if (!t->txn_id) return HUB_OK;
+  unsigned tries = 0;
+  /* init_transactions fences any older producer with our transactional id and aborts its open
+   * transaction: this is what makes a restart after SIGKILL safe. Retried while the cluster
+   * is unreachable. */
+  for (;;) {
+    /* Short slices so a stop request is noticed while the cluster is away. */
+    rd_kafka_error_t *err = rd_kafka_init_transactions(t->producer, 1000);
+    if (!err) break;
+    int retriable = rd_kafka_error_is_retriable(err);
+    snprintf(errbuf, errbuf_size, "init_transactions: %s", rd_kafka_error_string(err));
+    rd_kafka_error_destroy(err);
+    if (!retriable || hub_stop_requested()) {
+      rd_kafka_destroy(t->producer);
+      t->producer = NULL;
+      return hub_stop_requested() ? HUB_ERR_STOPPED : HUB_ERR_TRANSPORT;
+    }
+    if (++tries % 10 == 1) hub_log(HUB_LOG_WARN, "kafka", "%s; retrying", errbuf);
+  }
+  atomic_store(&t->connected, 1);
+  return HUB_OK;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  struct hub_transport *t = opaque;
+  free(t->committed); /* the committed offsets cached for the lag belong to the old assignment */
+  t->committed = NULL;
+  t->n_committed = 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    rd_kafka_assign(rk, parts);
+    hub_fetch_wake_set_assignment(t->wake, parts);
+    atomic_store(&t->n_assigned, parts->cnt);
+    hub_log(HUB_LOG_INFO, "kafka", "assigned %d partition(s) of %s", parts->cnt, t->topic ? t->topic : "?");
+  } else {
+    /* Work on revoked partitions must not be committed by us any more: abort it. The records
+     * are read again by whoever gets the partitions, from the committed offsets. */
+    if (t->in_txn && t->producer) {
+      rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, (int)t->cfg->request_timeout_ms);
+      if (e) {
+        hub_log(HUB_LOG_WARN, "kafka", "abort on revoke: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+      t->in_txn = 0;
+    }
+    t->n_marks = 0;
+    t->revoked = 1;
+    hub_msg_destroy(t->stash);
+    t->stash = NULL;
+    rd_kafka_assign(rk, NULL);
+    hub_fetch_wake_set_assignment(t->wake, NULL);
+    atomic_store(&t->n_assigned, 0);
+    hub_log(HUB_LOG_INFO, "kafka", "partitions revoked (%s)", rd_kafka_err2name(err));
+  }
+}
+
+static hub_err_t consumer_create(struct hub_transport *t, char *errbuf, size_t errbuf_size) {
+  rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
+  char num[32];
+  if (!conf) return HUB_ERR_CONFIG;
+  char kbytes[32], fetch_max[32];
+  snprintf(num, sizeof num, "%lld", (long long)t->cfg->session_timeout_ms);
+  snprintf(kbytes, sizeof kbytes, "%lld", (long long)(t->cfg->prefetch_bytes / 1024));
+  /* One fetch answer comes on top of a full queue: at most half the prefetch, 1..8 MiB. */
+  int64_t fm = t->cfg->prefetch_bytes / 2;
+  fm = fm < 1048576 ? 1048576 : fm > 8388608 ? 8388608 : fm;
+  snprintf(fetch_max, sizeof fetch_max, "%lld", (long long)fm);
+  if (set(conf, "group.id", t->group_id, errbuf, errbuf_size) < 0 ||
+      (t->group_instance && set(conf, "group.instance.id", t->group_instance, errbuf, errbuf_size) < 0) ||
+      set(conf, "isolation.level", "read_committed", errbuf, errbuf_size) < 0 ||
+      set(conf, "enable.auto.commit", "false", errbuf, errbuf_size) < 0 ||
+      set(conf, "enable.auto.offset.store", "false", errbuf, errbuf_size) < 0 ||
+      set(conf, "auto.offset.reset", "earliest", errbuf, errbuf_size) < 0 ||
+      set(conf, "session.timeout.ms", num, errbuf, errbuf_size) < 0 ||
+      set(conf, "heartbeat.interval.ms", "1000", errbuf, errbuf_size) < 0 ||
+      set(conf, "fetch.wait.max.ms", "50", errbuf, errbuf_size) < 0 ||
+      /* Bound the prefetch (hub.kafka.prefetch) and each fetch: librdkafka's defaults (64 MiB
+       * queue, 50 MiB fetches) let RSS grow far past what a hub instance needs. fetch_wake.c
+       * keeps a small queue from stalling librdkafka 2.0.2. */
+      set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errbuf_size) < 0 ||
+      set(conf, "fetch.max.bytes", fetch_max, errbuf, errbuf_size) < 0 ||
+      hub_fetch_wake_conf(conf, errbuf, errbuf_size) < 0 ||
+      apply_properties(t, conf, errbuf, errbuf_size) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_stats_cb(conf, stats_cb);
+  if (set(conf, "statistics.interval.ms", "1000", errbuf, errbuf_size) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errbuf_size);
+  if (!t->consumer) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  rd_kafka_poll_set_consumer(t->consumer);
+  t->cq = rd_kafka_queue_get_consumer(t->consumer);
+  t->wake = hub_fetch_wake_create(t->consumer);
+  return HUB_OK;
+}
+
+/* What consumer_create attached to the consumer; before the consumer itself goes. */
+static void consumer_helpers_destroy(struct hub_transport *t) {
+  hub_fetch_wake_destroy(t->wake);
+  t->wake = NULL;
+  if (t->cq) rd_kafka_queue_destroy(t->cq);
+  t->cq = NULL;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static void k_close(struct hub_transport *t) {
+  if (!t) return;
+  consumer_helpers_destroy(t);
+  if (t->consumer) {
+    rd_kafka_consumer_close(t->consumer);
+    rd_kafka_destroy(t->consumer);
+  }
+  if (t->producer) {
+    if (t->in_txn) {
+      rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, 5000);
+      if (e) rd_kafka_error_destroy(e);
+    } else if (!t->txn_id) {
+      rd_kafka_flush(t->producer, 10000);
+    }
+    rd_kafka_destroy(t->producer);
+  }
+  free(t->client_id);
+  free(t->group_id);
+  free(t->group_instance);
+  free(t->txn_id);
+  free(t->topic);
+  free(t->marks);
+  hub_msg_destroy(t->stash);
+  free(t->committed);
+  free(t);
+}
+
+static hub_err_t k_open(const void *cfg, const struct hub_transport_opts *opts, struct hub_transport **out,
+                        char *errbuf, size_t errbuf_size) {
+  struct hub_transport *t = calloc(1, sizeof *t);
+  hub_err_t rc;
+  *out = NULL;
+  if (!t) return HUB_ERR_NOMEM;
+  t->cfg = cfg;
+  t->client_id = strdup(opts->client_id ? opts->client_id : "lienthong");
+  t->group_id = dup_or_null(opts->group_id);
+  t->group_instance = dup_or_null(opts->group_instance);
+  t->txn_id = dup_or_null(opts->transactional_id);
+  atomic_store(&t->lag, -1);
+  if ((rc = producer_create(t, errbuf, errbuf_size)) != HUB_OK) goto fail;
+  if (t->group_id && (rc = consumer_create(t, errbuf, errbuf_size)) != HUB_OK) goto fail;
+  *out = t;
+  return HUB_OK;
+fail:
+  k_close(t);
+  return rc;
+}
+
+static hub_err_t k_ensure_topics(struct hub_transport *t, const char *const *topics, size_t n, char *errbuf,
+                                 size_t errbuf_size) {
+  if (!t->cfg->create_topics) return HUB_OK;
+  hub_err_t rc = HUB_OK;
+  rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof *nt);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
+  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(t->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_event_t *ev = NULL;
+  char e[256];
+  if (!nt || !q || !ao) {
+    rc = HUB_ERR_NOMEM;
+    goto out;
+  }
+  rd_kafka_AdminOptions_set_operation_timeout(ao, (int)t->cfg->request_timeout_ms, e, sizeof e);
+  rd_kafka_AdminOptions_set_request_timeout(ao, (int)t->cfg->request_timeout_ms, e, sizeof e);
+  for (size_t i = 0; i < n; i++) {
+    nt[i] = rd_kafka_NewTopic_new(topics[i], (int)t->cfg->partitions, (int)t->cfg->replication, e, sizeof e);
+    if (!nt[i]) {
+      snprintf(errbuf, errbuf_size, "topic '%s': %s", topics[i], e);
+      rc = HUB_ERR_CONFIG;
+      goto out;
+    }
+  }
+  rd_kafka_CreateTopics(t->producer, nt, n, ao, q);
+  ev = rd_kafka_queue_poll(q, (int)t->cfg->request_timeout_ms + 5000);
+  if (!ev) {
+    snprintf(errbuf, errbuf_size, "creating topics: no answer from the cluster");
+    rc = HUB_ERR_TIMEOUT;
+    goto out;
+  }
+  if (rd_kafka_event_error(ev)) {
+    snprintf(errbuf, errbuf_size, "creating topics: %s", rd_kafka_event_error_string(ev));
+    rc = HUB_ERR_TRANSPORT;
+    goto out;
+  }
+  size_t cnt;
+  const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+  for (size_t i = 0; i < cnt; i++) {
+    rd_kafka_resp_err_t te = rd_kafka_topic_result_error(res[i]);
+    if (te && te != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      snprintf(errbuf, errbuf_size, "creating topic '%s': %s", rd_kafka_topic_result_name(res[i]),
+               rd_kafka_topic_result_error_string(res[i]));
+      rc = HUB_ERR_TRANSPORT;
+      goto out;
+    }
+    if (!te) hub_log(HUB_LOG_INFO, "kafka", "created topic %s", rd_kafka_topic_result_name(res[i]));
+  }
+out:
+  if (ev) rd_kafka_event_destroy(ev);
+  for (size_t i = 0; nt && i < n; i++)
+    if (nt[i]) rd_kafka_NewTopic_destroy(nt[i]);
+  free(nt);
+  if (ao) rd_kafka_AdminOptions_destroy(ao);
+  if (q) rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+static hub_err_t k_subscribe(struct hub_transport *t, const char *topic) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(t->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  free(t->topic);
+  t->topic = strdup(topic);
+  if (err) {
+    hub_log(HUB_LOG_ERROR, "kafka", "subscribe %s: %s", topic, rd_kafka_err2str(err));
+    return HUB_ERR_TRANSPORT;
+  }
+  return HUB_OK;
+}
+
+static struct hub_msg *msg_from_kafka(const rd_kafka_message_t *km) {
+  struct hub_msg *m = hub_msg_new(km->key, km->key_len, km->payload, km->len);
+  if (!m) return NULL;
+  if (!km->key) hub_msg_set_key(m, NULL, 0);
+  m->partition = km->partition;
+  m->offset = km->offset;
+  rd_kafka_timestamp_type_t tt;
+  m->timestamp_ms = rd_kafka_message_timestamp(km, &tt);
+  if (hub_msg_set_topic(m, rd_kafka_topic_name(km->rkt)) != HUB_OK) goto fail;
+  rd_kafka_headers_t *hdrs = NULL;
+  if (rd_kafka_message_headers(km, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+      if (hub_msg_header_add(m, name, val ? val : "", val ? size : 0) != HUB_OK) goto fail;
+  }
+  return m;
+fail:
+  hub_msg_destroy(m);
+  return NULL;
+}
+
+/* Before the first record of a partition is consumed, librdkafka knows no position for it: the
+ * group's committed offset stands in (asked once per assignment, then cached). */
+static int64_t start_offset(struct hub_transport *t, const rd_kafka_topic_partition_list_t *a, int32_t partition) {
+  if (partition < 0 || partition >= 4096) return -1;
+  if (partition >= t->n_committed) {
+    int n = partition + 1;
+    int64_t *c = realloc(t->committed, (size_t)n * sizeof *c);
+    if (!c) return -1;
+    for (int k = t->n_committed; k < n; k++) c[k] = INT64_MIN;
+    t->committed = c;
+    t->n_committed = n;
+  }
+  if (t->committed[partition] == INT64_MIN) {
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(a);
+    if (!rd_kafka_committed(t->consumer, q, 1000))
+      for (int k = 0; k < q->cnt; k++)
+        if (q->elems[k].partition < t->n_committed && !q->elems[k].err)
+          t->committed[q->elems[k].partition] = q->elems[k].offset;
+    rd_kafka_topic_partition_list_destroy(q);
+  }
+  return t->committed[partition] == INT64_MIN ? -1 : t->committed[partition];
+}
+
+static void update_lag(struct hub_transport *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now); /* called per record: the cheap clock */
+  if (now.tv_sec == t->last_lag.tv_sec) return; /* at most once a second */
+  t->last_lag = now;
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(t->consumer, &a) || !a) return;
+  rd_kafka_position(t->consumer, a);
+  long long lag = 0;
+  int unknown = 0;
+  for (int i = 0; i < a->cnt; i++) {
+    int64_t lo, hi, pos = a->elems[i].offset;
+    if (rd_kafka_get_watermark_offsets(t->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) || hi < 0) {
+      unknown++;
+      continue;
+    }
+    if (pos < 0) {
+      pos = start_offset(t, a, a->elems[i].partition);
+      if (pos == RD_KAFKA_OFFSET_INVALID) pos = lo; /* nothing committed yet: from the start */
+    }
+    if (pos < 0) {
+      unknown++;
+      continue;
+    }
+    lag += hi > pos ? hi - pos : 0;
+  }
+  atomic_store(&t->lag, unknown ? -1 : lag);
+  rd_kafka_topic_partition_list_destroy(a);
+}
+
+static hub_err_t k_abort(struct hub_transport *t);
+static hub_err_t rewind_consumer(struct hub_transport *t);
+
+/* A fatal consumer error (e.g. fenced group membership): abort the open work, make a new
+ * consumer and subscribe again; the records come again from the committed offsets. */
+static hub_err_t recreate_consumer(struct hub_transport *t) {
+  char errstr[512], errbuf[512];
+  rd_kafka_fatal_error(t->consumer, errstr, sizeof errstr);
+  hub_log(HUB_LOG_ERROR, "kafka", "fatal consumer error: %s; recreating the consumer", errstr);
+  if (t->in_txn) k_abort(t);
+  consumer_helpers_destroy(t);
+  rd_kafka_destroy(t->consumer);
+  t->consumer = NULL;
+  atomic_store(&t->n_assigned, 0);
+  t->n_marks = 0;
+  while (consumer_create(t, errbuf, sizeof errbuf) != HUB_OK) {
+    hub_log(HUB_LOG_ERROR, "kafka", "recreating consumer: %s", errbuf);
+    if (hub_stop_requested()) return HUB_ERR_STOPPED;
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+  }
+  char *topic = t->topic;
+  t->topic = NULL;
+  hub_err_t rc = k_subscribe(t, topic);
+  free(topic);
+  return rc == HUB_OK ? HUB_ERR_ABORTED : rc;
+}
+
+static hub_err_t k_poll(struct hub_transport *t, int timeout_ms, struct hub_msg **out) {
+  *out = NULL;
+  if (t->stash) {
+    *out = t->stash;
+    t->stash = NULL;
+    return HUB_OK;
+  }
+  rd_kafka_message_t *km = rd_kafka_consumer_poll(t->consumer, timeout_ms);
+  if (t->producer) rd_kafka_poll(t->producer, 0); /* serve producer callbacks */
+  update_lag(t);
+  if (t->revoked) {
+    /* A record returned by the same poll that ran the rebalance belongs to the NEW assignment
+     * (librdkafka drops records fetched before it), usually the first record at the committed
+     * offset: keep it for the next poll. Dropping it here would skip it for good. */
+    t->revoked = 0;
+    if (km && !km->err && !(t->stash = msg_from_kafka(km))) rewind_consumer(t); /* out of memory: read it again */
+    if (km) rd_kafka_message_destroy(km);
+    return HUB_ERR_ABORTED;
+  }
+  if (!km) return HUB_OK;
+  if (km->err == RD_KAFKA_RESP_ERR__FATAL) {
+    rd_kafka_message_destroy(km);
+    return recreate_consumer(t);
+  }
+  if (km->err) {
+    if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      hub_log(HUB_LOG_WARN, "kafka", "consume: %s", rd_kafka_message_errstr(km));
+    rd_kafka_message_destroy(km);
+    return HUB_OK;
+  }
+  atomic_store(&t->connected, 1);
+  hub_fetch_wake_note_record(t->wake);
+  *out = msg_from_kafka(km);
+  rd_kafka_message_destroy(km);
+  return *out ? HUB_OK : HUB_ERR_NOMEM;
+}
+
+/* Fatal producer error (e.g. fenced): the instance is unusable; make a new one. */
+static hub_err_t recreate_producer(struct hub_transport *t) {
+  char errbuf[512];
+  hub_log(HUB_LOG_WARN, "kafka", "recreating the transactional producer after a fatal error");
+  rd_kafka_destroy(t->producer);
+  t->producer = NULL;
+  t->in_txn = 0;
+  for (;;) {
+    hub_err_t rc = producer_create(t, errbuf, sizeof errbuf);
+    if (rc == HUB_OK) return HUB_OK;
+    if (rc == HUB_ERR_STOPPED || hub_stop_requested()) return HUB_ERR_STOPPED;
+    hub_log(HUB_LOG_ERROR, "kafka", "recreating producer: %s", errbuf);
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static hub_err_t rewind_consumer(struct hub_transport *t) {
+  t->n_marks = 0;
+  hub_msg_destroy(t->stash); /* it comes again from the committed offset */
+  t->stash = NULL;
+  if (!t->consumer) return HUB_OK;
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(t->consumer, &a) || !a) return HUB_ERR_TRANSPORT;
+  hub_err_t rc = HUB_OK;
+  if (a->cnt > 0) {
+    for (;;) {
+      rd_kafka_resp_err_t err = rd_kafka_committed(t->consumer, a, (int)t->cfg->request_timeout_ms);
+      if (!err) break;
+      hub_log(HUB_LOG_WARN, "kafka", "reading committed offsets to rewind: %s; retrying", rd_kafka_err2str(err));
+      if (hub_stop_requested()) {
+        rc = HUB_ERR_STOPPED;
+        goto out;
+      }
+    }
+    for (int i = 0; i < a->cnt; i++)
+      if (a->elems[i].offset < 0) a->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, a, (int)t->cfg->request_timeout_ms);
+    if (e) {
+      hub_log(HUB_LOG_WARN, "kafka", "rewind: %s", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      rc = HUB_ERR_TRANSPORT;
+    }
+    for (int i = 0; i < a->cnt; i++)
+      if (a->elems[i].err)
+        hub_log(HUB_LOG_WARN, "kafka", "rewind %s[%d]: %s", a->elems[i].topic, a->elems[i].partition,
+                rd_kafka_err2str(a->elems[i].err));
+  }
+out:
+  rd_kafka_topic_partition_list_destroy(a);
+  return rc;
+}
+
+static hub_err_t k_abort(struct hub_transport *t) {
+  hub_err_t rc = HUB_OK;
+  if (t->txn_id && t->in_txn) {
+    for (;;) {
+      rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, (int)t->cfg->request_timeout_ms);
+      if (!e) break;
+      int fatal = rd_kafka_error_is_fatal(e), retriable = rd_kafka_error_is_retriable(e);
+      hub_log(HUB_LOG_WARN, "kafka", "abort_transaction: %s", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      if (fatal || !retriable || hub_stop_requested()) {
+        if (hub_stop_requested()) return HUB_ERR_STOPPED;
+        rc = recreate_producer(t);
+        if (rc != HUB_OK) return rc;
+        break;
+      }
+    }
+  }
+  t->in_txn = 0;
+  hub_err_t r2 = rewind_consumer(t);
+  return rc != HUB_OK ? rc : r2;
+}
+
+/* The broker finishes a commit (writing its markers) after it has answered it; a transaction
+ * that adds partitions before that is refused with CONCURRENT_TRANSACTIONS, and librdkafka 2.0.2
+ * retries only after ~20 ms. Waiting a few ms after a commit costs less. */
+#define AFTER_COMMIT_PAUSE_MS 4
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static hub_err_t k_begin(struct hub_transport *t) {
+  if (!t->txn_id || t->in_txn) return HUB_OK;
+  double since = mono_ms() - t->last_commit_ms;
+  if (since >= 0 && since < AFTER_COMMIT_PAUSE_MS) {
+    long ns = (long)((AFTER_COMMIT_PAUSE_MS - since) * 1e6);
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+  }
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
+  if (e) {
+    int fatal = rd_kafka_error_is_fatal(e);
+    hub_log(HUB_LOG_WARN, "kafka", "begin_transaction: %s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    if (fatal) {
+      hub_err_t rc = recreate_producer(t);
+      if (rc != HUB_OK) return rc;
+      rewind_consumer(t);
+      return HUB_ERR_ABORTED;
+    }
+    return HUB_ERR_TRANSPORT;
+  }
+  t->in_txn = 1;
+  return HUB_OK;
+}
+
+static hub_err_t k_produce(struct hub_transport *t, const char *topic, const struct hub_msg *m) {
+  for (;;) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(m->n_headers ? m->n_headers : 1);
+    for (size_t i = 0; i < m->n_headers; i++)
+      rd_kafka_header_add(h, m->headers[i].name, -1, m->headers[i].value, (ssize_t)m->headers[i].value_len);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        t->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->value, m->value_len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_END);
+    if (!err) return HUB_OK;
+    rd_kafka_headers_destroy(h);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !hub_stop_requested()) {
+      rd_kafka_poll(t->producer, 10);
+      continue;
+    }
+    hub_log(HUB_LOG_WARN, "kafka", "produce to %s: %s", topic, rd_kafka_err2str(err));
+    if (err == RD_KAFKA_RESP_ERR__FATAL) return HUB_ERR_TRANSPORT_FATAL;
+    return err == RD_KAFKA_RESP_ERR__STATE ? HUB_ERR_ABORTED : HUB_ERR_TRANSPORT;
+  }
+}
+
+/* librdkafka drops what it had fetched for a paused partition and, on resume, fetches again
+ * from the position after the last record poll returned (here m). */
+static void pause_resume(struct hub_transport *t, const struct hub_msg *m, int pause) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, m->topic, m->partition);
+  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(t->consumer, l) : rd_kafka_resume_partitions(t->consumer, l);
+  if (err)
+    hub_log(HUB_LOG_WARN, "kafka", "%s %s/%d: %s", pause ? "pausing" : "resuming", m->topic, (int)m->partition,
+            rd_kafka_err2str(err));
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void k_pause(struct hub_transport *t, const struct hub_msg *m) { pause_resume(t, m, 1); }
+static void k_resume(struct hub_transport *t, const struct hub_msg *m) { pause_resume(t, m, 0); }
+
+static void k_mark_done(struct hub_transport *t, const struct hub_msg *m) {
+  for (size_t i = 0; i < t->n_marks; i++) {
+    if (t->marks[i].partition == m->partition) {
+      if (m->offset + 1 > t->marks[i].next_offset) t->marks[i].next_offset = m->offset + 1;
+      return;
+    }
+  }
+  if (t->n_marks == t->cap_marks) {
+    size_t cap = t->cap_marks ? t->cap_marks * 2 : 16;
+    struct mark *nm = realloc(t->marks, cap * sizeof *nm);
+    if (!nm) return; /* the offset is simply not committed: records are re-read, never lost */
+    t->marks = nm;
+    t->cap_marks = cap;
+  }
+  t->marks[t->n_marks++] = (struct mark){m->partition, m->offset + 1};
+}
+
+/* Handles an error of a transactional call: abort+rewind when required, recreate when fatal.
+ * Returns HUB_OK if the call may simply be retried. */
+static hub_err_t txn_error(struct hub_transport *t, rd_kafka_error_t *e, const char *what) {
+  int fatal = rd_kafka_error_is_fatal(e), abort_needed = rd_kafka_error_txn_requires_abort(e),
+      retriable = rd_kafka_error_is_retriable(e);
+  hub_log(HUB_LOG_WARN, "kafka", "%s: %s%s", what, rd_kafka_error_string(e),
+          fatal ? " (fatal)" : abort_needed ? " (aborting)" : retriable ? " (retrying)" : "");
+  rd_kafka_error_destroy(e);
+  if (hub_stop_requested() && !fatal) {
+    k_abort(t);
+    return HUB_ERR_STOPPED;
+  }
+  if (fatal) {
+    hub_err_t rc = recreate_producer(t);
+    if (rc != HUB_OK) return rc;
+    rewind_consumer(t);
+    return HUB_ERR_ABORTED;
+  }
+  if (abort_needed || !retriable) {
+    hub_err_t rc = k_abort(t);
+    return rc == HUB_ERR_STOPPED ? rc : HUB_ERR_ABORTED;
+  }
+  return HUB_OK;
+}
+
+static hub_err_t k_commit(struct hub_transport *t) {
+  if (!t->txn_id) {
+    /* Plain producer: done when every queued record is acknowledged by all in-sync replicas. */
+    while (rd_kafka_outq_len(t->producer) > 0) {
+      rd_kafka_resp_err_t err = rd_kafka_flush(t->producer, 1000);
+      if (err && hub_stop_requested()) return HUB_ERR_STOPPED;
+    }
+    if (t->delivery_failed) {
+      hub_log(HUB_LOG_ERROR, "kafka", "%llu record(s) could not be delivered", t->delivery_failed);
+      t->delivery_failed = 0;
+      return HUB_ERR_TRANSPORT;
+    }
+    return HUB_OK;
+  }
+  if (!t->in_txn) return HUB_OK;
+  if (t->consumer && t->n_marks) {
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)t->n_marks);
+    for (size_t i = 0; i < t->n_marks; i++)
+      rd_kafka_topic_partition_list_add(offs, t->topic, t->marks[i].partition)->offset = t->marks[i].next_offset;
+    rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(t->consumer);
+    for (;;) {
+      rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(t->producer, offs, gm, (int)t->cfg->request_timeout_ms);
+      if (!e) break;
+      hub_err_t rc = txn_error(t, e, "send_offsets_to_transaction");
+      if (rc != HUB_OK) {
+        rd_kafka_consumer_group_metadata_destroy(gm);
+        rd_kafka_topic_partition_list_destroy(offs);
+        return rc;
+      }
+    }
+    rd_kafka_consumer_group_metadata_destroy(gm);
+    rd_kafka_topic_partition_list_destroy(offs);
+  }
+  for (;;) {
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(t->producer, (int)t->cfg->request_timeout_ms);
+    if (!e) break;
+    hub_err_t rc = txn_error(t, e, "commit_transaction");
+    if (rc != HUB_OK) return rc;
+  }
+  t->in_txn = 0;
+  t->n_marks = 0;
+  t->last_commit_ms = mono_ms();
+  atomic_store(&t->connected, 1);
+  return HUB_OK;
+}
+
+static int k_assigned(struct hub_transport *t) { return atomic_load(&t->n_assigned); }
+static int64_t k_fetched(struct hub_transport *t) { return t->cq ? rd_kafka_queue_length(t->cq) : 0; }
+static int64_t k_lag(struct hub_transport *t) { return atomic_load(&t->lag); }
+static int k_connected(struct hub_transport *t) { return atomic_load(&t->connected); }
+
+/* Reads a topic with a group-less consumer assigned to all partitions, up to the end offsets
+ * read at the start. */
+static hub_err_t k_scan(struct hub_transport *t, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
+                        size_t errbuf_size) {
+  hub_err_t rc = HUB_OK;
+  rd_kafka_t *c = NULL;
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  const struct rd_kafka_metadata *md = NULL;
+  int64_t *ends = NULL;
+  int *done = NULL;
+  rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
+  if (!conf) return HUB_ERR_CONFIG;
+  if (set(conf, "group.id", "lienthong-scan", errbuf, errbuf_size) < 0 ||
+      set(conf, "isolation.level", "read_committed", errbuf, errbuf_size) < 0 ||
+      set(conf, "enable.auto.commit", "false", errbuf, errbuf_size) < 0 ||
+      set(conf, "enable.partition.eof", "true", errbuf, errbuf_size) < 0) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_CONFIG;
+  }
+  c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errbuf_size);
+  if (!c) {
+    rd_kafka_conf_destroy(conf);
+    return HUB_ERR_TRANSPORT;
+  }
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(c, 0, rkt, &md, (int)t->cfg->request_timeout_ms);
+  rd_kafka_topic_destroy(rkt);
+  if (err || md->topic_cnt != 1 || md->topics[0].err) {
+    snprintf(errbuf, errbuf_size, "topic '%s': %s", topic,
+             rd_kafka_err2str(err ? err : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    rc = HUB_ERR_NOT_FOUND;
+    goto out;
+  }
+  int np = md->topics[0].partition_cnt;
+  parts = rd_kafka_topic_partition_list_new(np);
+  ends = calloc((size_t)np + 1, sizeof *ends);
+  done = calloc((size_t)np + 1, sizeof *done);
+  int remaining = 0;
+  for (int i = 0; i < np; i++) {
+    int32_t p = md->topics[0].partitions[i].id;
+    int64_t lo, hi;
+    err = rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, (int)t->cfg->request_timeout_ms);
+    if (err) {
+      snprintf(errbuf, errbuf_size, "topic '%s' partition %d: %s", topic, p, rd_kafka_err2str(err));
+      rc = HUB_ERR_TRANSPORT;
+      goto out;
+    }
+    ends[p] = hi;
+    done[p] = hi <= lo;
+    if (!done[p]) remaining++;
+    rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(c, parts);
+  while (remaining > 0 && !hub_stop_requested()) {
+    rd_kafka_message_t *km = rd_kafka_consumer_poll(c, (int)t->cfg->request_timeout_ms);
+    if (!km) {
+      snprintf(errbuf, errbuf_size, "topic '%s': timed out reading", topic);
+      rc = HUB_ERR_TIMEOUT;
+      goto out;
+    }
+    int32_t p = km->partition;
+    if (km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (p >= 0 && p < np && !done[p]) {
+        done[p] = 1;
+        remaining--;
+      }
+    } else if (km->err) {
+      hub_log(HUB_LOG_WARN, "kafka", "scan %s: %s", topic, rd_kafka_message_errstr(km));
+    } else {
+      struct hub_msg *m = msg_from_kafka(km);
+      int stop = m ? cb(ctx, m) : 1;
+      hub_msg_destroy(m);
+      if (p >= 0 && p < np && !done[p] && km->offset + 1 >= ends[p]) {
+        done[p] = 1;
+        remaining--;
+      }
+      if (stop) remaining = 0;
+    }
+    rd_kafka_message_destroy(km);
+  }
+out:
+  if (md) rd_kafka_metadata_destroy(md);
+  if (parts) rd_kafka_topic_partition_list_destroy(parts);
+  free(ends);
+  free(done);
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+  return rc;
+}
+
+static const struct hub_transport_ops kafka_ops = {
+    .info = {.name = "kafka",
+             .summary = "Apache Kafka (librdkafka): transactions with the consumer offsets, read_committed",
+             .config_map = &hub_kafka_cfg_map,
+             .config_size = sizeof(struct hub_kafka_cfg)},
+    .open = k_open,
+    .close = k_close,
+    .ensure_topics = k_ensure_topics,
+    .subscribe = k_subscribe,
+    .poll = k_poll,
+    .begin = k_begin,
+    .produce = k_produce,
+    .pause = k_pause,
+    .resume = k_resume,
+    .mark_done = k_mark_done,
+    .commit = k_commit,
+    .abort = k_abort,
+    .assigned = k_assigned,
+    .fetched = k_fetched,
+    .lag = k_lag,
+    .connected = k_connected,
+    .scan = k_scan,
+};
+HUB_TRANSPORT_PLUGIN(hub_plugin_transport_kafka, kafka_ops);

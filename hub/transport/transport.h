@@ -1,0 +1,84 @@
+/* The transport interface: what routes, the DLQ tools and the bench need from a log of
+ * topics. `kafka` (librdkafka) and `memory` (in-process, for tests) implement it with the same
+ * semantics, so routes cannot tell which one runs.
+ *
+ * Transports are plugins (HUB_TRANSPORT_PLUGIN); `hub.transport` picks one by name and its options
+ * are the section `hub.NAME`. A stop request (hub/core/stop.h) makes blocking calls give up.
+ *
+ * A transport handle serves one route instance: a consumer in a consumer group reading
+ * committed records only, and a transactional producer whose transactions also carry the
+ * consumer's offsets (consume-transform-produce exactly once). */
+#ifndef HUB_TRANSPORT_H
+#define HUB_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/core/cfgmap.h"
+#include "hub/core/err.h"
+#include "hub/core/msg.h"
+#include "hub/core/registry.h"
+
+/* Who is opening the handle, and what for. */
+struct hub_transport_opts {
+  const char *client_id;        /* appears in broker logs */
+  const char *group_id;         /* consumer group; NULL: no consumer */
+  const char *group_instance;   /* static membership id; NULL: dynamic */
+  const char *transactional_id; /* NULL: a plain idempotent producer (acks=all) without transactions */
+};
+
+struct hub_transport;
+
+/* Called by scan() for each record of a topic, in partition order. Return nonzero to stop. */
+typedef int (*hub_scan_cb)(void *ctx, const struct hub_msg *m);
+
+struct hub_transport_ops {
+  struct hub_plugin_info info; /* name (hub.transport), summary, options (the section hub.NAME) */
+  /* cfg: the struct the transport's config map filled. */
+  hub_err_t (*open)(const void *cfg, const struct hub_transport_opts *opts, struct hub_transport **out, char *errbuf,
+                    size_t errbuf_size);
+  void (*close)(struct hub_transport *t);
+  /* Creates the topics that do not exist yet, if the transport's options say so. */
+  hub_err_t (*ensure_topics)(struct hub_transport *t, const char *const *topics, size_t n, char *errbuf,
+                             size_t errbuf_size);
+  hub_err_t (*subscribe)(struct hub_transport *t, const char *topic);
+  /* Next record, or *out = NULL after timeout_ms. HUB_ERR_ABORTED: a rebalance took partitions
+   * away and the open transaction was aborted: drop what is buffered and begin again. */
+  hub_err_t (*poll)(struct hub_transport *t, int timeout_ms, struct hub_msg **out);
+  hub_err_t (*begin)(struct hub_transport *t);
+  /* Queues a record inside the open transaction (or, without transactions, for delivery). */
+  hub_err_t (*produce)(struct hub_transport *t, const char *topic, const struct hub_msg *m);
+  /* Stops returning records of m's partition after m while the other partitions flow: a record
+   * waiting for its retry holds only its own partition. The caller resumes it (also
+   * after an abort or a rebalance, which rewind the partition). */
+  void (*pause)(struct hub_transport *t, const struct hub_msg *m);
+  /* Lets m's partition flow again, from the record after m. */
+  void (*resume)(struct hub_transport *t, const struct hub_msg *m);
+  /* Records that `m` (as returned by poll) is fully processed: its offset goes into the commit. */
+  void (*mark_done)(struct hub_transport *t, const struct hub_msg *m);
+  /* Commits the open transaction with the offsets of every record marked done. Returns
+   * HUB_ERR_ABORTED when the transaction had to be aborted (the consumer was rewound: redo from
+   * poll), HUB_ERR_STOPPED if a stop was requested while retrying. Without transactions: waits
+   * until every queued record is acknowledged by the broker (acks=all). */
+  hub_err_t (*commit)(struct hub_transport *t);
+  /* Aborts the open transaction and rewinds the consumer to the committed offsets. */
+  hub_err_t (*abort)(struct hub_transport *t);
+  /* Partitions currently assigned to the consumer. */
+  int (*assigned)(struct hub_transport *t);
+  /* Records already fetched and waiting for poll (0 for a transport that does not fetch ahead). */
+  int64_t (*fetched)(struct hub_transport *t);
+  /* Records behind the end of the assigned partitions (from cached watermarks); -1 if unknown. */
+  int64_t (*lag)(struct hub_transport *t);
+  /* Whether the last contact with the cluster succeeded. */
+  int (*connected)(struct hub_transport *t);
+  /* Reads every committed record of `topic` from the start to its current end. */
+  hub_err_t (*scan)(struct hub_transport *t, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
+                    size_t errbuf_size);
+};
+
+/* The transport plugin named `name`, or NULL. */
+static inline const struct hub_transport_ops *hub_transport_get(const char *name) {
+  return (const struct hub_transport_ops *)hub_registry_get(HUB_PLUGIN_TRANSPORT, name);
+}
+
+#endif

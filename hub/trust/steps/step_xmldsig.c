@@ -1,0 +1,255 @@
+/* Steps `sign-xml` and `verify-xml`: XML-DSig on the record's value (hub/trust/xmldsig.h).
+ * Keys come from the step's arguments or else from the config's `keys:` section
+ * (`keys: {hub: {key, cert}, trust: {ca: [...], crl: [...]}}`). Success sets lt.sig and
+ * lt.signer; a verify failure is a REJECT with the precise code and reason, and on a digest
+ * mismatch the canonical bytes that were digested as the outcome's detail. verify-xml never
+ * changes the value: downstream steps read exactly the bytes whose tree was verified. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/core/cfgmap.h"
+#include "hub/core/registry.h"
+#include "hub/trust/truststore.h"
+#include "hub/trust/xmldsig.h"
+
+/* ---- shared: config paths ---- */
+
+static char *resolve(const struct hub_step_env *env, const char *p) {
+  char buf[4096];
+  if (p[0] == '/' || !env || !env->base_dir || !*env->base_dir) snprintf(buf, sizeof buf, "%s", p);
+  else snprintf(buf, sizeof buf, "%s/%s", env->base_dir, p);
+  return strdup(buf);
+}
+
+/* A scalar at keys.<a>.<b>, or NULL. */
+static const struct hub_node *key_node(const struct hub_step_env *env, const char *a, const char *b) {
+  const struct hub_node *n = env && env->keys ? hub_node_get(hub_node_get(env->keys, a), b) : NULL;
+  return n;
+}
+
+/* Paths from a list option, else from keys.<a>.<b> (a scalar or a list of scalars). Owned. */
+static hub_err_t paths_from(const struct hub_step_env *env, const struct hub_str_list *opt, const char *a,
+                            const char *b, char ***out, size_t *n, char *errbuf, size_t errbuf_size) {
+  const struct hub_node *kn = opt->n ? NULL : key_node(env, a, b);
+  size_t cnt = opt->n ? opt->n : !kn ? 0 : kn->kind == HUB_NODE_SEQ ? kn->n : 1;
+  *out = NULL;
+  *n = 0;
+  if (!cnt) return HUB_OK;
+  char **v = calloc(cnt, sizeof *v);
+  if (!v) return HUB_ERR_NOMEM;
+  for (size_t i = 0; i < cnt; i++) {
+    const char *s = opt->n ? opt->v[i] : NULL;
+    if (!s) {
+      const struct hub_node *it = kn->kind == HUB_NODE_SEQ ? kn->items[i] : kn;
+      if (it->kind != HUB_NODE_SCALAR) {
+        for (size_t j = 0; j < i; j++) free(v[j]);
+        free(v);
+        return hub_node_error(it, errbuf, errbuf_size, "keys.%s.%s must be a file name or a list of them", a, b);
+      }
+      s = it->scalar;
+    }
+    if (!(v[i] = resolve(env, s))) {
+      for (size_t j = 0; j < i; j++) free(v[j]);
+      free(v);
+      return HUB_ERR_NOMEM;
+    }
+  }
+  *out = v;
+  *n = cnt;
+  return HUB_OK;
+}
+
+static void free_paths(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+/* ---- sign-xml ---- */
+
+struct sign_cfg {
+  char *key, *cert, *alg, *digest;
+  int profile, c14n;
+};
+
+static const char *const profiles[] = {"auto", "edxml", "generic"}; /* as in the ENUM choices */
+static const char *const c14ns[] = {"exclusive", "inclusive", "inclusive-1.1"};
+
+static const struct hub_cfg_entry sign_entries[] = {
+    {"key", HUB_CFG_STR, offsetof(struct sign_cfg, key), NULL, 0, "private key (PEM); default keys.hub.key", NULL,
+     NULL, 0, 0},
+    {"cert", HUB_CFG_STR, offsetof(struct sign_cfg, cert), NULL, 0,
+     "signer certificate (PEM), written into KeyInfo/X509Data; default keys.hub.cert", NULL, NULL, 0, 0},
+    {"profile", HUB_CFG_ENUM, offsetof(struct sign_cfg, profile), "auto", 0,
+     "where the signature goes: edxml (in edXMLHeader after TraceHeaderList), generic (last child of the root), "
+     "auto (edxml for edXML documents)", "auto|edxml|generic", NULL, 0, 0},
+    {"alg", HUB_CFG_STR, offsetof(struct sign_cfg, alg), NULL, 0,
+     "rsa-sha256, rsa-sha384, rsa-sha512, rsa-pss-sha256, rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256, ecdsa-sha384 or ecdsa-sha512; default by key type", NULL, NULL, 0,
+     0},
+    {"c14n", HUB_CFG_ENUM, offsetof(struct sign_cfg, c14n), "exclusive", 0, "canonicalization",
+     "exclusive|inclusive|inclusive-1.1", NULL, 0, 0},
+    {"digest", HUB_CFG_STR, offsetof(struct sign_cfg, digest), "sha256", 0, "sha256, sha384 or sha512", NULL, NULL, 0, 0},
+    {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
+
+const struct hub_cfg_map hub_trust_sign_xml_map = {"sign-xml", sign_entries};
+
+static hub_err_t sign_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+                             size_t errbuf_size) {
+  struct sign_cfg cfg = {0};
+  char *key = NULL, *cert = NULL;
+  struct hub_xmldsig_signer *s = NULL;
+  char why[1024];
+  hub_err_t rc = hub_cfg_map_apply(&hub_trust_sign_xml_map, args, args, &cfg, errbuf, errbuf_size);
+  if (rc) goto out;
+  const struct hub_node *kk = key_node(env, "hub", "key"), *kc = key_node(env, "hub", "cert");
+  const char *k = cfg.key ? cfg.key : kk && kk->kind == HUB_NODE_SCALAR ? kk->scalar : NULL;
+  const char *c = cfg.cert ? cfg.cert : kc && kc->kind == HUB_NODE_SCALAR ? kc->scalar : NULL;
+  if (!k || !c) {
+    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size,
+                        "sign-xml needs a key and a certificate: give key/cert or keys.hub.key/keys.hub.cert");
+    goto out;
+  }
+  if (!(key = resolve(env, k)) || !(cert = resolve(env, c))) {
+    rc = HUB_ERR_NOMEM;
+    goto out;
+  }
+  struct hub_xmldsig_sign_opts o = {.alg = cfg.alg, .c14n = c14ns[cfg.c14n],
+                                    .profile = cfg.profile ? profiles[cfg.profile] : NULL, .digest = cfg.digest};
+  if ((rc = hub_xmldsig_signer_new(key, cert, &o, &s, why, sizeof why)) != HUB_OK) {
+    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size, "sign-xml: %s", why);
+    goto out;
+  }
+  *state = s;
+out:
+  free(key);
+  free(cert);
+  hub_cfg_map_release(&hub_trust_sign_xml_map, &cfg);
+  return rc;
+}
+
+static enum hub_step_result sign_process(void *state, struct hub_msg *msg, struct hub_step_outcome *out) {
+  const struct hub_xmldsig_signer *s = state;
+  unsigned char *signed_doc = NULL;
+  size_t len = 0;
+  char why[1024], parent[65];
+  hub_err_t rc = hub_xmldsig_sign(s, msg->value, msg->value_len, &signed_doc, &len, why, sizeof why);
+  if (rc == HUB_ERR_NOMEM) return hub_step_fail(out, HUB_STEP_RETRY, rc, "sign-xml: %s", why);
+  if (rc) return hub_step_fail(out, HUB_STEP_REJECT, rc, "sign-xml: %s", why);
+  hub_sha256_hex(msg->value, msg->value_len, parent);
+  if (hub_msg_set_value_take(msg, signed_doc, len) || hub_msg_header_set_str(msg, HUB_H_SIG, "signed") ||
+      hub_msg_header_set_str(msg, HUB_H_SIGNER, hub_xmldsig_signer_get_identity(s)) ||
+      hub_msg_header_set_str(msg, HUB_H_PARENT, parent))
+    return hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "sign-xml: out of memory");
+  return HUB_STEP_OK;
+}
+
+static void sign_destroy(void *state) {
+  hub_xmldsig_signer_destroy(state);
+}
+
+static const struct hub_step_ops sign_ops = {
+    .info = {.name = "sign-xml", .summary = "sign the XML value with an enveloped XML-DSig signature (edXML placement); see docs/trust.md"},
+    .create = sign_create,
+    .process = sign_process,
+    .destroy = sign_destroy,
+};
+HUB_STEP_PLUGIN(hub_plugin_step_sign_xml, sign_ops);
+
+/* ---- verify-xml ---- */
+
+struct verify_cfg {
+  struct hub_str_list trust, crl, pinned;
+  int policy;
+  int64_t skew_ms, max_size, max_depth;
+};
+
+static const char *const policies[] = {"default", "legacy-sha1"};
+
+static const struct hub_cfg_entry verify_entries[] = {
+    {"trust", HUB_CFG_STR_LIST, offsetof(struct verify_cfg, trust), NULL, 0,
+     "trusted CA certificates (PEM files); default keys.trust.ca", NULL, NULL, 0, 0},
+    {"crl", HUB_CFG_STR_LIST, offsetof(struct verify_cfg, crl), NULL, 0,
+     "certificate revocation lists (PEM files); default keys.trust.crl", NULL, NULL, 0, 0},
+    {"pinned", HUB_CFG_STR_LIST, offsetof(struct verify_cfg, pinned), NULL, 0,
+     "public keys or certificates (PEM) to verify with instead of KeyInfo", NULL, NULL, 0, 0},
+    {"policy", HUB_CFG_ENUM, offsetof(struct verify_cfg, policy), "default", 0,
+     "legacy-sha1 also accepts rsa-sha1, ecdsa-sha1 and sha1 digests (legacy edXML producers)",
+     "default|legacy-sha1", NULL, 0, 0},
+    {"clock_skew", HUB_CFG_DURATION, offsetof(struct verify_cfg, skew_ms), "5m", 0,
+     "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), "16MiB", 0, "largest document accepted", NULL,
+     NULL, 1, (int64_t)1 << 31},
+    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), "128", 0, "deepest element nesting accepted",
+     NULL, NULL, 1, 10000},
+    {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
+
+const struct hub_cfg_map hub_trust_verify_xml_map = {"verify-xml", verify_entries};
+
+static hub_err_t verify_create(const struct hub_node *args, const struct hub_step_env *env, void **state,
+                               char *errbuf, size_t errbuf_size) {
+  struct verify_cfg cfg = {0};
+  char **ca = NULL, **crl = NULL, **pin = NULL;
+  size_t n_ca = 0, n_crl = 0, n_pin = 0;
+  struct hub_xmldsig_verifier *v = NULL;
+  char why[1024];
+  hub_err_t rc = hub_cfg_map_apply(&hub_trust_verify_xml_map, args, args, &cfg, errbuf, errbuf_size);
+  if (rc) goto out;
+  if ((rc = paths_from(env, &cfg.trust, "trust", "ca", &ca, &n_ca, errbuf, errbuf_size)) ||
+      (rc = paths_from(env, &cfg.crl, "trust", "crl", &crl, &n_crl, errbuf, errbuf_size)))
+    goto out;
+  if (cfg.pinned.n && (rc = paths_from(env, &cfg.pinned, "-", "-", &pin, &n_pin, errbuf, errbuf_size))) goto out;
+  if (!n_ca && !n_pin) {
+    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size,
+                        "verify-xml needs a trust store: give trust or keys.trust.ca (or pinned keys)");
+    goto out;
+  }
+  struct hub_xmldsig_verify_opts o = {.trust_ca = (const char *const *)ca, .n_trust_ca = n_ca,
+                                      .crl = (const char *const *)crl, .n_crl = n_crl,
+                                      .pinned = (const char *const *)pin, .n_pinned = n_pin,
+                                      .policy = policies[cfg.policy], .clock_skew_s = cfg.skew_ms / 1000,
+                                      .max_bytes = (size_t)cfg.max_size, .max_depth = (int)cfg.max_depth};
+  if ((rc = hub_xmldsig_verifier_new(&o, &v, why, sizeof why)) != HUB_OK) {
+    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size, "verify-xml: %s", why);
+    goto out;
+  }
+  *state = v;
+out:
+  free_paths(ca, n_ca);
+  free_paths(crl, n_crl);
+  free_paths(pin, n_pin);
+  hub_cfg_map_release(&hub_trust_verify_xml_map, &cfg);
+  return rc;
+}
+
+static enum hub_step_result verify_process(void *state, struct hub_msg *msg, struct hub_step_outcome *out) {
+  const struct hub_xmldsig_verifier *v = state;
+  struct hub_xmldsig_result res;
+  enum hub_step_result r = HUB_STEP_OK;
+  hub_err_t rc = hub_xmldsig_verify(v, msg->value, msg->value_len, NULL, 0, &res);
+  if (rc) {
+    r = hub_step_fail(out, rc == HUB_ERR_NOMEM ? HUB_STEP_RETRY : HUB_STEP_REJECT, rc, "verify-xml: %s", res.reason);
+    free(out->detail);
+    out->detail = res.detail; /* taken over by the outcome */
+    out->detail_len = res.detail_len;
+    res.detail = NULL;
+    res.detail_len = 0;
+  } else if (hub_msg_header_set_str(msg, HUB_H_SIG, "verified") ||
+             hub_msg_header_set_str(msg, HUB_H_SIGNER, res.signer)) {
+    r = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "verify-xml: out of memory");
+  }
+  hub_xmldsig_result_release(&res);
+  return r;
+}
+
+static void verify_destroy(void *state) {
+  hub_xmldsig_verifier_destroy(state);
+}
+
+static const struct hub_step_ops verify_ops = {
+    .info = {.name = "verify-xml", .summary = "verify the XML value's XML-DSig signature against the trust store; see docs/trust.md"},
+    .create = verify_create,
+    .process = verify_process,
+    .destroy = verify_destroy,
+};
+HUB_STEP_PLUGIN(hub_plugin_step_verify_xml, verify_ops);

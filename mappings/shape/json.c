@@ -1,0 +1,219 @@
+/* JSON parsing for the mapping code: jansson with duplicate keys refused and NUL bytes
+ * refused (a NUL in a string would be cut short by every C consumer downstream). */
+#include "mappings/shape/json.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Line and column (1-based, in bytes) of offset `off`. */
+static void position(const char *buf, size_t off, size_t *line, size_t *col) {
+  *line = 1;
+  *col = 1;
+  for (size_t i = 0; i < off; i++) {
+    if (buf[i] == '\n') {
+      (*line)++;
+      *col = 1;
+    } else {
+      (*col)++;
+    }
+  }
+}
+
+hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **json, char *errbuf,
+                        size_t errbuf_size) {
+  *json = NULL;
+  if (!name) name = "<input>";
+  if (!buf && len) return HUB_ERR_INVALID_ARG;
+  const char *nul = len ? memchr(buf, 0, len) : NULL;
+  if (nul) {
+    size_t line, col;
+    position(buf, (size_t)(nul - (const char *)buf), &line, &col);
+    snprintf(errbuf, errbuf_size, "%s: line %zu, column %zu: NUL byte in JSON input", name, line, col);
+    return HUB_ERR_JSON;
+  }
+  /* RFC 8259 §8.1 lets a parser ignore a UTF-8 byte order mark; Windows tools often write one */
+  if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
+    buf = (const char *)buf + 3;
+    len -= 3;
+  }
+  json_error_t err;
+  /* JSON_DECODE_ANY: any JSON text is valid input (RFC 8259), not only objects and arrays;
+   * without JSON_ALLOW_NUL jansson refuses \u0000. */
+  json_t *j = json_loadb(len ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+  if (!j) {
+    /* jansson's text for \u0000 names its own flag; say what is refused instead */
+    const char *text = strstr(err.text, "JSON_ALLOW_NUL") ? "\\u0000 (NUL) in a string is refused" : err.text;
+    snprintf(errbuf, errbuf_size, "%s: line %d, column %d: %s", name, err.line, err.column, text);
+    return HUB_ERR_JSON;
+  }
+  *json = j;
+  return HUB_OK;
+}
+
+/* Reads all of `f` (named `name` in messages). */
+static hub_err_t read_all(FILE *f, const char *name, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                          size_t errbuf_size) {
+  hub_err_t rc = HUB_ERR_IO;
+  char *data = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      size_t nc = cap ? cap * 2 : 8192;
+      char *nd = realloc(data, nc);
+      if (!nd) {
+        snprintf(errbuf, errbuf_size, "%s: out of memory", name);
+        rc = HUB_ERR_NOMEM;
+        goto out;
+      }
+      data = nd;
+      cap = nc;
+    }
+    size_t got = fread(data + n, 1, cap - n - 1, f);
+    n += got;
+    if (n > max_bytes) {
+      snprintf(errbuf, errbuf_size, "%s: larger than %zu bytes", name, max_bytes);
+      rc = HUB_ERR_TOO_LARGE;
+      goto out;
+    }
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    snprintf(errbuf, errbuf_size, "%s: read error", name);
+    goto out;
+  }
+  data[n] = 0;
+  *buf = data;
+  *len = n;
+  data = NULL;
+  rc = HUB_OK;
+out:
+  free(data);
+  return rc;
+}
+
+hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                       size_t errbuf_size) {
+  *buf = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
+    return HUB_ERR_IO;
+  }
+  hub_err_t rc = read_all(f, path, max_bytes, buf, len, errbuf, errbuf_size);
+  fclose(f);
+  return rc;
+}
+
+hub_err_t lt_input_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
+                        size_t errbuf_size) {
+  if (strcmp(path, "-") != 0) return lt_file_read(path, max_bytes, buf, len, errbuf, errbuf_size);
+  *buf = NULL;
+  *len = 0;
+  return read_all(stdin, "<stdin>", max_bytes, buf, len, errbuf, errbuf_size);
+}
+
+hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size) {
+  char *buf;
+  size_t len;
+  *json = NULL;
+  hub_err_t rc = lt_file_read(path, LT_JSON_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
+  if (rc != HUB_OK) return rc;
+  rc = lt_json_parse(buf, len, path, json, errbuf, errbuf_size);
+  free(buf);
+  return rc;
+}
+
+int lt_json_number_cmp(json_t *a, json_t *b) {
+  if (json_is_integer(a) && json_is_integer(b)) {
+    json_int_t x = json_integer_value(a), y = json_integer_value(b);
+    return x < y ? -1 : x > y;
+  }
+  double x = json_number_value(a), y = json_number_value(b);
+  return x < y ? -1 : x > y;
+}
+
+size_t lt_utf8_length(const char *s, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++)
+    if (((unsigned char)s[i] & 0xC0) != 0x80) count++; /* count every byte that starts a code point */
+  return count;
+}
+
+int lt_json_equal(json_t *a, json_t *b) {
+  if (!a || !b) return a == b;
+  if (json_is_number(a) && json_is_number(b)) return lt_json_number_cmp(a, b) == 0;
+  if (json_typeof(a) != json_typeof(b)) return 0;
+  switch (json_typeof(a)) {
+    case JSON_STRING:
+      return json_string_length(a) == json_string_length(b) &&
+             memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    case JSON_ARRAY:
+      if (json_array_size(a) != json_array_size(b)) return 0;
+      for (size_t i = 0; i < json_array_size(a); i++)
+        if (!lt_json_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
+      return 1;
+    case JSON_OBJECT: {
+      if (json_object_size(a) != json_object_size(b)) return 0;
+      const char *key;
+      size_t klen;
+      json_t *v;
+      json_object_keylen_foreach(a, key, klen, v) {
+        json_t *w = json_object_getn(b, key, klen);
+        if (!w || !lt_json_equal(v, w)) return 0;
+      }
+      return 1;
+    }
+    default: return 1; /* true, false, null: the same type is the same value */
+  }
+}
+
+void lt_buf_put(struct lt_buf *b, const void *data, size_t n) {
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 128;
+    while (nc < b->len + n + 1) nc *= 2;
+    char *ns = realloc(b->s, nc);
+    if (!ns) {
+      b->oom = 1;
+      return;
+    }
+    b->s = ns;
+    b->cap = nc;
+  }
+  if (n) memcpy(b->s + b->len, data, n);
+  b->len += n;
+  b->s[b->len] = 0;
+}
+
+void lt_buf_str(struct lt_buf *b, const char *s) { lt_buf_put(b, s, strlen(s)); }
+
+void lt_buf_vfmt(struct lt_buf *b, const char *fmt, va_list ap) {
+  char tmp[256];
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof tmp) {
+    lt_buf_put(b, tmp, (size_t)n);
+  } else if (n >= 0) {
+    char *big = malloc((size_t)n + 1);
+    if (big) {
+      vsnprintf(big, (size_t)n + 1, fmt, again);
+      lt_buf_put(b, big, (size_t)n);
+      free(big);
+    } else {
+      b->oom = 1;
+    }
+  }
+  va_end(again);
+}
+
+void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lt_buf_vfmt(b, fmt, ap);
+  va_end(ap);
+}
