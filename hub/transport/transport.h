@@ -52,7 +52,9 @@ struct hub_transport_ops {
    * waiting for its retry holds only its own partition. The caller resumes it (also
    * after an abort or a rebalance, which rewind the partition). */
   void (*pause)(struct hub_transport *t, const struct hub_msg *m);
-  /* Lets m's partition flow again, from the record after m. */
+  /* Lets m's partition flow again: from the record after m, or from where an abort or a
+   * rebalance rewound it in the meantime. Resuming a partition that is not paused, or no longer
+   * assigned, does nothing. */
   void (*resume)(struct hub_transport *t, const struct hub_msg *m);
   /* Records that `m` (as returned by poll) is fully processed: its offset goes into the commit. */
   void (*mark_done)(struct hub_transport *t, const struct hub_msg *m);
