@@ -18,6 +18,7 @@
 #include "hub/core/stop.h"
 #include "hub/core/registry.h"
 #include "hub/engine/route.h"
+#include "hub/engine/source.h"
 #include "hub/transport/transport.h"
 #include "hub/core/xml.h"
 
@@ -79,7 +80,8 @@ static int run_main(int argc, char **argv) {
   int exit_code = HUB_EXIT_OK;
   struct hub_admin *admin = NULL;
   struct worker *w = calloc(cfg->n_routes, sizeof *w);
-  if (!w) {
+  struct hub_source_runner **sources = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *sources);
+  if (!w || !sources) {
     exit_code = HUB_EXIT_FAIL;
     goto out;
   }
@@ -91,26 +93,36 @@ static int run_main(int argc, char **argv) {
       goto out;
     }
   }
+  for (size_t i = 0; i < cfg->n_sources; i++) {
+    if (hub_source_runner_create(cfg, &cfg->sources[i], transport, &sources[i], errbuf, sizeof errbuf) != HUB_OK) {
+      fprintf(stderr, "%s\n", errbuf);
+      exit_code = HUB_EXIT_USAGE;
+      goto out;
+    }
+  }
   if (hub_admin_start(&cfg->hub.admin, cfg->base_dir, &admin, errbuf, sizeof errbuf) != HUB_OK) {
     fprintf(stderr, "%s\n", errbuf);
     exit_code = HUB_EXIT_USAGE;
     goto out;
   }
-  hub_log(HUB_LOG_INFO, "hub", "lienthong %s starting %zu route(s) from %s as instance %s", LT_VERSION, cfg->n_routes,
-          path, cfg->hub.instance);
+  hub_log(HUB_LOG_INFO, "hub", "lienthong %s starting %zu route(s) and %zu source(s) from %s as instance %s on %s",
+          LT_VERSION, cfg->n_routes, cfg->n_sources, path, cfg->hub.instance, cfg->hub.transport);
   for (size_t i = 0; i < cfg->n_routes; i++)
     w[i].started = pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0;
+  for (size_t i = 0; i < cfg->n_sources; i++)
+    if (hub_source_runner_start(sources[i]) != HUB_OK) hub_log(HUB_LOG_ERROR, "hub", "cannot start a source thread");
 
   /* Wait for a stop request, or for every route to end by itself (a fatal error). */
   for (;;) {
     size_t alive = 0;
     for (size_t i = 0; i < cfg->n_routes; i++) alive += w[i].started && !atomic_load(&w[i].finished);
-    if (!alive || hub_stop_requested()) break;
+    if ((!alive && cfg->n_routes) || hub_stop_requested()) break;
     struct timespec ts = {0, 100000000};
     nanosleep(&ts, NULL);
   }
   hub_stop_request();
-  hub_log(HUB_LOG_INFO, "hub", "stopping: finishing open transactions");
+  hub_log(HUB_LOG_INFO, "hub", "stopping: sources first (what they emit is committed or refused), then routes");
+  for (size_t i = 0; i < cfg->n_sources; i++) hub_source_runner_stop(sources[i]);
   time_t deadline = time(NULL) + SHUTDOWN_BOUND_S;
   for (;;) {
     size_t alive = 0;
@@ -130,6 +142,8 @@ static int run_main(int argc, char **argv) {
   hub_log(HUB_LOG_INFO, "hub", "stopped");
 out:
   hub_admin_stop(admin);
+  for (size_t i = 0; sources && i < cfg->n_sources; i++) hub_source_runner_destroy(sources[i]);
+  free(sources);
   for (size_t i = 0; w && i < cfg->n_routes; i++) hub_route_destroy(w[i].route);
   free(w);
   hub_metrics_reset();
@@ -141,10 +155,11 @@ static const struct hub_cmd cmd = {
     .name = "run",
     .summary = "run the routes of a configuration until SIGTERM/SIGINT",
     .usage = "Usage: lienthong run CONFIG\n\n"
-             "Runs every route in CONFIG (YAML; see README.md) on the configured transport, each in its own\n"
-             "thread, and the admin server (/live, /ready, /metrics). Logs are JSON lines on stderr; set\n"
+             "Runs every route and connector in CONFIG (YAML; see README.md) on the configured transport, each\n"
+             "in its own thread, and the admin server (/live, /ready, /metrics). Logs are JSON lines on stderr; set\n"
              "LT_LOG_LEVEL=debug|info|warn|error to override hub.log_level.\n"
-             "SIGTERM or SIGINT: stop consuming, commit the open transaction, exit 0 (within 30 s).\n\n"
+             "SIGTERM or SIGINT: stop the sources (what they accepted is committed), stop consuming, commit\n"
+             "the open transactions, exit 0 (within 30 s).\n\n"
              "Exit codes: 0 stopped cleanly, 1 a route failed, 2 usage or configuration error.",
     .main = run_main,
 };

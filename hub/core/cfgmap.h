@@ -86,4 +86,12 @@ struct hub_plugin_info {
   size_t config_size;                   /* sizeof the struct the map fills */
 };
 
+/* What a plugin may read while it is created. */
+struct hub_plugin_env {
+  const char *base_dir;        /* relative paths in options are relative to this (the config's folder) */
+  const struct hub_node *keys; /* the config's `keys:` section, or NULL */
+  const char *owner;           /* the route's or connector's name, for messages */
+  const struct hub_node *node; /* the plugin's options as written, for file:line:col; may be NULL */
+};
+
 #endif

@@ -69,6 +69,30 @@ static const struct hub_cfg_entry route_entries[] = {
 };
 const struct hub_cfg_map hub_route_cfg_map = {"route", route_entries};
 
+#define SRC(f) offsetof(struct hub_source_cfg, f)
+static const struct hub_cfg_entry source_entries[] = {
+    {"name", HUB_CFG_STR, SRC(name), NULL, 1, "connector name (unique among routes and connectors)"},
+    {"type", HUB_CFG_NODE, SRC(type), NULL, 1, "the source plugin"},
+    {"topic", HUB_CFG_STR, SRC(topic), NULL, 1, "topic its records are written to"},
+    {"poll_interval", HUB_CFG_DURATION, SRC(poll_interval_ms), "5s", 0, "pollers: time between two polls", NULL,
+     NULL, 10, 86400000},
+    {NULL},
+};
+static int any_key(const char *key) { return key != NULL; }
+const struct hub_cfg_map hub_source_cfg_map = {"source connector", source_entries, any_key};
+
+static const struct hub_cfg_entry sink_entries[] = {
+    {"name", HUB_CFG_STR, RCFG(name), NULL, 1, "connector name (unique among routes and connectors; its route's name)"},
+    {"type", HUB_CFG_NODE, RCFG(type), NULL, 1, "the sink plugin"},
+    {"from", HUB_CFG_STR, RCFG(from), NULL, 1, "topic whose records it delivers"},
+    {"result", HUB_CFG_STR, RCFG(to), NULL, 0, "topic for the outcome of each delivery, keyed like the input"},
+    {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "steps run on each record before it is delivered"},
+    {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
+    {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching (offsets and results)", NULL, &batch_map},
+    {NULL},
+};
+const struct hub_cfg_map hub_sink_cfg_map = {"sink connector", sink_entries, any_key};
+
 static const char *const top_keys[] = {"hub", "keys", "connectors", "routes", NULL};
 
 int hub_topic_name_valid(const char *s) {
@@ -113,44 +137,157 @@ static hub_err_t check_steps(const struct hub_config *cfg, const struct hub_rout
   return HUB_OK;
 }
 
-static hub_err_t load_routes(struct hub_config *cfg, const struct hub_node *routes, char *errbuf,
+/* A name must be unique among routes and connectors (sinks are routes, sources are not). */
+static hub_err_t check_name(const struct hub_config *cfg, const struct hub_node *at, const char *what, const char *name,
+                            char *errbuf, size_t errbuf_size) {
+  const struct hub_node *nn = hub_node_get(at, "name");
+  if (!hub_topic_name_valid(name))
+    return hub_node_error(nn, errbuf, errbuf_size, "%s name '%s' must use letters, digits, '.', '_' or '-'", what,
+                          name);
+  const struct hub_node *first = NULL; /* entries load in order: only earlier ones have names yet */
+  for (size_t j = 0; j < cfg->n_routes && !first; j++)
+    if (cfg->routes[j].node != at && !strcmp(cfg->routes[j].name, name)) first = cfg->routes[j].node;
+  for (size_t j = 0; j < cfg->n_sources && !first; j++)
+    if (cfg->sources[j].node != at && !strcmp(cfg->sources[j].name, name)) first = cfg->sources[j].node;
+  if (first)
+    return hub_node_error(nn, errbuf, errbuf_size, "duplicate %s name '%s' (first defined at line %d)", what, name,
+                          first->line);
+  return HUB_OK;
+}
+
+/* The checks every route gets, sinks' routes included (rn: the entry; to_key: how `to` is spelt). */
+static hub_err_t finish_route(struct hub_config *cfg, struct hub_route_cfg *r, const char *what, const char *to_key,
+                              char *errbuf, size_t errbuf_size) {
+  const struct hub_node *rn = r->node;
+  hub_err_t rc = check_name(cfg, rn, what, r->name, errbuf, errbuf_size);
+  if (rc != HUB_OK) return rc;
+  if (!r->errors.dlq || !*r->errors.dlq) {
+    free(r->errors.dlq);
+    size_t n = strlen(r->name) + 5;
+    if (!(r->errors.dlq = malloc(n))) return HUB_ERR_NOMEM;
+    snprintf(r->errors.dlq, n, "%s.dlq", r->name);
+  }
+  if ((rc = check_topic(rn, "from", r->from, errbuf, errbuf_size)) != HUB_OK ||
+      (r->to && (rc = check_topic(rn, to_key, r->to, errbuf, errbuf_size)) != HUB_OK))
+    return rc;
+  const struct hub_node *en = hub_node_get(rn, "errors");
+  if (!hub_topic_name_valid(r->errors.dlq))
+    return hub_node_error(en ? en : rn, errbuf, errbuf_size, "'%s' is not a valid DLQ topic name", r->errors.dlq);
+  if ((r->to && !strcmp(r->from, r->to)) || !strcmp(r->from, r->errors.dlq)) {
+    const struct hub_node *at = hub_node_get(rn, to_key);
+    return hub_node_error(at ? at : rn, errbuf, errbuf_size, "%s '%s' would read and write the same topic '%s'", what,
+                          r->name, r->from);
+  }
+  return check_steps(cfg, r, errbuf, errbuf_size);
+}
+
+static hub_err_t load_routes(struct hub_config *cfg, const struct hub_node *routes, size_t extra, char *errbuf,
                              size_t errbuf_size) {
-  if (routes->kind != HUB_NODE_SEQ)
+  size_t n = routes ? routes->n : 0;
+  if (routes && routes->kind != HUB_NODE_SEQ)
     return hub_node_error(routes, errbuf, errbuf_size, "'routes' must be a list, not %s",
                           hub_node_kind_name(routes->kind));
-  cfg->routes = calloc(routes->n ? routes->n : 1, sizeof *cfg->routes);
+  cfg->routes = calloc(n + extra ? n + extra : 1, sizeof *cfg->routes);
   if (!cfg->routes) return HUB_ERR_NOMEM;
-  for (size_t i = 0; i < routes->n; i++) {
+  for (size_t i = 0; i < n; i++) {
     struct hub_route_cfg *r = &cfg->routes[i];
     const struct hub_node *rn = routes->items[i];
     cfg->n_routes = i + 1;
     r->node = rn;
     hub_err_t rc = hub_cfg_map_apply(&hub_route_cfg_map, rn, rn, r, errbuf, errbuf_size);
     if (rc != HUB_OK) return rc;
-    if (!hub_topic_name_valid(r->name))
-      return hub_node_error(hub_node_get(rn, "name"), errbuf, errbuf_size,
-                            "route name '%s' must use letters, digits, '.', '_' or '-'", r->name);
-    for (size_t j = 0; j < i; j++)
-      if (!strcmp(cfg->routes[j].name, r->name))
-        return hub_node_error(hub_node_get(rn, "name"), errbuf, errbuf_size,
-                              "duplicate route name '%s' (first defined at line %d)", r->name,
-                              cfg->routes[j].node->line);
-    if (!r->errors.dlq || !*r->errors.dlq) {
-      free(r->errors.dlq);
-      size_t n = strlen(r->name) + 5;
-      if (!(r->errors.dlq = malloc(n))) return HUB_ERR_NOMEM;
-      snprintf(r->errors.dlq, n, "%s.dlq", r->name);
+    if ((rc = finish_route(cfg, r, "route", "to", errbuf, errbuf_size)) != HUB_OK) return rc;
+  }
+  return HUB_OK;
+}
+
+/* The plugin's keys of a connector entry: a map node that borrows the entry's pairs except the
+ * engine's own (`map`'s entries), so the plugin's map sees and reports only its options. */
+static struct hub_node *options_view_new(const struct hub_node *entry, const struct hub_cfg_map *map) {
+  struct hub_node *v = calloc(1, sizeof *v);
+  if (!v) return NULL;
+  *v = (struct hub_node){HUB_NODE_MAP, entry->file, entry->line, entry->col, NULL, 0, 0, NULL, NULL};
+  v->keys = calloc(entry->n + 1, sizeof *v->keys);
+  v->items = calloc(entry->n + 1, sizeof *v->items);
+  if (!v->keys || !v->items) {
+    free(v->keys);
+    free(v->items);
+    free(v);
+    return NULL;
+  }
+  for (size_t i = 0; i < entry->n; i++) {
+    int engine_key = 0;
+    for (const struct hub_cfg_entry *e = map->entries; e->name && !engine_key; e++)
+      engine_key = !strcmp(e->name, entry->keys[i]->scalar);
+    if (engine_key) continue;
+    v->keys[v->n] = entry->keys[i];
+    v->items[v->n++] = entry->items[i];
+  }
+  return v;
+}
+
+static void options_view_destroy(struct hub_node *v) {
+  if (!v) return;
+  free(v->keys);
+  free(v->items);
+  free(v);
+}
+
+/* Fills a connector's plugin options from its map (the engine creates the plugin). */
+static hub_err_t load_plugin_options(const struct hub_plugin_info *info, const struct hub_node *entry,
+                                     const struct hub_node *options, void **out, char *errbuf, size_t errbuf_size) {
+  if (!(*out = calloc(1, info->config_size ? info->config_size : 1))) return HUB_ERR_NOMEM;
+  if (info->config_map) {
+    hub_err_t rc = hub_cfg_map_apply(info->config_map, options, entry, *out, errbuf, errbuf_size);
+    if (rc != HUB_OK) return rc;
+  } else if (options->n) {
+    return hub_node_error(options->keys[0], errbuf, errbuf_size, "unknown key '%s': connector type '%s' has no options",
+                          options->keys[0]->scalar, info->name);
+  }
+  return HUB_OK;
+}
+
+static hub_err_t load_connectors(struct hub_config *cfg, const struct hub_node *conns, char *errbuf,
+                                 size_t errbuf_size) {
+  size_t n = conns ? conns->n : 0;
+  if (!(cfg->sources = calloc(n ? n : 1, sizeof *cfg->sources))) return HUB_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const struct hub_node *cn = conns->items[i];
+    const struct hub_node *type = cn->kind == HUB_NODE_MAP ? hub_node_get(cn, "type") : NULL;
+    if (cn->kind != HUB_NODE_MAP)
+      return hub_node_error(cn, errbuf, errbuf_size, "a connector must be a mapping with name, type and options");
+    if (!type || type->kind != HUB_NODE_SCALAR)
+      return hub_node_error(type ? type : cn, errbuf, errbuf_size, "a connector needs 'type:' (a connector plugin name)");
+    const struct hub_plugin_info *src = hub_registry_get_info(HUB_PLUGIN_SOURCE, type->scalar);
+    const struct hub_plugin_info *snk = hub_registry_get_info(HUB_PLUGIN_SINK, type->scalar);
+    hub_err_t rc;
+    if (src) {
+      struct hub_source_cfg *s = &cfg->sources[cfg->n_sources++];
+      s->node = cn;
+      s->plugin = src;
+      if ((rc = hub_cfg_map_apply(&hub_source_cfg_map, cn, cn, s, errbuf, errbuf_size)) != HUB_OK ||
+          (rc = check_name(cfg, cn, "connector", s->name, errbuf, errbuf_size)) != HUB_OK ||
+          (rc = check_topic(cn, "topic", s->topic, errbuf, errbuf_size)) != HUB_OK)
+        return rc;
+      if (!(s->options = options_view_new(cn, &hub_source_cfg_map))) return HUB_ERR_NOMEM;
+      rc = load_plugin_options(src, cn, s->options, &s->plugin_cfg, errbuf, errbuf_size);
+    } else if (snk) {
+      struct hub_route_cfg *r = &cfg->routes[cfg->n_routes++];
+      r->node = cn;
+      r->sink = snk;
+      if ((rc = hub_cfg_map_apply(&hub_sink_cfg_map, cn, cn, r, errbuf, errbuf_size)) != HUB_OK ||
+          (rc = finish_route(cfg, r, "connector", "result", errbuf, errbuf_size)) != HUB_OK)
+        return rc;
+      if (!(r->options = options_view_new(cn, &hub_sink_cfg_map))) return HUB_ERR_NOMEM;
+      rc = load_plugin_options(snk, cn, r->options, &r->sink_cfg, errbuf, errbuf_size);
+    } else {
+      char sources[256], sinks[256];
+      hub_registry_names(HUB_PLUGIN_SOURCE, sources, sizeof sources);
+      hub_registry_names(HUB_PLUGIN_SINK, sinks, sizeof sinks);
+      return hub_node_error(type, errbuf, errbuf_size, "unknown connector type '%s' (sources: %s; sinks: %s)",
+                            type->scalar, *sources ? sources : "none", *sinks ? sinks : "none");
     }
-    if ((rc = check_topic(rn, "from", r->from, errbuf, errbuf_size)) != HUB_OK ||
-        (rc = check_topic(rn, "to", r->to, errbuf, errbuf_size)) != HUB_OK)
-      return rc;
-    const struct hub_node *en = hub_node_get(rn, "errors");
-    if (!hub_topic_name_valid(r->errors.dlq))
-      return hub_node_error(en ? en : rn, errbuf, errbuf_size, "'%s' is not a valid DLQ topic name", r->errors.dlq);
-    if (!strcmp(r->from, r->to) || !strcmp(r->from, r->errors.dlq))
-      return hub_node_error(hub_node_get(rn, "to"), errbuf, errbuf_size,
-                            "route '%s' would read and write the same topic '%s'", r->name, r->from);
-    if ((rc = check_steps(cfg, r, errbuf, errbuf_size)) != HUB_OK) return rc;
+    if (rc != HUB_OK) return rc;
   }
   return HUB_OK;
 }
@@ -232,25 +369,18 @@ hub_err_t hub_config_load(const char *path, struct hub_config **out, char *errbu
     goto out;
   }
   const struct hub_node *conns = hub_node_get(root, "connectors");
-  if (conns) {
-    if (conns->kind != HUB_NODE_SEQ) {
-      rc = hub_node_error(conns, errbuf, errbuf_size, "'connectors' must be a list");
-      goto out;
-    }
-    if (conns->n > 0) {
-      const struct hub_node *type = hub_node_get(conns->items[0], "type");
-      rc = hub_node_error(type ? type : conns->items[0], errbuf, errbuf_size,
-                          "unknown connector type '%s': this build has no connectors yet",
-                          type && type->kind == HUB_NODE_SCALAR ? type->scalar : "?");
-      goto out;
-    }
-  }
-  const struct hub_node *routes = hub_node_get(root, "routes");
-  if (!routes) {
-    rc = hub_node_error(root, errbuf, errbuf_size, "no 'routes': the hub would have nothing to do");
+  if (conns && conns->kind != HUB_NODE_SEQ) {
+    rc = hub_node_error(conns, errbuf, errbuf_size, "'connectors' must be a list");
     goto out;
   }
-  rc = load_routes(cfg, routes, errbuf, errbuf_size);
+  const struct hub_node *routes = hub_node_get(root, "routes");
+  if ((!routes || routes->n == 0) && (!conns || conns->n == 0)) {
+    rc = hub_node_error(routes ? routes : root, errbuf, errbuf_size,
+                        "no 'routes' and no 'connectors': the hub would have nothing to do");
+    goto out;
+  }
+  if ((rc = load_routes(cfg, routes, conns ? conns->n : 0, errbuf, errbuf_size)) != HUB_OK) goto out;
+  rc = load_connectors(cfg, conns, errbuf, errbuf_size);
 out:
   if (rc != HUB_OK) {
     hub_config_destroy(cfg);
@@ -262,8 +392,22 @@ out:
 
 void hub_config_destroy(struct hub_config *cfg) {
   if (!cfg) return;
-  for (size_t i = 0; i < cfg->n_routes; i++) hub_cfg_map_release(&hub_route_cfg_map, &cfg->routes[i]);
+  for (size_t i = 0; i < cfg->n_routes; i++) {
+    struct hub_route_cfg *r = &cfg->routes[i];
+    if (r->sink && r->sink_cfg && r->sink->config_map) hub_cfg_map_release(r->sink->config_map, r->sink_cfg);
+    free(r->sink_cfg);
+    options_view_destroy(r->options);
+    hub_cfg_map_release(r->sink ? &hub_sink_cfg_map : &hub_route_cfg_map, r);
+  }
   free(cfg->routes);
+  for (size_t i = 0; i < cfg->n_sources; i++) {
+    struct hub_source_cfg *src = &cfg->sources[i];
+    if (src->plugin_cfg && src->plugin->config_map) hub_cfg_map_release(src->plugin->config_map, src->plugin_cfg);
+    free(src->plugin_cfg);
+    options_view_destroy(src->options);
+    hub_cfg_map_release(&hub_source_cfg_map, src);
+  }
+  free(cfg->sources);
   if (cfg->transport && cfg->transport_cfg && cfg->transport->config_map)
     hub_cfg_map_release(cfg->transport->config_map, cfg->transport_cfg);
   free(cfg->transport_cfg);

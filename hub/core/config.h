@@ -27,10 +27,27 @@ struct hub_route_batch {
 struct hub_route_cfg {
   char *name;
   char *from;
-  char *to;
+  char *to;                     /* NULL only for a sink without a `result` topic */
   const struct hub_node *steps; /* a list, or NULL */
   struct hub_route_errors errors;
   struct hub_route_batch batch;
+  const struct hub_node *node;
+  /* A sink connector runs as a route whose last step is the sink's deliver. */
+  const struct hub_node *type;        /* the connector's `type:` */
+  const struct hub_plugin_info *sink; /* NULL for a plain route */
+  void *sink_cfg;                     /* the sink's options, filled by its map */
+  struct hub_node *options;           /* the plugin's keys of the entry (a view; owned) */
+};
+
+/* A source connector (`connectors:` entry whose type is a source plugin). */
+struct hub_source_cfg {
+  char *name;
+  const struct hub_node *type;
+  char *topic;               /* where its records go */
+  int64_t poll_interval_ms;  /* pollers: time between polls */
+  const struct hub_plugin_info *plugin;
+  void *plugin_cfg;          /* filled by the plugin's map */
+  struct hub_node *options;  /* the plugin's keys of the entry (a view; owned) */
   const struct hub_node *node;
 };
 
@@ -50,12 +67,18 @@ struct hub_config {
   const struct hub_plugin_info *transport;
   void *transport_cfg;
   const struct hub_node *keys;
-  struct hub_route_cfg *routes;
+  struct hub_route_cfg *routes; /* the routes, then one per sink connector */
   size_t n_routes;
+  struct hub_source_cfg *sources;
+  size_t n_sources;
 };
 
 extern const struct hub_cfg_map hub_hub_cfg_map;
 extern const struct hub_cfg_map hub_route_cfg_map;
+/* The engine's keys of a `connectors:` entry, by kind (the plugin's map has the rest). */
+extern const struct hub_cfg_map hub_source_cfg_map;
+extern const struct hub_cfg_map hub_sink_cfg_map;
+
 
 /* Loads and checks the whole file, steps included. */
 hub_err_t hub_config_load(const char *path, struct hub_config **out, char *errbuf, size_t errbuf_size);

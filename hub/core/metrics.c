@@ -24,6 +24,7 @@ static const double bucket_le[HUB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01
                                                       0.25,  0.5,    1,     2.5,  5,     10,  30};
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hub_route_metrics *routes;
+static struct hub_connector_metrics *connectors;
 static struct hub_metric_counter *_Atomic counters; /* pushed once each, never removed */
 
 void hub_metrics_register_counter(struct hub_metric_counter *c) {
@@ -31,6 +32,33 @@ void hub_metrics_register_counter(struct hub_metric_counter *c) {
   c->next = atomic_load(&counters);
   while (!atomic_compare_exchange_weak(&counters, &c->next, c)) {
   }
+}
+
+struct hub_connector_metrics *hub_metrics_connector_create(const char *name, const char *kind) {
+  struct hub_connector_metrics *m = calloc(1, sizeof *m);
+  if (!m || !(m->name = strdup(name))) {
+    free(m);
+    return NULL;
+  }
+  m->kind = kind;
+  pthread_mutex_lock(&lock);
+  m->next = connectors;
+  connectors = m;
+  pthread_mutex_unlock(&lock);
+  return m;
+}
+
+void hub_metrics_connector_set_state(struct hub_connector_metrics *m, void *state) {
+  pthread_mutex_lock(&lock); /* render and ready call health under it */
+  m->state = state;
+  pthread_mutex_unlock(&lock);
+}
+
+/* The connector's own word on its health (1 when it has none to give). */
+static int connector_healthy(struct hub_connector_metrics *m, char *why, size_t why_size) {
+  void *state = m->state;
+  snprintf(why, why_size, "ok");
+  return !m->health || !state || m->health(state, why, why_size);
 }
 
 struct hub_route_metrics *hub_metrics_route_create(const char *route) {
@@ -55,6 +83,12 @@ void hub_metrics_reset(void) {
     free(routes->route);
     free(routes);
     routes = n;
+  }
+  while (connectors) {
+    struct hub_connector_metrics *n = connectors->next;
+    free(connectors->name);
+    free(connectors);
+    connectors = n;
   }
   pthread_mutex_unlock(&lock);
 }
@@ -143,6 +177,40 @@ char *hub_metrics_render_new(void) {
           "# TYPE lienthong_route_assigned_partitions gauge\n");
   for (struct hub_route_metrics *m = routes; m; m = m->next)
     add(&b, "lienthong_route_assigned_partitions{route=\"%s\"} %d\n", m->route, atomic_load(&m->assigned));
+  add(&b, "# HELP lienthong_route_held_partitions Partitions paused while a record waits for its retry.\n"
+          "# TYPE lienthong_route_held_partitions gauge\n");
+  for (struct hub_route_metrics *m = routes; m; m = m->next)
+    add(&b, "lienthong_route_held_partitions{route=\"%s\"} %d\n", m->route, atomic_load(&m->held));
+  if (connectors) {
+    add(&b, "# HELP lienthong_connector_records_total Records a source committed to its topic, or a sink delivered.\n"
+            "# TYPE lienthong_connector_records_total counter\n");
+    for (struct hub_connector_metrics *m = connectors; m; m = m->next)
+      add(&b, "lienthong_connector_records_total{connector=\"%s\",kind=\"%s\"} %llu\n", m->name, m->kind,
+          (unsigned long long)atomic_load(&m->records));
+    add(&b, "# HELP lienthong_connector_failures_total Source emits that failed (not acknowledged to the caller), or "
+            "sink deliveries answered RETRY or REJECT.\n# TYPE lienthong_connector_failures_total counter\n");
+    for (struct hub_connector_metrics *m = connectors; m; m = m->next)
+      add(&b, "lienthong_connector_failures_total{connector=\"%s\",kind=\"%s\"} %llu\n", m->name, m->kind,
+          (unsigned long long)atomic_load(&m->failures));
+    add(&b, "# HELP lienthong_connector_commits_total Transactions a source committed (records and cursor).\n"
+            "# TYPE lienthong_connector_commits_total counter\n");
+    for (struct hub_connector_metrics *m = connectors; m; m = m->next)
+      if (!strcmp(m->kind, "source"))
+        add(&b, "lienthong_connector_commits_total{connector=\"%s\"} %llu\n", m->name,
+            (unsigned long long)atomic_load(&m->commits));
+    add(&b, "# HELP lienthong_connector_paused 1 while a source is paused because the transport cannot take writes.\n"
+            "# TYPE lienthong_connector_paused gauge\n");
+    for (struct hub_connector_metrics *m = connectors; m; m = m->next)
+      if (!strcmp(m->kind, "source"))
+        add(&b, "lienthong_connector_paused{connector=\"%s\"} %d\n", m->name, atomic_load(&m->paused));
+    add(&b, "# HELP lienthong_connector_up 1 when the connector reports itself healthy.\n"
+            "# TYPE lienthong_connector_up gauge\n");
+    for (struct hub_connector_metrics *m = connectors; m; m = m->next) {
+      char why[256];
+      add(&b, "lienthong_connector_up{connector=\"%s\",kind=\"%s\"} %d\n", m->name, m->kind,
+          connector_healthy(m, why, sizeof why));
+    }
+  }
   add(&b, "# HELP lienthong_route_latency_seconds Time from consuming a record to committing its result.\n"
           "# TYPE lienthong_route_latency_seconds histogram\n");
   for (struct hub_route_metrics *m = routes; m; m = m->next) {
@@ -176,7 +244,7 @@ char *hub_metrics_render_new(void) {
 int hub_metrics_ready(char *why, size_t why_size) {
   int ready = 1;
   pthread_mutex_lock(&lock);
-  if (!routes) {
+  if (!routes && !connectors) {
     snprintf(why, why_size, "no routes running");
     ready = 0;
   }
@@ -193,6 +261,16 @@ int hub_metrics_ready(char *why, size_t why_size) {
       ready = 0;
     } else if (atomic_load(&m->assigned) <= 0) {
       snprintf(why, why_size, "route %s has no partitions assigned", m->route);
+      ready = 0;
+    }
+  }
+  for (struct hub_connector_metrics *m = connectors; m && ready; m = m->next) {
+    char reason[256];
+    if (!strcmp(m->kind, "source") && !atomic_load(&m->running)) {
+      snprintf(why, why_size, "connector %s is not running", m->name);
+      ready = 0;
+    } else if (!connector_healthy(m, reason, sizeof reason)) {
+      snprintf(why, why_size, "connector %s: %s", m->name, reason);
       ready = 0;
     }
   }

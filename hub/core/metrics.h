@@ -17,12 +17,32 @@ struct hub_route_metrics {
   atomic_int assigned;   /* partitions */
   atomic_int connected;  /* 1 when the last cluster contact succeeded */
   atomic_int running;    /* route thread alive */
+  atomic_int held;       /* partitions paused while a record waits for its retry */
   atomic_llong heartbeat_ms; /* monotonic ms when the route last came round its loop */
   atomic_ullong latency_bucket[HUB_LATENCY_BUCKETS]; /* cumulative counts are made when rendering */
   atomic_ullong latency_count;
   atomic_ullong latency_sum_us;
   struct hub_route_metrics *next;
 };
+
+/* A connector's counters and its health. `health` (with `state`) is the plugin's and is called
+ * from the admin thread; the engine sets both after creating the plugin. */
+struct hub_connector_metrics {
+  char *name;
+  const char *kind; /* "source" or "sink" */
+  atomic_ullong records;  /* source: records committed; sink: records delivered */
+  atomic_ullong failures; /* source: emits that failed (the caller was not acknowledged); sink: RETRY/REJECT answers */
+  atomic_ullong commits;  /* source: transactions committed (group commit: several emits each) */
+  atomic_int paused;      /* source: paused for backpressure */
+  atomic_int running;     /* source: started and not stopped (a sink's route says it for the sink) */
+  int (*health)(void *state, char *why, size_t why_size);
+  void *state; /* under the metrics lock: hub_metrics_connector_set_state */
+  struct hub_connector_metrics *next;
+};
+struct hub_connector_metrics *hub_metrics_connector_create(const char *name, const char *kind);
+/* Sets (or, with NULL, clears) the state passed to `health`; after it returns no call with the
+ * old state is running, so the plugin may be destroyed. */
+void hub_metrics_connector_set_state(struct hub_connector_metrics *m, void *state);
 
 /* Registers a route's metrics (owned by the registry until hub_metrics_reset). */
 struct hub_route_metrics *hub_metrics_route_create(const char *route);
@@ -31,7 +51,8 @@ struct hub_route_metrics *hub_metrics_route_create(const char *route);
 void hub_metrics_observe_latencies(struct hub_route_metrics *m, double now, const double *t0, size_t n);
 /* Prometheus text; malloc'd. */
 char *hub_metrics_render_new(void);
-/* 1 when every registered route runs, is connected and has partitions assigned. */
+/* 1 when every registered route runs, is connected and has partitions assigned, and every
+ * connector is running and healthy. */
 int hub_metrics_ready(char *why, size_t why_size);
 void hub_metrics_reset(void);
 /* Marks the route as alive now (its loop came round, or it is waiting in a backoff). */

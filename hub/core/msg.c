@@ -171,6 +171,17 @@ static void random_bytes(unsigned char *b, size_t n) {
   rand_pool_pos += n;
 }
 
+static void uuid_format(const unsigned char b[16], char out[37]) {
+  static const char hex[] = "0123456789abcdef";
+  int o = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+    out[o++] = hex[b[i] >> 4];
+    out[o++] = hex[b[i] & 15];
+  }
+  out[o] = '\0';
+}
+
 void hub_uuid7(char out[37]) {
   unsigned char b[16];
   struct timespec ts;
@@ -181,14 +192,19 @@ void hub_uuid7(char out[37]) {
     b[i] = (unsigned char)(ms >> (40 - 8 * i));
   b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
   b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-  static const char hex[] = "0123456789abcdef";
-  int o = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-    out[o++] = hex[b[i] >> 4];
-    out[o++] = hex[b[i] & 15];
-  }
-  out[o] = '\0';
+  uuid_format(b, out);
+}
+
+void hub_uuid_from_origin(const char *topic, int32_t partition, int64_t offset, char out[37]) {
+  char origin[512];
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  int n = snprintf(origin, sizeof origin, "%s/%d/%lld", topic ? topic : "", (int)partition, (long long)offset);
+  EVP_Digest(origin, n < 0 ? 0 : (size_t)n >= sizeof origin ? sizeof origin - 1 : (size_t)n, md, &mdlen, EVP_sha256(),
+             NULL);
+  md[6] = (unsigned char)(0x80 | (md[6] & 0x0f)); /* version 8: custom (RFC 9562) */
+  md[8] = (unsigned char)(0x80 | (md[8] & 0x3f));
+  uuid_format(md, out);
 }
 
 void hub_sha256_hex(const void *data, size_t len, char out[65]) {

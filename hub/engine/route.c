@@ -11,6 +11,7 @@
 #include "hub/core/backoff.h"
 #include "hub/core/log.h"
 #include "hub/core/stop.h"
+#include "hub/engine/connector.h"
 
 struct hub_route {
   const struct hub_route_cfg *cfg;
@@ -25,6 +26,16 @@ struct hub_route {
   size_t batch_n, batch_cap;
   int stretch; /* 0..3: the transaction may last max_wait << stretch (see hub_route_run) */
   unsigned long long b_produced, b_dlq, b_rejected;
+  /* Records waiting for their retry, each holding only its own (paused) partition. */
+  struct hold {
+    struct hub_msg *m;
+    double due; /* monotonic seconds */
+  } *holds;
+  size_t n_holds, cap_holds;
+  /* A sink connector's route delivers each record after its steps. */
+  const struct hub_sink_ops *sink;
+  void *sink_state;
+  struct hub_connector_metrics *sink_metrics;
 };
 
 static double now_s(void) {
@@ -59,6 +70,16 @@ hub_err_t hub_route_create(const struct hub_config *cfg, const struct hub_route_
   snprintf(r->client_id, sizeof r->client_id, "lienthong-%s", rcfg->name);
   struct hub_step_env env = {cfg->base_dir, cfg->keys, rcfg->name};
   hub_err_t rc = hub_step_chain_create(rcfg->steps, &env, &r->chain, errbuf, errbuf_size);
+  if (rc == HUB_OK && rcfg->sink) {
+    struct hub_plugin_env penv = {cfg->base_dir, cfg->keys, rcfg->name, rcfg->options};
+    r->sink = hub_registry_get(HUB_PLUGIN_SINK, rcfg->sink->name);
+    rc = r->sink ? r->sink->create(rcfg->sink_cfg, &penv, &r->sink_state, errbuf, errbuf_size) : HUB_ERR_CONFIG;
+    if (rc == HUB_OK && !(r->sink_metrics = hub_metrics_connector_create(rcfg->name, "sink"))) rc = HUB_ERR_NOMEM;
+    if (rc == HUB_OK) {
+      r->sink_metrics->health = r->sink->health;
+      hub_metrics_connector_set_state(r->sink_metrics, r->sink_state);
+    }
+  }
   if (rc == HUB_OK && !(r->metrics = hub_metrics_route_create(rcfg->name))) rc = HUB_ERR_NOMEM;
   if (rc != HUB_OK) {
     hub_route_destroy(r);
@@ -72,6 +93,10 @@ void hub_route_destroy(struct hub_route *r) {
   if (!r) return;
   if (r->t) r->tops->close(r->t);
   hub_step_chain_destroy(r->chain);
+  if (r->sink_metrics) hub_metrics_connector_set_state(r->sink_metrics, NULL); /* no health call after this */
+  if (r->sink && r->sink_state) r->sink->destroy(r->sink_state);
+  for (size_t i = 0; i < r->n_holds; i++) hub_msg_destroy(r->holds[i].m);
+  free(r->holds);
   free(r->batch_t0);
   free(r);
 }
@@ -91,8 +116,8 @@ static hub_err_t connect_route(struct hub_route *r) {
       return rc;
     }
     if (rc == HUB_OK) {
-      const char *topics[] = {r->cfg->from, r->cfg->to, r->cfg->errors.dlq};
-      rc = r->tops->ensure_topics(r->t, topics, 3, errbuf, sizeof errbuf);
+      const char *topics[] = {r->cfg->from, r->cfg->errors.dlq, r->cfg->to};
+      rc = r->tops->ensure_topics(r->t, topics, r->cfg->to ? 3 : 2, errbuf, sizeof errbuf);
     }
     if (rc == HUB_OK) rc = r->tops->subscribe(r->t, r->cfg->from);
     if (rc == HUB_OK) return HUB_OK;
@@ -139,21 +164,58 @@ static hub_err_t commit_batch(struct hub_route *r) {
 
 enum outcome { DONE, HOLD_RETRY, TXN_LOST };
 
-/* Runs the steps on one record and produces its result or DLQ record inside the open
- * transaction. HOLD_RETRY: the caller must wait and run it again (attempt + 1). */
+/* The sink's delivery after the steps: OK with an optional result record for `to`. */
+static enum hub_step_result deliver(struct hub_route *r, const struct hub_msg *work, struct hub_msg **result,
+                                    struct hub_step_outcome *out, char *stage, size_t stage_size) {
+  enum hub_step_result sr = r->sink->deliver(r->sink_state, work, result, out);
+  atomic_fetch_add(sr == HUB_STEP_OK ? &r->sink_metrics->records : &r->sink_metrics->failures, 1);
+  if (sr != HUB_STEP_OK) {
+    snprintf(stage, stage_size, "sink.%s", r->sink->info.name);
+    if (out->code == HUB_OK) out->code = sr == HUB_STEP_RETRY ? HUB_ERR_STEP_RETRY : HUB_ERR_STEP_REJECT;
+    hub_msg_destroy(*result);
+    *result = NULL;
+    return sr;
+  }
+  struct hub_msg *res = *result;
+  if (!res) return HUB_STEP_OK;
+  hub_err_t rc = HUB_OK;
+  if (!res->key && work->key) rc = hub_msg_set_key(res, work->key, work->key_len);
+  char id[37], parent[65];
+  hub_uuid7(id);
+  hub_sha256_hex(work->value, work->value_len, parent);
+  if (rc == HUB_OK && !hub_msg_header_get(res, HUB_H_ID)) rc = hub_msg_header_set_str(res, HUB_H_ID, id);
+  if (rc == HUB_OK) rc = hub_msg_header_set_str(res, HUB_H_PARENT, parent);
+  if (rc != HUB_OK) {
+    hub_msg_destroy(res);
+    *result = NULL;
+    snprintf(stage, stage_size, "sink.%s", r->sink->info.name);
+    return hub_step_fail(out, HUB_STEP_RETRY, rc, "out of memory building the result record");
+  }
+  return HUB_STEP_OK;
+}
+
+/* Runs the steps (and the sink) on one record and produces its result or DLQ record inside the
+ * open transaction. HOLD_RETRY: the caller holds it and runs it again later (attempt + 1). */
 static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
   struct hub_step_outcome out = {0};
   char stage[128] = "";
-  struct hub_msg *work = hub_msg_dup(m);
+  struct hub_msg *work = hub_msg_dup(m), *result = NULL;
   enum outcome res = DONE;
   enum hub_step_result sr;
-  hub_err_t rc;
-  if (!work) {
+  hub_err_t rc = HUB_OK;
+  if (work && r->sink && !hub_msg_header_get(work, HUB_H_ID)) {
+    /* The sink's idempotency key must be the same every time this record is delivered. */
+    char id[37];
+    hub_uuid_from_origin(m->topic, m->partition, m->offset, id);
+    rc = hub_msg_header_set_str(work, HUB_H_ID, id);
+  }
+  if (!work || rc != HUB_OK) {
     sr = hub_step_fail(&out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory copying the record");
     snprintf(stage, sizeof stage, "route");
   } else {
     work->attempt = m->attempt;
     sr = hub_step_chain_run(r->chain, work, &out, stage, sizeof stage);
+    if (sr == HUB_STEP_OK && r->sink) sr = deliver(r, work, &result, &out, stage, sizeof stage);
   }
   if (sr == HUB_STEP_RETRY && m->attempt <= r->cfg->errors.retries) {
     atomic_fetch_add(&r->metrics->retried, 1);
@@ -162,19 +224,27 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
     res = HOLD_RETRY;
     goto out;
   }
-  if (sr == HUB_STEP_OK) {
+  if (sr == HUB_STEP_OK && r->sink) {
+    if (result && r->cfg->to) {
+      if ((rc = r->tops->produce(r->t, r->cfg->to, result)) != HUB_OK) {
+        res = TXN_LOST;
+        goto out;
+      }
+      r->b_produced++;
+    }
+  } else if (sr == HUB_STEP_OK) {
     if (work->value_len != m->value_len || memcmp(work->value, m->value, m->value_len)) {
       char parent[65];
       hub_sha256_hex(m->value, m->value_len, parent);
-      hub_msg_header_set_str(work, HUB_H_PARENT, parent);
+      rc = hub_msg_header_set_str(work, HUB_H_PARENT, parent);
     }
-    if (!hub_msg_header_get(work, HUB_H_ID)) {
+    if (rc == HUB_OK && !hub_msg_header_get(work, HUB_H_ID)) {
       char id[37];
       hub_uuid7(id);
-      hub_msg_header_set_str(work, HUB_H_ID, id);
+      rc = hub_msg_header_set_str(work, HUB_H_ID, id);
     }
-    rc = r->tops->produce(r->t, r->cfg->to, work);
-    if (rc != HUB_OK) {
+    if (rc == HUB_OK) rc = r->tops->produce(r->t, r->cfg->to, work);
+    if (rc != HUB_OK) { /* out of memory setting a header, or the transaction is gone: redo the batch */
       res = TXN_LOST;
       goto out;
     }
@@ -196,14 +266,64 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
 out:
   hub_step_outcome_clear(&out);
   hub_msg_destroy(work);
+  hub_msg_destroy(result);
   return res;
+}
+
+/* Holds m (taken) until `due`, pausing its partition so the others flow meanwhile. */
+static int hold_add(struct hub_route *r, struct hub_msg *m, double due) {
+  if (r->n_holds == r->cap_holds) {
+    size_t cap = r->cap_holds ? r->cap_holds * 2 : 8;
+    struct hold *h = realloc(r->holds, cap * sizeof *h);
+    if (!h) return -1;
+    r->holds = h;
+    r->cap_holds = cap;
+  }
+  r->holds[r->n_holds++] = (struct hold){m, due};
+  atomic_store(&r->metrics->held, (int)r->n_holds);
+  return 0;
+}
+
+/* The held record due first if it is due by `now` (taken out of the holds), else NULL; *next is
+ * the earliest due time of what stays held (0 if none). */
+static struct hub_msg *hold_take_due(struct hub_route *r, double now, double *next) {
+  size_t best = r->n_holds;
+  for (size_t i = 0; i < r->n_holds; i++)
+    if (best == r->n_holds || r->holds[i].due < r->holds[best].due) best = i;
+  *next = 0;
+  if (best == r->n_holds) return NULL;
+  if (r->holds[best].due > now) {
+    *next = r->holds[best].due;
+    return NULL;
+  }
+  struct hub_msg *m = r->holds[best].m;
+  r->holds[best] = r->holds[--r->n_holds];
+  atomic_store(&r->metrics->held, (int)r->n_holds);
+  return m;
+}
+
+/* After an abort or a rebalance the consumer was rewound: held records come again from poll. */
+static void holds_drop(struct hub_route *r) {
+  for (size_t i = 0; i < r->n_holds; i++) {
+    r->tops->resume(r->t, r->holds[i].m);
+    hub_msg_destroy(r->holds[i].m);
+  }
+  r->n_holds = 0;
+  atomic_store(&r->metrics->held, 0);
+}
+
+/* Aborts the open transaction; the consumer is rewound, so held records are dropped too. */
+static void abort_batch(struct hub_route *r) {
+  r->tops->abort(r->t);
+  atomic_fetch_add(&r->metrics->aborted, 1);
+  holds_drop(r);
+  batch_reset(r);
 }
 
 hub_err_t hub_route_run(struct hub_route *r) {
   hub_log_set_context("route", r->cfg->name);
   atomic_store(&r->metrics->running, 1);
   hub_err_t rc = connect_route(r);
-  struct hub_msg *held = NULL; /* a record waiting for its retry */
   double gauges_at = 0;
   while (rc == HUB_OK && !hub_stop_requested()) {
     int in_txn = 0;
@@ -222,14 +342,17 @@ hub_err_t hub_route_run(struct hub_route *r) {
       double max_wait = (double)r->cfg->batch.max_wait_ms * (1 << r->stretch);
       int64_t max_n = r->cfg->batch.max_messages * (1 << (r->stretch < 2 ? r->stretch : 2));
       if (in_txn && ((int64_t)r->batch_n >= max_n || (now - t_open) * 1000.0 >= max_wait)) break;
-      struct hub_msg *m = held;
-      held = NULL;
+      double next_due;
+      struct hub_msg *m = hold_take_due(r, now, &next_due);
+      int was_held = m != NULL;
       if (!m) {
         int wait = in_txn ? (int)(max_wait - (now - t_open) * 1000.0) : 100;
+        if (next_due > 0 && (next_due - now) * 1000.0 < wait) wait = (int)((next_due - now) * 1000.0) + 1;
         hub_err_t prc = r->tops->poll(r->t, wait < 0 ? 0 : wait, &m);
         if (prc == HUB_ERR_ABORTED) { /* rebalance: the open transaction is gone */
           if (in_txn) atomic_fetch_add(&r->metrics->aborted, 1);
           in_txn = 0;
+          holds_drop(r);
           batch_reset(r);
           continue;
         }
@@ -248,8 +371,11 @@ hub_err_t hub_route_run(struct hub_route *r) {
           r->stretch = 0;
         hub_err_t brc = r->tops->begin(r->t);
         if (brc != HUB_OK) {
-          hub_msg_destroy(m); /* the consumer was rewound or will be: the record comes again */
+          /* The consumer was rewound or will be: the record comes again, held ones too. */
+          if (was_held) r->tops->resume(r->t, m);
+          hub_msg_destroy(m);
           if (brc != HUB_ERR_ABORTED) r->tops->abort(r->t);
+          holds_drop(r);
           sleep_ms(r, 200);
           continue;
         }
@@ -260,38 +386,38 @@ hub_err_t hub_route_run(struct hub_route *r) {
       enum outcome o = process_one(r, m);
       if (o == DONE) {
         batch_add(r, t0);
+        if (was_held) r->tops->resume(r->t, m); /* its partition flows again, after it */
         hub_msg_destroy(m);
       } else if (o == TXN_LOST) {
+        if (was_held) r->tops->resume(r->t, m);
         hub_msg_destroy(m);
-        r->tops->abort(r->t);
-        atomic_fetch_add(&r->metrics->aborted, 1);
+        abort_batch(r);
         in_txn = 0;
-        batch_reset(r);
-      } else { /* HOLD_RETRY: commit what is done, wait, then try this record again */
-        hub_err_t crc = commit_batch(r);
-        in_txn = 0;
-        if (crc != HUB_OK) {
-          hub_msg_destroy(m); /* rewound: it will be read again */
-          continue;
-        }
+      } else { /* HOLD_RETRY: only this record's partition waits; the others go on */
         int64_t d = hub_backoff_delay_ms(r->cfg->errors.backoff.min_ms, r->cfg->errors.backoff.max_ms, m->attempt,
                                          hub_backoff_random());
-        sleep_ms(r, d);
+        if (!was_held) r->tops->pause(r->t, m);
         m->attempt++;
-        held = m;
+        if (hold_add(r, m, now_s() + (double)d / 1000.0) != 0) { /* no memory to hold it: redo from poll */
+          r->tops->resume(r->t, m);
+          hub_msg_destroy(m);
+          abort_batch(r);
+          in_txn = 0;
+        }
       }
     }
     if (in_txn) {
       size_t n = r->batch_n;
       double t_close = now_s();
       hub_err_t crc = commit_batch(r);
+      if (crc == HUB_ERR_ABORTED) holds_drop(r);
       if (hub_log_get_level() <= HUB_LOG_DEBUG)
         hub_log(HUB_LOG_DEBUG, "route", "committed %zu record(s): open %.1f ms, commit %.1f ms, stretch %d", n,
                 (t_close - t_open) * 1000.0, (now_s() - t_close) * 1000.0, r->stretch);
       if (crc == HUB_ERR_STOPPED) break;
     }
   }
-  hub_msg_destroy(held);
+  holds_drop(r);
   atomic_store(&r->metrics->running, 0);
   atomic_store(&r->metrics->assigned, 0);
   hub_log(HUB_LOG_INFO, "route", "stopped");

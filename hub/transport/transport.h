@@ -78,6 +78,10 @@ struct hub_transport_ops {
                     size_t errbuf_size);
 };
 
+/* Where sources keep their cursors: one record per source (key: its name, value: its cursor),
+ * written in the same transaction as the source's records. A compacted topic on Kafka. */
+#define HUB_TOPIC_CURSORS "lienthong.cursors"
+
 /* The transport plugin named `name`, or NULL. */
 static inline const struct hub_transport_ops *hub_transport_get(const char *name) {
   return (const struct hub_transport_ops *)hub_registry_get(HUB_PLUGIN_TRANSPORT, name);
