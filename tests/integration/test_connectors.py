@@ -59,7 +59,7 @@ hub.write_config(hub_config(
     f"  - name: {name}\n    type: test-source\n    topic: {topic}\n    poll_interval: 20ms\n"
     f"    count: {N}\n    batch: 25\n    keys: 16\n    ack_file: {ack}\n"
     f"  - name: {sink}\n    type: test-sink\n    from: {topic}\n    result: {results}\n"
-    f"    log_file: {sink_log}\n    result: true\n"
+    f"    log_file: {sink_log}\n    give_result: true\n"
     f"    batch: {{ max_wait: 50ms }}\n"))
 hub.start()
 hub.wait_ready()

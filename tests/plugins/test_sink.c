@@ -1,7 +1,7 @@
 /* Sink `test-sink` (tests only): records every delivery it is offered in `log_file` (one JSON
  * line: lt.id, key, value, attempt, answer) before answering, so a test sees each record at
  * least once, with its idempotency key, whatever happens to the hub afterwards. Markers in the
- * value make it answer RETRY (for the first `retry_times` attempts) or REJECT; with `result` it
+ * value make it answer RETRY (for the first `retry_times` attempts) or REJECT; with `give_result` it
  * gives a result record for the result topic. */
 #include <jansson.h>
 #include <pthread.h>
@@ -30,7 +30,7 @@ static const struct hub_cfg_entry entries[] = {
     {"retry_times", HUB_CFG_INT, F(retry_times), "-1", 0, "answer RETRY for the first N attempts only (-1: always)",
      NULL, NULL, -1, 1000},
     {"reject_if", HUB_CFG_STR, F(reject_if), NULL, 0, "answer REJECT for values containing this text"},
-    {"result", HUB_CFG_BOOL, F(result), "false", 0, "give a result record {\"delivered\": VALUE, \"id\": LT_ID}"},
+    {"give_result", HUB_CFG_BOOL, F(result), "false", 0, "give a result record {\"delivered\": VALUE, \"id\": LT_ID}"},
     {"unhealthy_file", HUB_CFG_STR, F(unhealthy_file), NULL, 0, "report unhealthy while this file exists"},
     {NULL},
 };
