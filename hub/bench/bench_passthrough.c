@@ -83,10 +83,10 @@ struct results {
   double load[2]; /* 1-minute load average at the start and at the end (the machine may be shared) */
 };
 
-static volatile int interrupted;
+static atomic_int interrupted; /* set by the signal handler, read by the producer thread */
 static void on_signal(int sig) {
   (void)sig;
-  interrupted = 1;
+  atomic_store(&interrupted, 1);
 }
 
 /* The 1-minute load average, or -1. */
@@ -274,7 +274,7 @@ static int wait_for(struct bench_observer *ob, int lat, uint64_t want, struct be
     if (got != last) last_progress = now, last = got;
     int running = child ? bench_child_poll(child) : 1;
     if (also) bench_child_poll(also);
-    if (interrupted) {
+    if (atomic_load(&interrupted)) {
       snprintf(why, cap, "interrupted");
       return -1;
     }

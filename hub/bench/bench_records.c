@@ -193,7 +193,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 hub_err_t bench_produce(const char *bootstrap, const char *topic, uint64_t from, uint64_t count, size_t size,
-                        uint32_t keys, double rate, const volatile int *stop, double *seconds, char *errbuf,
+                        uint32_t keys, double rate, const atomic_int *stop, double *seconds, char *errbuf,
                         size_t errbuf_size) {
   hub_err_t rc = HUB_OK;
   struct delivery d = {0};
@@ -224,13 +224,13 @@ hub_err_t bench_produce(const char *bootstrap, const char *topic, uint64_t from,
   }
   int64_t t0 = bench_now_us();
   uint64_t sent = 0;
-  while (sent < count && !(stop && *stop)) {
+  while (sent < count && !(stop && atomic_load(stop))) {
     uint64_t due = count;
     if (rate > 0) {
       due = (uint64_t)((double)(bench_now_us() - t0) / 1e6 * rate) + 1;
       if (due > count) due = count;
     }
-    while (sent < due && !(stop && *stop)) {
+    while (sent < due && !(stop && atomic_load(stop))) {
       char key[16];
       size_t klen = bench_key(key, sizeof key, from + sent, keys);
       bench_value_fill(buf, size, from + sent, bench_now_us());
@@ -251,8 +251,8 @@ hub_err_t bench_produce(const char *bootstrap, const char *topic, uint64_t from,
     rd_kafka_poll(rk, 0);
     if (rate > 0 && sent < count) sleep_us(500);
   }
-  while (rd_kafka_outq_len(rk) > 0 && !(stop && *stop)) rd_kafka_flush(rk, 500);
-  if (stop && *stop) {
+  while (rd_kafka_outq_len(rk) > 0 && !(stop && atomic_load(stop))) rd_kafka_flush(rk, 500);
+  if (stop && atomic_load(stop)) {
     snprintf(errbuf, errbuf_size, "interrupted");
     rc = HUB_ERR_STOPPED;
   } else if (atomic_load(&d.failed)) {

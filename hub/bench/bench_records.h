@@ -9,6 +9,7 @@
 #ifndef HUB_BENCH_RECORDS_H
 #define HUB_BENCH_RECORDS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +43,7 @@ hub_err_t bench_topics_delete(const char *bootstrap, const char *const *topics, 
  * acknowledged. `*seconds` is the time from the first send to the last acknowledgement.
  * `stop` (may be NULL) aborts early when it becomes nonzero. */
 hub_err_t bench_produce(const char *bootstrap, const char *topic, uint64_t from, uint64_t count, size_t size,
-                        uint32_t keys, double rate, const volatile int *stop, double *seconds, char *errbuf,
+                        uint32_t keys, double rate, const atomic_int *stop, double *seconds, char *errbuf,
                         size_t errbuf_size);
 
 struct bench_observer;

@@ -1,6 +1,6 @@
 /* The step interface: what a route runs on each record. A step returns OK, RETRY or REJECT
  * with a code and a reason; only the engine decides backoff, retry limits and the DLQ.
- * Steps are registered as plugins (hub/registry.h) and found by name.
+ * Steps are registered as plugins (hub/core/registry.h) and found by name.
  *
  * In a route's YAML a step is a one-key mapping, `- NAME: ARGS`, where ARGS is a scalar
  * (`- validate: schemas/x.json`) or a mapping (`- sign-xml: {profile: edxml}`). */

@@ -2,8 +2,9 @@
  * topic, exactly once, in transactions that also commit the consumer offsets. A record that
  * a step rejects, or that still asks for a retry when the retries run out, goes to the
  * route's DLQ with its original bytes and headers plus the error headers; the route goes on.
- * Retries wait with exponential full-jitter backoff while holding the whole route, so the
- * order of records per key (per partition) is kept. */
+ * A record that asks for a retry waits (exponential full-jitter backoff) holding only its own
+ * partition, which the transport pauses while the others flow, so the order of records per key
+ * (per partition) is kept. A sink connector runs as a route whose last step is its deliver. */
 #ifndef HUB_ROUTE_H
 #define HUB_ROUTE_H
 

@@ -1,6 +1,6 @@
 """A backlog 25 times the consumer's prefetch (hub.kafka.prefetch 1MiB, 25000 records of about
 1 KiB): every record arrives exactly once and in per-key order while the fetcher wake-up
-(hub/kafka/fetch_wake.c) runs beside the route; the wake-ups show in /metrics while records
+(hub/transport/kafka/fetch_wake.c) runs beside the route; the wake-ups show in /metrics while records
 flow and stop when the route is idle."""
 import time
 
