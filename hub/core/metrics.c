@@ -269,6 +269,9 @@ int hub_metrics_ready(char *why, size_t why_size) {
     if (!strcmp(m->kind, "source") && !atomic_load(&m->running)) {
       snprintf(why, why_size, "connector %s is not running", m->name);
       ready = 0;
+    } else if (atomic_load(&m->paused)) {
+      snprintf(why, why_size, "connector %s is paused: the transport cannot take its writes", m->name);
+      ready = 0;
     } else if (!connector_healthy(m, reason, sizeof reason)) {
       snprintf(why, why_size, "connector %s: %s", m->name, reason);
       ready = 0;
