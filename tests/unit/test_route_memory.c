@@ -204,7 +204,8 @@ static long long metric(const char *name) {
   char *text = hub_metrics_render_new(), prefix[128];
   long long sum = 0;
   snprintf(prefix, sizeof prefix, "lienthong_route_%s{route=\"r1\"} ", name);
-  for (const char *p = text; p && (p = strstr(p, prefix)); p += strlen(prefix)) sum += strtoll(p + strlen(prefix), NULL, 10);
+  for (const char *p = text; p && (p = strstr(p, prefix)); p += strlen(prefix))
+    sum += strtoll(p + strlen(prefix), NULL, 10);
   free(text);
   return sum;
 }
