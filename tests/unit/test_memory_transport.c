@@ -149,6 +149,8 @@ static void test_plugin(void) {
   CHECK(T->lag(t) == -1); /* no consumer */
   CHECK(T->assigned(t) == 0);
   CHECK(T->subscribe(t, "x") == HUB_ERR_INVALID_ARG); /* no group */
+  struct hub_msg *m = NULL;
+  CHECK(T->poll(t, 0, &m) == HUB_ERR_INVALID_ARG && !m); /* no consumer */
   const char *bad[] = {"no spaces"};
   CHECK(T->ensure_topics(t, bad, 1, e, sizeof e) == HUB_ERR_INVALID_ARG);
   CHECK_CONTAINS(e, "no spaces");
@@ -706,6 +708,16 @@ static void test_blocking_poll(void) {
   CHECK(waited >= 50 && waited < 2000);
   pthread_join(th, NULL);
   hub_stop_reset();
+  /* A negative timeout waits for as long as it takes. */
+  pthread_create(&th, NULL, do_later, &commit_later);
+  CHECK(T->poll(c, -1, &m) == HUB_OK && m && !strcmp((const char *)m->value, "late-0"));
+  pthread_join(th, NULL);
+  hub_msg_destroy(m);
+  /* A member of a group that has not subscribed yet just waits. */
+  struct hub_transport *idle = open_h("g.bl.idle", NULL, 4);
+  t0 = now_ms();
+  CHECK(T->poll(idle, 60, &m) == HUB_OK && !m && now_ms() - t0 >= 50);
+  T->close(idle);
   T->close(c);
   reset();
 }

@@ -497,11 +497,12 @@ out:
   return rc;
 }
 
+/* A negative timeout waits until a record comes or a stop is requested, as librdkafka's does. */
 static hub_err_t m_poll(struct hub_transport *t, int timeout_ms, struct hub_msg **out) {
   hub_err_t rc = HUB_OK;
   struct timespec deadline = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
   *out = NULL;
-  if (!t->group) return HUB_ERR_INVALID_ARG;
+  if (!t->group_id) return HUB_ERR_INVALID_ARG; /* no consumer */
   lock();
   for (;;) {
     if (sync_assignment(t)) {
@@ -511,10 +512,11 @@ static hub_err_t m_poll(struct hub_transport *t, int timeout_ms, struct hub_msg 
     int got = next_record(t, out);
     if (got < 0) rc = HUB_ERR_NOMEM;
     if (got != 0 || hub_stop_requested()) break;
-    struct timespec until = deadline_in(STOP_CHECK_MS);
-    if (!before(&until, &deadline)) until = deadline;
-    struct timespec now = deadline_in(0);
-    if (!before(&now, &deadline)) break;
+    struct timespec until = deadline_in(STOP_CHECK_MS), now = deadline_in(0);
+    if (timeout_ms >= 0) {
+      if (!before(&now, &deadline)) break;
+      if (!before(&until, &deadline)) until = deadline;
+    }
     pthread_cond_timedwait(&B.changed, &B.mu, &until);
   }
   unlock();
