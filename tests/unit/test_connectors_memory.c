@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "memtest.h"
 #include "hub/core/config.h"
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
@@ -25,19 +26,9 @@
 #include "hub/transport/memory/memory.h"
 #include "hub/transport/transport.h"
 
-static const struct hub_transport_ops *T;
 static char dir[] = "/tmp/lt-connectors-XXXXXX";
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static struct hub_config *load(const char *yaml) {
   char path[512], e[1024] = "";
@@ -79,34 +70,14 @@ static void lines_free(struct lines *l) {
   memset(l, 0, sizeof *l);
 }
 
-struct coll {
-  struct hub_msg **v;
-  int n;
-};
 
-static int on_scan(void *ctx, const struct hub_msg *m) {
-  struct coll *c = ctx;
-  struct hub_msg **v = realloc(c->v, (size_t)(c->n + 1) * sizeof *v);
-  if (!v) return 1;
-  c->v = v;
-  c->v[c->n++] = hub_msg_dup(m);
-  return 0;
-}
 
-static struct coll scan(const char *topic) {
+
+
+static struct coll records(const char *topic) {
   struct coll c = {0};
-  struct hub_transport_opts o = {"test", NULL, NULL, NULL};
-  struct hub_transport *t = NULL;
-  char e[256];
-  if (T->open(NULL, &o, &t, e, sizeof e) == HUB_OK) T->scan(t, topic, on_scan, &c, e, sizeof e);
-  if (t) T->close(t);
+  scan_topic(topic, &c);
   return c;
-}
-
-static void coll_free(struct coll *c) {
-  for (int i = 0; i < c->n; i++) hub_msg_destroy(c->v[i]);
-  free(c->v);
-  memset(c, 0, sizeof *c);
 }
 
 static int wait_lines(const char *name, int n, int timeout_ms) {
@@ -153,7 +124,7 @@ static void test_source(void) {
   hub_source_runner_destroy(s);
 
   struct lines ack = read_lines("ack");
-  struct coll out = scan("s.out");
+  struct coll out = records("s.out");
   CHECK(ack.n == 400);
   CHECK(out.n == 400);
   int missing = 0, dup = 0, keyed = 0, tagged = 0;
@@ -171,7 +142,7 @@ static void test_source(void) {
   CHECK(dup == 0);
   CHECK(keyed == 400);
   CHECK(tagged == 400);
-  struct coll cur = scan(HUB_TOPIC_CURSORS);
+  struct coll cur = records(HUB_TOPIC_CURSORS);
   CHECK(cur.n > 0 && cur.v[cur.n - 1]->key_len == 4 && !memcmp(cur.v[cur.n - 1]->key, "src1", 4));
   if (cur.n > 0) CHECK_STR((const char *)cur.v[cur.n - 1]->value, "400");
 
@@ -182,8 +153,8 @@ static void test_source(void) {
   CHECK_CONTAINS(m, "lienthong_connector_records_total{connector=\"src1\",kind=\"source\"} 400\n");
   CHECK_CONTAINS(m, "lienthong_connector_failures_total{connector=\"src1\",kind=\"source\"} 1\n");
   CHECK_CONTAINS(m, "lienthong_connector_paused{connector=\"src1\"} 0\n"); /* paused, then resumed by the probe */
-  coll_free(&cur);
-  coll_free(&out);
+  coll_clear(&cur);
+  coll_clear(&out);
   lines_free(&ack);
 
   /* A new runner continues from the committed cursor: 400..449, nothing again. */
@@ -203,10 +174,10 @@ static void test_source(void) {
     sleep_ms(100);
     hub_source_runner_destroy(s);
   }
-  out = scan("s.out");
+  out = records("s.out");
   CHECK(out.n == 450);
   CHECK(find_value(&out, "449") >= 0 && find_value(&out, "450") < 0);
-  coll_free(&out);
+  coll_clear(&out);
   hub_config_destroy(cfg);
   hub_metrics_reset();
 }
@@ -275,12 +246,12 @@ static void test_sink(void) {
   double t0 = now_ms();
   struct coll dlq = {0};
   while (dlq.n == 0 && now_ms() - t0 < 5000) {
-    coll_free(&dlq);
-    dlq = scan("snk.dlq");
+    coll_clear(&dlq);
+    dlq = records("snk.dlq");
     sleep_ms(20);
   }
   sleep_ms(100);
-  struct coll in = scan("k.in");
+  struct coll in = records("k.in");
   int p0 = -1;
   for (int i = 0; i < in.n; i++)
     if (in.v[i]->key_len == 2 && !memcmp(in.v[i]->key, "k0", 2)) p0 = in.v[i]->partition;
@@ -307,7 +278,7 @@ static void test_sink(void) {
     CHECK_STR(hub_msg_header_get_str(dlq.v[0], HUB_H_ERROR_STAGE), "sink.test-sink");
     CHECK_STR(hub_msg_header_get_str(dlq.v[0], HUB_H_ATTEMPTS), "4");
   }
-  struct coll res = scan("k.res");
+  struct coll res = records("k.res");
   CHECK(res.n == n - 1);
   int keyed = 0;
   for (int i = 0; i < res.n; i++) {
@@ -315,9 +286,9 @@ static void test_sink(void) {
     keyed += d && res.v[i]->key_len == 2 && !memcmp(res.v[i]->key, d + 13, 2) && hub_msg_header_get(res.v[i], "lt.parent");
   }
   CHECK(keyed == n - 1);
-  coll_free(&res);
+  coll_clear(&res);
   lines_free(&log);
-  coll_free(&dlq);
+  coll_clear(&dlq);
 
   /* An abort after delivery: the sink sees the records again, with the same lt.id. */
   hub_memory_fail_commits("lienthong.snk.t", 1);
@@ -351,16 +322,16 @@ static void test_sink(void) {
   lines_free(&log);
   t0 = now_ms();
   while (now_ms() - t0 < 5000) {
-    res = scan("k.res");
+    res = records("k.res");
     int done = res.n == n + 1;
-    coll_free(&res);
+    coll_clear(&res);
     if (done) break;
     sleep_ms(20);
   }
-  res = scan("k.res");
+  res = records("k.res");
   CHECK(res.n == n + 1); /* one result each, the aborted ones not visible */
-  coll_free(&res);
-  coll_free(&in);
+  coll_clear(&res);
+  coll_clear(&in);
 
   hub_stop_request();
   pthread_join(rt.th, NULL);

@@ -11,12 +11,12 @@
 #include <time.h>
 
 #include "check.h"
+#include "memtest.h"
 #include "hub/core/log.h"
 #include "hub/core/stop.h"
 #include "hub/transport/memory/memory.h"
 #include "hub/transport/transport.h"
 
-static const struct hub_transport_ops *T;
 
 static struct hub_transport *open_h(const char *group, const char *txn, int partitions) {
   struct hub_memory_cfg cfg = {partitions};
@@ -60,41 +60,9 @@ static int put(const char *topic, const char *key, const char *prefix, int n) {
   return ok;
 }
 
-struct coll {
-  struct hub_msg **v;
-  int n, cap;
-  int stop_after;
-};
 
-static int on_scan(void *ctx, const struct hub_msg *m) {
-  struct coll *c = ctx;
-  if (c->n == c->cap) {
-    int cap = c->cap ? c->cap * 2 : 64;
-    struct hub_msg **v = realloc(c->v, (size_t)cap * sizeof *v);
-    if (!v) return 1;
-    c->v = v;
-    c->cap = cap;
-  }
-  c->v[c->n++] = hub_msg_dup(m);
-  return c->stop_after && c->n >= c->stop_after;
-}
 
-static void coll_clear(struct coll *c) {
-  for (int i = 0; i < c->n; i++) hub_msg_destroy(c->v[i]);
-  free(c->v);
-  memset(c, 0, sizeof *c);
-}
 
-/* Committed records of `topic` (-1 if it does not exist). */
-static int count(const char *topic) {
-  struct hub_transport *t = open_h(NULL, NULL, 4);
-  struct coll c = {0};
-  char e[256];
-  int n = T->scan(t, topic, on_scan, &c, e, sizeof e) == HUB_OK ? c.n : -1;
-  coll_clear(&c);
-  T->close(t);
-  return n;
-}
 
 /* Polls until `max` records came or a poll waited `wait_ms` in vain; ABORTED ends it too
  * (*aborted is set). Records go into c (when given). */
@@ -113,16 +81,7 @@ static int drain(struct hub_transport *t, struct coll *c, int max, int wait_ms, 
   return n;
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static void reset(void) { CHECK(hub_memory_reset() == HUB_OK); }
 

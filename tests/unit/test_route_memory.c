@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "memtest.h"
 #include "hub/core/config.h"
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
@@ -21,7 +22,6 @@
 
 #define KEYS 10
 
-static const struct hub_transport_ops *T;
 
 /* One hub instance running route r1 (in -> out, DLQ r1.dlq) in a thread. */
 struct instance {
@@ -111,55 +111,12 @@ static int put(int from, int to, const char *suffix, unsigned marked) {
   return ok;
 }
 
-struct coll {
-  struct hub_msg **v;
-  int n, cap;
-};
 
-static int on_scan(void *ctx, const struct hub_msg *m) {
-  struct coll *c = ctx;
-  if (c->n == c->cap) {
-    int cap = c->cap ? c->cap * 2 : 64;
-    struct hub_msg **v = realloc(c->v, (size_t)cap * sizeof *v);
-    if (!v) return 1;
-    c->v = v;
-    c->cap = cap;
-  }
-  c->v[c->n++] = hub_msg_dup(m);
-  return 0;
-}
 
-static void coll_clear(struct coll *c) {
-  for (int i = 0; i < c->n; i++) hub_msg_destroy(c->v[i]);
-  free(c->v);
-  memset(c, 0, sizeof *c);
-}
 
-static int scan(const char *topic, struct coll *c) {
-  struct hub_transport *t = open_h(NULL, NULL);
-  char e[256];
-  int ok = t && T->scan(t, topic, on_scan, c, e, sizeof e) == HUB_OK;
-  T->close(t);
-  return ok;
-}
 
-static int count(const char *topic) {
-  struct coll c = {0};
-  int n = scan(topic, &c) ? c.n : -1;
-  coll_clear(&c);
-  return n;
-}
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 /* Waits until `topic` holds n records (at most 30 s), then a while longer so that a duplicate
  * written late would show. */
@@ -173,7 +130,7 @@ static void wait_for(const char *topic, int n) {
  * order per key, all of a key in one partition, with the input's key and header and an lt.id. */
 static void check_out(int per_key, unsigned skip) {
   struct coll c = {0};
-  CHECK(scan("out", &c));
+  CHECK(scan_topic("out", &c));
   int next[KEYS] = {0}, part[KEYS], expect = 0, bad = 0, order = 0, meta = 0;
   for (int k = 0; k < KEYS; k++) part[k] = -1, expect += skip & (1u << k) ? 0 : per_key;
   CHECK(c.n == expect);
@@ -265,7 +222,7 @@ static void test_dlq(void) {
   CHECK(metric("rejected_total") == 3);
   CHECK(metric("produced_total") == 27);
   struct coll d = {0}, in = {0};
-  CHECK(scan("r1.dlq", &d) && scan("in", &in));
+  CHECK(scan_topic("r1.dlq", &d) && scan_topic("in", &in));
   CHECK(d.n == 3);
   for (int i = 0; i < d.n; i++) {
     const struct hub_msg *m = d.v[i];
