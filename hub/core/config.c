@@ -1,13 +1,13 @@
 /* Loading and checking the configuration file (see config.h). */
 #include "hub/core/config.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
-#include "hub/core/step.h"
+#include "hub/core/step_chain.h"
 
 #define ACFG(f) offsetof(struct hub_admin_cfg, f)
 static const struct hub_cfg_entry admin_entries[] = {
@@ -91,26 +91,15 @@ static hub_err_t check_topic(const struct hub_node *route, const char *key, cons
                         "'%s' is not a valid topic name (letters, digits, '.', '_', '-'; at most 249)", topic);
 }
 
-/* Creates and destroys each step once: unknown names and bad arguments are config errors. */
+/* Creates the route's steps once, as the route will (unknown names, bad options and options the
+ * steps themselves refuse are config errors), then drops them. */
 static hub_err_t check_steps(const struct hub_config *cfg, const struct hub_route_cfg *r, char *errbuf,
                              size_t errbuf_size) {
-  if (!r->steps) return HUB_OK;
-  if (r->steps->kind != HUB_NODE_SEQ)
-    return hub_node_error(r->steps, errbuf, errbuf_size, "'steps' must be a list, not %s",
-                          hub_node_kind_name(r->steps->kind));
   struct hub_step_env env = {cfg->base_dir, cfg->keys, r->name};
-  for (size_t i = 0; i < r->steps->n; i++) {
-    const struct hub_node *s = r->steps->items[i];
-    if (s->kind != HUB_NODE_MAP || s->n != 1)
-      return hub_node_error(s, errbuf, errbuf_size, "a step must be a mapping with one key, `- NAME: ARGS`");
-    const struct hub_step_ops *ops = hub_registry_get_step(s->keys[0]->scalar);
-    if (!ops) return hub_node_error(s->keys[0], errbuf, errbuf_size, "unknown step '%s'", s->keys[0]->scalar);
-    void *state = NULL;
-    hub_err_t rc = ops->create(s->items[0], &env, &state, errbuf, errbuf_size);
-    if (rc != HUB_OK) return rc == HUB_ERR_NOMEM ? rc : HUB_ERR_CONFIG;
-    ops->destroy(state);
-  }
-  return HUB_OK;
+  struct hub_step_chain *chain = NULL;
+  hub_err_t rc = hub_step_chain_create(r->steps, &env, &chain, errbuf, errbuf_size);
+  hub_step_chain_destroy(chain);
+  return rc;
 }
 
 static hub_err_t load_routes(struct hub_config *cfg, const struct hub_node *routes, char *errbuf,
@@ -189,9 +178,7 @@ hub_err_t hub_config_load(const char *path, struct hub_config **out, char *errbu
   *out = NULL;
   if (!cfg) return HUB_ERR_NOMEM;
   cfg->path = strdup(path);
-  char *tmp = strdup(path);
-  cfg->base_dir = tmp ? strdup(dirname(tmp)) : NULL;
-  free(tmp);
+  cfg->base_dir = hub_path_dir_new(path);
   if (!cfg->path || !cfg->base_dir) {
     rc = HUB_ERR_NOMEM;
     goto out;
