@@ -185,7 +185,8 @@ static hub_err_t str_map_add(const struct hub_cfg_entry *e, const struct hub_nod
     if (o) continue;
     if (!*key) return hub_node_error(v->keys[i], errbuf, errbuf_size, "'%s': names must not be empty", e->name);
     if (v->items[i]->kind != HUB_NODE_SCALAR)
-      return hub_node_error(v->items[i], errbuf, errbuf_size, "'%s' must have a scalar value, not %s", key,
+      return hub_node_error(v->items[i], errbuf, errbuf_size, "'%s'%s%s%s must have a scalar value, not %s", key,
+                            skip ? "" : " in '", skip ? "" : e->name, skip ? "" : "'",
                             hub_node_kind_name(v->items[i]->kind));
     if (!(m->keys[m->n] = strdup(key))) return HUB_ERR_NOMEM;
     if (!(m->values[m->n] = strdup(v->items[i]->scalar))) {
@@ -415,7 +416,7 @@ static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) 
       md_rows(e->sub, p, f);
       continue;
     }
-    char type[200], lo[32], hi[32];
+    char type[512], lo[32], hi[32];
     if (e->type == HUB_CFG_ENUM)
       snprintf(type, sizeof type, "one of `%s`", e->choices);
     else if (is_rest(map, e))
@@ -437,7 +438,7 @@ static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) 
 
 static void md_constraints(const struct hub_cfg_map *map, int *first, FILE *f) {
   for (const struct hub_cfg_constraint *c = map->constraints; c && c->text; c++) {
-    if (*first) fprintf(f, "\nConstraints (checked by `lint`):\n\n");
+    if (*first) fprintf(f, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n");
     *first = 0;
     fprintf(f, "- %s\n", c->text);
   }

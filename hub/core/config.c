@@ -62,7 +62,7 @@ static const struct hub_cfg_entry route_entries[] = {
     {"name", HUB_CFG_STR, RCFG(name), NULL, 1, "route name (consumer group lienthong.NAME)"},
     {"from", HUB_CFG_STR, RCFG(from), NULL, 1, "input topic"},
     {"to", HUB_CFG_STR, RCFG(to), NULL, 1, "output topic"},
-    {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "list of steps, each `- NAME: ARGS`"},
+    {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "list of steps run in order, each `- NAME: OPTIONS` (see steps)"},
     {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
     {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching", NULL, &batch_map},
     {NULL},

@@ -121,7 +121,7 @@ static void test_step_like(void) {
   fclose(f);
   CHECK_CONTAINS(md, "| `hi` | duration, `1s`..`1h` | `5s` | no | high |");
   CHECK_CONTAINS(md, "| `NAME` | string (any other key) |  | no | any other key |");
-  CHECK_CONTAINS(md, "\nConstraints (checked by `lint`):\n\n- `lo` <= `hi`\n");
+  CHECK_CONTAINS(md, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n- `lo` <= `hi`\n");
   free(md);
 }
 

@@ -62,12 +62,18 @@ static void free_paths(char **v, size_t n) {
 /* ---- sign-xml ---- */
 
 struct sign_cfg {
-  char *key, *cert, *alg, *digest;
-  int profile, c14n;
+  char *key, *cert;
+  int profile, c14n, alg, digest;
 };
 
-static const char *const profiles[] = {"auto", "edxml", "generic"}; /* as in the ENUM choices */
+/* As in the ENUM choices; what hub_xmldsig_signer_new accepts for signing. */
+static const char *const profiles[] = {"auto", "edxml", "generic"};
 static const char *const c14ns[] = {"exclusive", "inclusive", "inclusive-1.1"};
+static const char *const algs[] = {NULL, /* auto: by key type */
+                                   "rsa-sha256",     "rsa-sha384",     "rsa-sha512",   "rsa-sha224",
+                                   "rsa-pss-sha256", "rsa-pss-sha384", "rsa-pss-sha512", "rsa-pss-sha224",
+                                   "ecdsa-sha256",   "ecdsa-sha384",   "ecdsa-sha512", "ecdsa-sha224"};
+static const char *const digests[] = {"sha256", "sha384", "sha512", "sha224"};
 
 static const struct hub_cfg_entry sign_entries[] = {
     {"key", HUB_CFG_STR, offsetof(struct sign_cfg, key), NULL, 0, "private key (PEM); default keys.hub.key", NULL,
@@ -77,12 +83,16 @@ static const struct hub_cfg_entry sign_entries[] = {
     {"profile", HUB_CFG_ENUM, offsetof(struct sign_cfg, profile), "auto", 0,
      "where the signature goes: edxml (in edXMLHeader after TraceHeaderList), generic (last child of the root), "
      "auto (edxml for edXML documents)", "auto|edxml|generic", NULL, 0, 0},
-    {"alg", HUB_CFG_STR, offsetof(struct sign_cfg, alg), NULL, 0,
-     "rsa-sha256, rsa-sha384, rsa-sha512, rsa-pss-sha256, rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256, ecdsa-sha384 or ecdsa-sha512; default by key type", NULL, NULL, 0,
-     0},
+    {"alg", HUB_CFG_ENUM, offsetof(struct sign_cfg, alg), "auto", 0,
+     "signature algorithm; auto: rsa-sha256 for RSA keys, ecdsa-sha256 or ecdsa-sha384 by the EC key's size; it "
+     "must fit the key",
+     "auto|rsa-sha256|rsa-sha384|rsa-sha512|rsa-sha224|rsa-pss-sha256|rsa-pss-sha384|rsa-pss-sha512|rsa-pss-sha224|"
+     "ecdsa-sha256|ecdsa-sha384|ecdsa-sha512|ecdsa-sha224",
+     NULL, 0, 0},
     {"c14n", HUB_CFG_ENUM, offsetof(struct sign_cfg, c14n), "exclusive", 0, "canonicalization",
      "exclusive|inclusive|inclusive-1.1", NULL, 0, 0},
-    {"digest", HUB_CFG_STR, offsetof(struct sign_cfg, digest), "sha256", 0, "sha256, sha384 or sha512", NULL, NULL, 0, 0},
+    {"digest", HUB_CFG_ENUM, offsetof(struct sign_cfg, digest), "sha256", 0, "digest of the signed content",
+     "sha256|sha384|sha512|sha224", NULL, 0, 0},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map sign_map = {"sign-xml", sign_entries, .usage = "`- sign-xml: {profile: edxml}`"};
@@ -111,8 +121,9 @@ static hub_err_t sign_create(const void *opts, const struct hub_plugin_env *env,
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  struct hub_xmldsig_sign_opts o = {.alg = cfg->alg, .c14n = c14ns[cfg->c14n],
-                                    .profile = cfg->profile ? profiles[cfg->profile] : NULL, .digest = cfg->digest};
+  struct hub_xmldsig_sign_opts o = {.alg = algs[cfg->alg], .c14n = c14ns[cfg->c14n],
+                                    .profile = cfg->profile ? profiles[cfg->profile] : NULL,
+                                    .digest = digests[cfg->digest]};
   if ((rc = hub_xmldsig_signer_new(key, cert, &o, &s, why, sizeof why)) != HUB_OK) {
     rc = hub_node_error(step_at(env), errbuf, errbuf_size, "sign-xml: %s", why);
     goto out;
