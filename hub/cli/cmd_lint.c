@@ -30,8 +30,11 @@ static const struct hub_cmd cmd = {
     .name = "lint",
     .summary = "check configuration files strictly, without connecting",
     .usage = "Usage: lienthong lint CONFIG...\n\n"
-             "Checks each CONFIG: YAML syntax, unknown keys, types, durations, sizes, required fields, topic\n"
-             "names, duplicate routes, and every step's arguments (steps are created, then destroyed).\n"
+             "Checks each CONFIG: YAML syntax, unknown keys, types, durations, sizes, bounds, required fields\n"
+             "and the documented constraints between options (`lienthong doc config`) of every section,\n"
+             "transport and step; topic names and duplicate routes; then the steps are created (their\n"
+             "files and keys load) and destroyed. The transport's options are checked as its clients\n"
+             "would be set up (for kafka: librdkafka's own checks, without connecting).\n"
              "Errors are printed as FILE:LINE:COL: message.\n\n"
              "Exit codes: 0 all valid, 2 any invalid or usage error.",
     .main = lint_main,
