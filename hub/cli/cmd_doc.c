@@ -55,7 +55,8 @@ static void write_steps(void) {
   printf("\n## steps\n\n"
          "A route's `steps` is a list run in order; each item is `- NAME: OPTIONS`, OPTIONS being a mapping of the\n"
          "step's options below. A step that names a scalar option may be written `- NAME: VALUE` for it, and a step\n"
-         "with no required option `- NAME:` for all defaults. Relative paths are relative to the configuration file.\n");
+         "with no required option `- NAME:` for all defaults. Relative paths are relative to the configuration\n"
+         "file.\n");
   for (size_t i = 0; v && i < n; i++) {
     const struct hub_plugin_info *s = v[i]->info;
     const struct hub_cfg_map *m = s->config_map;
@@ -189,7 +190,8 @@ static const struct hub_cmd cmd = {
     .name = "doc",
     .summary = "print the configuration reference (config), its JSON Schema (schema) or a plugin's options",
     .usage = "Usage: lienthong doc config         the configuration reference, Markdown (docs/config.md)\n"
-             "       lienthong doc schema         the configuration's JSON Schema (schemas/config/lienthong.schema.json)\n"
+             "       lienthong doc schema         the configuration's JSON Schema\n"
+             "                                    (schemas/config/lienthong.schema.json)\n"
              "       lienthong doc options NAME   the options table of the plugin NAME (a step, transport, source or\n"
              "                                    sink), Markdown, as in a connector's README\n\n"
              "All are generated from the config maps the hub parses its file with.",

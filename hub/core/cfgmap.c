@@ -438,7 +438,8 @@ static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) 
 
 static void md_constraints(const struct hub_cfg_map *map, int *first, FILE *f) {
   for (const struct hub_cfg_constraint *c = map->constraints; c && c->text; c++) {
-    if (*first) fprintf(f, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n");
+    if (*first)
+      fprintf(f, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n");
     *first = 0;
     fprintf(f, "- %s\n", c->text);
   }

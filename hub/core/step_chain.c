@@ -29,8 +29,8 @@ void hub_step_destroy(struct hub_step *s) {
   free(s);
 }
 
-hub_err_t hub_step_create(const struct hub_step_ops *ops, const struct hub_node *options, const struct hub_step_env *env,
-                          struct hub_step **out, char *errbuf, size_t errbuf_size) {
+hub_err_t hub_step_create(const struct hub_step_ops *ops, const struct hub_node *options,
+                          const struct hub_step_env *env, struct hub_step **out, char *errbuf, size_t errbuf_size) {
   struct hub_step *s = calloc(1, sizeof *s);
   hub_err_t rc;
   *out = NULL;

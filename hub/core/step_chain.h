@@ -13,8 +13,8 @@ struct hub_step;
 /* Creates step `ops` from its options as written (`- NAME: OPTIONS`; NULL or an empty scalar:
  * none). A failure of the step's own create() is a configuration error (HUB_ERR_CONFIG, or
  * HUB_ERR_NOMEM) with file:line:col in errbuf. */
-hub_err_t hub_step_create(const struct hub_step_ops *ops, const struct hub_node *options, const struct hub_step_env *env,
-                          struct hub_step **out, char *errbuf, size_t errbuf_size);
+hub_err_t hub_step_create(const struct hub_step_ops *ops, const struct hub_node *options,
+                          const struct hub_step_env *env, struct hub_step **out, char *errbuf, size_t errbuf_size);
 enum hub_step_result hub_step_process(struct hub_step *s, struct hub_msg *msg, struct hub_step_outcome *out);
 const struct hub_step_ops *hub_step_get_ops(const struct hub_step *s);
 void hub_step_destroy(struct hub_step *s);

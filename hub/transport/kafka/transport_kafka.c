@@ -160,7 +160,8 @@ static hub_err_t refuse(const struct kcheck *k, long item, const char *options, 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  for (size_t n = strlen(msg); n && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--) msg[n - 1] = '\0'; /* librdkafka's */
+  /* librdkafka's messages may end in a newline */
+  for (size_t n = strlen(msg); n && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--) msg[n - 1] = '\0';
   if (item >= 0 && props) at = props->kind == HUB_NODE_SEQ && (size_t)item < props->n ? props->items[item] : props;
   for (const char *p = options; !at && p && *p;) {
     char name[64];
@@ -299,9 +300,10 @@ static hub_err_t check_rules(const struct kcheck *k, rd_kafka_conf_t *p, rd_kafk
                   "message.max.bytes (%lld) must be at most the consumer's fetch.max.bytes (%lld, half of prefetch "
                   "within 1MiB..8MiB)",
                   msg, fetch);
-  if ((item = prop_item(c, "receive.message.max.bytes")) >= 0 && conf_ll(cons, "receive.message.max.bytes") < fetch + 512)
+  long long recv = conf_ll(cons, "receive.message.max.bytes");
+  if ((item = prop_item(c, "receive.message.max.bytes")) >= 0 && recv < fetch + 512)
     return refuse(k, item, "prefetch", "receive.message.max.bytes (%lld) must be at least fetch.max.bytes (%lld) + 512",
-                  conf_ll(cons, "receive.message.max.bytes"), fetch);
+                  recv, fetch);
   if (conf_ll(cons, "max.poll.interval.ms") < conf_ll(cons, "session.timeout.ms"))
     return refuse(k, prop_item(c, "max.poll.interval.ms session.timeout.ms"), "session_timeout",
                   "max.poll.interval.ms (%lld) must be at least session_timeout (session.timeout.ms %lld)",
