@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub/core/files.h"
+
 extern char **environ;
 
 /* environ plus extra ("N=V"), extra winning; the strings are borrowed. */
@@ -73,21 +75,17 @@ hub_err_t bench_child_spawn(struct bench_child *c, char *const argv[], char *con
 }
 
 static void sample(struct bench_child *c) {
-  char path[64], buf[4096];
+  char path[64], why[128], *buf = NULL;
+  size_t n;
   snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
-  FILE *f = fopen(path, "r");
-  if (f) {
-    while (fgets(buf, sizeof buf, f)) {
-      long long kib;
-      if (sscanf(buf, "VmHWM: %lld kB", &kib) == 1 && kib > c->hwm_kib) c->hwm_kib = kib;
-    }
-    fclose(f);
+  if (hub_file_read(path, 65536, &buf, &n, why, sizeof why) == HUB_OK) {
+    const char *hwm = strstr(buf, "VmHWM:");
+    long long kib;
+    if (hwm && sscanf(hwm, "VmHWM: %lld kB", &kib) == 1 && kib > c->hwm_kib) c->hwm_kib = kib;
+    free(buf);
   }
   snprintf(path, sizeof path, "/proc/%d/stat", (int)c->pid);
-  if (!(f = fopen(path, "r"))) return;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
+  if (hub_file_read(path, 65536, &buf, &n, why, sizeof why) != HUB_OK) return;
   /* Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15. */
   char *p = strrchr(buf, ')');
   unsigned long long ut, st;
@@ -95,6 +93,7 @@ static void sample(struct bench_child *c) {
     long hz = sysconf(_SC_CLK_TCK);
     c->cpu_s = (double)(ut + st) / (double)(hz > 0 ? hz : 100);
   }
+  free(buf);
 }
 
 int bench_child_poll(struct bench_child *c) {
@@ -179,21 +178,16 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 int bench_rmtree(const char *path) { return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 void bench_print_tail(const char *path, int lines, const char *prefix) {
-  FILE *f = fopen(path, "r");
-  if (!f) return;
-  char **ring = calloc((size_t)lines, sizeof *ring);
-  char buf[2048];
-  int n = 0;
-  while (ring && fgets(buf, sizeof buf, f)) {
-    free(ring[n % lines]);
-    ring[n % lines] = strdup(buf);
-    n++;
+  char *buf = NULL, why[256];
+  size_t n = 0;
+  if (hub_file_read(path, 64u * 1024u * 1024u, &buf, &n, why, sizeof why) != HUB_OK) return;
+  /* back from the end over `lines` line breaks (a final one ends the last line, it starts none) */
+  size_t start = n && buf[n - 1] == '\n' ? n - 1 : n;
+  for (int k = 0; start > 0; start--)
+    if (buf[start - 1] == '\n' && ++k == lines) break;
+  for (char *l = buf + start, *e; l < buf + n; l = e + 1) {
+    if (!(e = strchr(l, '\n'))) e = buf + n;
+    fprintf(stderr, "%s%.*s\n", prefix, (int)(e - l), l);
   }
-  fclose(f);
-  for (int i = n > lines ? n - lines : 0; ring && i < n; i++) {
-    const char *l = ring[i % lines];
-    if (l) fprintf(stderr, "%s%s%s", prefix, l, l[0] && l[strlen(l) - 1] == '\n' ? "" : "\n");
-  }
-  for (int i = 0; ring && i < lines; i++) free(ring[i]);
-  free(ring);
+  free(buf);
 }

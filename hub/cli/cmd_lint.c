@@ -59,9 +59,12 @@ static const struct hub_cmd cmd = {
     .name = "lint",
     .summary = "check configuration files strictly, without connecting",
     .usage = "Usage: lienthong lint CONFIG...\n\n"
-             "Checks each CONFIG: YAML syntax, unknown keys, types, durations, sizes, required fields, topic\n"
-             "names, duplicate routes, every step's and connector's options (each is created, then destroyed;\n"
-             "nothing listens or connects).\n"
+             "Checks each CONFIG: YAML syntax, unknown keys, types, durations, sizes, bounds, required fields\n"
+             "and the documented constraints between options (`lienthong doc config`) of every section,\n"
+             "transport, step and connector; topic names and duplicate names; then the steps and connectors\n"
+             "are created (their files and keys load) and destroyed: nothing listens or connects. The\n"
+             "transport's options are checked as its clients would be set up (for kafka: librdkafka's own\n"
+             "checks, without connecting).\n"
              "Errors are printed as FILE:LINE:COL: message.\n\n"
              "Exit codes: 0 all valid, 2 any invalid or usage error.",
     .main = lint_main,

@@ -3,13 +3,13 @@
 #include "hub/core/admin.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/files.h"
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
 
@@ -65,26 +65,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static char *read_token(const char *base_dir, const char *file, char *errbuf, size_t errbuf_size) {
-  char path[4096];
-  if (file[0] == '/')
-    snprintf(path, sizeof path, "%s", file);
-  else
-    snprintf(path, sizeof path, "%s/%s", base_dir, file);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(errbuf, errbuf_size, "admin token file %s: %s", path, strerror(errno));
-    return NULL;
+  char *path = hub_path_resolve_new(base_dir, file), *buf = NULL, why[512];
+  size_t n = 0;
+  if (!path) {
+    snprintf(errbuf, errbuf_size, "admin token file %s: out of memory", file);
+    goto fail;
   }
-  char buf[512] = "";
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
+  if (hub_file_read(path, 4096, &buf, &n, why, sizeof why) != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "admin token file %s", why);
+    goto fail;
+  }
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = '\0';
   if (n < 16) {
     snprintf(errbuf, errbuf_size, "admin token file %s: the token must have at least 16 characters", path);
-    return NULL;
+    goto fail;
   }
-  return strdup(buf);
+  free(path);
+  return buf;
+fail:
+  free(path);
+  free(buf);
+  return NULL;
 }
 
 hub_err_t hub_admin_start(const struct hub_admin_cfg *cfg, const char *base_dir, struct hub_admin **out, char *errbuf,

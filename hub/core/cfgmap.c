@@ -89,6 +89,24 @@ void hub_str_list_release(struct hub_str_list *l) {
   l->n = 0;
 }
 
+void hub_str_map_release(struct hub_str_map *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->n; i++) {
+    free(m->keys[i]);
+    free(m->values[i]);
+  }
+  free(m->keys);
+  free(m->values);
+  m->keys = m->values = NULL;
+  m->n = 0;
+}
+
+const char *hub_str_map_get(const struct hub_str_map *m, const char *key) {
+  for (size_t i = 0; m && i < m->n; i++)
+    if (!strcmp(m->keys[i], key)) return m->values[i];
+  return NULL;
+}
+
 const char *hub_cfg_type_name(enum hub_cfg_type t) {
   switch (t) {
   case HUB_CFG_STR:
@@ -111,6 +129,8 @@ const char *hub_cfg_type_name(enum hub_cfg_type t) {
     return "mapping";
   case HUB_CFG_NODE:
     return "any";
+  case HUB_CFG_STR_MAP:
+    return "mapping of strings";
   }
   return "?";
 }
@@ -128,9 +148,67 @@ static int enum_index(const char *choices, const char *v) {
   return -1;
 }
 
+/* A bound as it would be written: "5m", "1MiB", "-1". */
+static void fmt_bound(enum hub_cfg_type t, int64_t v, char *out, size_t n) {
+  static const struct {
+    int64_t scale;
+    const char *unit;
+  } durations[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}},
+    sizes[] = {{1073741824, "GiB"}, {1048576, "MiB"}, {1024, "KiB"}, {1, ""}};
+  size_t k = 0, nk = t == HUB_CFG_DURATION ? 5 : t == HUB_CFG_SIZE ? 4 : 0;
+  if (!nk || v == 0) {
+    snprintf(out, n, "%lld", (long long)v);
+    return;
+  }
+  while (k + 1 < nk && v % (t == HUB_CFG_DURATION ? durations[k].scale : sizes[k].scale)) k++;
+  if (t == HUB_CFG_DURATION)
+    snprintf(out, n, "%lld%s", (long long)(v / durations[k].scale), durations[k].unit);
+  else
+    snprintf(out, n, "%lld%s", (long long)(v / sizes[k].scale), sizes[k].unit);
+}
+
+/* Adds the pairs of `v` whose keys `skip` does not name (NULL: every pair) to a string map. */
+static hub_err_t str_map_add(const struct hub_cfg_entry *e, const struct hub_node *v,
+                             const struct hub_cfg_map *skip, struct hub_str_map *m, char *errbuf, size_t errbuf_size) {
+  size_t n = m->n + v->n;
+  char **k = realloc(m->keys, (n ? n : 1) * sizeof *k);
+  if (!k) return HUB_ERR_NOMEM;
+  m->keys = k;
+  char **vals = realloc(m->values, (n ? n : 1) * sizeof *vals);
+  if (!vals) return HUB_ERR_NOMEM;
+  m->values = vals;
+  for (size_t i = 0; i < v->n; i++) {
+    const char *key = v->keys[i]->scalar;
+    const struct hub_cfg_entry *o = NULL;
+    for (const struct hub_cfg_entry *x = skip ? skip->entries : NULL; x && x->name && !o; x++)
+      if (x != e && !strcmp(x->name, key)) o = x;
+    if (o) continue;
+    if (!*key) return hub_node_error(v->keys[i], errbuf, errbuf_size, "'%s': names must not be empty", e->name);
+    if (v->items[i]->kind != HUB_NODE_SCALAR)
+      return hub_node_error(v->items[i], errbuf, errbuf_size, "'%s'%s%s%s must have a scalar value, not %s", key,
+                            skip ? "" : " in '", skip ? "" : e->name, skip ? "" : "'",
+                            hub_node_kind_name(v->items[i]->kind));
+    if (!(m->keys[m->n] = strdup(key))) return HUB_ERR_NOMEM;
+    if (!(m->values[m->n] = strdup(v->items[i]->scalar))) {
+      free(m->keys[m->n]);
+      return HUB_ERR_NOMEM;
+    }
+    m->n++;
+  }
+  return HUB_OK;
+}
+
 static hub_err_t apply_entry(const struct hub_cfg_entry *e, const struct hub_node *v, void *out, char *errbuf,
                              size_t errbuf_size) {
   char *dst = (char *)out + e->offset;
+  if (e->type == HUB_CFG_STR_MAP) {
+    struct hub_str_map *m = (struct hub_str_map *)dst;
+    hub_str_map_release(m);
+    if (v->kind != HUB_NODE_MAP)
+      return hub_node_error(v, errbuf, errbuf_size, "'%s' must be a mapping, not %s%s%s", e->name,
+                            hub_node_kind_name(v->kind), e->desc ? ": " : "", e->desc ? e->desc : "");
+    return str_map_add(e, v, NULL, m, errbuf, errbuf_size);
+  }
   if (e->type == HUB_CFG_NODE) {
     *(const struct hub_node **)dst = v;
     return HUB_OK;
@@ -211,9 +289,12 @@ static hub_err_t apply_entry(const struct hub_cfg_entry *e, const struct hub_nod
   default:
     return hub_node_error(v, errbuf, errbuf_size, "'%s': unsupported option type", e->name);
   }
-  if (e->min < e->max && (n64 < e->min || n64 > e->max))
-    return hub_node_error(v, errbuf, errbuf_size, "'%s' must be between %lld and %lld, got '%s'", e->name,
-                          (long long)e->min, (long long)e->max, s);
+  if (e->min < e->max && (n64 < e->min || n64 > e->max)) {
+    char lo[32], hi[32];
+    fmt_bound(e->type, e->min, lo, sizeof lo);
+    fmt_bound(e->type, e->max, hi, sizeof hi);
+    return hub_node_error(v, errbuf, errbuf_size, "'%s' must be between %s and %s, got '%s'", e->name, lo, hi, s);
+  }
   *(int64_t *)dst = n64;
   return HUB_OK;
 }
@@ -238,40 +319,73 @@ static void suggest(const struct hub_cfg_map *map, const char *key, char *out, s
   }
 }
 
-hub_err_t hub_cfg_map_apply(const struct hub_cfg_map *map, const struct hub_node *node, const struct hub_node *at,
-                            void *out, char *errbuf, size_t errbuf_size) {
-  if (node && node->kind != HUB_NODE_MAP)
+static const struct hub_cfg_entry *entry_named(const struct hub_cfg_map *map, const char *name) {
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++)
+    if (!strcmp(e->name, name)) return e;
+  return NULL;
+}
+
+/* The rest_key entry collects keys; it is never an option of its own name. */
+static int is_rest(const struct hub_cfg_map *map, const struct hub_cfg_entry *e) {
+  return map->rest_key && !strcmp(e->name, map->rest_key);
+}
+
+static hub_err_t shape_error(const struct hub_cfg_map *map, const struct hub_node *node, char *errbuf,
+                             size_t errbuf_size) {
+  if (!map->usage)
     return hub_node_error(node, errbuf, errbuf_size, "%s must be a mapping, not %s", map->name,
                           hub_node_kind_name(node->kind));
-  if (node) {
+  return hub_node_error(node, errbuf, errbuf_size, "%s takes a mapping%s, not %s (write %s)", map->name,
+                        map->scalar_key ? " or a scalar" : "", hub_node_kind_name(node->kind), map->usage);
+}
+
+hub_err_t hub_cfg_map_apply(const struct hub_cfg_map *map, const struct hub_node *node, const struct hub_node *at,
+                            void *out, char *errbuf, size_t errbuf_size) {
+  /* `- validate: FILE`: the scalar is the value of the map's scalar_key entry */
+  int scalar = node && node->kind == HUB_NODE_SCALAR && map->scalar_key;
+  if (node && node->kind != HUB_NODE_MAP && !scalar) return shape_error(map, node, errbuf, errbuf_size);
+  if (node && !scalar) {
     for (size_t i = 0; i < node->n; i++) {
-      const struct hub_cfg_entry *e;
-      for (e = map->entries; e->name; e++)
-        if (strcmp(e->name, node->keys[i]->scalar) == 0) break;
-      if (!e->name && !(map->other_key && map->other_key(node->keys[i]->scalar))) {
-        char hint[128];
-        suggest(map, node->keys[i]->scalar, hint, sizeof hint);
-        return hub_node_error(node->keys[i], errbuf, errbuf_size, "unknown key '%s' in %s%s", node->keys[i]->scalar,
-                              map->name, hint);
-      }
+      const struct hub_cfg_entry *e = entry_named(map, node->keys[i]->scalar);
+      if ((e && !is_rest(map, e)) || map->rest_key || (map->other_key && map->other_key(node->keys[i]->scalar)))
+        continue;
+      char hint[128];
+      suggest(map, node->keys[i]->scalar, hint, sizeof hint);
+      return hub_node_error(node->keys[i], errbuf, errbuf_size, "unknown key '%s' in %s%s", node->keys[i]->scalar,
+                            map->name, hint);
     }
   }
   for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
-    const struct hub_node *v = node ? hub_node_get(node, e->name) : NULL;
     hub_err_t err;
-    if (v)
-      err = apply_entry(e, v, out, errbuf, errbuf_size);
-    else if (e->required)
-      return hub_node_error(node ? node : at, errbuf, errbuf_size, "missing required key '%s' in %s", e->name,
-                            map->name);
-    else
-      err = apply_default(e, out, errbuf, errbuf_size);
+    if (is_rest(map, e)) {
+      struct hub_str_map *m = (struct hub_str_map *)((char *)out + e->offset);
+      hub_str_map_release(m);
+      err = node && !scalar ? str_map_add(e, node, map, m, errbuf, errbuf_size) : HUB_OK;
+      if (err == HUB_OK && e->required && !m->n)
+        return hub_node_error(node ? node : at, errbuf, errbuf_size, "%s needs at least one %s (write %s)",
+                              map->name, e->name, map->usage ? map->usage : "NAME: VALUE");
+    } else {
+      const struct hub_node *v = !node ? NULL : scalar ? (!strcmp(e->name, map->scalar_key) ? node : NULL)
+                                                       : hub_node_get(node, e->name);
+      if (v)
+        err = apply_entry(e, v, out, errbuf, errbuf_size);
+      else if (e->required)
+        return hub_node_error(node ? node : at, errbuf, errbuf_size, "missing required key '%s' in %s", e->name,
+                              map->name);
+      else
+        err = apply_default(e, out, errbuf, errbuf_size);
+    }
     if (err != HUB_OK) {
       if (err == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "out of memory");
       return err;
     }
   }
-  return HUB_OK;
+  return map->check ? map->check(out, node, at, errbuf, errbuf_size) : HUB_OK;
+}
+
+const struct hub_node *hub_cfg_value_at(const struct hub_node *node, const struct hub_node *at, const char *key) {
+  const struct hub_node *v = key ? hub_node_get(node, key) : NULL;
+  return v ? v : node ? node : at;
 }
 
 void hub_cfg_map_release(const struct hub_cfg_map *map, void *out) {
@@ -282,10 +396,16 @@ void hub_cfg_map_release(const struct hub_cfg_map *map, void *out) {
       *(char **)dst = NULL;
     } else if (e->type == HUB_CFG_STR_LIST) {
       hub_str_list_release((struct hub_str_list *)dst);
+    } else if (e->type == HUB_CFG_STR_MAP) {
+      hub_str_map_release((struct hub_str_map *)dst);
     } else if (e->type == HUB_CFG_OBJECT) {
       hub_cfg_map_release(e->sub, dst);
     }
   }
+}
+
+static int bounded(const struct hub_cfg_entry *e) {
+  return e->min < e->max && (e->type == HUB_CFG_INT || e->type == HUB_CFG_DURATION || e->type == HUB_CFG_SIZE);
 }
 
 static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) {
@@ -296,26 +416,47 @@ static void md_rows(const struct hub_cfg_map *map, const char *prefix, FILE *f) 
       md_rows(e->sub, p, f);
       continue;
     }
-    char type[160];
+    char type[512], lo[32], hi[32];
     if (e->type == HUB_CFG_ENUM)
       snprintf(type, sizeof type, "one of `%s`", e->choices);
+    else if (is_rest(map, e))
+      snprintf(type, sizeof type, "string (any other key)");
     else
       snprintf(type, sizeof type, "%s", hub_cfg_type_name(e->type));
     for (char *c = type; *c; c++)
       if (*c == '|') *c = '/';
+    if (bounded(e)) {
+      size_t used = strlen(type);
+      fmt_bound(e->type, e->min, lo, sizeof lo);
+      fmt_bound(e->type, e->max, hi, sizeof hi);
+      snprintf(type + used, sizeof type - used, ", `%s`..`%s`", lo, hi);
+    }
     fprintf(f, "| `%s%s` | %s | %s%s%s | %s | %s |\n", prefix, e->name, type, e->def ? "`" : "",
             e->def ? e->def : "", e->def ? "`" : "", e->required ? "yes" : "no", e->desc ? e->desc : "");
   }
 }
 
+static void md_constraints(const struct hub_cfg_map *map, int *first, FILE *f) {
+  for (const struct hub_cfg_constraint *c = map->constraints; c && c->text; c++) {
+    if (*first)
+      fprintf(f, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n");
+    *first = 0;
+    fprintf(f, "- %s\n", c->text);
+  }
+  for (const struct hub_cfg_entry *e = map->entries; e->name; e++)
+    if (e->type == HUB_CFG_OBJECT) md_constraints(e->sub, first, f);
+}
+
 void hub_cfg_map_write_markdown(const struct hub_cfg_map *map, FILE *f) {
+  int first = 1;
   fprintf(f, "| option | type | default | required | description |\n");
   fprintf(f, "| --- | --- | --- | --- | --- |\n");
   md_rows(map, "", f);
+  md_constraints(map, &first, f);
 }
 
 static json_t *schema_of(const struct hub_cfg_map *map) {
-  json_t *obj = json_object(), *props = json_object(), *req = json_array();
+  json_t *obj = json_object(), *props = json_object(), *req = json_array(), *scalar = NULL;
   json_object_set_new(obj, "type", json_string("object"));
   json_object_set_new(obj, "additionalProperties", json_false());
   for (const struct hub_cfg_entry *e = map->entries; e->name; e++) {
@@ -345,6 +486,9 @@ static json_t *schema_of(const struct hub_cfg_map *map) {
     case HUB_CFG_STR_LIST:
       p = json_pack("{s:[s,s], s:{s:s}}", "type", "array", "string", "items", "type", "string");
       break;
+    case HUB_CFG_STR_MAP:
+      p = json_pack("{s:s, s:{s:s}}", "type", "object", "additionalProperties", "type", "string");
+      break;
     case HUB_CFG_DURATION:
       p = json_pack("{s:[s,s], s:s}", "type", "string", "integer", "pattern", "^[0-9.]+(ms|s|m|h|d)?$");
       break;
@@ -363,6 +507,19 @@ static json_t *schema_of(const struct hub_cfg_map *map) {
     }
     if (e->desc) json_object_set_new(p, "description", json_string(e->desc));
     if (e->def) json_object_set_new(p, "default", json_string(e->def));
+    /* the bounds hold for the number form too: milliseconds, bytes */
+    if (bounded(e)) {
+      json_object_set_new(p, "minimum", json_integer(e->min));
+      json_object_set_new(p, "maximum", json_integer(e->max));
+    }
+    if (is_rest(map, e)) {
+      json_object_set_new(obj, "additionalProperties", json_pack("{s:s, s:s}", "type", "string", "description",
+                                                                 e->desc ? e->desc : ""));
+      if (e->required) json_object_set_new(obj, "minProperties", json_integer(1));
+      json_decref(p);
+      continue;
+    }
+    if (map->scalar_key && !strcmp(e->name, map->scalar_key)) scalar = json_deep_copy(p);
     json_object_set_new(props, e->name, p);
     if (e->required) json_array_append_new(req, json_string(e->name));
   }
@@ -371,7 +528,17 @@ static json_t *schema_of(const struct hub_cfg_map *map) {
     json_object_set_new(obj, "required", req);
   else
     json_decref(req);
-  return obj;
+  if (map->constraints && map->constraints->text) {
+    json_t *cs = json_array();
+    for (const struct hub_cfg_constraint *c = map->constraints; c->text; c++)
+      json_array_append_new(cs, json_pack("{s:s, s:s?, s:s, s:s?}", "text", c->text, "option", c->option, "breaks",
+                                          c->breaks, "edge", c->edge));
+    json_object_set_new(obj, "x-constraints", cs);
+  }
+  if (!scalar) return obj;
+  /* `- NAME: VALUE` for the scalar_key option, or the mapping */
+  json_object_set_new(scalar, "x-fills", json_string(map->scalar_key));
+  return json_pack("{s:[o,o]}", "anyOf", scalar, obj);
 }
 
 char *hub_cfg_map_schema_new(const struct hub_cfg_map *map) {

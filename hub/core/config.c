@@ -1,13 +1,14 @@
 /* Loading and checking the configuration file (see config.h). */
 #include "hub/core/config.h"
 
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hub/core/files.h"
+#include "hub/core/plugin.h"
 #include "hub/core/registry.h"
-#include "hub/core/step.h"
+#include "hub/core/step_chain.h"
 
 #define ACFG(f) offsetof(struct hub_admin_cfg, f)
 static const struct hub_cfg_entry admin_entries[] = {
@@ -62,7 +63,7 @@ static const struct hub_cfg_entry route_entries[] = {
     {"name", HUB_CFG_STR, RCFG(name), NULL, 1, "route name (consumer group lienthong.NAME)"},
     {"from", HUB_CFG_STR, RCFG(from), NULL, 1, "input topic"},
     {"to", HUB_CFG_STR, RCFG(to), NULL, 1, "output topic"},
-    {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "list of steps, each `- NAME: ARGS`"},
+    {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "list of steps run in order, each `- NAME: OPTIONS` (see steps)"},
     {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
     {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching", NULL, &batch_map},
     {NULL},
@@ -72,7 +73,7 @@ const struct hub_cfg_map hub_route_cfg_map = {"route", route_entries};
 #define SRC(f) offsetof(struct hub_source_cfg, f)
 static const struct hub_cfg_entry source_entries[] = {
     {"name", HUB_CFG_STR, SRC(name), NULL, 1, "connector name (unique among routes and connectors)"},
-    {"type", HUB_CFG_NODE, SRC(type), NULL, 1, "the source plugin"},
+    {"type", HUB_CFG_STR, SRC(type), NULL, 1, "the source plugin (connectors[]: source sections below)"},
     {"topic", HUB_CFG_STR, SRC(topic), NULL, 1, "topic its records are written to"},
     {"poll_interval", HUB_CFG_DURATION, SRC(poll_interval_ms), "5s", 0, "pollers: time between two polls", NULL,
      NULL, 10, 86400000},
@@ -83,7 +84,7 @@ const struct hub_cfg_map hub_source_cfg_map = {"source connector", source_entrie
 
 static const struct hub_cfg_entry sink_entries[] = {
     {"name", HUB_CFG_STR, RCFG(name), NULL, 1, "connector name (unique among routes and connectors; its route's name)"},
-    {"type", HUB_CFG_NODE, RCFG(type), NULL, 1, "the sink plugin"},
+    {"type", HUB_CFG_STR, RCFG(type), NULL, 1, "the sink plugin (connectors[]: sink sections below)"},
     {"from", HUB_CFG_STR, RCFG(from), NULL, 1, "topic whose records it delivers"},
     {"result", HUB_CFG_STR, RCFG(to), NULL, 0, "topic for the outcome of each delivery, keyed like the input"},
     {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "steps run on each record before it is delivered"},
@@ -115,26 +116,15 @@ static hub_err_t check_topic(const struct hub_node *route, const char *key, cons
                         "'%s' is not a valid topic name (letters, digits, '.', '_', '-'; at most 249)", topic);
 }
 
-/* Creates and destroys each step once: unknown names and bad arguments are config errors. */
+/* Creates the route's steps once, as the route will (unknown names, bad options and options the
+ * steps themselves refuse are config errors), then drops them. */
 static hub_err_t check_steps(const struct hub_config *cfg, const struct hub_route_cfg *r, char *errbuf,
                              size_t errbuf_size) {
-  if (!r->steps) return HUB_OK;
-  if (r->steps->kind != HUB_NODE_SEQ)
-    return hub_node_error(r->steps, errbuf, errbuf_size, "'steps' must be a list, not %s",
-                          hub_node_kind_name(r->steps->kind));
   struct hub_step_env env = {cfg->base_dir, cfg->keys, r->name};
-  for (size_t i = 0; i < r->steps->n; i++) {
-    const struct hub_node *s = r->steps->items[i];
-    if (s->kind != HUB_NODE_MAP || s->n != 1)
-      return hub_node_error(s, errbuf, errbuf_size, "a step must be a mapping with one key, `- NAME: ARGS`");
-    const struct hub_step_ops *ops = hub_registry_get_step(s->keys[0]->scalar);
-    if (!ops) return hub_node_error(s->keys[0], errbuf, errbuf_size, "unknown step '%s'", s->keys[0]->scalar);
-    void *state = NULL;
-    hub_err_t rc = ops->create(s->items[0], &env, &state, errbuf, errbuf_size);
-    if (rc != HUB_OK) return rc == HUB_ERR_NOMEM ? rc : HUB_ERR_CONFIG;
-    ops->destroy(state);
-  }
-  return HUB_OK;
+  struct hub_step_chain *chain = NULL;
+  hub_err_t rc = hub_step_chain_create(r->steps, &env, &chain, errbuf, errbuf_size);
+  hub_step_chain_destroy(chain);
+  return rc;
 }
 
 /* A name must be unique among routes and connectors (sinks are routes, sources are not). */
@@ -233,19 +223,6 @@ static void options_view_destroy(struct hub_node *v) {
   free(v);
 }
 
-/* Fills a connector's plugin options from its map (the engine creates the plugin). */
-static hub_err_t load_plugin_options(const struct hub_plugin_info *info, const struct hub_node *entry,
-                                     const struct hub_node *options, void **out, char *errbuf, size_t errbuf_size) {
-  if (!(*out = calloc(1, info->config_size ? info->config_size : 1))) return HUB_ERR_NOMEM;
-  if (info->config_map) {
-    hub_err_t rc = hub_cfg_map_apply(info->config_map, options, entry, *out, errbuf, errbuf_size);
-    if (rc != HUB_OK) return rc;
-  } else if (options->n) {
-    return hub_node_error(options->keys[0], errbuf, errbuf_size, "unknown key '%s': connector type '%s' has no options",
-                          options->keys[0]->scalar, info->name);
-  }
-  return HUB_OK;
-}
 
 static hub_err_t load_connectors(struct hub_config *cfg, const struct hub_node *conns, char *errbuf,
                                  size_t errbuf_size) {
@@ -270,7 +247,7 @@ static hub_err_t load_connectors(struct hub_config *cfg, const struct hub_node *
           (rc = check_topic(cn, "topic", s->topic, errbuf, errbuf_size)) != HUB_OK)
         return rc;
       if (!(s->options = options_view_new(cn, &hub_source_cfg_map))) return HUB_ERR_NOMEM;
-      rc = load_plugin_options(src, cn, s->options, &s->plugin_cfg, errbuf, errbuf_size);
+      rc = hub_plugin_options_new(src, s->options, cn, &s->plugin_cfg, errbuf, errbuf_size);
     } else if (snk) {
       struct hub_route_cfg *r = &cfg->routes[cfg->n_routes++];
       r->node = cn;
@@ -279,7 +256,7 @@ static hub_err_t load_connectors(struct hub_config *cfg, const struct hub_node *
           (rc = finish_route(cfg, r, "connector", "result", errbuf, errbuf_size)) != HUB_OK)
         return rc;
       if (!(r->options = options_view_new(cn, &hub_sink_cfg_map))) return HUB_ERR_NOMEM;
-      rc = load_plugin_options(snk, cn, r->options, &r->sink_cfg, errbuf, errbuf_size);
+      rc = hub_plugin_options_new(snk, r->options, cn, &r->sink_cfg, errbuf, errbuf_size);
     } else {
       char sources[256], sinks[256];
       hub_registry_names(HUB_PLUGIN_SOURCE, sources, sizeof sources);
@@ -326,9 +303,7 @@ hub_err_t hub_config_load(const char *path, struct hub_config **out, char *errbu
   *out = NULL;
   if (!cfg) return HUB_ERR_NOMEM;
   cfg->path = strdup(path);
-  char *tmp = strdup(path);
-  cfg->base_dir = tmp ? strdup(dirname(tmp)) : NULL;
-  free(tmp);
+  cfg->base_dir = hub_path_dir_new(path);
   if (!cfg->path || !cfg->base_dir) {
     rc = HUB_ERR_NOMEM;
     goto out;
@@ -394,16 +369,14 @@ void hub_config_destroy(struct hub_config *cfg) {
   if (!cfg) return;
   for (size_t i = 0; i < cfg->n_routes; i++) {
     struct hub_route_cfg *r = &cfg->routes[i];
-    if (r->sink && r->sink_cfg && r->sink->config_map) hub_cfg_map_release(r->sink->config_map, r->sink_cfg);
-    free(r->sink_cfg);
+    if (r->sink) hub_plugin_options_destroy(r->sink, r->sink_cfg);
     options_view_destroy(r->options);
     hub_cfg_map_release(r->sink ? &hub_sink_cfg_map : &hub_route_cfg_map, r);
   }
   free(cfg->routes);
   for (size_t i = 0; i < cfg->n_sources; i++) {
     struct hub_source_cfg *src = &cfg->sources[i];
-    if (src->plugin_cfg && src->plugin->config_map) hub_cfg_map_release(src->plugin->config_map, src->plugin_cfg);
-    free(src->plugin_cfg);
+    if (src->plugin) hub_plugin_options_destroy(src->plugin, src->plugin_cfg);
     options_view_destroy(src->options);
     hub_cfg_map_release(&hub_source_cfg_map, src);
   }

@@ -33,7 +33,7 @@ struct hub_route_cfg {
   struct hub_route_batch batch;
   const struct hub_node *node;
   /* A sink connector runs as a route whose last step is the sink's deliver. */
-  const struct hub_node *type;        /* the connector's `type:` */
+  char *type;                         /* the sink plugin's name (`type:`) */
   const struct hub_plugin_info *sink; /* NULL for a plain route */
   void *sink_cfg;                     /* the sink's options, filled by its map */
   struct hub_node *options;           /* the plugin's keys of the entry (a view; owned) */
@@ -42,7 +42,7 @@ struct hub_route_cfg {
 /* A source connector (`connectors:` entry whose type is a source plugin). */
 struct hub_source_cfg {
   char *name;
-  const struct hub_node *type;
+  char *type; /* the source plugin's name */
   char *topic;               /* where its records go */
   int64_t poll_interval_ms;  /* pollers: time between polls */
   const struct hub_plugin_info *plugin;

@@ -1,14 +1,17 @@
 /* YAML → hub_node tree with positions (libyaml's event API). */
 #include "hub/core/node.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "hub/core/files.h"
+
 #define MAX_DEPTH 64
+/* Configuration, mapping and test files are small; a bigger one is a mistake. */
+#define HUB_NODE_MAX_FILE (16u * 1024u * 1024u)
 
 struct loader {
   yaml_parser_t parser;
@@ -234,36 +237,9 @@ struct hub_node *hub_node_load_string(const char *name, const char *text, size_t
 }
 
 struct hub_node *hub_node_load_file(const char *path, char *errbuf, size_t errbuf_size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
   char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (len + 4096 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        snprintf(errbuf, errbuf_size, "%s: out of memory", path);
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t r = fread(buf + len, 1, cap - len, f);
-    len += r;
-    if (r == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    snprintf(errbuf, errbuf_size, "%s: read error", path);
-    return NULL;
-  }
+  size_t len = 0;
+  if (hub_file_read(path, HUB_NODE_MAX_FILE, &buf, &len, errbuf, errbuf_size) != HUB_OK) return NULL;
   struct hub_node *root = hub_node_load_string(path, buf, len, errbuf, errbuf_size);
   free(buf);
   return root;

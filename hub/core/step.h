@@ -2,8 +2,10 @@
  * with a code and a reason; only the engine decides backoff, retry limits and the DLQ.
  * Steps are registered as plugins (hub/core/registry.h) and found by name.
  *
- * In a route's YAML a step is a one-key mapping, `- NAME: ARGS`, where ARGS is a scalar
- * (`- validate: schemas/x.json`) or a mapping (`- sign-xml: {profile: edxml}`). */
+ * In a route's YAML a step is a one-key mapping, `- NAME: OPTIONS`, where OPTIONS is a mapping
+ * (`- sign-xml: {profile: edxml}`), a scalar for the option the step's map names as its
+ * scalar_key (`- validate: schemas/x.json`), or nothing. The step's config map fills its options
+ * struct before create() runs (hub/core/step_chain.h). */
 #ifndef HUB_STEP_H
 #define HUB_STEP_H
 
@@ -13,6 +15,7 @@
 #include "hub/core/err.h"
 #include "hub/core/msg.h"
 #include "hub/core/node.h"
+#include "hub/core/plugin.h"
 
 enum hub_step_result { HUB_STEP_OK = 0, HUB_STEP_RETRY, HUB_STEP_REJECT };
 
@@ -31,17 +34,21 @@ enum hub_step_result hub_step_fail(struct hub_step_outcome *out, enum hub_step_r
                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void hub_step_outcome_clear(struct hub_step_outcome *out);
 
-/* What a step may read while it is created. */
+/* Where a list of steps is created (a route, a `lienthong test` case); each step is created with
+ * a struct hub_plugin_env made of this and its own options node. */
 struct hub_step_env {
-  const char *base_dir;           /* relative paths in ARGS are relative to this (the config's folder) */
-  const struct hub_node *keys;    /* the config's `keys:` section, or NULL */
-  const char *route;              /* the route's name, for messages */
+  const char *base_dir;        /* relative paths in options are relative to this (the config's folder) */
+  const struct hub_node *keys; /* the config's `keys:` section, or NULL */
+  const char *route;           /* the route's name, for messages */
 };
 
 struct hub_step_ops {
-  struct hub_plugin_info info; /* name as written in YAML, summary, options */
-  /* Builds the step's state from ARGS. On error writes "file:line:col: message" into errbuf. */
-  hub_err_t (*create)(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+  struct hub_plugin_info info; /* name as written in YAML, summary, options (config map and size) */
+  /* Builds the step's state from `cfg`, the struct its config map filled (already checked:
+   * types, bounds, required keys, the map's constraints). `cfg` stays valid until destroy(state)
+   * has returned, so the state may point into it. On error writes "file:line:col: message" into
+   * errbuf (env->node and hub_plugin_env_at give the place). */
+  hub_err_t (*create)(const void *cfg, const struct hub_plugin_env *env, void **state, char *errbuf,
                       size_t errbuf_size);
   /* Processes one record in place (value, key and headers may change). Must be safe to call
    * again with a fresh copy of the same input after RETRY. */

@@ -14,6 +14,7 @@
 #include "hub/core/cfgmap.h"
 #include "hub/core/err.h"
 #include "hub/core/msg.h"
+#include "hub/core/plugin.h"
 #include "hub/core/step.h"
 
 /* The engine's side of one source: its topic, transport and cursor. */

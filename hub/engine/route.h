@@ -11,6 +11,7 @@
 #include "hub/core/config.h"
 #include "hub/core/metrics.h"
 #include "hub/core/step.h"
+#include "hub/core/step_chain.h" /* a route runs its steps as a chain */
 #include "hub/transport/transport.h"
 
 struct hub_route;
@@ -21,16 +22,6 @@ hub_err_t hub_route_create(const struct hub_config *cfg, const struct hub_route_
 /* Runs until hub_stop_request(); finishes the open transaction and returns. */
 hub_err_t hub_route_run(struct hub_route *r);
 void hub_route_destroy(struct hub_route *r);
-
-/* The steps of a route, created from its `steps:` list; shared with `lienthong test`. */
-struct hub_step_chain;
-hub_err_t hub_step_chain_create(const struct hub_node *steps, const struct hub_step_env *env,
-                                struct hub_step_chain **out, char *errbuf, size_t errbuf_size);
-/* Runs every step on `msg` in order. On failure returns the result, writes the outcome and
- * the failing stage ("steps[2].validate") into `stage`. */
-enum hub_step_result hub_step_chain_run(struct hub_step_chain *c, struct hub_msg *msg, struct hub_step_outcome *out,
-                                        char *stage, size_t stage_size);
-void hub_step_chain_destroy(struct hub_step_chain *c);
 
 /* Builds the DLQ record for `orig` (a copy with the error headers added). */
 struct hub_msg *hub_dlq_record_new(const struct hub_msg *orig, const char *route, const char *stage,

@@ -227,7 +227,7 @@ hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hu
                                    char *errbuf, size_t errbuf_size) {
   *out = NULL;
   const struct hub_source_ops *ops = hub_registry_get(HUB_PLUGIN_SOURCE, scfg->plugin->name);
-  if (!ops) return hub_node_error(scfg->type, errbuf, errbuf_size, "unknown source '%s'", scfg->plugin->name);
+  if (!ops) return hub_node_error(scfg->node, errbuf, errbuf_size, "unknown source '%s'", scfg->plugin->name);
   struct hub_source_runner *s = calloc(1, sizeof *s);
   if (!s) return HUB_ERR_NOMEM;
   struct hub_source_ctx *c = &s->c;

@@ -1,16 +1,13 @@
 /* Step `passthrough`: forwards the record unchanged (for routes that only move records). */
-#include <string.h>
-
 #include "hub/core/registry.h"
 
-static hub_err_t pt_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+/* No options: `- passthrough:`, `- passthrough: ~` and `- passthrough: {}` all say so. */
+static const struct hub_cfg_entry entries[] = {{NULL}};
+static const struct hub_cfg_map map = {"passthrough", entries, .usage = "`- passthrough: {}`"};
+
+static hub_err_t pt_create(const void *cfg, const struct hub_plugin_env *env, void **state, char *errbuf,
                            size_t errbuf_size) {
-  (void)env;
-  /* `- passthrough:`, `- passthrough: ~` and `- passthrough: {}` all mean "no arguments". */
-  int none = !args || (args->kind == HUB_NODE_SCALAR && !args->quoted &&
-                       (!*args->scalar || !strcmp(args->scalar, "~") || !strcmp(args->scalar, "null"))) ||
-             (args->kind == HUB_NODE_MAP && args->n == 0);
-  if (!none) return hub_node_error(args, errbuf, errbuf_size, "passthrough takes no arguments (write `- passthrough: {}`)");
+  (void)cfg, (void)env, (void)errbuf, (void)errbuf_size;
   *state = NULL;
   return HUB_OK;
 }
@@ -23,7 +20,7 @@ static enum hub_step_result pt_process(void *state, struct hub_msg *msg, struct 
 static void pt_destroy(void *state) { (void)state; }
 
 static const struct hub_step_ops ops = {
-    .info = {.name = "passthrough", .summary = "forward the record unchanged"},
+    .info = {.name = "passthrough", .summary = "forward the record unchanged", .config_map = &map},
     .create = pt_create,
     .process = pt_process,
     .destroy = pt_destroy,

@@ -25,7 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "hub/trust/jcs.h"
-#include "hub/core/readfile.h"
+#include "hub/core/files.h"
 #include "hub/trust/truststore.h"
 
 #define JWS_MAX_LEN (64u * 1024 * 1024) /* a whole token; records are far smaller */
@@ -247,10 +247,10 @@ out:
 
 hub_err_t hub_jws_key_load(const char *pem_path, const char *kid, struct hub_jws_key **out, char *errbuf,
                            size_t errbuf_size) {
-  unsigned char *data;
+  char *data;
   size_t len;
   *out = NULL;
-  hub_err_t err = hub_trust_read_file(pem_path, 1u << 20, &data, &len, errbuf, errbuf_size);
+  hub_err_t err = hub_file_read(pem_path, 1u << 20, &data, &len, errbuf, errbuf_size);
   if (err) return err;
   char inner[400];
   err = hub_jws_key_load_mem(data, len, kid, out, inner, sizeof inner);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "mappings/shape/json.h"
 
 static const struct hub_cmd cmd;
@@ -46,8 +47,7 @@ static char *make_input(const char *src, size_t *len, char *why, size_t why_size
 }
 
 struct pipeline {
-  const struct hub_step_ops *mops;
-  void *mstate;
+  struct hub_step *map;
 };
 
 /* One record through the map step, as a route runs it. Returns the output length or -1. */
@@ -56,7 +56,7 @@ static long pipeline_run(struct pipeline *p, const char *in, size_t len, char *w
   struct hub_step_outcome o = {0};
   long rc = -1;
   if (!m) return -1;
-  if (p->mops->process(p->mstate, m, &o) != HUB_STEP_OK) {
+  if (hub_step_process(p->map, m, &o) != HUB_STEP_OK) {
     snprintf(why, why_size, "%s", o.reason);
     hub_step_outcome_clear(&o);
   } else {
@@ -92,15 +92,16 @@ static int bench_main(int argc, char **argv) {
   }
   snprintf(base, sizeof base, "%s", src);
   snprintf(mapping, sizeof mapping, "mappings/dvcqg/dong-bo-ho-so.yaml");
-  struct pipeline p = {hub_registry_get_step("map"), NULL};
+  const struct hub_step_ops *mops = hub_registry_get_step("map");
+  struct pipeline p = {NULL};
   struct hub_node marg = {.kind = HUB_NODE_SCALAR, .file = "bench", .line = 1, .col = 1, .scalar = mapping};
   struct hub_step_env env = {.base_dir = base, .route = "bench"};
   int rc = HUB_EXIT_USAGE;
-  if (!p.mops) {
+  if (!mops) {
     fprintf(stderr, "lienthong bench map: the map step must be registered\n");
     goto out;
   }
-  if (p.mops->create(&marg, &env, &p.mstate, why, sizeof why)) {
+  if (hub_step_create(mops, &marg, &env, &p.map, why, sizeof why)) {
     fprintf(stderr, "lienthong bench map: %s\n", why);
     goto out;
   }
@@ -152,7 +153,7 @@ static int bench_main(int argc, char **argv) {
          ratio >= 0.4 ? "true" : "false", sink);
   rc = HUB_EXIT_OK;
 out:
-  if (p.mstate) p.mops->destroy(p.mstate);
+  hub_step_destroy(p.map);
   free(in);
   return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/jsonschema.h"
@@ -31,7 +32,7 @@ static int bench_main(int argc, char **argv) {
   json_t *doc = NULL;
   int rc = HUB_EXIT_USAGE;
   if (lt_schema_load_file(argv[1], &schema, err, sizeof err) != HUB_OK ||
-      lt_file_read(argv[2], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK ||
+      hub_file_read(argv[2], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK ||
       lt_json_parse(buf, len, argv[2], &doc, err, sizeof err) != HUB_OK) {
     fprintf(stderr, "lienthong bench validate: %s\n", err);
     goto out;

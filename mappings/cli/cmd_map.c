@@ -3,40 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/map.h"
 
 static const struct hub_cmd cmd;
-
-/* FILE "-" is standard input, bounded like a file. */
-static int read_stdin(char **buf, size_t *len, char *why, size_t why_size) {
-  size_t cap = 0, n = 0;
-  char *b = NULL;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      char *nb = cap >= LT_JSON_MAX_BYTES ? NULL : realloc(b, cap = cap ? cap * 2 : 65536);
-      if (!nb) {
-        free(b);
-        snprintf(why, why_size, "standard input: too large or out of memory");
-        return -1;
-      }
-      b = nb;
-    }
-    size_t got = fread(b + n, 1, cap - n - 1, stdin);
-    n += got;
-    if (!got) break;
-  }
-  if (ferror(stdin)) {
-    free(b);
-    snprintf(why, why_size, "standard input: read error");
-    return -1;
-  }
-  b[n] = '\0';
-  *buf = b;
-  *len = n;
-  return 0;
-}
 
 static int map_main(int argc, char **argv) {
   int rc = HUB_EXIT_USAGE, argi = 1, flags = LT_MAP_PRETTY;
@@ -50,8 +22,7 @@ static int map_main(int argc, char **argv) {
     fprintf(stderr, "lienthong map: %s\n", why);
     goto out;
   }
-  if (!strcmp(argv[argi + 1], "-") ? read_stdin(&in, &len, why, sizeof why)
-                                    : (int)lt_file_read(argv[argi + 1], LT_JSON_MAX_BYTES, &in, &len, why, sizeof why)) {
+  if (hub_file_read_arg(argv[argi + 1], LT_JSON_MAX_BYTES, &in, &len, why, sizeof why)) {
     fprintf(stderr, "lienthong map: %s\n", why);
     goto out;
   }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
 #include "hub/core/xml.h"
 #include "mappings/shape/json.h"
@@ -197,7 +198,7 @@ static int query_main(int argc, char **argv) {
     return HUB_EXIT_USAGE;
   }
   int rc;
-  if (lt_input_read(file, LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK) {
+  if (hub_file_read_arg(file, LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err) != HUB_OK) {
     fprintf(stderr, "lienthong query: %s\n", err);
     rc = HUB_EXIT_USAGE;
   } else {

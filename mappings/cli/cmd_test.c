@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "hub/core/xml.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/map.h"
@@ -33,19 +35,6 @@ struct text {
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void dir_of(const char *file, char *out, size_t size) {
-  const char *slash = strrchr(file, '/');
-  if (slash)
-    snprintf(out, size, "%.*s", (int)(slash - file), file);
-  else
-    snprintf(out, size, ".");
-}
-
-static void join(const char *dir, const char *rel, char *out, size_t size) {
-  int n = rel[0] == '/' ? snprintf(out, size, "%s", rel) : snprintf(out, size, "%s/%s", dir, rel);
-  if (n < 0 || (size_t)n >= size) out[0] = '\0'; /* too long: an empty path fails to open, loudly */
-}
 
 static int is_xml_text(const char *p, size_t len) {
   size_t i = 0;
@@ -236,6 +225,9 @@ static int run_steps(const struct hub_node *steps, const struct hub_node *header
                      const struct text *in, struct outcome *oc) {
   struct hub_step_env env = {.base_dir = base, .route = "test"};
   struct hub_msg *msg = hub_msg_new(NULL, 0, in->p, in->len);
+  struct hub_step_chain *chain = NULL;
+  struct hub_step_outcome so = {0};
+  char stage[96];
   int rc = -1;
   if (!msg) return -1;
   oc->code = hub_err2name(HUB_ERR_CONFIG);
@@ -247,40 +239,24 @@ static int run_steps(const struct hub_node *steps, const struct hub_node *header
     hub_msg_header_add(msg, headers->keys[i]->scalar, headers->items[i]->scalar, strlen(headers->items[i]->scalar));
   }
   if (steps->kind != HUB_NODE_SEQ || !steps->n) {
-    hub_node_error(steps, oc->error, sizeof oc->error, "steps must be a non-empty list of `- NAME: ARGS`");
+    hub_node_error(steps, oc->error, sizeof oc->error, "steps must be a non-empty list of `- NAME: OPTIONS`");
     goto config;
   }
-  for (size_t i = 0; i < steps->n; i++) {
-    const struct hub_node *s = steps->items[i];
-    if (s->kind != HUB_NODE_MAP || s->n != 1) {
-      hub_node_error(s, oc->error, sizeof oc->error, "a step is a one-key mapping `- NAME: ARGS`");
-      goto config;
-    }
-    const struct hub_step_ops *ops = hub_registry_get_step(s->keys[0]->scalar);
-    if (!ops) {
-      hub_node_error(s->keys[0], oc->error, sizeof oc->error, "no step named '%s'", s->keys[0]->scalar);
-      goto config;
-    }
-    void *state = NULL;
-    hub_err_t cr = ops->create(s->items[0], &env, &state, oc->error, sizeof oc->error);
-    if (cr) {
-      /* like a mapping that does not load: a failure, or the expected error */
-      oc->failed_run = 1;
-      oc->code = hub_err2name(cr);
-      rc = 0;
-      goto out;
-    }
-    struct hub_step_outcome so = {0};
-    enum hub_step_result r = ops->process(state, msg, &so);
-    ops->destroy(state);
-    if (r != HUB_STEP_OK) {
-      oc->failed_run = 1;
-      oc->code = hub_err2name(so.code);
-      snprintf(oc->error, sizeof oc->error, "steps[%zu].%s: %s", i, ops->info.name, so.reason);
-      hub_step_outcome_clear(&so);
-      rc = 0;
-      goto out;
-    }
+  /* the steps are created as a route creates them; one that cannot be set up is, like a mapping
+   * that does not load, a failure or the error the case expects */
+  hub_err_t cr = hub_step_chain_create(steps, &env, &chain, oc->error, sizeof oc->error);
+  if (cr) {
+    oc->failed_run = 1;
+    oc->code = hub_err2name(cr);
+    rc = 0;
+    goto out;
+  }
+  if (hub_step_chain_run(chain, msg, &so, stage, sizeof stage) != HUB_STEP_OK) {
+    oc->failed_run = 1;
+    oc->code = hub_err2name(so.code);
+    snprintf(oc->error, sizeof oc->error, "%s: %s", stage, so.reason);
+    rc = 0;
+    goto out;
   }
   if (!(oc->out = malloc(msg->value_len + 1))) goto out;
   memcpy(oc->out, msg->value, msg->value_len + 1);
@@ -294,6 +270,8 @@ config:
   oc->failed_run = 1;
   rc = 0;
 out:
+  hub_step_outcome_clear(&so);
+  hub_step_chain_destroy(chain);
   hub_msg_destroy(msg);
   return rc;
 }
@@ -318,9 +296,11 @@ static int b64_decode(const char *s, struct text *out) {
 }
 
 static int read_text(const char *base, const struct hub_node *n, struct text *t, char *why, size_t why_size) {
-  char path[4096];
-  join(base, n->scalar, path, sizeof path);
-  return lt_file_read(path, TEST_MAX_INPUT, &t->p, &t->len, why, why_size) ? -1 : 0;
+  char *path = hub_path_resolve_new(base, n->scalar);
+  int rc = path && !hub_file_read(path, TEST_MAX_INPUT, &t->p, &t->len, why, why_size) ? 0 : -1;
+  if (!path) snprintf(why, why_size, "out of memory");
+  free(path);
+  return rc;
 }
 
 static int scalar_list_contains(const struct hub_node *n, const char *hay, const char **missing) {
@@ -346,7 +326,7 @@ static int run_case(const char *label, const char *base, const struct hub_node *
                     char *msg, size_t msg_size) {
   struct text in = {0}, want = {0};
   struct outcome oc = {0};
-  char why[2048] = "", path[4096];
+  char why[2048] = "", *path = NULL;
   char *c1 = NULL, *s1 = NULL, *c2 = NULL, *s2 = NULL;
   int res = -1;
   if (c->kind != HUB_NODE_MAP) {
@@ -387,8 +367,7 @@ static int run_case(const char *label, const char *base, const struct hub_node *
       hub_node_error(mapping, msg, msg_size, "mapping must be a file name");
       goto out;
     }
-    join(base, mapping->scalar, path, sizeof path);
-    if (run_mapping(path, &in, &oc)) {
+    if (!(path = hub_path_resolve_new(base, mapping->scalar)) || run_mapping(path, &in, &oc)) {
       hub_node_error(mapping, msg, msg_size, "%s", oc.error);
       goto out;
     }
@@ -455,7 +434,8 @@ static int run_case(const char *label, const char *base, const struct hub_node *
         res = -1;
         goto out;
       }
-      join(base, list[i]->scalar, path, sizeof path);
+      free(path);
+      if (!(path = hub_path_resolve_new(base, list[i]->scalar))) goto out;
       if (validate_output(path, (char *)oc.out, oc.out_len, why, sizeof why)) {
         snprintf(msg, msg_size, "%s", why);
         goto out;
@@ -485,6 +465,7 @@ broken_at_x:
   hub_node_error(x, msg, msg_size, "%s", why[0] ? why : "bad value");
   res = -1;
 out:
+  free(path);
   free(c1), free(s1), free(c2), free(s2);
   free(in.p), free(want.p), free(oc.out);
   hub_msg_destroy(oc.msg);
@@ -492,14 +473,14 @@ out:
 }
 
 static int run_file(const char *file, struct tally *t) {
-  char why[2048], base[4096];
+  char why[2048], *base = NULL;
+  int rc = -1;
   struct hub_node *root = hub_node_load_file(file, why, sizeof why);
-  if (!root) {
-    printf("BROKEN %s\n", why);
-    t->broken++;
-    return -1;
+  if (!root) goto broken;
+  if (!(base = hub_path_dir_new(file))) {
+    snprintf(why, sizeof why, "%s: out of memory", file);
+    goto broken;
   }
-  dir_of(file, base, sizeof base);
   static const char *const top_keys[] = {"mapping", "steps", "now", "cases", NULL};
   const struct hub_node *cases = hub_node_get(root, "cases"), *now = hub_node_get(root, "now");
   int bad = root->kind != HUB_NODE_MAP || !cases || cases->kind != HUB_NODE_SEQ;
@@ -509,28 +490,19 @@ static int run_file(const char *file, struct tally *t) {
     if (!ok) {
       hub_node_error(root->keys[i], why, sizeof why, "unknown key '%s' (allowed: mapping, steps, now, cases)",
                      root->keys[i]->scalar);
-      printf("BROKEN %s\n", why);
-      t->broken++;
-      hub_node_destroy(root);
-      return -1;
+      goto broken;
     }
   }
   if (bad) {
     hub_node_error(root, why, sizeof why, "a test file is a mapping with cases: a list of cases");
-    printf("BROKEN %s\n", why);
-    t->broken++;
-    hub_node_destroy(root);
-    return -1;
+    goto broken;
   }
   int64_t now_s = 0;
   int now_ms = 0;
   if (now && (now->kind != HUB_NODE_SCALAR || lt_map_date_parse(now->scalar, "iso8601", 0, &now_s, &now_ms, why,
                                                                    sizeof why))) {
     hub_node_error(now, why, sizeof why, "now must be an ISO 8601 time like 2024-01-15T08:30:00+07:00");
-    printf("BROKEN %s\n", why);
-    t->broken++;
-    hub_node_destroy(root);
-    return -1;
+    goto broken;
   }
   for (size_t i = 0; i < cases->n; i++) {
     const struct hub_node *c = cases->items[i], *name = c->kind == HUB_NODE_MAP ? hub_node_get(c, "name") : NULL;
@@ -552,8 +524,15 @@ static int run_file(const char *file, struct tally *t) {
     }
   }
   lt_map_set_fixed_clock(0);
+  rc = 0;
+  goto out;
+broken:
+  printf("BROKEN %s\n", why);
+  t->broken++;
+out:
   hub_node_destroy(root);
-  return 0;
+  free(base);
+  return rc;
 }
 
 static int ends_with(const char *s, const char *suffix) {

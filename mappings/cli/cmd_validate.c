@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
 #include "hub/core/xml.h"
 #include "mappings/shape/json.h"
@@ -35,7 +36,7 @@ static int validate_main(int argc, char **argv) {
   for (int i = first + 1; i < argc; i++) {
     char *buf = NULL, *errors = NULL;
     size_t len = 0;
-    rc = lt_input_read(argv[i], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err);
+    rc = hub_file_read_arg(argv[i], LT_JSON_MAX_BYTES, &buf, &len, err, sizeof err);
     if (rc != HUB_OK) {
       fprintf(stderr, "lienthong validate: %s\n", err);
       exit_code = HUB_EXIT_USAGE;

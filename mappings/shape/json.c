@@ -2,11 +2,12 @@
  * refused (a NUL in a string would be cut short by every C consumer downstream). */
 #include "mappings/shape/json.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hub/core/files.h"
 
 /* Line and column (1-based, in bytes) of offset `off`. */
 static void position(const char *buf, size_t off, size_t *line, size_t *col) {
@@ -53,74 +54,11 @@ hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **
   return HUB_OK;
 }
 
-/* Reads all of `f` (named `name` in messages). */
-static hub_err_t read_all(FILE *f, const char *name, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                          size_t errbuf_size) {
-  hub_err_t rc = HUB_ERR_IO;
-  char *data = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      size_t nc = cap ? cap * 2 : 8192;
-      char *nd = realloc(data, nc);
-      if (!nd) {
-        snprintf(errbuf, errbuf_size, "%s: out of memory", name);
-        rc = HUB_ERR_NOMEM;
-        goto out;
-      }
-      data = nd;
-      cap = nc;
-    }
-    size_t got = fread(data + n, 1, cap - n - 1, f);
-    n += got;
-    if (n > max_bytes) {
-      snprintf(errbuf, errbuf_size, "%s: larger than %zu bytes", name, max_bytes);
-      rc = HUB_ERR_TOO_LARGE;
-      goto out;
-    }
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    snprintf(errbuf, errbuf_size, "%s: read error", name);
-    goto out;
-  }
-  data[n] = 0;
-  *buf = data;
-  *len = n;
-  data = NULL;
-  rc = HUB_OK;
-out:
-  free(data);
-  return rc;
-}
-
-hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                       size_t errbuf_size) {
-  *buf = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(errbuf, errbuf_size, "%s: %s", path, strerror(errno));
-    return HUB_ERR_IO;
-  }
-  hub_err_t rc = read_all(f, path, max_bytes, buf, len, errbuf, errbuf_size);
-  fclose(f);
-  return rc;
-}
-
-hub_err_t lt_input_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                        size_t errbuf_size) {
-  if (strcmp(path, "-") != 0) return lt_file_read(path, max_bytes, buf, len, errbuf, errbuf_size);
-  *buf = NULL;
-  *len = 0;
-  return read_all(stdin, "<stdin>", max_bytes, buf, len, errbuf, errbuf_size);
-}
-
 hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size) {
   char *buf;
   size_t len;
   *json = NULL;
-  hub_err_t rc = lt_file_read(path, LT_JSON_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
+  hub_err_t rc = hub_file_read(path, LT_JSON_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
   if (rc != HUB_OK) return rc;
   rc = lt_json_parse(buf, len, path, json, errbuf, errbuf_size);
   free(buf);

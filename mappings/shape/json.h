@@ -21,13 +21,6 @@ hub_err_t lt_json_parse(const void *buf, size_t len, const char *name, json_t **
 /* Reads a whole file and parses it with lt_json_parse; HUB_ERR_IO when it cannot be read. */
 hub_err_t lt_json_load_file(const char *path, json_t **json, char *errbuf, size_t errbuf_size);
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer (*len excludes the NUL). Files
- * larger than max_bytes are refused with HUB_ERR_TOO_LARGE. */
-hub_err_t lt_file_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                       size_t errbuf_size);
-/* lt_file_read, except that "-" reads standard input (for commands that take FILE arguments). */
-hub_err_t lt_input_read(const char *path, size_t max_bytes, char **buf, size_t *len, char *errbuf,
-                        size_t errbuf_size);
 
 /* Equality of JSON values as JSON Schema and JSONPath define it: numbers by value (1 == 1.0),
  * strings by content, arrays item by item, objects member by member regardless of order. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hub/core/cfgmap.h"
+#include "hub/core/files.h"
 #include "hub/core/xml.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/map_fn.h"
@@ -557,8 +558,7 @@ static hub_err_t load_lookups(struct loader *ld, const struct hub_node *n) {
 static hub_err_t load_xslt(struct loader *ld, const struct hub_node *root) {
   struct lt_map *m = ld->m;
   const struct hub_node *sn = hub_node_get(root, "stylesheet"), *pn = hub_node_get(root, "params");
-  char path[4096];
-  char *buf = NULL;
+  char *path = NULL, *buf = NULL;
   xmlDocPtr doc = NULL;
   hub_err_t rc = HUB_ERR_CONFIG;
   if (m->in != LT_MAP_XML || m->out != LT_MAP_XML)
@@ -567,14 +567,13 @@ static hub_err_t load_xslt(struct loader *ld, const struct hub_node *root) {
     return hub_node_error(sn ? sn : root, ld->eb, ld->es, "kind xslt needs stylesheet: FILE");
   if (hub_node_get(root, "rules") || hub_node_get(root, "lookups"))
     return hub_node_error(root, ld->eb, ld->es, "a mapping of kind xslt has no rules or lookups");
-  const char *slash = strrchr(m->path, '/');
-  if (sn->scalar[0] == '/' || !slash)
-    snprintf(path, sizeof path, "%s", sn->scalar);
-  else
-    snprintf(path, sizeof path, "%.*s/%s", (int)(slash - m->path), m->path, sn->scalar);
   size_t len = 0;
   char why[512];
-  if (lt_file_read(path, MAX_MAPPING_BYTES, &buf, &len, why, sizeof why)) {
+  if (!(path = hub_path_beside_new(m->path, sn->scalar))) {
+    rc = HUB_ERR_NOMEM;
+    goto out;
+  }
+  if (hub_file_read(path, MAX_MAPPING_BYTES, &buf, &len, why, sizeof why)) {
     hub_node_error(sn, ld->eb, ld->es, "stylesheet: %s", why);
     goto out;
   }
@@ -609,6 +608,7 @@ static hub_err_t load_xslt(struct loader *ld, const struct hub_node *root) {
   }
   rc = HUB_OK;
 out:
+  free(path);
   free(buf);
   xmlFreeDoc(doc);
   return rc;
@@ -618,20 +618,18 @@ out:
  * mapping file. */
 static hub_err_t load_contract(struct loader *ld, const struct hub_node *n, enum lt_map_format fmt,
                                struct lt_schema **schema, struct lt_validator **xsd, const char **shown) {
-  char path[4096], why[1024];
+  char why[1024];
   if (want_scalar(ld, n, "a schema file")) return HUB_ERR_CONFIG;
-  const char *slash = strrchr(ld->m->path, '/');
-  if (n->scalar[0] == '/' || !slash)
-    snprintf(path, sizeof path, "%s", n->scalar);
-  else
-    snprintf(path, sizeof path, "%.*s/%s", (int)(slash - ld->m->path), ld->m->path, n->scalar);
   *shown = n->scalar;
-  size_t pl = strlen(path);
-  int is_xsd = pl > 4 && !strcmp(path + pl - 4, ".xsd");
+  size_t pl = strlen(n->scalar);
+  int is_xsd = pl > 4 && !strcmp(n->scalar + pl - 4, ".xsd");
   if (is_xsd != (fmt == LT_MAP_XML))
     return hub_node_error(n, ld->eb, ld->es, "%s needs %s", n->scalar,
                           fmt == LT_MAP_XML ? "an .xsd schema for XML" : "a JSON Schema for JSON");
+  char *path = hub_path_beside_new(ld->m->path, n->scalar);
+  if (!path) return HUB_ERR_NOMEM;
   hub_err_t rc = is_xsd ? lt_validator_load(path, xsd, why, sizeof why) : lt_schema_load_file(path, schema, why, sizeof why);
+  free(path);
   if (rc) return hub_node_error(n, ld->eb, ld->es, "%s", why);
   return HUB_OK;
 }

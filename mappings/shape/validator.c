@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/files.h"
 #include "hub/core/registry.h"
 #include "hub/core/step.h"
 #include "hub/core/xml.h"
@@ -66,7 +67,7 @@ hub_err_t lt_validator_load(const char *path, struct lt_validator **out, char *e
     xmlDocPtr doc = NULL;
     xmlSchemaParserCtxtPtr pc = NULL;
     struct lt_buf msgs = {0};
-    rc = lt_file_read(path, HUB_XML_DEFAULT_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
+    rc = hub_file_read(path, HUB_XML_DEFAULT_MAX_BYTES, &buf, &len, errbuf, errbuf_size);
     if (rc == HUB_OK) rc = hub_xml_parse(buf, len, NULL, path, &doc, errbuf, errbuf_size);
     if (rc == HUB_OK) {
       /* libxml2 reads xs:include/xs:import documents itself: never let it use the network (a

@@ -1,43 +1,40 @@
 /* Step `map`: runs a mapping file (mappings/map.h) on the record's value. On success the value
  * is replaced by the whole output, content-type is set and lt.parent records the SHA-256 of the
  * input; on failure the record is left untouched and the step rejects with the mapping error. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "hub/core/registry.h"
 #include "mappings/shape/map.h"
+
+struct map_cfg {
+  char *mapping;
+};
+
+static const struct hub_cfg_entry entries[] = {
+    {"mapping", HUB_CFG_STR, offsetof(struct map_cfg, mapping), NULL, 1,
+     "the mapping file (docs/mapping.md), relative to the configuration file"},
+    {NULL},
+};
+static const struct hub_cfg_map cfg_map = {"map", entries, .scalar_key = "mapping",
+                                           .usage = "`- map: FILE` or `- map: {mapping: FILE}`"};
 
 struct map_state {
   struct lt_map *map;
 };
 
-static hub_err_t map_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+static hub_err_t map_create(const void *cfg, const struct hub_plugin_env *env, void **state, char *errbuf,
                             size_t errbuf_size) {
-  const struct hub_node *file = args;
-  char path[4096];
-  *state = NULL;
-  if (args && args->kind == HUB_NODE_MAP) {
-    for (size_t i = 0; i < args->n; i++)
-      if (strcmp(args->keys[i]->scalar, "mapping"))
-        return hub_node_error(args->keys[i], errbuf, errbuf_size, "unknown key '%s' in map (allowed: mapping)",
-                              args->keys[i]->scalar);
-    file = hub_node_get(args, "mapping");
-  }
-  if (!file || file->kind != HUB_NODE_SCALAR || !*file->scalar)
-    return hub_node_error(args ? args : file, errbuf, errbuf_size,
-                          "map takes a mapping file: `- map: FILE` or `- map: {mapping: FILE}`");
-  if (file->scalar[0] == '/' || !env || !env->base_dir || !*env->base_dir)
-    snprintf(path, sizeof path, "%s", file->scalar);
-  else
-    snprintf(path, sizeof path, "%s/%s", env->base_dir, file->scalar);
+  const struct map_cfg *c = cfg;
   struct map_state *st = calloc(1, sizeof *st);
-  if (!st) return HUB_ERR_NOMEM;
-  char why[1024];
-  hub_err_t rc = lt_map_load_file(path, &st->map, why, sizeof why);
-  if (rc) {
+  char why[1024], *path = hub_plugin_env_path_new(env, c->mapping);
+  hub_err_t rc = st && path ? lt_map_load_file(path, &st->map, why, sizeof why) : HUB_ERR_NOMEM;
+  free(path);
+  if (rc != HUB_OK) {
     free(st);
-    return hub_node_error(file, errbuf, errbuf_size, "mapping %s: %s", file->scalar, why);
+    if (rc == HUB_ERR_NOMEM) return rc;
+    return hub_node_error(hub_plugin_env_at(env, "mapping"), errbuf, errbuf_size, "mapping %s: %s", c->mapping, why);
   }
   *state = st;
   return HUB_OK;
@@ -67,7 +64,10 @@ static void map_destroy(void *state) {
 }
 
 static const struct hub_step_ops ops = {
-    .info = {.name = "map", .summary = "transform JSON or XML with a mapping file (rules or XSLT); see docs/mapping.md"},
+    .info = {.name = "map",
+             .summary = "transform JSON or XML with a mapping file (rules or XSLT); see docs/mapping.md",
+             .config_map = &cfg_map,
+             .config_size = sizeof(struct map_cfg)},
     .create = map_create,
     .process = map_process,
     .destroy = map_destroy,

@@ -1,6 +1,7 @@
 /* The `validate` step (`- validate: schemas/x.schema.json` or `.xsd`): a message that does not
  * parse, or does not satisfy the schema, is rejected with every failure listed (the first ones in
  * the reason, all of them in the outcome's detail). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,32 +10,27 @@
 #include "hub/core/step.h"
 #include "mappings/shape/validator.h"
 
+struct validate_cfg {
+  char *schema;
+};
 
-static hub_err_t step_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+static const struct hub_cfg_entry entries[] = {
+    {"schema", HUB_CFG_STR, offsetof(struct validate_cfg, schema), NULL, 1,
+     "the schema: a JSON Schema (2020-12, .json) or an XML Schema (.xsd), relative to the configuration file"},
+    {NULL},
+};
+static const struct hub_cfg_map map = {"validate", entries, .scalar_key = "schema",
+                                       .usage = "`- validate: schemas/x.schema.json` or `.xsd`"};
+
+static hub_err_t step_create(const void *cfg, const struct hub_plugin_env *env, void **state, char *errbuf,
                              size_t errbuf_size) {
-  *state = NULL;
-  const struct hub_node *at = args;
-  if (args && args->kind == HUB_NODE_MAP) {
-    for (size_t i = 0; i < args->n; i++)
-      if (strcmp(args->keys[i]->scalar, "schema") != 0)
-        return hub_node_error(args->keys[i], errbuf, errbuf_size, "validate: unknown key '%s' (expected 'schema')",
-                              args->keys[i]->scalar);
-    at = hub_node_get(args, "schema");
-  }
-  if (!at || at->kind != HUB_NODE_SCALAR || !at->scalar || !*at->scalar)
-    return hub_node_error(args, errbuf, errbuf_size,
-                          "validate: expected a schema path (`- validate: schemas/x.schema.json` or `.xsd`)");
-  char path[4096];
-  const char *base = env && env->base_dir ? env->base_dir : "";
-  if (at->scalar[0] == '/' || !*base) snprintf(path, sizeof path, "%s", at->scalar);
-  else snprintf(path, sizeof path, "%s/%s", base, at->scalar);
+  const struct validate_cfg *c = cfg;
   struct lt_validator *v = NULL;
-  char why[2048];
-  hub_err_t rc = lt_validator_load(path, &v, why, sizeof why);
-  if (rc != HUB_OK) {
-    hub_node_error(at, errbuf, errbuf_size, "validate: %s", why);
-    return rc == HUB_ERR_NOMEM ? rc : HUB_ERR_CONFIG;
-  }
+  char why[2048], *path = hub_plugin_env_path_new(env, c->schema);
+  hub_err_t rc = path ? lt_validator_load(path, &v, why, sizeof why) : HUB_ERR_NOMEM;
+  free(path);
+  if (rc == HUB_ERR_NOMEM) return rc;
+  if (rc != HUB_OK) return hub_node_error(hub_plugin_env_at(env, "schema"), errbuf, errbuf_size, "validate: %s", why);
   *state = v;
   return HUB_OK;
 }
@@ -81,7 +77,10 @@ static enum hub_step_result step_process(void *state, struct hub_msg *msg, struc
 static void step_destroy(void *state) { lt_validator_destroy(state); }
 
 static const struct hub_step_ops validate_ops = {
-    .info = {.name = "validate", .summary = "reject a message that does not satisfy a JSON Schema (2020-12, .json) or an XML Schema (.xsd)"},
+    .info = {.name = "validate",
+             .summary = "reject a message that does not satisfy a JSON Schema (2020-12, .json) or an XML Schema (.xsd)",
+             .config_map = &map,
+             .config_size = sizeof(struct validate_cfg)},
     .create = step_create,
     .process = step_process,
     .destroy = step_destroy,

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "hub/core/node.h"
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "hub/core/step.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/jsonpath.h"
@@ -364,10 +365,10 @@ static struct hub_node *step_args(const char *yaml) {
 }
 
 /* Runs the step on one message; 1 when result, code and (if given) a reason fragment match. */
-static int step_run(const struct hub_step_ops *ops, void *st, const char *value, enum hub_step_result want,
+static int step_run(struct hub_step *st, const char *value, enum hub_step_result want,
                     hub_err_t want_code, const char *reason, struct hub_step_outcome *out) {
   struct hub_msg *m = hub_msg_new(NULL, 0, value, strlen(value));
-  enum hub_step_result r = ops->process(st, m, out);
+  enum hub_step_result r = hub_step_process(st, m, out);
   hub_msg_destroy(m);
   int ok = r == want && (want == HUB_STEP_OK || out->code == want_code) && (!reason || strstr(out->reason, reason));
   if (!ok) fprintf(stderr, "step on %s: result %d, code %d, reason %s\n", value, r, out->code, out->reason);
@@ -380,43 +381,43 @@ static void test_step(void) {
   if (!ops) return;
   struct hub_step_env env = {.base_dir = dir, .route = "t"};
   char err[1024];
-  void *st = NULL;
+  struct hub_step *st = NULL;
   struct hub_node *y = step_args("validate: dossier.schema.json\n");
-  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
+  CHECK(hub_step_create(ops, hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
   hub_node_destroy(y);
   struct hub_step_outcome out = {0};
-  CHECK(step_run(ops, st, "{\"code\": \"A1\", \"org\": \"000.00\"}", HUB_STEP_OK, HUB_OK, NULL, &out));
-  CHECK(step_run(ops, st, "{\"code\": 5, \"org\": \"x\"}", HUB_STEP_REJECT, HUB_ERR_SCHEMA,
+  CHECK(step_run(st, "{\"code\": \"A1\", \"org\": \"000.00\"}", HUB_STEP_OK, HUB_OK, NULL, &out));
+  CHECK(step_run(st, "{\"code\": 5, \"org\": \"x\"}", HUB_STEP_REJECT, HUB_ERR_SCHEMA,
                  "/code: type: expected string, got integer; /org: pattern: ", &out));
   CHECK(out.detail && strstr((char *)out.detail, "\n/org: pattern"));
   hub_step_outcome_clear(&out);
-  CHECK(step_run(ops, st, "{\"code\": \"a\", \"code\": \"b\"}", HUB_STEP_REJECT, HUB_ERR_JSON, "duplicate object key",
+  CHECK(step_run(st, "{\"code\": \"a\", \"code\": \"b\"}", HUB_STEP_REJECT, HUB_ERR_JSON, "duplicate object key",
                  &out));
   hub_step_outcome_clear(&out);
-  ops->destroy(st);
+  hub_step_destroy(st);
 
   write_file("r.xsd", "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"><xs:element name=\"r\">"
                       "<xs:complexType><xs:sequence><xs:element name=\"n\" type=\"xs:int\"/></xs:sequence>"
                       "</xs:complexType></xs:element></xs:schema>");
   y = step_args("validate: {schema: r.xsd}\n");
   st = NULL;
-  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
+  CHECK(hub_step_create(ops, hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_OK && st);
   hub_node_destroy(y);
-  CHECK(step_run(ops, st, "<r><n>5</n></r>", HUB_STEP_OK, HUB_OK, NULL, &out));
-  CHECK(step_run(ops, st, "<r><n>five</n></r>", HUB_STEP_REJECT, HUB_ERR_SCHEMA, "/r/n: xsd: ", &out));
+  CHECK(step_run(st, "<r><n>5</n></r>", HUB_STEP_OK, HUB_OK, NULL, &out));
+  CHECK(step_run(st, "<r><n>five</n></r>", HUB_STEP_REJECT, HUB_ERR_SCHEMA, "/r/n: xsd: ", &out));
   hub_step_outcome_clear(&out);
-  CHECK(step_run(ops, st, "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><r><n>&e;</n></r>", HUB_STEP_REJECT,
+  CHECK(step_run(st, "<!DOCTYPE r [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><r><n>&e;</n></r>", HUB_STEP_REJECT,
                  HUB_ERR_XML_HOSTILE, "DOCTYPE", &out));
   hub_step_outcome_clear(&out);
-  ops->destroy(st);
+  hub_step_destroy(st);
 
   y = step_args("validate: {schema: r.xsd, strict: true}\n");
-  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK(hub_step_create(ops, hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
   CHECK_CONTAINS(err, "route.yaml:1:");
   CHECK_CONTAINS(err, "unknown key 'strict'");
   hub_node_destroy(y);
   y = step_args("validate: missing.schema.json\n");
-  CHECK(ops->create(hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK(hub_step_create(ops, hub_node_get(y, "validate"), &env, &st, err, sizeof err) == HUB_ERR_CONFIG);
   CHECK_CONTAINS(err, "route.yaml:1:11: validate:");
   CHECK_CONTAINS(err, "missing.schema.json");
   hub_node_destroy(y);

@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/truststore.h"
 
@@ -828,19 +829,21 @@ static void rates(void) {
 
 /* ---- the sign-jws and verify-jws steps, through the plugin registry ---- */
 
-static hub_err_t step_new(const char *name, const char *yaml, const struct hub_step_env *env, void **state,
+static hub_err_t step_new(const char *name, const char *yaml, const struct hub_step_env *env, struct hub_step **state,
                           struct hub_node **doc, char *errbuf, size_t errbuf_size) {
   const struct hub_step_ops *ops = hub_registry_get_step(name);
   CHECK(ops != NULL);
   *doc = hub_node_load_string("step.yaml", yaml, strlen(yaml), errbuf, errbuf_size);
   CHECK(*doc != NULL);
   if (!ops || !*doc) return HUB_ERR_CONFIG;
-  return ops->create(*doc, env, state, errbuf, errbuf_size);
+  return hub_step_create(ops, *doc, env, state, errbuf, errbuf_size);
 }
 
-static enum hub_step_result step_run(const char *name, void *state, struct hub_msg *m, struct hub_step_outcome *o) {
+static enum hub_step_result step_run(const char *name, struct hub_step *state, struct hub_msg *m,
+                                     struct hub_step_outcome *o) {
+  (void)name;
   hub_step_outcome_clear(o);
-  return hub_registry_get_step(name)->process(state, m, o);
+  return hub_step_process(state, m, o);
 }
 
 static void step_tests(void) {
@@ -849,7 +852,7 @@ static void step_tests(void) {
   struct hub_node *keys = hub_node_load_string("keys.yaml", keys_yaml, strlen(keys_yaml), errbuf, sizeof errbuf);
   struct hub_step_env env = {.base_dir = tmp, .keys = keys, .route = "test"};
   struct hub_node *d1 = NULL, *d2 = NULL, *d3 = NULL, *d4 = NULL;
-  void *sign = NULL, *verify = NULL, *sign_d = NULL, *verify_d = NULL, *bad = NULL;
+  struct hub_step *sign = NULL, *verify = NULL, *sign_d = NULL, *verify_d = NULL, *bad = NULL;
   struct hub_step_outcome out = {0};
   const char *payload = "{\"maHoSo\":\"000.00.18.H47-260101-0007\",\"trangThai\":2}";
   char sha[65];
@@ -950,10 +953,10 @@ static void step_tests(void) {
   }
   CHECK(bad == NULL);
 
-  hub_registry_get_step("sign-jws")->destroy(sign);
-  hub_registry_get_step("verify-jws")->destroy(verify);
-  hub_registry_get_step("sign-jws")->destroy(sign_d);
-  hub_registry_get_step("verify-jws")->destroy(verify_d);
+  hub_step_destroy(sign);
+  hub_step_destroy(verify);
+  hub_step_destroy(sign_d);
+  hub_step_destroy(verify_d);
   hub_node_destroy(d1);
   hub_node_destroy(d2);
   hub_node_destroy(d3);

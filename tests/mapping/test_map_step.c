@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "mappings/shape/map.h"
 
 static char dir[2048];
@@ -69,12 +70,12 @@ int main(void) {
   struct hub_node arg = {.kind = HUB_NODE_SCALAR, .file = "test", .line = 1, .col = 1,
                          .scalar = "mappings/dvcqg/dong-bo-ho-so.yaml"};
   struct hub_step_env env = {.base_dir = dir, .route = "test"};
-  void *state = NULL;
-  CHECK(ops && ops->create(&arg, &env, &state, why, sizeof why) == HUB_OK);
+  struct hub_step *state = NULL;
+  CHECK(ops && hub_step_create(ops, &arg, &env, &state, why, sizeof why) == HUB_OK);
   struct hub_msg *msg = hub_msg_new("k", 1, late_failure, sizeof late_failure - 1);
   hub_msg_header_set_str(msg, "content-type", "application/vnd.onestop+json");
   struct hub_step_outcome o = {0};
-  CHECK(ops->process(state, msg, &o) == HUB_STEP_REJECT);
+  CHECK(hub_step_process(state, msg, &o) == HUB_STEP_REJECT);
   CHECK(o.code == HUB_ERR_MAP);
   CHECK_CONTAINS(o.reason, "not a real date");
   CHECK(msg->value_len == sizeof late_failure - 1 && !memcmp(msg->value, late_failure, msg->value_len));
@@ -87,12 +88,12 @@ int main(void) {
   msg = hub_msg_new("k", 1, good, sizeof good - 1);
   char parent[65];
   hub_sha256_hex(good, sizeof good - 1, parent);
-  CHECK(ops->process(state, msg, &o) == HUB_STEP_OK);
+  CHECK(hub_step_process(state, msg, &o) == HUB_STEP_OK);
   CHECK_CONTAINS((char *)msg->value, "\"service\":\"DongBoHoSoMC\"");
   CHECK_STR(hub_msg_header_get_str(msg, "content-type"), "application/json");
   CHECK_STR(hub_msg_header_get_str(msg, "lt.parent"), parent);
   hub_msg_destroy(msg);
-  ops->destroy(state);
+  hub_step_destroy(state);
 
   /* one loaded mapping, four threads */
   pthread_t t[4];

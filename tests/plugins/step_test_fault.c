@@ -1,7 +1,6 @@
 /* Step `test-fault`: rejects, or asks for retries, when the record's value contains a
  * configured marker, so every error path of the engine (retry, backoff, DLQ) can be driven
  * from test data. Not for production routes. */
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,29 +24,33 @@ static const struct hub_cfg_entry entries[] = {
      "down so tests can act mid-run)", NULL, NULL, 0, 10000000},
     {NULL},
 };
-static const struct hub_cfg_map map = {"test-fault", entries};
 
-static void tf_destroy(void *p) {
-  if (!p) return;
-  hub_cfg_map_release(&map, p);
-  free(p);
+/* A test-fault that does nothing is a mistake in the test that wrote it. */
+static hub_err_t tf_check(const void *cfg, const struct hub_node *node, const struct hub_node *at, char *errbuf,
+                          size_t errbuf_size) {
+  const struct state *s = cfg;
+  if ((s->reject_if && *s->reject_if) || (s->retry_if && *s->retry_if) || s->delay_us) return HUB_OK;
+  return hub_node_error(hub_cfg_value_at(node, at, NULL), errbuf, errbuf_size,
+                        "test-fault needs reject_if, retry_if or delay_us");
 }
 
-static hub_err_t tf_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+static const struct hub_cfg_constraint constraints[] = {
+    {"at least one of `reject_if`, `retry_if` (not empty) or `delay_us` (not 0)", NULL, "{retry_times: 3}",
+     "{delay_us: 1}"},
+    {NULL},
+};
+static const struct hub_cfg_map map = {"test-fault", entries, .usage = "`- test-fault: {reject_if: MARKER}`",
+                                       .check = tf_check, .constraints = constraints};
+
+/* The options are the state: they live until destroy. */
+static hub_err_t tf_create(const void *cfg, const struct hub_plugin_env *env, void **state, char *errbuf,
                            size_t errbuf_size) {
-  (void)env;
-  struct state *s = calloc(1, sizeof *s);
-  if (!s) return HUB_ERR_NOMEM;
-  hub_err_t rc = hub_cfg_map_apply(&map, args, args, s, errbuf, errbuf_size);
-  if (rc == HUB_OK && (!s->reject_if || !*s->reject_if) && (!s->retry_if || !*s->retry_if) && !s->delay_us)
-    rc = hub_node_error(args, errbuf, errbuf_size, "test-fault needs reject_if, retry_if or delay_us");
-  if (rc != HUB_OK) {
-    tf_destroy(s);
-    return rc;
-  }
-  *state = s;
+  (void)env, (void)errbuf, (void)errbuf_size;
+  *state = (void *)cfg;
   return HUB_OK;
 }
+
+static void tf_destroy(void *p) { (void)p; }
 
 static enum hub_step_result tf_process(void *p, struct hub_msg *msg, struct hub_step_outcome *out) {
   struct state *s = p;
@@ -68,7 +71,8 @@ static enum hub_step_result tf_process(void *p, struct hub_msg *msg, struct hub_
 }
 
 static const struct hub_step_ops ops = {
-    .info = {.name = "test-fault", .summary = "reject or ask for retries on records containing a marker (for tests)"},
+    .info = {.name = "test-fault", .summary = "reject or ask for retries on records containing a marker (for tests)",
+             .config_map = &map, .config_size = sizeof(struct state)},
     .create = tf_create,
     .process = tf_process,
     .destroy = tf_destroy,

@@ -8,7 +8,8 @@
 #include "check.h"
 #include "hub/core/node.h"
 #include "hub/core/registry.h"
-#include "hub/core/readfile.h"
+#include "hub/core/step_chain.h"
+#include "hub/core/files.h"
 #include "hub/trust/xmldsig.h"
 #include "hub/core/xml.h"
 
@@ -24,10 +25,10 @@ static const char *kp(const char *name) {
 
 static unsigned char *fixture(const char *name, size_t *len) {
   char path[1200], err[256];
-  unsigned char *b = NULL;
+  char *b = NULL;
   snprintf(path, sizeof path, "%s/%s", fixtures, name);
-  if (hub_trust_read_file(path, 1 << 24, &b, len, err, sizeof err)) fprintf(stderr, "%s\n", err);
-  return b;
+  if (hub_file_read(path, 1 << 24, &b, len, err, sizeof err)) fprintf(stderr, "%s\n", err);
+  return (unsigned char *)b;
 }
 
 static unsigned char *sign_with(const char *key, const char *cert, const struct hub_xmldsig_sign_opts *o,
@@ -332,28 +333,28 @@ static void test_steps(void) {
   struct hub_node *vargs = yaml("{clock_skew: 2m}");
   struct hub_node *bad = yaml("{profile: edxml, keyfile: x.pem}");
   struct hub_step_env env = {.base_dir = keys, .keys = keysec, .route = "test"};
-  void *ss = NULL, *vs = NULL, *xs = NULL;
+  struct hub_step *ss = NULL, *vs = NULL, *xs = NULL;
   char err[1024];
-  CHECK(sign->create(sargs, &env, &ss, err, sizeof err) == HUB_OK);
-  CHECK(ver->create(vargs, &env, &vs, err, sizeof err) == HUB_OK);
-  CHECK(sign->create(bad, &env, &xs, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK(hub_step_create(sign, sargs, &env, &ss, err, sizeof err) == HUB_OK);
+  CHECK(hub_step_create(ver, vargs, &env, &vs, err, sizeof err) == HUB_OK);
+  CHECK(hub_step_create(sign, bad, &env, &xs, err, sizeof err) == HUB_ERR_CONFIG);
   CHECK_CONTAINS(err, "test.yaml:1:");
   CHECK_CONTAINS(err, "unknown key 'keyfile'");
   struct hub_step_env nokeys = {.base_dir = keys};
-  CHECK(ver->create(NULL, &nokeys, &xs, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK(hub_step_create(ver, NULL, &nokeys, &xs, err, sizeof err) == HUB_ERR_CONFIG);
   CHECK_CONTAINS(err, "trust store");
 
   size_t dlen;
   unsigned char *doc = fixture("edxml-status.edxml", &dlen);
   struct hub_msg *m = hub_msg_new("k", 1, doc, dlen);
   struct hub_step_outcome out = {0};
-  CHECK(sign->process(ss, m, &out) == HUB_STEP_OK);
+  CHECK(hub_step_process(ss, m, &out) == HUB_STEP_OK);
   CHECK_STR(hub_msg_header_get_str(m, HUB_H_SIG), "signed");
   CHECK_CONTAINS(hub_msg_header_get_str(m, HUB_H_SIGNER), "CN=lienthong-hub; sha256=");
   CHECK(hub_msg_header_get_str(m, HUB_H_PARENT) && strlen(hub_msg_header_get_str(m, HUB_H_PARENT)) == 64);
   CHECK_CONTAINS((char *)m->value, "REC-xml-c14n-20010315");
   struct hub_msg *copy = hub_msg_dup(m);
-  CHECK(ver->process(vs, m, &out) == HUB_STEP_OK);
+  CHECK(hub_step_process(vs, m, &out) == HUB_STEP_OK);
   CHECK_STR(hub_msg_header_get_str(m, HUB_H_SIG), "verified");
   CHECK_CONTAINS(hub_msg_header_get_str(m, HUB_H_SIGNER), "CN=lienthong-hub; sha256=");
 
@@ -362,7 +363,7 @@ static void test_steps(void) {
   CHECK(p != NULL);
   if (p) p[strlen("<edXML:StatusCode>0")] = '6';
   hub_msg_header_del(copy, HUB_H_SIG);
-  CHECK(ver->process(vs, copy, &out) == HUB_STEP_REJECT);
+  CHECK(hub_step_process(vs, copy, &out) == HUB_STEP_REJECT);
   CHECK(out.code == HUB_ERR_SIG_DIGEST);
   CHECK_CONTAINS(out.reason, "verify-xml: reference 1 (URI \"\"): digest mismatch");
   CHECK(out.detail != NULL && out.detail_len > 100);
@@ -375,7 +376,7 @@ static void test_steps(void) {
   hub_step_outcome_clear(&out);
 
   struct hub_msg *plain = hub_msg_new(NULL, 0, doc, dlen);
-  CHECK(ver->process(vs, plain, &out) == HUB_STEP_REJECT);
+  CHECK(hub_step_process(vs, plain, &out) == HUB_STEP_REJECT);
   CHECK(out.code == HUB_ERR_SIG_MISSING);
   hub_step_outcome_clear(&out);
 
@@ -383,8 +384,8 @@ static void test_steps(void) {
   hub_msg_destroy(copy);
   hub_msg_destroy(m);
   free(doc);
-  sign->destroy(ss);
-  ver->destroy(vs);
+  hub_step_destroy(ss);
+  hub_step_destroy(vs);
   hub_node_destroy(keysec);
   hub_node_destroy(sargs);
   hub_node_destroy(vargs);

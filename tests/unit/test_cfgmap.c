@@ -37,6 +37,94 @@ static const struct hub_cfg_entry entries[] = {
 };
 static const struct hub_cfg_map map = {"sample", entries};
 
+/* A step-like map: a scalar fills `file`; other keys are headers; a rule between two options. */
+struct step_like {
+  char *file;
+  int64_t lo_ms, hi_ms;
+  struct hub_str_map rest;
+};
+#define L(f) offsetof(struct step_like, f)
+
+static hub_err_t lohi_check(const void *cfg, const struct hub_node *node, const struct hub_node *at, char *errbuf,
+                            size_t errbuf_size) {
+  const struct step_like *l = cfg;
+  if (l->lo_ms <= l->hi_ms) return HUB_OK;
+  return hub_node_error(hub_cfg_value_at(node, at, "lo"), errbuf, errbuf_size, "'lo' must not be above 'hi'");
+}
+
+static const struct hub_cfg_entry like_entries[] = {
+    {"file", HUB_CFG_STR, L(file), NULL, 1, "a file"},
+    {"lo", HUB_CFG_DURATION, L(lo_ms), "1s", 0, "low", NULL, NULL, 0, 60000},
+    {"hi", HUB_CFG_DURATION, L(hi_ms), "5s", 0, "high", NULL, NULL, 1000, 3600000},
+    {"NAME", HUB_CFG_STR_MAP, L(rest), NULL, 0, "any other key"},
+    {NULL},
+};
+static const struct hub_cfg_constraint like_rules[] = {{"`lo` <= `hi`", "lo", "{lo: 6s}", "{lo: 5s}"}, {NULL}};
+static const struct hub_cfg_map like_map = {"like", like_entries, .scalar_key = "file", .rest_key = "NAME",
+                                            .usage = "`- like: FILE`", .check = lohi_check,
+                                            .constraints = like_rules};
+
+static hub_err_t apply_like(const char *yaml, struct step_like *l, char *err, size_t n) {
+  memset(l, 0, sizeof *l);
+  struct hub_node *root = hub_node_load_string("l.yaml", yaml, strlen(yaml), err, n);
+  if (!root) return HUB_ERR_CONFIG;
+  hub_err_t rc = hub_cfg_map_apply(&like_map, root, root, l, err, n);
+  hub_node_destroy(root);
+  return rc;
+}
+
+static void test_step_like(void) {
+  char err[512];
+  struct step_like l;
+  CHECK(apply_like("x.json\n", &l, err, sizeof err) == HUB_OK);
+  CHECK_STR(l.file, "x.json");
+  CHECK(l.lo_ms == 1000 && l.hi_ms == 5000 && l.rest.n == 0);
+  hub_cfg_map_release(&like_map, &l);
+  CHECK(apply_like("{file: y, lo: 2s, a.b: c, d: '5'}\n", &l, err, sizeof err) == HUB_OK);
+  CHECK_STR(l.file, "y");
+  CHECK(l.lo_ms == 2000 && l.rest.n == 2);
+  CHECK_STR(hub_str_map_get(&l.rest, "a.b"), "c");
+  CHECK_STR(hub_str_map_get(&l.rest, "d"), "5");
+  CHECK(hub_str_map_get(&l.rest, "file") == NULL);
+  hub_cfg_map_release(&like_map, &l);
+  CHECK(l.rest.n == 0 && l.file == NULL);
+  CHECK(apply_like("[x]\n", &l, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "l.yaml:1:1: like takes a mapping or a scalar, not a list (write `- like: FILE`)");
+  hub_cfg_map_release(&like_map, &l);
+  CHECK(apply_like("{file: y, a: [1]}\n", &l, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "l.yaml:1:14: 'a' must have a scalar value, not a list");
+  hub_cfg_map_release(&like_map, &l);
+  CHECK(apply_like("{a: b}\n", &l, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "missing required key 'file' in like");
+  hub_cfg_map_release(&like_map, &l);
+  /* bounds are shown as written; the check runs after the entries, at the option it blames */
+  CHECK(apply_like("{file: y, lo: 2m}\n", &l, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "l.yaml:1:15: 'lo' must be between 0 and 1m, got '2m'");
+  hub_cfg_map_release(&like_map, &l);
+  CHECK(apply_like("{file: y,\n hi: 2s,\n lo: 3s}\n", &l, err, sizeof err) == HUB_ERR_CONFIG);
+  CHECK_CONTAINS(err, "l.yaml:3:6: 'lo' must not be above 'hi'");
+  hub_cfg_map_release(&like_map, &l);
+
+  char *schema = hub_cfg_map_schema_new(&like_map);
+  CHECK_CONTAINS(schema, "\"anyOf\"");
+  CHECK_CONTAINS(schema, "\"x-fills\": \"file\"");
+  CHECK_CONTAINS(schema, "\"minimum\": 1000");
+  CHECK_CONTAINS(schema, "\"maximum\": 3600000");
+  CHECK_CONTAINS(schema, "\"x-constraints\"");
+  CHECK_CONTAINS(schema, "\"breaks\": \"{lo: 6s}\"");
+  CHECK(strstr(schema, "\"NAME\"") == NULL);
+  free(schema);
+  char *md = NULL;
+  size_t mdlen = 0;
+  FILE *f = open_memstream(&md, &mdlen);
+  hub_cfg_map_write_markdown(&like_map, f);
+  fclose(f);
+  CHECK_CONTAINS(md, "| `hi` | duration, `1s`..`1h` | `5s` | no | high |");
+  CHECK_CONTAINS(md, "| `NAME` | string (any other key) |  | no | any other key |");
+  CHECK_CONTAINS(md, "\nConstraints (`lint` and `run` refuse a configuration that breaks one, with file:line:col):\n\n- `lo` <= `hi`\n");
+  free(md);
+}
+
 static hub_err_t apply_text(const char *yaml, struct sample *s, char *err, size_t n) {
   memset(s, 0, sizeof *s);
   struct hub_node *root = hub_node_load_string("t.yaml", yaml, strlen(yaml), err, n);
@@ -137,10 +225,12 @@ int main(void) {
   FILE *f = open_memstream(&md, &mdlen);
   hub_cfg_map_write_markdown(&map, f);
   fclose(f);
-  CHECK_CONTAINS(md, "| `count` | integer | `3` | no | bounded count |");
+  CHECK_CONTAINS(md, "| `count` | integer, `0`..`10` | `3` | no | bounded count |");
   CHECK_CONTAINS(md, "| `sub.inner` | string | `dflt` | no | inner value |");
   CHECK_CONTAINS(md, "one of `slow/fast/auto`");
   free(md);
+
+  test_step_like();
 
   CHECK(hub_topic_name_valid("dvcqg.sync.request"));
   CHECK(!hub_topic_name_valid("a b"));

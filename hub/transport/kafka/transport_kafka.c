@@ -4,6 +4,7 @@
  * to the committed offsets; fatal producer errors (fencing) recreate the producer. */
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,8 +43,10 @@ static const struct hub_cfg_entry kafka_entries[] = {
      "consumer group session timeout (a dead instance's partitions move after this)", NULL, NULL, 1000, 300000},
     {"transaction_timeout", HUB_CFG_DURATION, KCFG(transaction_timeout_ms), "60s", 0,
      "broker aborts a transaction left open longer than this", NULL, NULL, 1000, 900000},
+    /* librdkafka's socket.timeout.ms, which this sets, stops at 300000 */
     {"request_timeout", HUB_CFG_DURATION, KCFG(request_timeout_ms), "30s", 0,
-     "bound on each blocking call (init, commit, abort, admin)", NULL, NULL, 1000, 600000},
+     "bound on each blocking call (init, commit, abort, admin) and on each broker request (socket.timeout.ms)", NULL,
+     NULL, 1000, 300000},
     {"prefetch", HUB_CFG_SIZE, KCFG(prefetch_bytes), "8MiB", 0,
      "records each route's consumer fetches ahead (librdkafka's queued.max.messages.kbytes); the main "
      "term of the hub's memory. 8 MiB keeps up with about 120000 records of 1 KiB a second (docs/bench.md)",
@@ -52,7 +55,297 @@ static const struct hub_cfg_entry kafka_entries[] = {
      "extra librdkafka properties as name=value (they override the hub's)"},
     {NULL},
 };
-static const struct hub_cfg_map hub_kafka_cfg_map = {"hub.kafka", kafka_entries};
+
+/* ---- hub.kafka's check: what k_open would refuse, lint refuses ------------------------------
+ * The check builds the librdkafka configurations producer_create and consumer_create build (the
+ * settings below mirror theirs: keep them in step), adds `properties` as apply_properties does,
+ * then refuses (1) what librdkafka refuses to set, (2) what breaks librdkafka's rules between
+ * settings (rd_kafka_conf_finalize), with the hub's option names and the place of the option or
+ * property that breaks them, and (3), as a last net, what rd_kafka_new refuses when the clients
+ * are created without brokers (nothing connects): SASL settings, SSL key material. */
+
+static const char *const base_settings[][2] = {
+    {"client.id", "lienthong-lint"}, {"reconnect.backoff.ms", "50"}, {"reconnect.backoff.max.ms", "1000"}};
+static const char *const producer_settings[][2] = {
+    {"enable.idempotence", "true"},         {"acks", "all"},
+    {"linger.ms", "2"},                     {"batch.num.messages", "10000"},
+    {"queue.buffering.max.messages", "500000"}, {"transactional.id", "lienthong.lint"}};
+static const char *const consumer_settings[][2] = {
+    {"group.id", "lienthong.lint"},      {"isolation.level", "read_committed"},   {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},     {"heartbeat.interval.ms", "1000"},
+    {"fetch.wait.max.ms", "50"}};
+
+static const struct hub_cfg_constraint kafka_constraints[] = {
+    {"`request_timeout` (socket.timeout.ms) is at most `transaction_timeout` (transaction.timeout.ms) + 100ms",
+     "transaction_timeout", "{transaction_timeout: 20s}", "{transaction_timeout: 29900ms}"},
+    {"each item of `properties` is name=value, at most 1023 characters", "properties", "{properties: [linger.ms]}",
+     "{properties: [linger.ms=5]}"},
+    {"librdkafka knows each property's name (`run` would ignore an unknown one)", "properties",
+     "{properties: [linger.msec=5]}", "{properties: [queue.buffering.max.ms=5]}"},
+    {"librdkafka accepts each property's value", "properties", "{properties: [linger.ms=-1]}",
+     "{properties: [linger.ms=0]}"},
+    {"the transactional producer keeps enable.idempotence=true", "properties",
+     "{properties: [enable.idempotence=false]}", "{properties: [enable.idempotence=true]}"},
+    {"the transactional producer keeps acks=all", "properties", "{properties: [acks=1]}", "{properties: [acks=all]}"},
+    {"max.in.flight (max.in.flight.requests.per.connection) is at most 5", "properties",
+     "{properties: [max.in.flight=6]}", "{properties: [max.in.flight=5]}"},
+    {"retries (message.send.max.retries) is at least 1", "properties", "{properties: [retries=0]}",
+     "{properties: [retries=1]}"},
+    {"queue.buffering.backpressure.threshold is 1", "properties",
+     "{properties: [queue.buffering.backpressure.threshold=2]}",
+     "{properties: [queue.buffering.backpressure.threshold=1]}"},
+    {"queuing.strategy is fifo", "properties", "{properties: [queuing.strategy=lifo]}",
+     "{properties: [queuing.strategy=fifo]}"},
+    {"message.timeout.ms (delivery.timeout.ms) is at most `transaction_timeout`", "properties",
+     "{properties: [message.timeout.ms=60001]}", "{properties: [message.timeout.ms=60000]}"},
+    {"message.timeout.ms (default: `transaction_timeout`) is 0 or more than linger.ms (2 unless set)", "properties",
+     "{properties: [message.timeout.ms=2]}", "{properties: [message.timeout.ms=3]}"},
+    {"reconnect.backoff.max.ms (1000 unless set) is at least reconnect.backoff.ms (50 unless set)", "properties",
+     "{properties: [reconnect.backoff.max.ms=49]}", "{properties: [reconnect.backoff.max.ms=50]}"},
+    {"ssl.keystore.location needs ssl.keystore.password", "properties",
+     "{properties: [ssl.keystore.location=keystore.p12]}",
+     "{properties: [ssl.keystore.location=keystore.p12, ssl.keystore.password=secret]}"},
+    {"message.max.bytes is at most the consumer's fetch.max.bytes (half of `prefetch`, within 1MiB..8MiB)",
+     "properties", "{prefetch: 2MiB, properties: [message.max.bytes=1048577]}",
+     "{prefetch: 2MiB, properties: [message.max.bytes=1048576]}"},
+    {"receive.message.max.bytes, when set, is at least fetch.max.bytes + 512", "properties",
+     "{prefetch: 2MiB, properties: [receive.message.max.bytes=1049087]}",
+     "{prefetch: 2MiB, properties: [receive.message.max.bytes=1049088]}"},
+    {"max.poll.interval.ms is at least `session_timeout` (session.timeout.ms)", "properties",
+     "{properties: [max.poll.interval.ms=9999]}", "{properties: [max.poll.interval.ms=10000]}"},
+    {"librdkafka can create the producer and the consumer (checked without brokers: SASL settings, SSL key "
+     "material)",
+     "properties", "{properties: [security.protocol=sasl_plaintext, sasl.mechanisms=PLAIN]}",
+     "{properties: [security.protocol=sasl_plaintext, sasl.mechanisms=PLAIN, sasl.username=u, sasl.password=p]}"},
+    {NULL},
+};
+
+/* A refusal: what it says and where it points. */
+struct kcheck {
+  const struct hub_kafka_cfg *c;
+  const struct hub_node *node, *at;
+  char *errbuf;
+  size_t errbuf_size;
+};
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk, (void)level, (void)fac, (void)buf; /* lint builds clients only to ask librdkafka */
+}
+
+/* The index of the last properties item setting one of `names` (space-separated, aliases
+ * included), or -1. */
+static long prop_item(const struct hub_kafka_cfg *c, const char *names) {
+  long found = -1;
+  for (size_t i = 0; i < c->properties.n; i++) {
+    const char *kv = c->properties.v[i], *eq = strchr(kv, '=');
+    size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
+    for (const char *p = names; *p;) {
+      size_t l = strcspn(p, " ");
+      if (l == kl && !strncmp(p, kv, l)) found = (long)i;
+      p += l;
+      p += *p == ' ';
+    }
+  }
+  return found;
+}
+
+/* Writes the error at properties item `item`, else at the first of `options` (space-separated)
+ * written, else at the section. */
+static hub_err_t refuse(const struct kcheck *k, long item, const char *options, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static hub_err_t refuse(const struct kcheck *k, long item, const char *options, const char *fmt, ...) {
+  char msg[768];
+  const struct hub_node *at = NULL, *props = hub_node_get(k->node, "properties");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* librdkafka's messages may end in a newline */
+  for (size_t n = strlen(msg); n && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--) msg[n - 1] = '\0';
+  if (item >= 0 && props) at = props->kind == HUB_NODE_SEQ && (size_t)item < props->n ? props->items[item] : props;
+  for (const char *p = options; !at && p && *p;) {
+    char name[64];
+    size_t l = strcspn(p, " ");
+    snprintf(name, sizeof name, "%.*s", (int)l, p);
+    at = hub_node_get(k->node, name);
+    p += l;
+    p += *p == ' ';
+  }
+  return hub_node_error(at ? at : hub_cfg_value_at(k->node, k->at, NULL), k->errbuf, k->errbuf_size, "%s", msg);
+}
+
+static long long conf_ll(rd_kafka_conf_t *conf, const char *name) {
+  char v[64];
+  size_t n = sizeof v;
+  if (rd_kafka_conf_get(conf, name, v, &n) != RD_KAFKA_CONF_OK) return 0;
+  return strtoll(v, NULL, 10);
+}
+
+static int conf_is(rd_kafka_conf_t *conf, const char *name, const char *want) {
+  char v[64];
+  size_t n = sizeof v;
+  return rd_kafka_conf_get(conf, name, v, &n) == RD_KAFKA_CONF_OK && !strcmp(v, want);
+}
+
+/* The configuration k_open builds for a producer or a consumer, without brokers, in *out. */
+static hub_err_t build_conf(const struct kcheck *k, int consumer, rd_kafka_conf_t **out) {
+  const struct hub_kafka_cfg *c = k->c;
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char e[512], v[32];
+  hub_err_t rc = HUB_OK;
+  *out = NULL;
+  rd_kafka_conf_set_log_cb(conf, quiet_log);
+  struct {
+    const char *name, *option;
+    long long value;
+  } derived[] = {{"socket.timeout.ms", "request_timeout", c->request_timeout_ms},
+                 {"transaction.timeout.ms", "transaction_timeout", c->transaction_timeout_ms},
+                 {"session.timeout.ms", "session_timeout", c->session_timeout_ms},
+                 {"queued.max.messages.kbytes", "prefetch", c->prefetch_bytes / 1024},
+                 {"fetch.max.bytes", "prefetch", 0}};
+  int64_t fm = c->prefetch_bytes / 2; /* as consumer_create sizes one fetch */
+  derived[4].value = fm < 1048576 ? 1048576 : fm > 8388608 ? 8388608 : fm;
+  for (size_t i = 0; i < sizeof base_settings / sizeof *base_settings; i++)
+    if (rd_kafka_conf_set(conf, base_settings[i][0], base_settings[i][1], e, sizeof e) != RD_KAFKA_CONF_OK) goto hub;
+  for (size_t i = 0; !consumer && i < sizeof producer_settings / sizeof *producer_settings; i++)
+    if (rd_kafka_conf_set(conf, producer_settings[i][0], producer_settings[i][1], e, sizeof e) != RD_KAFKA_CONF_OK)
+      goto hub;
+  for (size_t i = 0; consumer && i < sizeof consumer_settings / sizeof *consumer_settings; i++)
+    if (rd_kafka_conf_set(conf, consumer_settings[i][0], consumer_settings[i][1], e, sizeof e) != RD_KAFKA_CONF_OK)
+      goto hub;
+  if (consumer && hub_fetch_wake_conf(conf, e, sizeof e) < 0) goto hub;
+  for (size_t i = 0; i < sizeof derived / sizeof *derived; i++) {
+    if (consumer ? i == 1 : i >= 2) continue; /* which client sets what */
+    snprintf(v, sizeof v, "%lld", derived[i].value);
+    if (rd_kafka_conf_set(conf, derived[i].name, v, e, sizeof e) != RD_KAFKA_CONF_OK) {
+      rc = refuse(k, -1, derived[i].option, "'%s' sets librdkafka's %s, which refuses it: %s", derived[i].option,
+                  derived[i].name, e);
+      goto out;
+    }
+  }
+  for (size_t i = 0; i < c->properties.n; i++) {
+    char kv[1024];
+    const char *item = c->properties.v[i];
+    char *eq = strchr(item, '=');
+    if (!eq || eq == item || strlen(item) >= sizeof kv) {
+      rc = refuse(k, (long)i, NULL, "kafka property '%s' is not name=value (of at most %zu characters)", item,
+                  sizeof kv - 1);
+      goto out;
+    }
+    snprintf(kv, sizeof kv, "%.*s", (int)(eq - item), item);
+    if (rd_kafka_conf_set(conf, kv, eq + 1, e, sizeof e) != RD_KAFKA_CONF_OK) {
+      rc = refuse(k, (long)i, NULL, "kafka property '%s': %s%s", item, e,
+                  strstr(e, "No such configuration property") ? " (run would ignore it: a typo?)" : "");
+      goto out;
+    }
+  }
+  /* consumer_create sets this after the properties: the statistics feed the /ready check */
+  if (consumer && rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", e, sizeof e) != RD_KAFKA_CONF_OK) goto hub;
+  *out = conf;
+  return HUB_OK;
+hub:
+  rc = refuse(k, -1, NULL, "librdkafka %s refuses a setting of the hub: %s", rd_kafka_version_str(), e);
+out:
+  rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
+/* librdkafka's rules between settings (rd_kafka_conf_finalize). */
+static hub_err_t check_rules(const struct kcheck *k, rd_kafka_conf_t *p, rd_kafka_conf_t *cons) {
+  const struct hub_kafka_cfg *c = k->c;
+  long long sock = conf_ll(p, "socket.timeout.ms"), txn = conf_ll(p, "transaction.timeout.ms");
+  long long linger = conf_ll(p, "linger.ms"), mt = conf_ll(p, "message.timeout.ms");
+  long mt_item = prop_item(c, "message.timeout.ms delivery.timeout.ms");
+  if (sock > txn + 100)
+    return refuse(k, prop_item(c, "socket.timeout.ms transaction.timeout.ms"), "transaction_timeout request_timeout",
+                  "request_timeout (socket.timeout.ms %lld) must be at most transaction_timeout "
+                  "(transaction.timeout.ms %lld) + 100ms: librdkafka refuses the transactional producer otherwise",
+                  sock, txn);
+  if (!conf_is(p, "enable.idempotence", "true"))
+    return refuse(k, prop_item(c, "enable.idempotence"), NULL,
+                  "the transactional producer needs enable.idempotence=true");
+  long item = prop_item(c, "max.in.flight max.in.flight.requests.per.connection");
+  if (item >= 0 && conf_ll(p, "max.in.flight") > 5)
+    return refuse(k, item, NULL, "max.in.flight must be at most 5 for the idempotent producer");
+  if ((item = prop_item(c, "retries message.send.max.retries")) >= 0 && conf_ll(p, "retries") < 1)
+    return refuse(k, item, NULL, "retries must be at least 1 for the idempotent producer");
+  if ((item = prop_item(c, "queue.buffering.backpressure.threshold")) >= 0 &&
+      conf_ll(p, "queue.buffering.backpressure.threshold") > 1)
+    return refuse(k, item, NULL, "queue.buffering.backpressure.threshold must be 1 for the idempotent producer");
+  if (!conf_is(p, "acks", "-1") && !conf_is(p, "acks", "all"))
+    return refuse(k, prop_item(c, "acks request.required.acks"), NULL,
+                  "the idempotent producer needs acks=all (every in-sync replica)");
+  if ((item = prop_item(c, "queuing.strategy")) >= 0 && !conf_is(p, "queuing.strategy", "fifo"))
+    return refuse(k, item, NULL, "queuing.strategy must be fifo for the idempotent producer");
+  if (mt_item >= 0 && mt > txn)
+    return refuse(k, mt_item, "transaction_timeout",
+                  "message.timeout.ms (%lld) must be at most transaction_timeout (transaction.timeout.ms %lld)", mt,
+                  txn);
+  /* unless set, message.timeout.ms becomes transaction.timeout.ms; librdkafka compares both the
+   * value before and after that with linger.ms */
+  long long mt_eff = mt_item >= 0 ? mt : txn;
+  if ((mt != 0 && mt <= linger) || (mt_eff != 0 && mt_eff <= linger))
+    return refuse(k, prop_item(c, "message.timeout.ms delivery.timeout.ms linger.ms queue.buffering.max.ms"),
+                  "transaction_timeout", "message.timeout.ms (%lld) must be more than linger.ms (%lld)",
+                  mt_item >= 0 ? mt : mt <= linger ? mt : mt_eff, linger);
+  if (conf_ll(p, "reconnect.backoff.max.ms") < conf_ll(p, "reconnect.backoff.ms"))
+    return refuse(k, prop_item(c, "reconnect.backoff.ms reconnect.backoff.max.ms"), NULL,
+                  "reconnect.backoff.max.ms (%lld) must be at least reconnect.backoff.ms (%lld)",
+                  conf_ll(p, "reconnect.backoff.max.ms"), conf_ll(p, "reconnect.backoff.ms"));
+  if ((item = prop_item(c, "ssl.keystore.location")) >= 0 && prop_item(c, "ssl.keystore.password") < 0)
+    return refuse(k, item, NULL, "ssl.keystore.location needs ssl.keystore.password");
+  long long fetch = conf_ll(cons, "fetch.max.bytes"), msg = conf_ll(cons, "message.max.bytes");
+  if (fetch < msg)
+    return refuse(k, prop_item(c, "message.max.bytes fetch.max.bytes"), "prefetch",
+                  "message.max.bytes (%lld) must be at most the consumer's fetch.max.bytes (%lld, half of prefetch "
+                  "within 1MiB..8MiB)",
+                  msg, fetch);
+  long long recv = conf_ll(cons, "receive.message.max.bytes");
+  if ((item = prop_item(c, "receive.message.max.bytes")) >= 0 && recv < fetch + 512)
+    return refuse(k, item, "prefetch", "receive.message.max.bytes (%lld) must be at least fetch.max.bytes (%lld) + 512",
+                  recv, fetch);
+  if (conf_ll(cons, "max.poll.interval.ms") < conf_ll(cons, "session.timeout.ms"))
+    return refuse(k, prop_item(c, "max.poll.interval.ms session.timeout.ms"), "session_timeout",
+                  "max.poll.interval.ms (%lld) must be at least session_timeout (session.timeout.ms %lld)",
+                  conf_ll(cons, "max.poll.interval.ms"), conf_ll(cons, "session.timeout.ms"));
+  return HUB_OK;
+}
+
+/* The last net: create each client as k_open would, with no brokers, and drop it. */
+static hub_err_t check_create(const struct kcheck *k, rd_kafka_conf_t *conf, rd_kafka_type_t type) {
+  char e[512];
+  /* OIDC fetches a token when the client starts: that would be connecting */
+  if (conf_is(conf, "sasl.oauthbearer.method", "oidc")) return HUB_OK;
+  rd_kafka_conf_t *dup = rd_kafka_conf_dup(conf);
+  if (rd_kafka_conf_set(dup, "bootstrap.servers", "", e, sizeof e) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(dup);
+    return HUB_OK;
+  }
+  rd_kafka_t *rk = rd_kafka_new(type, dup, e, sizeof e);
+  if (rk) {
+    rd_kafka_destroy(rk);
+    return HUB_OK;
+  }
+  rd_kafka_conf_destroy(dup);
+  return refuse(k, k->c->properties.n ? (long)k->c->properties.n - 1 : -1, NULL,
+                "librdkafka refuses to create the %s: %s", type == RD_KAFKA_PRODUCER ? "producer" : "consumer", e);
+}
+
+static hub_err_t kafka_check(const void *cfg, const struct hub_node *node, const struct hub_node *at, char *errbuf,
+                             size_t errbuf_size) {
+  struct kcheck k = {cfg, node, at, errbuf, errbuf_size};
+  rd_kafka_conf_t *p = NULL, *cons = NULL;
+  hub_err_t rc;
+  if ((rc = build_conf(&k, 0, &p)) == HUB_OK && (rc = build_conf(&k, 1, &cons)) == HUB_OK &&
+      (rc = check_rules(&k, p, cons)) == HUB_OK && (rc = check_create(&k, p, RD_KAFKA_PRODUCER)) == HUB_OK)
+    rc = check_create(&k, cons, RD_KAFKA_CONSUMER);
+  if (p) rd_kafka_conf_destroy(p);
+  if (cons) rd_kafka_conf_destroy(cons);
+  return rc;
+}
+
+static const struct hub_cfg_map hub_kafka_cfg_map = {"hub.kafka", kafka_entries, .check = kafka_check,
+                                                     .constraints = kafka_constraints};
 
 
 struct mark {

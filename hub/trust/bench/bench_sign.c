@@ -26,7 +26,7 @@
 #include <xmlsec/xmltree.h>
 
 #include "hub/core/registry.h"
-#include "hub/core/readfile.h"
+#include "hub/core/files.h"
 #include "hub/trust/xmldsig.h"
 #include "hub/core/xml.h"
 
@@ -267,7 +267,7 @@ static int bench_main(int argc, char **argv) {
   const char *src = getenv("LT_SOURCE_DIR") ? getenv("LT_SOURCE_DIR") : LT_SOURCE_DIR;
   int no_external = 0, rc = HUB_EXIT_FAIL;
   char err[1024], path[1200], kb[1100], cb[1100], cab[1100];
-  unsigned char *doc = NULL;
+  char *doc = NULL;
   struct hub_xmldsig_signer *signer = NULL;
   struct hub_xmldsig_verifier *verifier = NULL;
   xmlSecKeysMngrPtr mngr = NULL;
@@ -287,11 +287,11 @@ static int bench_main(int argc, char **argv) {
   snprintf(c.src, sizeof c.src, "%s", src);
   snprintf(c.keys, sizeof c.keys, "%s/tests/trust/fixtures/keys", src);
   snprintf(path, sizeof path, "%s/tests/trust/fixtures/edxml-document.edxml", src);
-  if (hub_trust_read_file(path, 1 << 20, &doc, &c.doc_len, err, sizeof err)) {
+  if (hub_file_read(path, 1 << 20, &doc, &c.doc_len, err, sizeof err)) {
     fprintf(stderr, "lienthong bench sign: %s (give --source REPO)\n", err);
     return HUB_EXIT_USAGE;
   }
-  c.doc = doc;
+  c.doc = (const unsigned char *)doc;
   const char *ca[] = {kp(&c, "ca.pem", cab, sizeof cab)};
   struct hub_xmldsig_verify_opts vo = {.trust_ca = ca, .n_trust_ca = 1, .clock_skew_s = -1};
   if (hub_xmldsig_signer_new(kp(&c, "agency-rsa-key.pem", kb, sizeof kb), kp(&c, "agency-rsa-cert.pem", cb, sizeof cb),
@@ -372,15 +372,15 @@ static int bench_main(int argc, char **argv) {
     }
     snprintf(jar, sizeof jar, "%s/.cache/santuario-target/santuario-tool-1.0.jar", src);
     snprintf(cpf, sizeof cpf, "%s/.cache/santuario-target/classpath.txt", src);
-    unsigned char *cp = NULL;
+    char *cp = NULL;
     size_t cpl;
-    if (access(jar, R_OK) == 0 && hub_trust_read_file(cpf, 1 << 20, &cp, &cpl, err, sizeof err) == 0) {
+    if (access(jar, R_OK) == 0 && hub_file_read(cpf, 1 << 20, &cp, &cpl, err, sizeof err) == 0) {
       while (cpl && (cp[cpl - 1] == '\n' || cp[cpl - 1] == '\r')) cp[--cpl] = '\0';
       size_t n = strlen(jar) + cpl + 2;
       char *classpath = malloc(n), secs_s[32], *json = NULL;
       snprintf(secs_s, sizeof secs_s, "%.2f", c.seconds);
       if (classpath) {
-        snprintf(classpath, n, "%s:%s", jar, (char *)cp);
+        snprintf(classpath, n, "%s:%s", jar, cp);
         char *jargv[] = {"java", "-cp", classpath, "lt.interop.Tool", "bench", "--key", kb, "--cert", cb, "--trust",
                          (char *)ca[0], "--seconds", secs_s, path, NULL};
         if (spawn_quiet(jargv, &json) == 0) {

@@ -8,7 +8,7 @@
 #include "hub/core/registry.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/cli/cli.h"
-#include "hub/core/readfile.h"
+#include "hub/core/files.h"
 #include "hub/trust/truststore.h"
 #include "hub/trust/xmldsig.h"
 
@@ -21,7 +21,8 @@ static int sign_main(int argc, char **argv) {
   const char *key = NULL, *cert = NULL, *profile = NULL, *kid = NULL, *alg = NULL, *c14n = NULL, *file = NULL;
   char err[1024];
   int rc = HUB_EXIT_FAIL;
-  unsigned char *in = NULL, *out = NULL;
+  char *in = NULL;
+  unsigned char *out = NULL;
   size_t in_len = 0, out_len = 0;
   char *jws = NULL;
   struct hub_xmldsig_signer *signer = NULL;
@@ -50,11 +51,11 @@ static int sign_main(int argc, char **argv) {
   if (profile && strcmp(profile, "edxml") && strcmp(profile, "generic") && strcmp(profile, "jws-compact") &&
       strcmp(profile, "jws-detached"))
     return hub_cmd_usage_error(&cmd, "--profile must be edxml, generic, jws-compact or jws-detached");
-  if (hub_trust_read_file(file, TRUST_MAX_INPUT, &in, &in_len, err, sizeof err) != HUB_OK) {
+  if (hub_file_read_arg(file, TRUST_MAX_INPUT, &in, &in_len, err, sizeof err) != HUB_OK) {
     fprintf(stderr, "lienthong sign: %s\n", err);
     return HUB_EXIT_FAIL;
   }
-  int xml = profile ? strncmp(profile, "jws", 3) != 0 : hub_trust_looks_like_xml(in, in_len);
+  int xml = profile ? strncmp(profile, "jws", 3) != 0 : hub_trust_looks_like_xml((const unsigned char *)in, in_len);
   if (xml) {
     if (!cert) {
       free(in);

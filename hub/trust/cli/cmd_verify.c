@@ -8,7 +8,7 @@
 #include "hub/core/registry.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/cli/cli.h"
-#include "hub/core/readfile.h"
+#include "hub/core/files.h"
 #include "hub/trust/truststore.h"
 #include "hub/trust/xmldsig.h"
 
@@ -31,7 +31,7 @@ static int verify_main(int argc, char **argv) {
   int64_t skew = -1;
   char err[1024];
   int rc = HUB_EXIT_FAIL;
-  unsigned char *in = NULL, *payload = NULL;
+  char *in = NULL, *payload = NULL;
   size_t in_len = 0, payload_len = 0;
   struct hub_xmldsig_verifier *v = NULL;
   struct hub_xmldsig_result res = {0};
@@ -64,12 +64,12 @@ static int verify_main(int argc, char **argv) {
   if (!n_trust && !n_pin) return hub_cmd_usage_error(&cmd, "give --trust CA.pem (or --pin KEY.pem)");
   if (policy && strcmp(policy, "default") && strcmp(policy, "legacy-sha1"))
     return hub_cmd_usage_error(&cmd, "--policy must be default or legacy-sha1");
-  hub_err_t e = hub_trust_read_file(file, TRUST_MAX_INPUT, &in, &in_len, err, sizeof err);
+  hub_err_t e = hub_file_read_arg(file, TRUST_MAX_INPUT, &in, &in_len, err, sizeof err);
   if (e) {
     fprintf(stderr, "lienthong verify: invalid (%s): %s\n", hub_err2name(e), err);
     return e == HUB_ERR_IO ? HUB_EXIT_USAGE : HUB_EXIT_FAIL;
   }
-  if (hub_trust_looks_like_xml(in, in_len)) {
+  if (hub_trust_looks_like_xml((const unsigned char *)in, in_len)) {
     struct hub_xmldsig_verify_opts o = {.trust_ca = trust, .n_trust_ca = n_trust, .crl = crl, .n_crl = n_crl,
                                         .pinned = pin, .n_pinned = n_pin, .policy = policy, .clock_skew_s = skew};
     if ((e = hub_xmldsig_verifier_new(&o, &v, err, sizeof err)) != HUB_OK) {
@@ -97,7 +97,7 @@ static int verify_main(int argc, char **argv) {
     o.pinned = (const struct hub_jws_key *const *)jpins;
     o.n_pinned = n_pin;
     if (payload_path) {
-      if (hub_trust_read_file(payload_path, TRUST_MAX_INPUT, &payload, &payload_len, err, sizeof err) != HUB_OK) {
+      if (hub_file_read_arg(payload_path, TRUST_MAX_INPUT, &payload, &payload_len, err, sizeof err) != HUB_OK) {
         fprintf(stderr, "lienthong verify: %s\n", err);
         rc = HUB_EXIT_USAGE;
         goto out;
@@ -106,7 +106,7 @@ static int verify_main(int argc, char **argv) {
       o.detached_len = payload_len;
     }
     char signer[512] = "";
-    e = hub_jws_verify((const char *)in, in_len, &o, NULL, NULL, signer, sizeof signer, err, sizeof err);
+    e = hub_jws_verify(in, in_len, &o, NULL, NULL, signer, sizeof signer, err, sizeof err);
     if (e) {
       fprintf(stderr, "lienthong verify: %s: invalid (%s): %s\n", file, hub_err2name(e), err);
       goto out;

@@ -21,24 +21,17 @@
 
 static const char *const algs[] = {NULL, "RS256", "PS256", "ES256"}; /* index 0: by key type */
 
-/* A path relative to the config's folder. Owned. */
-static char *config_path(const struct hub_step_env *env, const char *p) {
-  const char *base = env && env->base_dir && *env->base_dir && p[0] != '/' ? env->base_dir : NULL;
-  size_t n = (base ? strlen(base) + 1 : 0) + strlen(p) + 1;
-  char *out = malloc(n);
-  if (out) snprintf(out, n, "%s%s%s", base ? base : "", base ? "/" : "", p);
-  return out;
-}
-
 /* keys.<section>.<name> as a scalar, or NULL. */
-static const char *keys_scalar(const struct hub_step_env *env, const char *section, const char *name) {
-  const struct hub_node *n = env && env->keys ? hub_node_get(hub_node_get(env->keys, section), name) : NULL;
+static const char *keys_scalar(const struct hub_plugin_env *env, const char *section, const char *name) {
+  const struct hub_node *n = env->keys ? hub_node_get(hub_node_get(env->keys, section), name) : NULL;
   return n && n->kind == HUB_NODE_SCALAR ? n->scalar : NULL;
 }
 
-/* `- sign-jws:` with nothing after it arrives as an empty scalar: all defaults. */
-static const struct hub_node *args_map(const struct hub_node *args) {
-  return args && args->kind == HUB_NODE_SCALAR && !*args->scalar ? NULL : args;
+/* Where an error about the step as a whole points: its options, else the keys it fell back to.
+ * (`- sign-jws:` with nothing after it is all defaults.) */
+static const struct hub_node *step_at(const struct hub_plugin_env *env) {
+  const struct hub_node *n = env->node;
+  return n && !(n->kind == HUB_NODE_SCALAR && !*n->scalar) ? n : env->keys;
 }
 
 /* ---- sign-jws ---- */
@@ -65,7 +58,7 @@ static const struct hub_cfg_entry sign_entries[] = {
      "header that carries the detached JWS", NULL, NULL, 0, 0},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
-const struct hub_cfg_map hub_trust_sign_jws_map = {"sign-jws", sign_entries};
+static const struct hub_cfg_map sign_map = {"sign-jws", sign_entries, .usage = "`- sign-jws: {mode: detached}`"};
 
 struct signer {
   struct hub_jws_signer *jws;
@@ -81,34 +74,33 @@ static void sign_destroy(void *state) {
   free(s);
 }
 
-static hub_err_t sign_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+static hub_err_t sign_create(const void *opts, const struct hub_plugin_env *env, void **state, char *errbuf,
                              size_t errbuf_size) {
-  struct sign_cfg cfg = {0};
+  const struct sign_cfg *cfg = opts;
   struct signer *s = calloc(1, sizeof *s);
   char *key_path = NULL, *cert_path = NULL, why[1024];
   struct hub_jws_key *key = NULL;
-  const struct hub_node *at = args_map(args) ? args : env ? env->keys : NULL;
-  hub_err_t rc = hub_cfg_map_apply(&hub_trust_sign_jws_map, args_map(args), args, &cfg, errbuf, errbuf_size);
-  if (rc) goto out;
+  const struct hub_node *at = step_at(env);
+  hub_err_t rc = HUB_OK;
   if (!s) {
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  const char *k = cfg.key ? cfg.key : keys_scalar(env, "hub", "key");
-  const char *c = cfg.cert ? cfg.cert : keys_scalar(env, "hub", "cert");
+  const char *k = cfg->key ? cfg->key : keys_scalar(env, "hub", "key");
+  const char *c = cfg->cert ? cfg->cert : keys_scalar(env, "hub", "cert");
   if (!k) {
     rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws needs a private key: give key or keys.hub.key");
     goto out;
   }
-  s->detached = cfg.mode == 1;
-  if (!(key_path = config_path(env, k)) || (c && cfg.x5c && !(cert_path = config_path(env, c))) ||
-      !(s->header = strdup(cfg.header))) {
+  s->detached = cfg->mode == 1;
+  if (!(key_path = hub_plugin_env_path_new(env, k)) ||
+      (c && cfg->x5c && !(cert_path = hub_plugin_env_path_new(env, c))) || !(s->header = strdup(cfg->header))) {
     rc = HUB_ERR_NOMEM;
     goto out;
   }
   /* the key, alg and certificate are checked here, once, not on every record */
-  if ((rc = hub_jws_key_load(key_path, cfg.kid, &key, why, sizeof why)) ||
-      (rc = hub_jws_signer_new(key, cert_path, algs[cfg.alg], &s->jws, why, sizeof why))) {
+  if ((rc = hub_jws_key_load(key_path, cfg->kid, &key, why, sizeof why)) ||
+      (rc = hub_jws_signer_new(key, cert_path, algs[cfg->alg], &s->jws, why, sizeof why))) {
     rc = hub_node_error(at, errbuf, errbuf_size, "sign-jws: %s", why);
     goto out;
   }
@@ -119,7 +111,6 @@ out:
   free(cert_path);
   hub_jws_key_destroy(key);
   sign_destroy(s);
-  hub_cfg_map_release(&hub_trust_sign_jws_map, &cfg);
   return rc;
 }
 
@@ -146,7 +137,10 @@ static enum hub_step_result sign_process(void *state, struct hub_msg *msg, struc
 }
 
 static const struct hub_step_ops sign_ops = {
-    .info = {.name = "sign-jws", .summary = "sign the value as a JWS (RS256/PS256/ES256), compact or detached with RFC 8785; see docs/jws.md"},
+    .info = {.name = "sign-jws",
+             .summary = "sign the value as a JWS (RS256/PS256/ES256), compact or detached with RFC 8785; see docs/jws.md",
+             .config_map = &sign_map,
+             .config_size = sizeof(struct sign_cfg)},
     .create = sign_create,
     .process = sign_process,
     .destroy = sign_destroy,
@@ -157,14 +151,14 @@ HUB_STEP_PLUGIN(hub_plugin_step_sign_jws, sign_ops);
 
 struct verify_cfg {
   struct hub_str_list trust, crl;
-  const struct hub_node *keys;
+  struct hub_str_map keys;
   char *header;
   int mode, unwrap;
   int64_t skew_ms;
 };
 
 static const struct hub_cfg_entry verify_entries[] = {
-    {"keys", HUB_CFG_NODE, offsetof(struct verify_cfg, keys), NULL, 0,
+    {"keys", HUB_CFG_STR_MAP, offsetof(struct verify_cfg, keys), NULL, 0,
      "pinned keys, a mapping of kid to PEM file (public key, certificate or private key); the header's kid selects one",
      NULL, NULL, 0, 0},
     {"trust", HUB_CFG_STR_LIST, offsetof(struct verify_cfg, trust), NULL, 0,
@@ -183,7 +177,8 @@ static const struct hub_cfg_entry verify_entries[] = {
      "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
-const struct hub_cfg_map hub_trust_verify_jws_map = {"verify-jws", verify_entries};
+static const struct hub_cfg_map verify_map = {"verify-jws", verify_entries,
+                                              .usage = "`- verify-jws: {keys: {KID: keys/KID.pem}}`"};
 
 struct verifier {
   struct hub_jws_key **pinned;
@@ -204,9 +199,9 @@ static void verify_destroy(void *state) {
 }
 
 /* Paths from the option, else keys.trust.<name> (a scalar or a list). Owned, relative to the config. */
-static hub_err_t trust_paths(const struct hub_step_env *env, const struct hub_str_list *opt, const char *name,
+static hub_err_t trust_paths(const struct hub_plugin_env *env, const struct hub_str_list *opt, const char *name,
                              struct hub_str_list *out, char *errbuf, size_t errbuf_size) {
-  const struct hub_node *kn = opt->n || !env || !env->keys ? NULL : hub_node_get(hub_node_get(env->keys, "trust"), name);
+  const struct hub_node *kn = opt->n || !env->keys ? NULL : hub_node_get(hub_node_get(env->keys, "trust"), name);
   size_t n = opt->n ? opt->n : !kn ? 0 : kn->kind == HUB_NODE_SEQ ? kn->n : 1;
   out->v = NULL;
   out->n = 0;
@@ -216,59 +211,49 @@ static hub_err_t trust_paths(const struct hub_step_env *env, const struct hub_st
     const struct hub_node *it = opt->n ? NULL : kn->kind == HUB_NODE_SEQ ? kn->items[i] : kn;
     if (it && it->kind != HUB_NODE_SCALAR)
       return hub_node_error(it, errbuf, errbuf_size, "keys.trust.%s must be a file name or a list of them", name);
-    if (!(out->v[i] = config_path(env, it ? it->scalar : opt->v[i]))) return HUB_ERR_NOMEM;
+    if (!(out->v[i] = hub_plugin_env_path_new(env, it ? it->scalar : opt->v[i]))) return HUB_ERR_NOMEM;
     out->n = i + 1;
   }
   return HUB_OK;
 }
 
-static hub_err_t verify_create(const struct hub_node *args, const struct hub_step_env *env, void **state,
-                               char *errbuf, size_t errbuf_size) {
-  struct verify_cfg cfg = {0};
+static hub_err_t verify_create(const void *opts, const struct hub_plugin_env *env, void **state, char *errbuf,
+                               size_t errbuf_size) {
+  const struct verify_cfg *cfg = opts;
   struct hub_str_list ca = {0}, crl = {0};
   struct verifier *v = calloc(1, sizeof *v);
   char why[1024], *path = NULL;
-  const struct hub_node *at = args_map(args) ? args : env ? env->keys : NULL;
-  hub_err_t rc = hub_cfg_map_apply(&hub_trust_verify_jws_map, args_map(args), args, &cfg, errbuf, errbuf_size);
-  if (rc) goto out;
-  if (!v || !(v->header = strdup(cfg.header))) {
+  const struct hub_node *at = step_at(env);
+  hub_err_t rc = HUB_OK;
+  if (!v || !(v->header = strdup(cfg->header))) {
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  v->detached = cfg.mode == 1;
-  v->unwrap = cfg.unwrap;
-  if (cfg.keys) {
-    if (cfg.keys->kind != HUB_NODE_MAP || cfg.keys->n == 0) {
-      rc = hub_node_error(cfg.keys, errbuf, errbuf_size, "verify-jws keys must be a mapping of kid to PEM file");
-      goto out;
-    }
-    if (!(v->pinned = calloc(cfg.keys->n, sizeof *v->pinned))) {
+  v->detached = cfg->mode == 1;
+  v->unwrap = cfg->unwrap;
+  if (cfg->keys.n && !(v->pinned = calloc(cfg->keys.n, sizeof *v->pinned))) {
+    rc = HUB_ERR_NOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < cfg->keys.n; i++) {
+    free(path);
+    if (!(path = hub_plugin_env_path_new(env, cfg->keys.values[i]))) {
       rc = HUB_ERR_NOMEM;
       goto out;
     }
-    for (size_t i = 0; i < cfg.keys->n; i++) {
-      const struct hub_node *kn = cfg.keys->items[i];
-      if (kn->kind != HUB_NODE_SCALAR) {
-        rc = hub_node_error(kn, errbuf, errbuf_size, "key '%s' must be a PEM file name", cfg.keys->keys[i]->scalar);
-        goto out;
-      }
-      free(path);
-      if (!(path = config_path(env, kn->scalar))) {
-        rc = HUB_ERR_NOMEM;
-        goto out;
-      }
-      if ((rc = hub_jws_key_load(path, cfg.keys->keys[i]->scalar, &v->pinned[i], why, sizeof why))) {
-        rc = hub_node_error(kn, errbuf, errbuf_size, "verify-jws: %s", why);
-        goto out;
-      }
-      v->n_pinned = i + 1;
+    if ((rc = hub_jws_key_load(path, cfg->keys.keys[i], &v->pinned[i], why, sizeof why))) {
+      /* the place of that key's file name */
+      const struct hub_node *kn = hub_node_get(hub_plugin_env_at(env, "keys"), cfg->keys.keys[i]);
+      rc = hub_node_error(kn ? kn : at, errbuf, errbuf_size, "verify-jws: %s", why);
+      goto out;
     }
+    v->n_pinned = i + 1;
   }
-  if ((rc = trust_paths(env, &cfg.trust, "ca", &ca, errbuf, errbuf_size)) ||
-      (rc = trust_paths(env, &cfg.crl, "crl", &crl, errbuf, errbuf_size)))
+  if ((rc = trust_paths(env, &cfg->trust, "ca", &ca, errbuf, errbuf_size)) ||
+      (rc = trust_paths(env, &cfg->crl, "crl", &crl, errbuf, errbuf_size)))
     goto out;
   if (ca.n && (rc = hub_truststore_new((const char *const *)ca.v, ca.n, (const char *const *)crl.v, crl.n,
-                                       cfg.skew_ms / 1000, &v->ts, why, sizeof why))) {
+                                       cfg->skew_ms / 1000, &v->ts, why, sizeof why))) {
     rc = hub_node_error(at, errbuf, errbuf_size, "verify-jws: %s", why);
     goto out;
   }
@@ -284,7 +269,6 @@ out:
   hub_str_list_release(&ca);
   hub_str_list_release(&crl);
   verify_destroy(v);
-  hub_cfg_map_release(&hub_trust_verify_jws_map, &cfg);
   return rc;
 }
 
@@ -324,7 +308,10 @@ static enum hub_step_result verify_process(void *state, struct hub_msg *msg, str
 }
 
 static const struct hub_step_ops verify_ops = {
-    .info = {.name = "verify-jws", .summary = "verify a compact or detached (RFC 8785) JWS against pinned keys or trusted CAs; see docs/jws.md"},
+    .info = {.name = "verify-jws",
+             .summary = "verify a compact or detached (RFC 8785) JWS against pinned keys or trusted CAs; see docs/jws.md",
+             .config_map = &verify_map,
+             .config_size = sizeof(struct verify_cfg)},
     .create = verify_create,
     .process = verify_process,
     .destroy = verify_destroy,

@@ -16,21 +16,14 @@
 
 /* ---- shared: config paths ---- */
 
-static char *resolve(const struct hub_step_env *env, const char *p) {
-  char buf[4096];
-  if (p[0] == '/' || !env || !env->base_dir || !*env->base_dir) snprintf(buf, sizeof buf, "%s", p);
-  else snprintf(buf, sizeof buf, "%s/%s", env->base_dir, p);
-  return strdup(buf);
-}
-
 /* A scalar at keys.<a>.<b>, or NULL. */
-static const struct hub_node *key_node(const struct hub_step_env *env, const char *a, const char *b) {
+static const struct hub_node *key_node(const struct hub_plugin_env *env, const char *a, const char *b) {
   const struct hub_node *n = env && env->keys ? hub_node_get(hub_node_get(env->keys, a), b) : NULL;
   return n;
 }
 
 /* Paths from a list option, else from keys.<a>.<b> (a scalar or a list of scalars). Owned. */
-static hub_err_t paths_from(const struct hub_step_env *env, const struct hub_str_list *opt, const char *a,
+static hub_err_t paths_from(const struct hub_plugin_env *env, const struct hub_str_list *opt, const char *a,
                             const char *b, char ***out, size_t *n, char *errbuf, size_t errbuf_size) {
   const struct hub_node *kn = opt->n ? NULL : key_node(env, a, b);
   size_t cnt = opt->n ? opt->n : !kn ? 0 : kn->kind == HUB_NODE_SEQ ? kn->n : 1;
@@ -50,7 +43,7 @@ static hub_err_t paths_from(const struct hub_step_env *env, const struct hub_str
       }
       s = it->scalar;
     }
-    if (!(v[i] = resolve(env, s))) {
+    if (!(v[i] = hub_plugin_env_path_new(env, s))) {
       for (size_t j = 0; j < i; j++) free(v[j]);
       free(v);
       return HUB_ERR_NOMEM;
@@ -69,12 +62,18 @@ static void free_paths(char **v, size_t n) {
 /* ---- sign-xml ---- */
 
 struct sign_cfg {
-  char *key, *cert, *alg, *digest;
-  int profile, c14n;
+  char *key, *cert;
+  int profile, c14n, alg, digest;
 };
 
-static const char *const profiles[] = {"auto", "edxml", "generic"}; /* as in the ENUM choices */
+/* As in the ENUM choices; what hub_xmldsig_signer_new accepts for signing. */
+static const char *const profiles[] = {"auto", "edxml", "generic"};
 static const char *const c14ns[] = {"exclusive", "inclusive", "inclusive-1.1"};
+static const char *const algs[] = {NULL, /* auto: by key type */
+                                   "rsa-sha256",     "rsa-sha384",     "rsa-sha512",   "rsa-sha224",
+                                   "rsa-pss-sha256", "rsa-pss-sha384", "rsa-pss-sha512", "rsa-pss-sha224",
+                                   "ecdsa-sha256",   "ecdsa-sha384",   "ecdsa-sha512", "ecdsa-sha224"};
+static const char *const digests[] = {"sha256", "sha384", "sha512", "sha224"};
 
 static const struct hub_cfg_entry sign_entries[] = {
     {"key", HUB_CFG_STR, offsetof(struct sign_cfg, key), NULL, 0, "private key (PEM); default keys.hub.key", NULL,
@@ -84,47 +83,55 @@ static const struct hub_cfg_entry sign_entries[] = {
     {"profile", HUB_CFG_ENUM, offsetof(struct sign_cfg, profile), "auto", 0,
      "where the signature goes: edxml (in edXMLHeader after TraceHeaderList), generic (last child of the root), "
      "auto (edxml for edXML documents)", "auto|edxml|generic", NULL, 0, 0},
-    {"alg", HUB_CFG_STR, offsetof(struct sign_cfg, alg), NULL, 0,
-     "rsa-sha256, rsa-sha384, rsa-sha512, rsa-pss-sha256, rsa-pss-sha384, rsa-pss-sha512, ecdsa-sha256, ecdsa-sha384 or ecdsa-sha512; default by key type", NULL, NULL, 0,
-     0},
+    {"alg", HUB_CFG_ENUM, offsetof(struct sign_cfg, alg), "auto", 0,
+     "signature algorithm; auto: rsa-sha256 for RSA keys, ecdsa-sha256 or ecdsa-sha384 by the EC key's size; it "
+     "must fit the key",
+     "auto|rsa-sha256|rsa-sha384|rsa-sha512|rsa-sha224|rsa-pss-sha256|rsa-pss-sha384|rsa-pss-sha512|rsa-pss-sha224|"
+     "ecdsa-sha256|ecdsa-sha384|ecdsa-sha512|ecdsa-sha224",
+     NULL, 0, 0},
     {"c14n", HUB_CFG_ENUM, offsetof(struct sign_cfg, c14n), "exclusive", 0, "canonicalization",
      "exclusive|inclusive|inclusive-1.1", NULL, 0, 0},
-    {"digest", HUB_CFG_STR, offsetof(struct sign_cfg, digest), "sha256", 0, "sha256, sha384 or sha512", NULL, NULL, 0, 0},
+    {"digest", HUB_CFG_ENUM, offsetof(struct sign_cfg, digest), "sha256", 0, "digest of the signed content",
+     "sha256|sha384|sha512|sha224", NULL, 0, 0},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
-const struct hub_cfg_map hub_trust_sign_xml_map = {"sign-xml", sign_entries};
+static const struct hub_cfg_map sign_map = {"sign-xml", sign_entries, .usage = "`- sign-xml: {profile: edxml}`"};
 
-static hub_err_t sign_create(const struct hub_node *args, const struct hub_step_env *env, void **state, char *errbuf,
+/* Where an error about the step as a whole points: its options, else the keys it fell back to. */
+static const struct hub_node *step_at(const struct hub_plugin_env *env) {
+  return env->node ? env->node : env->keys;
+}
+
+static hub_err_t sign_create(const void *opts, const struct hub_plugin_env *env, void **state, char *errbuf,
                              size_t errbuf_size) {
-  struct sign_cfg cfg = {0};
+  const struct sign_cfg *cfg = opts;
   char *key = NULL, *cert = NULL;
   struct hub_xmldsig_signer *s = NULL;
   char why[1024];
-  hub_err_t rc = hub_cfg_map_apply(&hub_trust_sign_xml_map, args, args, &cfg, errbuf, errbuf_size);
-  if (rc) goto out;
+  hub_err_t rc = HUB_OK;
   const struct hub_node *kk = key_node(env, "hub", "key"), *kc = key_node(env, "hub", "cert");
-  const char *k = cfg.key ? cfg.key : kk && kk->kind == HUB_NODE_SCALAR ? kk->scalar : NULL;
-  const char *c = cfg.cert ? cfg.cert : kc && kc->kind == HUB_NODE_SCALAR ? kc->scalar : NULL;
+  const char *k = cfg->key ? cfg->key : kk && kk->kind == HUB_NODE_SCALAR ? kk->scalar : NULL;
+  const char *c = cfg->cert ? cfg->cert : kc && kc->kind == HUB_NODE_SCALAR ? kc->scalar : NULL;
   if (!k || !c) {
-    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size,
+    rc = hub_node_error(step_at(env), errbuf, errbuf_size,
                         "sign-xml needs a key and a certificate: give key/cert or keys.hub.key/keys.hub.cert");
     goto out;
   }
-  if (!(key = resolve(env, k)) || !(cert = resolve(env, c))) {
+  if (!(key = hub_plugin_env_path_new(env, k)) || !(cert = hub_plugin_env_path_new(env, c))) {
     rc = HUB_ERR_NOMEM;
     goto out;
   }
-  struct hub_xmldsig_sign_opts o = {.alg = cfg.alg, .c14n = c14ns[cfg.c14n],
-                                    .profile = cfg.profile ? profiles[cfg.profile] : NULL, .digest = cfg.digest};
+  struct hub_xmldsig_sign_opts o = {.alg = algs[cfg->alg], .c14n = c14ns[cfg->c14n],
+                                    .profile = cfg->profile ? profiles[cfg->profile] : NULL,
+                                    .digest = digests[cfg->digest]};
   if ((rc = hub_xmldsig_signer_new(key, cert, &o, &s, why, sizeof why)) != HUB_OK) {
-    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size, "sign-xml: %s", why);
+    rc = hub_node_error(step_at(env), errbuf, errbuf_size, "sign-xml: %s", why);
     goto out;
   }
   *state = s;
 out:
   free(key);
   free(cert);
-  hub_cfg_map_release(&hub_trust_sign_xml_map, &cfg);
   return rc;
 }
 
@@ -149,7 +156,10 @@ static void sign_destroy(void *state) {
 }
 
 static const struct hub_step_ops sign_ops = {
-    .info = {.name = "sign-xml", .summary = "sign the XML value with an enveloped XML-DSig signature (edXML placement); see docs/trust.md"},
+    .info = {.name = "sign-xml",
+             .summary = "sign the XML value with an enveloped XML-DSig signature (edXML placement); see docs/trust.md",
+             .config_map = &sign_map,
+             .config_size = sizeof(struct sign_cfg)},
     .create = sign_create,
     .process = sign_process,
     .destroy = sign_destroy,
@@ -184,33 +194,33 @@ static const struct hub_cfg_entry verify_entries[] = {
      NULL, NULL, 1, 10000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
-const struct hub_cfg_map hub_trust_verify_xml_map = {"verify-xml", verify_entries};
+static const struct hub_cfg_map verify_map = {"verify-xml", verify_entries,
+                                              .usage = "`- verify-xml: {trust: [keys/ca.pem]}`"};
 
-static hub_err_t verify_create(const struct hub_node *args, const struct hub_step_env *env, void **state,
-                               char *errbuf, size_t errbuf_size) {
-  struct verify_cfg cfg = {0};
+static hub_err_t verify_create(const void *opts, const struct hub_plugin_env *env, void **state, char *errbuf,
+                               size_t errbuf_size) {
+  const struct verify_cfg *cfg = opts;
   char **ca = NULL, **crl = NULL, **pin = NULL;
   size_t n_ca = 0, n_crl = 0, n_pin = 0;
   struct hub_xmldsig_verifier *v = NULL;
   char why[1024];
-  hub_err_t rc = hub_cfg_map_apply(&hub_trust_verify_xml_map, args, args, &cfg, errbuf, errbuf_size);
-  if (rc) goto out;
-  if ((rc = paths_from(env, &cfg.trust, "trust", "ca", &ca, &n_ca, errbuf, errbuf_size)) ||
-      (rc = paths_from(env, &cfg.crl, "trust", "crl", &crl, &n_crl, errbuf, errbuf_size)))
+  hub_err_t rc;
+  if ((rc = paths_from(env, &cfg->trust, "trust", "ca", &ca, &n_ca, errbuf, errbuf_size)) ||
+      (rc = paths_from(env, &cfg->crl, "trust", "crl", &crl, &n_crl, errbuf, errbuf_size)))
     goto out;
-  if (cfg.pinned.n && (rc = paths_from(env, &cfg.pinned, "-", "-", &pin, &n_pin, errbuf, errbuf_size))) goto out;
+  if (cfg->pinned.n && (rc = paths_from(env, &cfg->pinned, "-", "-", &pin, &n_pin, errbuf, errbuf_size))) goto out;
   if (!n_ca && !n_pin) {
-    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size,
+    rc = hub_node_error(step_at(env), errbuf, errbuf_size,
                         "verify-xml needs a trust store: give trust or keys.trust.ca (or pinned keys)");
     goto out;
   }
   struct hub_xmldsig_verify_opts o = {.trust_ca = (const char *const *)ca, .n_trust_ca = n_ca,
                                       .crl = (const char *const *)crl, .n_crl = n_crl,
                                       .pinned = (const char *const *)pin, .n_pinned = n_pin,
-                                      .policy = policies[cfg.policy], .clock_skew_s = cfg.skew_ms / 1000,
-                                      .max_bytes = (size_t)cfg.max_size, .max_depth = (int)cfg.max_depth};
+                                      .policy = policies[cfg->policy], .clock_skew_s = cfg->skew_ms / 1000,
+                                      .max_bytes = (size_t)cfg->max_size, .max_depth = (int)cfg->max_depth};
   if ((rc = hub_xmldsig_verifier_new(&o, &v, why, sizeof why)) != HUB_OK) {
-    rc = hub_node_error(args ? args : env ? env->keys : NULL, errbuf, errbuf_size, "verify-xml: %s", why);
+    rc = hub_node_error(step_at(env), errbuf, errbuf_size, "verify-xml: %s", why);
     goto out;
   }
   *state = v;
@@ -218,7 +228,6 @@ out:
   free_paths(ca, n_ca);
   free_paths(crl, n_crl);
   free_paths(pin, n_pin);
-  hub_cfg_map_release(&hub_trust_verify_xml_map, &cfg);
   return rc;
 }
 
@@ -247,7 +256,10 @@ static void verify_destroy(void *state) {
 }
 
 static const struct hub_step_ops verify_ops = {
-    .info = {.name = "verify-xml", .summary = "verify the XML value's XML-DSig signature against the trust store; see docs/trust.md"},
+    .info = {.name = "verify-xml",
+             .summary = "verify the XML value's XML-DSig signature against the trust store; see docs/trust.md",
+             .config_map = &verify_map,
+             .config_size = sizeof(struct verify_cfg)},
     .create = verify_create,
     .process = verify_process,
     .destroy = verify_destroy,
