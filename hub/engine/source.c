@@ -295,9 +295,18 @@ static void *runner_main(void *arg) {
   char errbuf[1024];
   hub_log_set_context("connector", c->cfg->name);
   if (connect_source(c) != HUB_OK) goto out;
-  if (c->ops->start && c->ops->start(c->state, errbuf, sizeof errbuf) != HUB_OK) {
-    hub_log(HUB_LOG_ERROR, "source", "%s cannot start: %s", c->cfg->name, errbuf);
-    goto out;
+  /* A start that fails for want of the cluster (a topic just created has no leader yet, the
+   * cursor cannot be read) is retried; a configuration error is final. */
+  for (int attempt = 1; c->ops->start; attempt++) {
+    hub_err_t rc = c->ops->start(c->state, errbuf, sizeof errbuf);
+    if (rc == HUB_OK) break;
+    if (rc == HUB_ERR_CONFIG || rc == HUB_ERR_STOPPED || hub_stop_requested() || c->stopping) {
+      hub_log(HUB_LOG_ERROR, "source", "%s cannot start: %s", c->cfg->name, errbuf);
+      goto out;
+    }
+    int64_t d = hub_backoff_delay_ms(200, 5000, attempt, hub_backoff_random());
+    hub_log(HUB_LOG_WARN, "source", "%s starting: %s; retrying in %lld ms", c->cfg->name, errbuf, (long long)d);
+    for (int64_t left = d; left > 0 && !hub_stop_requested() && !c->stopping; left -= 50) sleep_ms(50);
   }
   atomic_store(&c->started, 1);
   atomic_store(&c->metrics->running, 1);
