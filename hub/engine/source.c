@@ -39,6 +39,7 @@ struct hub_source_ctx {
   void *state;
   const struct hub_transport_ops *tops;
   const void *tcfg;
+  const char *base_dir;
   struct hub_transport *t; /* used by the leader only (or the runner thread before start) */
   char txn_id[400], client_id[300];
   pthread_mutex_t mu;
@@ -235,6 +236,7 @@ hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hu
   c->ops = ops;
   c->tops = transport;
   c->tcfg = cfg->transport_cfg;
+  c->base_dir = cfg->base_dir;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   /* One transactional id per source instance: a restarted instance fences its predecessor. */
@@ -256,7 +258,7 @@ hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hu
 /* Opens the transport and creates the topics, retrying while the cluster is away. */
 static hub_err_t connect_source(struct hub_source_ctx *c) {
   char errbuf[1024];
-  struct hub_transport_opts opts = {c->client_id, NULL, NULL, c->txn_id};
+  struct hub_transport_opts opts = {c->client_id, NULL, NULL, c->txn_id, c->base_dir};
   for (int attempt = 1; !hub_stop_requested() && !c->stopping; attempt++) {
     hub_err_t rc = c->t ? HUB_OK : c->tops->open(c->tcfg, &opts, &c->t, errbuf, sizeof errbuf);
     if (rc == HUB_ERR_CONFIG) {
