@@ -5,7 +5,7 @@
    exactly once and in key order, the sink saw every record with one lt.id each, and the result
    topic holds one result per record.
 2. Poison records go to the route's DLQ, and `lienthong dlq list` reads them from another
-   process while `run` runs.
+   process while `run` runs; a second `run` of the same instance is refused while the first lives.
 3. Two instances share a route's consumer group (the partitions are split); one is SIGKILLed and
    the other takes its partitions over: exactly once.
 Topics are read back with Python's sqlite3 module, independently of the hub.
@@ -146,6 +146,16 @@ r = subprocess.run([BIN, "dlq", "list", hub2.config, "p"], capture_output=True, 
 c.eq(r.returncode, 0, f"dlq list while run runs: {r.stderr.strip()}")
 c.eq(sum(1 for l in r.stdout.splitlines() if "POISON" in l), 4, "dlq list shows the 4 poison records")
 c.eq(len(topic("p.out")), 16, "good records routed once")
+twin = Hub(open(hub2.config).read().replace(f"127.0.0.1:{hub2.admin_port}", "@ADMIN@"), "twin")
+twin.start()
+try:
+    twin_rc = twin.proc.wait(timeout=60)
+except subprocess.TimeoutExpired:
+    twin.kill()
+    twin_rc = None
+c.ok(twin_rc not in (None, 0), f"a second run of the same instance is refused (exit {twin_rc})")
+c.ok("held by another live process" in twin.tail(), "... with a message that says why")
+c.ok(hub2.alive(), "the first run goes on")
 rc, _ = hub2.terminate()
 c.eq(rc, 0, "exit code after SIGTERM")
 

@@ -13,7 +13,11 @@
  * - `lienthong.cursors` is compacted on write (older records of the same key are deleted), and
  *   records older than `retention` are deleted now and then.
  * Each handle owns one SQLite connection; SQLite's locking makes processes safe together. */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +113,7 @@ struct hub_transport {
   } *marks;
   size_t n_marks, cap_marks;
   int64_t last_heartbeat, data_version, commits;
+  int lock_fd; /* held while a transactional id is open: one live process per id */
   int connected;
 };
 
@@ -388,6 +393,7 @@ static void e_close(struct hub_transport *t) {
   free(t->marks);
   free(t->parts);
   if (t->db) sqlite3_close(t->db);
+  if (t->lock_fd >= 0) close(t->lock_fd); /* releases the lock */
   free(t->path);
   free(t->group);
   free(t->topic);
@@ -409,6 +415,28 @@ static void make_dirs(const char *file) {
   free(dir);
 }
 
+/* Kafka fences a second producer of a transactional id; on one machine a second live process
+ * with the same id is a mistake (two `run`s of one hub.instance), so it is refused while the
+ * first lives. A lock file per id, held with flock: the kernel drops it when a process dies, so
+ * a restart after a crash takes over at once (and fences what the dead one left open). */
+static hub_err_t lock_txn_id(struct hub_transport *t, char *errbuf, size_t errbuf_size) {
+  char dir[1200], path[1500];
+  snprintf(dir, sizeof dir, "%s.locks", t->path);
+  mkdir(dir, 0750);
+  snprintf(path, sizeof path, "%s/", dir);
+  size_t n = strlen(path);
+  for (const char *p = t->txn_id; *p && n + 1 < sizeof path; p++) /* topic-name characters only */
+    path[n++] = (*p == '/' || *p == '\0') ? '_' : *p;
+  path[n] = '\0';
+  if ((t->lock_fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0640)) < 0)
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_TRANSPORT, "%s: %s", path, strerror(errno));
+  if (flock(t->lock_fd, LOCK_EX | LOCK_NB) == 0) return HUB_OK;
+  return hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG,
+                  "transactional id %s is held by another live process on %s: is a second `lienthong run` of the "
+                  "same hub.instance running? Stop it, or give this one another hub.instance",
+                  t->txn_id, t->path);
+}
+
 static hub_err_t e_open(const void *cfg, const struct hub_transport_opts *opts, struct hub_transport **out,
                         char *errbuf, size_t errbuf_size) {
   const struct embedded_cfg *c = cfg;
@@ -417,6 +445,7 @@ static hub_err_t e_open(const void *cfg, const struct hub_transport_opts *opts, 
   *out = NULL;
   if (!t) return HUB_ERR_NOMEM;
   t->cfg = c;
+  t->lock_fd = -1;
   char member[37];
   hub_uuid7(member);
   if (!(t->path = hub_path_resolve_new(opts->base_dir, c->path)) || !(t->member = strdup(member)) ||
@@ -439,6 +468,7 @@ static hub_err_t e_open(const void *cfg, const struct hub_transport_opts *opts, 
     rc = hub_errf(errbuf, errbuf_size, HUB_ERR_TRANSPORT, "%s: %s", t->path, sqlite3_errmsg(t->db));
     goto fail;
   }
+  if (t->txn_id && (rc = lock_txn_id(t, errbuf, errbuf_size)) != HUB_OK) goto fail;
   if (t->txn_id) {
     /* As init_transactions: the newest handle of a transactional id fences the older ones. */
     sqlite3_stmt *st = prep(t, "INSERT INTO producers(txn_id, epoch) VALUES(?1, 1)"
