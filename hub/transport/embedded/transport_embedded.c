@@ -5,8 +5,9 @@
  *   produced records and stores the consumer offsets marked done, so readers only ever see
  *   committed records (read_committed) and a crash leaves all of a transaction or none of it.
  * - Consumer groups: members register in `members` and keep a heartbeat; any change of the live
- *   members bumps the group's generation, and each member then takes partitions p with
- *   p % members == its rank (members sorted by id), starting from the committed offsets. A
+ *   members bumps the group's generation. Then every member gives up all its partitions and
+ *   acknowledges the generation; once all have, each takes partitions p with p % members == its
+ *   rank (members sorted by id), from the committed offsets (an eager rebalance, as Kafka's). A
  *   commit whose offsets were read under an older generation is refused (Kafka's generation
  *   check), so two members never commit the same partition.
  * - A transactional id has an epoch; opening it again bumps the epoch and fences older handles.
@@ -73,13 +74,14 @@ static const char *const schema_sql =
     " PRIMARY KEY(grp, topic, part)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS groups(grp TEXT, topic TEXT, generation INTEGER NOT NULL, PRIMARY KEY(grp, topic))"
     " WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS members(grp TEXT, topic TEXT, member TEXT, seen INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS members(grp TEXT, topic TEXT, member TEXT, seen INTEGER NOT NULL, gen INTEGER,"
     " PRIMARY KEY(grp, topic, member)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS producers(txn_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);";
 
 #define FETCH_MAX 500        /* records read from one partition per query */
 #define HEARTBEAT_MS 500     /* how often a member says it is alive (and looks at its group) */
 #define RETENTION_EVERY 1000 /* commits between two retention passes */
+#define SETTLE_POLL_MS 20    /* during a rebalance: how often a member looks whether all gave up */
 
 struct part_state {
   int32_t part;
@@ -105,6 +107,7 @@ struct hub_transport {
   struct hub_msg **buf; /* fetched, not yet returned */
   size_t n_buf, buf_pos;
   int in_txn, lost_assignment;
+  int settled; /* holds its share of the current generation (else: waiting for the others) */
   struct pending *pending;
   size_t n_pending, cap_pending;
   struct {
@@ -277,7 +280,8 @@ static void drop_txn(struct hub_transport *t) {
  * any SQLite transaction of ours. */
 static int sync_group(struct hub_transport *t, int force) {
   int64_t now = now_ms();
-  if (!t->group || !t->topic || (!force && now - t->last_heartbeat < HEARTBEAT_MS)) return 0;
+  int every = t->settled ? HEARTBEAT_MS : SETTLE_POLL_MS;
+  if (!t->group || !t->topic || (!force && now - t->last_heartbeat < every)) return 0;
   t->last_heartbeat = now;
   int changed = 0;
   if (exec(t, "BEGIN IMMEDIATE") != SQLITE_OK) {
@@ -331,26 +335,45 @@ static int sync_group(struct hub_transport *t, int force) {
     sqlite3_finalize(st);
   }
   if (generation != t->generation) {
-    /* My rank among the live members decides my partitions. */
-    int rank = 0, members = 0;
-    if ((st = prep(t, "SELECT member FROM members WHERE grp = ? AND topic = ?"))) {
-      sqlite3_bind_text(st, 1, t->group, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 2, t->topic, -1, SQLITE_STATIC);
-      for (; sqlite3_step(st) == SQLITE_ROW; members++)
-        rank += strcmp((const char *)sqlite3_column_text(st, 0), t->member) < 0;
+    /* Eager rebalancing, as Kafka's: first everyone gives up every partition and says so
+     * (members.gen); only when every live member has, each takes its new share. So no
+     * partition ever has two owners, even for a moment. */
+    changed = t->n_parts > 0;
+    t->n_parts = 0;
+    t->generation = generation;
+    t->settled = 0;
+    if ((st = prep(t, "UPDATE members SET gen = ? WHERE grp = ? AND topic = ? AND member = ?"))) {
+      sqlite3_bind_int64(st, 1, generation);
+      sqlite3_bind_text(st, 2, t->group, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, t->topic, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 4, t->member, -1, SQLITE_STATIC);
+      sqlite3_step(st);
       sqlite3_finalize(st);
     }
-    int n = topic_partitions(t, t->topic, 1);
-    struct part_state *parts = calloc((size_t)(n ? n : 1), sizeof *parts);
+  }
+  if (!t->settled) {
+    /* My rank among the live members decides my share, once none is still on an older generation. */
+    int rank = 0, members = 0, behind = 0;
+    if ((st = prep(t, "SELECT member, gen FROM members WHERE grp = ? AND topic = ?"))) {
+      sqlite3_bind_text(st, 1, t->group, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, t->topic, -1, SQLITE_STATIC);
+      for (; sqlite3_step(st) == SQLITE_ROW; members++) {
+        rank += strcmp((const char *)sqlite3_column_text(st, 0), t->member) < 0;
+        behind += sqlite3_column_int64(st, 1) != generation;
+      }
+      sqlite3_finalize(st);
+    }
+    int n = behind ? 0 : topic_partitions(t, t->topic, 1);
+    struct part_state *parts = behind ? NULL : calloc((size_t)(n ? n : 1), sizeof *parts);
     int k = 0;
     for (int p = 0; parts && members && p < n; p++)
       if (p % members == rank) parts[k++] = (struct part_state){p, 0, 0};
     if (parts) {
-      changed = t->generation != 0 || k > 0;
+      changed = changed || k > 0;
       free(t->parts);
       t->parts = parts;
       t->n_parts = k;
-      t->generation = generation;
+      t->settled = 1;
     }
   }
   exec(t, "COMMIT");
@@ -571,7 +594,8 @@ static hub_err_t e_poll(struct hub_transport *t, int timeout_ms, struct hub_msg 
     /* Nothing new: wait for another connection to commit (data_version moves), briefly. */
     int v = 0;
     sqlite3_file_control(t->db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
-    for (int waited = 0; waited < left && waited < HEARTBEAT_MS && !hub_stop_requested(); waited += 5) {
+    for (int waited = 0; waited < left && waited < (t->settled ? HEARTBEAT_MS : SETTLE_POLL_MS) && !hub_stop_requested();
+         waited += 5) {
       sleep_ms(5);
       int now_v = 0;
       sqlite3_file_control(t->db, "main", SQLITE_FCNTL_DATA_VERSION, &now_v);
