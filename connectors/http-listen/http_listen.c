@@ -3,6 +3,7 @@
  * is committed (hub_source_emit). The HTTP server is shared by every http-listen on one address
  * (hub/io/http_server.h). This file owns the options, authentication (HMAC signature, bearer
  * token; mTLS is the server's), content-type, body and key checks, and the record's headers. */
+#include <errno.h>
 #include <jansson.h>
 #include <libxml/xpath.h>
 #include <openssl/crypto.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "hub/core/files.h"
 #include "hub/core/registry.h"
@@ -219,7 +221,10 @@ static int signature_ok(struct state *s, const struct hub_http_request *r, const
   char want[65], got[65] = "";
   hub_vxp_hash_header(s->secret, s->secret_len, body, len, want);
   size_t n = strncasecmp(h, "sha256=", 7) ? 0 : strlen(h + 7);
-  for (size_t i = 0; n == 64 && i < 64; i++) got[i] = (char)(h[7 + i] >= 'A' && h[7 + i] <= 'F' ? h[7 + i] + 32 : h[7 + i]);
+  for (size_t i = 0; n == 64 && i < 64; i++) { /* hex of either case */
+    char x = h[7 + i];
+    got[i] = (char)(x >= 'A' && x <= 'F' ? x + 32 : x);
+  }
   if (n != 64 || CRYPTO_memcmp(got, want, 64)) {
     hub_http_answer_error(a, 401, "signature mismatch",
                           "header " SIG_HEADER " is not sha256=HEX of the HMAC-SHA256 of this body with the "
@@ -415,6 +420,14 @@ static hub_err_t read_secret(struct state *s, const struct hub_plugin_env *env, 
   return rc;
 }
 
+/* TLS files are read when the server starts; lint already says when one cannot be. */
+static hub_err_t readable(const struct hub_plugin_env *env, const char *option, const char *path, char *errbuf,
+                          size_t errbuf_size) {
+  if (!path || access(path, R_OK) == 0) return HUB_OK;
+  return hub_node_error(hub_plugin_env_at(env, option), errbuf, errbuf_size, "%s: %s: %s", option, path,
+                        strerror(errno));
+}
+
 static hub_err_t hl_create(const void *cfg, const struct hub_plugin_env *env, struct hub_source_ctx *ctx, void **state,
                            char *errbuf, size_t errbuf_size) {
   const struct cfg *c = cfg;
@@ -429,7 +442,12 @@ static hub_err_t hl_create(const void *cfg, const struct hub_plugin_env *env, st
     return HUB_ERR_NOMEM;
   if (set(c->auth.client_ca_file) && !(s->ca = hub_plugin_env_path_new(env, c->auth.client_ca_file)))
     return HUB_ERR_NOMEM;
-  if (set(c->auth.hmac_sha256_secret_file)) rc = read_secret(s, env, c->auth.hmac_sha256_secret_file, errbuf, errbuf_size);
+  if ((rc = readable(env, "tls", s->cert, errbuf, errbuf_size)) != HUB_OK ||
+      (rc = readable(env, "tls", s->key_file, errbuf, errbuf_size)) != HUB_OK ||
+      (rc = readable(env, "auth", s->ca, errbuf, errbuf_size)) != HUB_OK)
+    return rc;
+  if (set(c->auth.hmac_sha256_secret_file))
+    rc = read_secret(s, env, c->auth.hmac_sha256_secret_file, errbuf, errbuf_size);
   if (set(c->auth.bearer_token_file)) rc = read_secret(s, env, c->auth.bearer_token_file, errbuf, errbuf_size);
   if (rc != HUB_OK) return rc;
   const char *k = c->key;

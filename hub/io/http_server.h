@@ -8,7 +8,8 @@
  * on and the client has no trusted certificate, 503 while a route is being removed. A body that
  * passes max_body without such a Content-Length (chunked) is kept only up to max_body, read on
  * without keeping it and answered 413 at its end (libmicrohttpd 0.9 queues an answer only
- * before or after the body; 16 MiB past the limit the connection is closed instead). Every answer has a JSON body; error answers are {"error": ..., "detail": ...}.
+ * before or after the body; 16 MiB past the limit the connection is closed instead). Every
+ * answer has a JSON body; error answers are {"error": ..., "detail": ...}.
  * Answers are counted per status code in /metrics (lienthong_http_requests_CODE_total). */
 #ifndef HUB_IO_HTTP_SERVER_H
 #define HUB_IO_HTTP_SERVER_H
