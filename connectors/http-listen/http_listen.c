@@ -279,6 +279,7 @@ static int find_key(struct state *s, const struct hub_http_request *r, json_t *j
     hub_http_answer_error(a, 400, "missing key", "key %s is an XPath, but the body is not XML", expr);
     return 0;
   }
+  hub_xml_init_thread(); /* XPath diagnostics into the hub's logger on this connection's thread */
   xmlXPathContextPtr xc = xmlXPathNewContext(doc);
   xmlXPathObjectPtr o = xc ? xmlXPathCompiledEval(s->xpath, xc) : NULL;
   int empty_set = o && o->type == XPATH_NODESET && xmlXPathNodeSetIsEmpty(o->nodesetval);

@@ -229,7 +229,7 @@ static int start(struct hub_run *h, const char *yaml) {
   }
   double t0 = now_ms();
   for (size_t i = 0; i < h->n; i++)
-    while (!hub_source_runner_started(h->r[i]) && now_ms() - t0 < 5000) sleep_ms(5);
+    while (!hub_source_runner_started(h->r[i]) && now_ms() - t0 < 2000) sleep_ms(5);
   for (size_t i = 0; i < h->n; i++)
     if (!hub_source_runner_started(h->r[i])) return 0;
   return 1;
@@ -409,9 +409,22 @@ static void test_plain(void) {
   free(text);
   int ready = hub_metrics_ready(e, sizeof e);
   CHECK(ready);
+
+  /* A fourth connector on a path already served cannot start: the hub is not ready. */
+  struct hub_run h2;
+  char yaml2[512];
+  snprintf(yaml2, sizeof yaml2,
+           "hub: {transport: memory, instance: t2, admin: {listen: ''}}\n"
+           "connectors:\n"
+           "  - {name: clash, type: http-listen, topic: h.clash, listen: '127.0.0.1:%d', path: /xml}\n",
+           port);
+  CHECK(!start(&h2, yaml2));
+  CHECK(!hub_metrics_ready(e, sizeof e));
+  CHECK_CONTAINS(e, "connector clash is not running");
+  stop(&h2);
   coll_clear(&c);
   stop(&h);
-  /* Stopped: the address is free again and the sources say they are not listening. */
+  /* Stopped: nothing listens on the address any more. */
   r = request(&(struct req){.path = "/xml", .ctype = "application/xml", .body = x2});
   CHECK(r.status == 0);
   hub_metrics_reset();
