@@ -505,5 +505,3 @@ void hub_http_route_remove(struct hub_http_route *r) {
   }
   pthread_mutex_unlock(&servers_mu);
 }
-
-int hub_http_route_listening(const struct hub_http_route *r) { return r && r->srv && r->srv->d; }

@@ -67,7 +67,5 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
  * runs any more. The last route of an address stops the server after the answers in flight
  * were sent (at most a few seconds). NULL-safe. */
 void hub_http_route_remove(struct hub_http_route *r);
-/* 1 while the route's server is listening. */
-int hub_http_route_listening(const struct hub_http_route *r);
 
 #endif
