@@ -86,6 +86,7 @@ def post(body, kind):
 
 results = []  # (index, kind, body, status, answer, headers)
 unanswered = []  # bodies sent whose answer never came (the hub was killed)
+latencies = []  # seconds from sending to a 202, which waits for the commit
 lock = threading.Lock()
 done = [0]
 next_i = [0]
@@ -101,7 +102,9 @@ def client():
         kind = kinds[i]
         for attempt in range(200):
             body = body_for(i, attempt, kind)
+            t_req = time.time()
             got = post(body, kind)
+            took = time.time() - t_req
             if got is None:
                 with lock:
                     unanswered.append(body)
@@ -110,6 +113,8 @@ def client():
             status, answer, headers = got
             with lock:
                 results.append((i, kind, body, status, answer, headers))
+                if status == 202:
+                    latencies.append(took)
             if status == 503:  # the transport could not take it: a new request later
                 time.sleep(0.2)
                 continue
@@ -139,9 +144,16 @@ status_count = {}
 for r in results:
     status_count[r[3]] = status_count.get(r[3], 0) + 1
 log(f"{N} requests in {elapsed:.1f}s: answers {sorted(status_count.items())}, {len(unanswered)} unanswered")
+latencies.sort()
+if latencies:
+    log(f"202 latency: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 c.eq(hub.starts, 3, "the hub was started three times (SIGKILLed twice)")
 c.eq(done[0], N, "every request was answered in the end")
 metrics = hub.metrics()
+log("last instance: {:.0f} records in {:.0f} commits".format(
+    metrics.get(f'lienthong_connector_records_total{{connector="{name}",kind="source"}}', 0),
+    metrics.get(f'lienthong_connector_commits_total{{connector="{name}"}}', 0)))
 hub.terminate()
 
 records = consume(bootstrap, topic)
