@@ -3,10 +3,12 @@
  * bad, missing), bearer tokens, oversized bodies with and without Content-Length, content
  * types, malformed JSON and XML (a DOCTYPE refused), keys from JSONPath, XPath and a header,
  * traceparent kept or started, three connectors on one address, 503 while the transport fails
- * and while the source is paused, and mTLS with certificates made here by openssl. Each 202's
+ * and while the source is paused, a connector stopping under load (every committed request
+ * answered 202, no other; its state unused after stop), and mTLS with certificates made here by openssl. Each 202's
  * record is looked up in the topic: same lt.id as the answer, the exact body bytes. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -430,6 +432,80 @@ static void test_plain(void) {
   hub_metrics_reset();
 }
 
+/* Clients posting in a loop while their connector stops: each stops at its first answer that
+ * is not 202 (or no answer). */
+struct loader {
+  pthread_t th;
+  int id, accepted;
+  long last;
+  char (*ids)[37];
+  int cap;
+};
+
+static void *load_main(void *p) {
+  struct loader *l = p;
+  for (int i = 0; i < l->cap; i++) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"id\": \"L%d-%d\"}", l->id, i);
+    struct resp r = request(&(struct req){.path = "/load", .ctype = "application/json", .body = body});
+    l->last = r.status;
+    if (r.status != 202) break;
+    answer_id(&r, l->ids[l->accepted++]);
+  }
+  return NULL;
+}
+
+/* A connector stops under load while another keeps the server: the requests it was handling
+ * finish first (its state is not used after stop), every request whose record was committed
+ * got its 202, none that did not; later requests get 503 (stopping) or 404 (gone). */
+static void test_stop_under_load(void) {
+  char yaml[512];
+  snprintf(yaml, sizeof yaml,
+           "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
+           "connectors:\n"
+           "  - {name: load, type: http-listen, topic: h.load, listen: '127.0.0.1:%d', path: /load, key: $.id}\n"
+           "  - {name: stay, type: http-listen, topic: h.stay, listen: '127.0.0.1:%d', path: /stay}\n",
+           port, port);
+  struct hub_run h;
+  int ok = start(&h, yaml);
+  CHECK(ok);
+  struct loader l[8];
+  for (int i = 0; ok && i < 8; i++) {
+    l[i] = (struct loader){.id = i, .cap = 5000};
+    l[i].ids = calloc(5000, sizeof *l[i].ids);
+    pthread_create(&l[i].th, NULL, load_main, &l[i]);
+  }
+  sleep_ms(400);
+  hub_source_runner_destroy(h.r[0]);
+  h.r[0] = NULL;
+  int accepted = 0, missing = 0, after = 0;
+  struct coll c = {0};
+  for (int i = 0; ok && i < 8; i++) pthread_join(l[i].th, NULL);
+  scan_topic("h.load", &c);
+  for (int i = 0; ok && i < 8; i++) {
+    accepted += l[i].accepted;
+    after += l[i].last == 503 || l[i].last == 404;
+    for (int j = 0; j < l[i].accepted; j++) {
+      int found = 0;
+      for (int k = 0; k < c.n && !found; k++) {
+        const char *id = hub_msg_header_get_str(c.v[k], HUB_H_ID);
+        found = id && !strcmp(id, l[i].ids[j]);
+      }
+      missing += !found;
+    }
+    free(l[i].ids);
+  }
+  CHECK(accepted > 0);
+  CHECK(missing == 0);
+  CHECK(c.n == accepted); /* no record whose caller was not told */
+  CHECK(after == 8);
+  struct resp r = request(&(struct req){.path = "/stay", .ctype = "application/json", .body = "{}"});
+  CHECK(r.status == 202); /* the other connector still serves */
+  coll_clear(&c);
+  stop(&h);
+  hub_metrics_reset();
+}
+
 static int sh(const char *cmd) {
   char full[2048];
   snprintf(full, sizeof full, "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
@@ -501,6 +577,7 @@ int main(void) {
   CHECK(T != NULL);
   if (!T || !mkdtemp(dir) || (port = free_port()) < 0) return check_done();
   test_plain();
+  test_stop_under_load();
   test_mtls();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
