@@ -91,7 +91,9 @@ static const struct hub_cfg_constraint constraints[] = {
     {NULL},
 };
 
-static int set(const char *s) { return s && *s; }
+static int set(const char *s) {
+  return s && *s;
+}
 
 static hub_err_t check(const void *p, const struct hub_node *node, const struct hub_node *at, char *errbuf,
                        size_t errbuf_size) {
@@ -108,8 +110,7 @@ static hub_err_t check(const void *p, const struct hub_node *node, const struct 
   int ways = set(c->auth.hmac_sha256_secret_file) + set(c->auth.bearer_token_file) + set(c->auth.client_ca_file);
   if (ways > 1)
     return hub_node_error(hub_cfg_value_at(node, at, "auth"), errbuf, errbuf_size,
-                          "auth: set one of hmac_sha256_secret_file, bearer_token_file, client_ca_file, not %d",
-                          ways);
+                          "auth: set one of hmac_sha256_secret_file, bearer_token_file, client_ca_file, not %d", ways);
   if (set(c->tls.cert) != set(c->tls.key))
     return hub_node_error(hub_cfg_value_at(node, at, "tls"), errbuf, errbuf_size, "tls needs both cert and key");
   if (set(c->auth.client_ca_file) && !set(c->tls.cert))
@@ -140,7 +141,8 @@ struct state {
 /* The media type of a Content-Type value, lower-cased, without parameters. */
 static void media_type(const char *v, char *out, size_t cap) {
   size_t n = 0;
-  while (*v == ' ' || *v == '\t') v++;
+  while (*v == ' ' || *v == '\t')
+    v++;
   for (; *v && *v != ';' && *v != ' ' && *v != '\t' && n + 1 < cap; v++)
     out[n++] = (char)(*v >= 'A' && *v <= 'Z' ? *v + 32 : *v);
   out[n] = '\0';
@@ -284,7 +286,8 @@ static int find_key(struct state *s, const struct hub_http_request *r, json_t *j
   xmlXPathObjectPtr o = xc ? xmlXPathCompiledEval(s->xpath, xc) : NULL;
   int empty_set = o && o->type == XPATH_NODESET && xmlXPathNodeSetIsEmpty(o->nodesetval);
   xmlChar *v = o && !empty_set ? xmlXPathCastToString(o) : NULL;
-  if (v && *v) *key = strdup((const char *)v);
+  if (v && *v)
+    *key = strdup((const char *)v);
   else
     hub_http_answer_error(a, 400, "missing key", "key %s %s in the body", expr,
                           empty_set || !o ? "matched nothing" : "is empty");
@@ -301,7 +304,8 @@ static int is_hex(const char *s, size_t n) {
 }
 
 static int all_zero(const char *s, size_t n) {
-  while (n && *s == '0') s++, n--;
+  while (n && *s == '0')
+    s++, n--;
   return n == 0;
 }
 
@@ -311,8 +315,7 @@ static int traceparent_valid(const char *t) {
   size_t n = strlen(t);
   if (n < 55 || t[2] != '-' || t[35] != '-' || t[52] != '-' || !is_hex(t, 2) || !strncmp(t, "ff", 2)) return 0;
   if ((!strncmp(t, "00", 2) && n != 55) || (n > 55 && t[55] != '-')) return 0;
-  return is_hex(t + 3, 32) && !all_zero(t + 3, 32) && is_hex(t + 36, 16) && !all_zero(t + 36, 16) &&
-         is_hex(t + 53, 2);
+  return is_hex(t + 3, 32) && !all_zero(t + 3, 32) && is_hex(t + 36, 16) && !all_zero(t + 36, 16) && is_hex(t + 53, 2);
 }
 
 /* A new trace: random trace id and span id, sampled. */
@@ -322,9 +325,11 @@ static void traceparent_new(char out[56]) {
   b[0] |= 1, b[16] |= 1; /* never all zero */
   size_t n = 0;
   n += (size_t)snprintf(out + n, 56 - n, "00-");
-  for (int i = 0; i < 16; i++) n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
+  for (int i = 0; i < 16; i++)
+    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
   out[n++] = '-';
-  for (int i = 16; i < 24; i++) n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
+  for (int i = 16; i < 24; i++)
+    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
   snprintf(out + n, 56 - n, "-01");
 }
 
@@ -377,8 +382,9 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   } else if (rc == HUB_ERR_STOPPED) {
     unavailable(a, "stopping", "the hub is stopping; nothing was written");
   } else {
-    unavailable(a, "unavailable", rc == HUB_ERR_NOMEM ? "out of memory; nothing was written"
-                                                      : "the transport did not take the write; nothing was written");
+    unavailable(a, "unavailable",
+                rc == HUB_ERR_NOMEM ? "out of memory; nothing was written"
+                                    : "the transport did not take the write; nothing was written");
   }
 out:
   hub_msg_destroy(m);
@@ -499,8 +505,12 @@ static void hl_stop(void *p) {
   s->route = NULL;
 }
 
-static void hl_pause(void *p) { atomic_store(&((struct state *)p)->paused, 1); }
-static void hl_resume(void *p) { atomic_store(&((struct state *)p)->paused, 0); }
+static void hl_pause(void *p) {
+  atomic_store(&((struct state *)p)->paused, 1);
+}
+static void hl_resume(void *p) {
+  atomic_store(&((struct state *)p)->paused, 0);
+}
 
 static int hl_health(void *p, char *why, size_t why_size) {
   struct state *s = p;

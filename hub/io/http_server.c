@@ -75,18 +75,22 @@ static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct server *servers;
 
 /* Answers by status code; the last one counts any other code. */
-#define COUNTER(code) {"lienthong_http_requests_" #code "_total", "inbound HTTP requests answered " #code}
+#define COUNTER(code)                                                                                                  \
+  { "lienthong_http_requests_" #code "_total", "inbound HTTP requests answered " #code }
 static struct hub_metric_counter counters[] = {
-    COUNTER(202), COUNTER(400), COUNTER(401), COUNTER(404), COUNTER(405), COUNTER(413),
-    COUNTER(415), COUNTER(500), COUNTER(503),
-    {"lienthong_http_requests_other_total", "inbound HTTP requests answered with another status"},
+    COUNTER(202), COUNTER(400),
+    COUNTER(401), COUNTER(404),
+    COUNTER(405), COUNTER(413),
+    COUNTER(415), COUNTER(500),
+    COUNTER(503), {"lienthong_http_requests_other_total", "inbound HTTP requests answered with another status"},
 };
 static const unsigned counted_codes[] = {202, 400, 401, 404, 405, 413, 415, 500, 503};
 #define N_CODES (sizeof counted_codes / sizeof counted_codes[0])
 
 static void count_status(unsigned status) {
   size_t i = 0;
-  while (i < N_CODES && counted_codes[i] != status) i++;
+  while (i < N_CODES && counted_codes[i] != status)
+    i++;
   atomic_fetch_add(&counters[i].value, 1);
 }
 
@@ -215,20 +219,20 @@ static void on_first_call(struct server *s, struct req *q, struct MHD_Connection
   if (s->ca && !client_trusted(c, a)) return;
   pthread_mutex_lock(&s->mu);
   struct hub_http_route *r = s->routes;
-  while (r && strcmp(r->path, url)) r = r->next;
+  while (r && strcmp(r->path, url))
+    r = r->next;
   if (r) {
     r->refs++;
     q->route = r;
   }
   pthread_mutex_unlock(&s->mu);
   if (!r) {
-    hub_http_answer_error(a, MHD_HTTP_NOT_FOUND, "not found", "no connector listens on path %s at %s", url,
-                          s->listen);
+    hub_http_answer_error(a, MHD_HTTP_NOT_FOUND, "not found", "no connector listens on path %s at %s", url, s->listen);
     return;
   }
   if (strcmp(method, "POST")) {
-    hub_http_answer_error(a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "%s %s: only POST is accepted",
-                          method, url);
+    hub_http_answer_error(a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "%s %s: only POST is accepted", method,
+                          url);
     return;
   }
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -269,7 +273,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (q->len + n + 1 > q->cap) {
       size_t cap = q->cap ? q->cap : 4096;
-      while (cap < q->len + n + 1) cap *= 2;
+      while (cap < q->len + n + 1)
+        cap *= 2;
       unsigned char *b = realloc(q->body, cap);
       if (!b) return MHD_NO;
       q->body = b;
@@ -316,9 +321,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   hub_log(HUB_LOG_WARN, "http", "%s: %s", s->listen, msg);
 }
 
-static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static int same(const char *a, const char *b) {
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
-static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s && *s ? strdup(s) : NULL;
+}
 
 static void server_free(struct server *s) {
   if (!s) return;
@@ -357,8 +366,7 @@ static hub_err_t server_start(const struct hub_http_route_cfg *cfg, struct serve
   memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
   host[colon - cfg->listen] = '\0';
   if (inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &sa.sin_addr) != 1)
-    return hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG, "listen '%s': the host must be an IPv4 address",
-                    cfg->listen);
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG, "listen '%s': the host must be an IPv4 address", cfg->listen);
   sa.sin_port = htons((uint16_t)port);
   struct server *s = calloc(1, sizeof *s);
   if (!s) return HUB_ERR_NOMEM;
@@ -388,17 +396,16 @@ static hub_err_t server_start(const struct hub_http_route_cfg *cfg, struct serve
     if (tls_opts[i].option != MHD_OPTION_END) opts[n++] = tls_opts[i];
   opts[n] = tls_opts[3];
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                          MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                          CONNECTION_TIMEOUT, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED,
-                          completed, s, MHD_OPTION_ARRAY, opts,
-                          MHD_OPTION_END);
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+                          MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                          MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->d) {
     rc = hub_errf(errbuf, errbuf_size, HUB_ERR_IO, "cannot listen on %s%s (port in use, or a bad TLS cert/key?)",
                   cfg->listen, s->cert ? " with TLS" : "");
     goto out;
   }
-  for (size_t i = 0; i < N_CODES + 1; i++) hub_metrics_register_counter(&counters[i]);
+  for (size_t i = 0; i < N_CODES + 1; i++)
+    hub_metrics_register_counter(&counters[i]);
   hub_log(HUB_LOG_INFO, "http", "listening on %s://%s%s", s->cert ? "https" : "http", s->listen,
           s->ca ? " (client certificates required)" : "");
 out:
@@ -442,7 +449,8 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
   r->refs = 1;
   pthread_mutex_lock(&servers_mu);
   struct server *s = servers;
-  while (s && strcmp(s->listen, cfg->listen)) s = s->next;
+  while (s && strcmp(s->listen, cfg->listen))
+    s = s->next;
   if (s) {
     if (!same(s->cert_file, cfg->tls.cert_file && *cfg->tls.cert_file ? cfg->tls.cert_file : NULL) ||
         !same(s->key_file, cfg->tls.key_file && *cfg->tls.key_file ? cfg->tls.key_file : NULL) ||
@@ -455,10 +463,11 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
     }
     pthread_mutex_lock(&s->mu);
     const struct hub_http_route *o = s->routes;
-    while (o && strcmp(o->path, cfg->path)) o = o->next;
+    while (o && strcmp(o->path, cfg->path))
+      o = o->next;
     if (o)
-      rc = hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG, "path %s on %s is already served by connector %s",
-                    cfg->path, cfg->listen, o->owner);
+      rc = hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG, "path %s on %s is already served by connector %s", cfg->path,
+                    cfg->listen, o->owner);
     pthread_mutex_unlock(&s->mu);
     if (rc != HUB_OK) goto out;
   } else {
@@ -489,16 +498,19 @@ void hub_http_route_remove(struct hub_http_route *r) {
   pthread_mutex_lock(&servers_mu);
   pthread_mutex_lock(&s->mu);
   r->stopping = 1;
-  while (r->busy > 0) pthread_cond_wait(&s->cv, &s->mu);
+  while (r->busy > 0)
+    pthread_cond_wait(&s->cv, &s->mu);
   struct hub_http_route **p = &s->routes;
-  while (*p != r) p = &(*p)->next;
+  while (*p != r)
+    p = &(*p)->next;
   *p = r->next;
   int last = !s->routes;
   route_release(r);
   pthread_mutex_unlock(&s->mu);
   if (last) {
     struct server **sp = &servers;
-    while (*sp != s) sp = &(*sp)->next;
+    while (*sp != s)
+      sp = &(*sp)->next;
     *sp = s->next;
     server_stop(s);
     server_free(s);

@@ -34,8 +34,8 @@ const unsigned char *hub_http_request_body(const struct hub_http_request *r, siz
 /* What a handler answers. status 0 from on_headers: go on, read the body. */
 struct hub_http_answer {
   unsigned status;
-  char *body;                  /* malloc'd JSON (the server frees it) */
-  const char *retry_after;     /* static, or NULL */
+  char *body;                   /* malloc'd JSON (the server frees it) */
+  const char *retry_after;      /* static, or NULL */
   const char *www_authenticate; /* static, or NULL */
 };
 /* Sets an error answer with body {"error": ERROR, "detail": DETAIL}. */

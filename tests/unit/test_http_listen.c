@@ -8,9 +8,9 @@
  * record is looked up in the topic: same lt.id as the answer, the exact body bytes. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +18,13 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "memtest.h"
 #include "hub/core/config.h"
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
 #include "hub/engine/source.h"
 #include "hub/io/http_server.h"
 #include "hub/transport/memory/memory.h"
+#include "memtest.h"
 
 static char dir[] = "/tmp/lt-http-listen-XXXXXX";
 static int port;
@@ -72,8 +72,8 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud) {
 struct req {
   const char *method, *path, *ctype;
   const char *body;
-  size_t len;           /* 0: strlen(body) */
-  const char *hdrs[4];  /* extra headers */
+  size_t len;          /* 0: strlen(body) */
+  const char *hdrs[4]; /* extra headers */
   int chunked;
   const char *scheme, *ca, *cert, *key; /* TLS: https with this CA, client cert and key */
 };
@@ -93,7 +93,8 @@ static struct resp request(const struct req *q) {
   } else {
     h = curl_slist_append(h, "Content-Type:"); /* none at all */
   }
-  for (int i = 0; i < 4 && q->hdrs[i]; i++) h = curl_slist_append(h, q->hdrs[i]);
+  for (int i = 0; i < 4 && q->hdrs[i]; i++)
+    h = curl_slist_append(h, q->hdrs[i]);
   h = curl_slist_append(h, "Expect:");
   if (!q->method || !strcmp(q->method, "POST")) {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -118,8 +119,10 @@ static struct resp request(const struct req *q) {
   if (q->cert) curl_easy_setopt(c, CURLOPT_SSLCERT, q->cert);
   if (q->key) curl_easy_setopt(c, CURLOPT_SSLKEY, q->key);
   CURLcode rc = curl_easy_perform(c);
-  if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  else snprintf(r.body, sizeof r.body, "curl: %s", curl_easy_strerror(rc));
+  if (rc == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  else
+    snprintf(r.body, sizeof r.body, "curl: %s", curl_easy_strerror(rc));
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
   return r;
@@ -130,7 +133,8 @@ static void hmac_header(const char *body, size_t len, char out[96]) {
   unsigned mlen = 0;
   HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)body, len, mac, &mlen);
   int n = snprintf(out, 96, "X-Signature-256: sha256=");
-  for (unsigned i = 0; i < mlen; i++) n += snprintf(out + n, (size_t)(96 - n), "%02x", mac[i]);
+  for (unsigned i = 0; i < mlen; i++)
+    n += snprintf(out + n, (size_t)(96 - n), "%02x", mac[i]);
 }
 
 /* The "id" of a 202's body into id (37 bytes), or "". */
@@ -231,14 +235,16 @@ static int start(struct hub_run *h, const char *yaml) {
   }
   double t0 = now_ms();
   for (size_t i = 0; i < h->n; i++)
-    while (!hub_source_runner_started(h->r[i]) && now_ms() - t0 < 2000) sleep_ms(5);
+    while (!hub_source_runner_started(h->r[i]) && now_ms() - t0 < 2000)
+      sleep_ms(5);
   for (size_t i = 0; i < h->n; i++)
     if (!hub_source_runner_started(h->r[i])) return 0;
   return 1;
 }
 
 static void stop(struct hub_run *h) {
-  for (size_t i = 0; i < h->n; i++) hub_source_runner_destroy(h->r[i]);
+  for (size_t i = 0; i < h->n; i++)
+    hub_source_runner_destroy(h->r[i]);
   hub_config_destroy(h->cfg);
   memset(h, 0, sizeof *h);
 }
@@ -271,8 +277,8 @@ static void test_plain(void) {
   /* HMAC: good, bad, missing; the key from a JSONPath; traceparent started. */
   const char *b1 = "{\"id\": \"HS-001\", \"note\": \"Hồ sơ\"}";
   hmac_header(b1, strlen(b1), sig);
-  struct resp r = request(&(struct req){.path = "/hmac", .ctype = "application/json; charset=utf-8", .body = b1,
-                                        .hdrs = {sig}});
+  struct resp r =
+      request(&(struct req){.path = "/hmac", .ctype = "application/json; charset=utf-8", .body = b1, .hdrs = {sig}});
   m = accepted(&r, &c, "h.hmac", b1, "HS-001");
   CHECK_CONTAINS(r.headers, "Content-Type: application/json");
   if (m) {
@@ -281,13 +287,13 @@ static void test_plain(void) {
     const char *tp = hub_msg_header_get_str(m, HUB_H_TRACEPARENT);
     CHECK(tp && strlen(tp) == 55 && !strncmp(tp, "00-", 3) && tp[35] == '-' && !strcmp(tp + 52, "-01"));
   }
-  r = request(&(struct req){.path = "/hmac", .ctype = "application/json", .body = "{\"id\": \"HS-002\"}",
-                            .hdrs = {sig}});
+  r = request(
+      &(struct req){.path = "/hmac", .ctype = "application/json", .body = "{\"id\": \"HS-002\"}", .hdrs = {sig}});
   refused(&r, 401, "signature mismatch", "X-Signature-256");
   r = request(&(struct req){.path = "/hmac", .ctype = "application/json", .body = "{\"id\": \"HS-002\"}"});
   refused(&r, 401, "signature missing", "header X-Signature-256 is missing");
-  r = request(&(struct req){.path = "/hmac", .ctype = "application/json", .body = b1,
-                            .hdrs = {"X-Signature-256: sha256=00"}});
+  r = request(
+      &(struct req){.path = "/hmac", .ctype = "application/json", .body = b1, .hdrs = {"X-Signature-256: sha256=00"}});
   refused(&r, 401, "signature mismatch", "HMAC-SHA256");
 
   /* traceparent: a valid one is kept, an invalid one replaced by a new trace. */
@@ -297,7 +303,9 @@ static void test_plain(void) {
   r = request(&(struct req){.path = "/hmac", .ctype = "application/json", .body = b1, .hdrs = {sig, tp_hdr}});
   m = accepted(&r, &c, "h.hmac", b1, "HS-001");
   if (m) CHECK_STR(hub_msg_header_get_str(m, HUB_H_TRACEPARENT), tp_in);
-  r = request(&(struct req){.path = "/hmac", .ctype = "application/json", .body = b1,
+  r = request(&(struct req){.path = "/hmac",
+                            .ctype = "application/json",
+                            .body = b1,
                             .hdrs = {sig, "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01"}});
   m = accepted(&r, &c, "h.hmac", b1, "HS-001");
   if (m) {
@@ -333,17 +341,23 @@ static void test_plain(void) {
   refused(&r, 415, "unsupported content type", "Content-Type is missing");
 
   /* Bearer: good (the key from a header; text/plain is accepted here and kept raw), bad, missing. */
-  r = request(&(struct req){.path = "/bearer", .ctype = "text/plain", .body = "not json {",
+  r = request(&(struct req){.path = "/bearer",
+                            .ctype = "text/plain",
+                            .body = "not json {",
                             .hdrs = {"Authorization: Bearer tok-0123456789abcdef", "X-Key: K-77"}});
   accepted(&r, &c, "h.bearer", "not json {", "K-77");
-  r = request(&(struct req){.path = "/bearer", .ctype = "text/plain", .body = "x",
+  r = request(&(struct req){.path = "/bearer",
+                            .ctype = "text/plain",
+                            .body = "x",
                             .hdrs = {"Authorization: Bearer tok-0123456789abcdeX", "X-Key: K-77"}});
   refused(&r, 401, "token invalid", "bearer token");
   CHECK_CONTAINS(r.headers, "WWW-Authenticate: Bearer realm=\"lienthong\", error=\"invalid_token\"");
   r = request(&(struct req){.path = "/bearer", .ctype = "text/plain", .body = "x", .hdrs = {"X-Key: K-77"}});
   refused(&r, 401, "token missing", "Authorization");
   CHECK_CONTAINS(r.headers, "WWW-Authenticate: Bearer realm=\"lienthong\"");
-  r = request(&(struct req){.path = "/bearer", .ctype = "application/json", .body = "{}",
+  r = request(&(struct req){.path = "/bearer",
+                            .ctype = "application/json",
+                            .body = "{}",
                             .hdrs = {"Authorization: Bearer tok-0123456789abcdef"}});
   refused(&r, 400, "missing key", "header X-Key (the record key) is missing");
 
@@ -353,8 +367,8 @@ static void test_plain(void) {
   accepted(&r, &c, "h.xml", x1, "X-9");
   r = request(&(struct req){.path = "/xml", .ctype = "application/xml", .body = "<doc><id>X-9</doc>"});
   refused(&r, 400, "malformed XML", "line 1");
-  r = request(&(struct req){.path = "/xml", .ctype = "application/xml",
-                            .body = "<!DOCTYPE doc [<!ENTITY e \"x\">]><doc><id>&e;</id></doc>"});
+  r = request(&(struct req){
+      .path = "/xml", .ctype = "application/xml", .body = "<!DOCTYPE doc [<!ENTITY e \"x\">]><doc><id>&e;</id></doc>"});
   refused(&r, 400, "refused XML", "DOCTYPE");
   r = request(&(struct req){.path = "/xml", .ctype = "application/xml", .body = "<doc><other/></doc>"});
   refused(&r, 400, "missing key", "key /doc/id matched nothing in the body");
@@ -480,7 +494,8 @@ static void test_stop_under_load(void) {
   h.r[0] = NULL;
   int accepted = 0, missing = 0, after = 0;
   struct coll c = {0};
-  for (int i = 0; ok && i < 8; i++) pthread_join(l[i].th, NULL);
+  for (int i = 0; ok && i < 8; i++)
+    pthread_join(l[i].th, NULL);
   scan_topic("h.load", &c);
   for (int i = 0; ok && i < 8; i++) {
     accepted += l[i].accepted;
@@ -522,7 +537,8 @@ static void test_mtls(void) {
   ok &= sh(cmd);
   write_file("srv.ext", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   write_file("cli.ext", "extendedKeyUsage=clientAuth\n");
-  const char *certs[][4] = {{"srv", "ca", "srv.ext", "127.0.0.1"}, {"cli", "ca", "cli.ext", "lt-client"},
+  const char *certs[][4] = {{"srv", "ca", "srv.ext", "127.0.0.1"},
+                            {"cli", "ca", "cli.ext", "lt-client"},
                             {"bad", "rogue", "cli.ext", "lt-rogue-client"}};
   for (int i = 0; i < 3; i++) {
     snprintf(cmd, sizeof cmd,
@@ -553,14 +569,19 @@ static void test_mtls(void) {
     snprintf(bkey, sizeof bkey, "%s/bad.key", dir);
     struct coll c = {0};
     const char *b = "{\"ma\": \"TLS-1\"}";
-    struct resp r = request(&(struct req){.scheme = "https", .ca = ca, .path = "/in", .ctype = "application/json",
-                                          .body = b});
+    struct resp r =
+        request(&(struct req){.scheme = "https", .ca = ca, .path = "/in", .ctype = "application/json", .body = b});
     refused(&r, 401, "client certificate required", "client_ca_file");
-    r = request(&(struct req){.scheme = "https", .ca = ca, .cert = bcert, .key = bkey, .path = "/in",
-                              .ctype = "application/json", .body = b});
+    r = request(&(struct req){.scheme = "https",
+                              .ca = ca,
+                              .cert = bcert,
+                              .key = bkey,
+                              .path = "/in",
+                              .ctype = "application/json",
+                              .body = b});
     refused(&r, 401, "client certificate not trusted", "");
-    r = request(&(struct req){.scheme = "https", .ca = ca, .cert = cert, .key = key, .path = "/in",
-                              .ctype = "application/json", .body = b});
+    r = request(&(struct req){
+        .scheme = "https", .ca = ca, .cert = cert, .key = key, .path = "/in", .ctype = "application/json", .body = b});
     accepted(&r, &c, "h.mtls", b, NULL);
     r = request(&(struct req){.path = "/in", .ctype = "application/json", .body = b}); /* plain HTTP to TLS */
     CHECK(r.status != 202);
