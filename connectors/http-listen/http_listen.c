@@ -27,7 +27,8 @@
 #define SIG_HEADER "X-Signature-256"
 #define SECRET_MAX 4096
 #define SECRET_MIN 16
-#define RETRY_AFTER "2" /* seconds; the runner probes a paused transport every 500 ms */
+#define RETRY_AFTER "2"          /* seconds; the runner probes a paused transport every 500 ms */
+#define RETRY_AFTER_STOPPING "5" /* a restart takes longer; as the server's own answer while stopping */
 
 struct auth_cfg {
   char *hmac_sha256_secret_file, *bearer_token_file, *client_ca_file;
@@ -180,7 +181,7 @@ static int secret_equal(const void *a, size_t alen, const void *b, size_t blen) 
 }
 
 static void unavailable(struct hub_http_answer *a, const char *why, const char *detail) {
-  a->retry_after = RETRY_AFTER;
+  a->retry_after = strcmp(why, "stopping") ? RETRY_AFTER : RETRY_AFTER_STOPPING;
   hub_http_answer_error(a, 503, why, "%s", detail);
 }
 
