@@ -71,7 +71,8 @@ def free_port():
 class Broker:
     def __init__(self, port=PORT, directory=None):
         self.port = port
-        self.dir = directory or os.path.join(SRC, ".cache", "kafka", f"test-{port}")
+        # The test fixture's broker (LT_TEST_BROKER_DIR) unless told otherwise.
+        self.dir = directory or os.environ.get("LT_TEST_BROKER_DIR") or os.path.join(SRC, ".cache", "kafka", f"test-{port}")
         self.bootstrap = f"127.0.0.1:{port}"
 
     def start(self):
