@@ -226,7 +226,7 @@ static void test_sink(void) {
            "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
            "connectors:\n"
            "  - {name: snk, type: test-sink, from: k.in, result: k.res, log_file: %s/sink.log, retry_if: STUCK,\n"
-           "     give_result: true, errors: {retries: 3, backoff: 300ms..300ms}, batch: {max_wait: 5ms}}\n",
+           "     give_result: true, errors: {retries: 3, backoff: 1s..1s}, batch: {max_wait: 5ms}}\n",
            dir);
   struct hub_config *cfg = load(yaml);
   CHECK(cfg && cfg->n_routes == 1 && cfg->routes[0].sink);
