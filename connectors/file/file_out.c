@@ -125,12 +125,12 @@ static const char *unsafe(const struct out *o) {
   if (o->n == 0) return "it is empty";
   if (o->n > NAME_MAX_BYTES) return "it is longer than 255 bytes";
   if (!strcmp(o->buf, ".") || !strcmp(o->buf, "..")) return "it is '.' or '..'";
-  if (o->buf[0] == '.') return "it starts with '.' (hidden, and the temp names' prefix)";
   for (size_t i = 0; i < o->n; i++) {
     unsigned char c = (unsigned char)o->buf[i];
     if (c == '/') return "it contains '/'";
     if (c < 0x20 || c == 0x7f) return "it contains a control character";
   }
+  if (o->buf[0] == '.') return "it starts with '.' (hidden, and the temp names' prefix)";
   return "";
 }
 
@@ -150,23 +150,23 @@ static hub_err_t fo_check(const void *cfg, const struct hub_node *node, const st
   char buf[1024], what[300];
   struct out o = {buf, 0, sizeof buf};
   if (c->name && expand(c->name, NULL, &o, what, sizeof what) == EXPAND_BAD_TEMPLATE)
-    return hub_node_error(hub_cfg_value_at(node, at, "name"), errbuf, errbuf_size,
-                          "name template '%s': %s is not ${key}, ${lt.id}, ${ext}, ${header:NAME} or ${date:FORMAT}",
+    return hub_node_error(hub_cfg_value_at(node, at, "filename"), errbuf, errbuf_size,
+                          "filename template '%s': %s is not ${key}, ${lt.id}, ${ext}, ${header:NAME} or ${date:FORMAT}",
                           c->name, what);
   return HUB_OK;
 }
 
 static const struct hub_cfg_constraint constraints[] = {
     {"`mode` is octal permissions, at most 0777", "mode", "{mode: '0800'}", "{mode: '0777'}"},
-    {"`name` uses only ${key}, ${lt.id}, ${ext}, ${header:NAME} and ${date:FORMAT}", "name", "{name: '${value}'}",
-     "{name: '${header:x}-${date:yyyyMMdd}'}"},
+    {"`filename` uses only ${key}, ${lt.id}, ${ext}, ${header:NAME} and ${date:FORMAT}", "filename", "{filename: '${value}'}",
+     "{filename: '${header:x}-${date:yyyyMMdd}'}"},
     {NULL},
 };
 
 #define F(f) offsetof(struct cfg, f)
 static const struct hub_cfg_entry entries[] = {
     {"path", HUB_CFG_STR, F(path), NULL, 1, "folder the files are written to (relative: to the config's folder)"},
-    {"name", HUB_CFG_STR, F(name), "${lt.id}${ext}", 0,
+    {"filename", HUB_CFG_STR, F(name), "${lt.id}${ext}", 0,
      "file name template: ${key}, ${lt.id}, ${header:NAME}, ${date:yyyyMMdd} (HH mm ss too; local time), ${ext} "
      "(.json, .xml or .csv from content-type)"},
     {"mode", HUB_CFG_STR, F(mode), "0640", 0, "permissions of the files written (octal)"},
@@ -205,13 +205,13 @@ static enum hub_step_result fo_deliver(void *p, const struct hub_msg *in, struct
   struct out o = {name, 0, sizeof name};
   enum expand_rc xr = expand(s->cfg->name, in, &o, what, sizeof what);
   if (xr == EXPAND_MISSING)
-    return hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_INVALID_ARG, "name template '%s': the record has no %s",
+    return hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_INVALID_ARG, "filename template '%s': the record has no %s",
                          s->cfg->name, what);
   const char *why = xr == EXPAND_TOO_LONG ? "it is longer than 255 bytes" : unsafe(&o);
   if (*why) {
     hub_json_escape(shown, sizeof shown, o.buf, o.n); /* control characters shown escaped */
     return hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_INVALID_ARG,
-                         "name template '%s' gave \"%s\", not a safe file name: %s", s->cfg->name, shown, why);
+                         "filename template '%s' gave \"%s\", not a safe file name: %s", s->cfg->name, shown, why);
   }
   size_t plen = strlen(s->dir) + 1 + o.n + 1, tlen = strlen(s->dir) + 32;
   char *path = malloc(plen), *tmp = malloc(tlen);
