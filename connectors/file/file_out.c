@@ -7,6 +7,7 @@
  *
  * Answers: a name that is not a safe single file name, or a permission error, is REJECT (to the
  * DLQ, naming the template and the value); a full or failing disk is RETRY. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -178,8 +179,27 @@ static const struct hub_cfg_map map = {"file-out", entries, .check = fo_check, .
 struct state {
   const struct cfg *cfg;
   char *dir;
+  char tmp_prefix[80]; /* ".lt-CONNECTOR-": this connector's temp names */
+  int swept;
   mode_t mode;
 };
+
+/* Before the first write: removes temp files this connector left when the hub was killed
+ * mid-write. Another instance running the same connector on other partitions may lose an
+ * in-flight temp: its rename fails, which is RETRY, and it writes the file again. */
+static void sweep(struct state *s) {
+  DIR *d = opendir(s->dir);
+  struct dirent *de;
+  size_t n = strlen(s->tmp_prefix);
+  s->swept = d != NULL;
+  while (d && (de = readdir(d))) {
+    size_t len = strlen(de->d_name);
+    if (strncmp(de->d_name, s->tmp_prefix, n) || len < 4 || strcmp(de->d_name + len - 4, ".tmp")) continue;
+    if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+      hub_log(HUB_LOG_INFO, "file-out", "removed %s/%s, left by an interrupted write", s->dir, de->d_name);
+  }
+  if (d) closedir(d);
+}
 
 static enum hub_step_result io_fail(struct hub_step_outcome *out, int err, const char *what, const char *path) {
   int perm = err == EACCES || err == EPERM;
@@ -213,7 +233,8 @@ static enum hub_step_result fo_deliver(void *p, const struct hub_msg *in, struct
     return hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_INVALID_ARG,
                          "filename template '%s' gave \"%s\", not a safe file name: %s", s->cfg->name, shown, why);
   }
-  size_t plen = strlen(s->dir) + 1 + o.n + 1, tlen = strlen(s->dir) + 32;
+  if (!s->swept) sweep(s);
+  size_t plen = strlen(s->dir) + 1 + o.n + 1, tlen = strlen(s->dir) + sizeof s->tmp_prefix + 16;
   char *path = malloc(plen), *tmp = malloc(tlen);
   enum hub_step_result r = HUB_STEP_OK;
   int fd = -1;
@@ -222,7 +243,7 @@ static enum hub_step_result fo_deliver(void *p, const struct hub_msg *in, struct
     goto out;
   }
   snprintf(path, plen, "%s/%s", s->dir, o.buf);
-  snprintf(tmp, tlen, "%s/.lt-XXXXXX.tmp", s->dir);
+  snprintf(tmp, tlen, "%s/%sXXXXXX.tmp", s->dir, s->tmp_prefix);
   if ((fd = mkostemps(tmp, 4, O_CLOEXEC)) < 0) {
     r = io_fail(out, errno, "cannot create a temp file in", s->dir);
     tmp[0] = 0;
@@ -288,6 +309,9 @@ static hub_err_t fo_create(const void *cfg, const struct hub_plugin_env *env, vo
   if (!s) return HUB_ERR_NOMEM;
   s->cfg = cfg;
   parse_mode(s->cfg->mode, &s->mode); /* checked by the map */
+  snprintf(s->tmp_prefix, sizeof s->tmp_prefix, ".lt-%.64s-", env->owner ? env->owner : "file-out");
+  for (char *c = s->tmp_prefix; *c; c++)
+    if (*c == '/') *c = '_';
   if (!(s->dir = hub_plugin_env_path_new(env, s->cfg->path))) {
     fo_destroy(s);
     return HUB_ERR_NOMEM;
