@@ -92,6 +92,8 @@ struct state {
   struct pending *pend; /* what the committed cursor lists that is not moved yet */
   size_t n_pend;
   int cursor_stale; /* the committed cursor still lists files moved since */
+  int recovered, watching;
+  int64_t last_try_ms;
   atomic_int paused;
   char why[512]; /* a move that keeps failing, for health */
   pthread_mutex_t why_mu;
@@ -339,9 +341,39 @@ static hub_err_t emit_files(struct state *s, char **names, size_t n) {
   return rc;
 }
 
+static hub_err_t recover(struct state *s, char *errbuf, size_t errbuf_size);
+
+/* The first polls: read the cursor, recover, start watching. Done here rather than in start()
+ * so that a transport still electing leaders, or a folder not mounted yet, is retried (every
+ * second) instead of ending the source. */
+static hub_err_t begin(struct state *s) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  if (s->last_try_ms && now - s->last_try_ms < 1000) return HUB_OK;
+  s->last_try_ms = now;
+  char errbuf[1024] = "";
+  hub_err_t rc = HUB_OK;
+  const char *dirs[] = {s->done, s->failed};
+  for (size_t i = 0; rc == HUB_OK && i < 2; i++)
+    if (mkdir(dirs[i], 0750) != 0 && errno != EEXIST)
+      rc = hub_errf(errbuf, sizeof errbuf, HUB_ERR_IO, "cannot create %s: %s", dirs[i], strerror(errno));
+  if (rc == HUB_OK && !s->recovered && (rc = recover(s, errbuf, sizeof errbuf)) == HUB_OK) s->recovered = 1;
+  if (rc == HUB_OK) rc = hub_folder_watch_start(s->watch, errbuf, sizeof errbuf);
+  if (rc != HUB_OK) {
+    hub_log(HUB_LOG_WARN, "file-in", "%s not started yet: %s; retrying", hub_source_name(s->ctx), errbuf);
+    set_why(s, errbuf);
+    return rc;
+  }
+  set_why(s, NULL);
+  s->watching = 1;
+  return HUB_OK;
+}
+
 static hub_err_t fi_poll(void *p) {
   struct state *s = p;
-  hub_err_t rc = HUB_OK;
+  hub_err_t rc = s->watching ? HUB_OK : begin(s);
+  if (rc != HUB_OK || !s->watching) return rc;
   move_pending(s); /* what the last commit covered */
   while (rc == HUB_OK && !atomic_load(&s->paused)) {
     char **names = NULL;
@@ -431,18 +463,6 @@ out:
   return HUB_OK;
 }
 
-static hub_err_t fi_start(void *p, char *errbuf, size_t errbuf_size) {
-  struct state *s = p;
-  const char *dirs[] = {s->done, s->failed};
-  for (size_t i = 0; i < 2; i++)
-    if (mkdir(dirs[i], 0750) != 0 && errno != EEXIST)
-      return hub_errf(errbuf, errbuf_size, HUB_ERR_IO, "%s: cannot create %s: %s", hub_source_name(s->ctx), dirs[i],
-                      strerror(errno));
-  hub_err_t rc = recover(s, errbuf, errbuf_size);
-  if (rc == HUB_OK) rc = hub_folder_watch_start(s->watch, errbuf, errbuf_size);
-  return rc;
-}
-
 static void fi_pause(void *p) { atomic_store(&((struct state *)p)->paused, 1); }
 
 static void fi_resume(void *p) {
@@ -469,7 +489,6 @@ static const struct hub_source_ops ops = {
              .config_map = &map,
              .config_size = sizeof(struct cfg)},
     .create = fi_create,
-    .start = fi_start,
     .poll = fi_poll,
     .pause = fi_pause,
     .resume = fi_resume,
