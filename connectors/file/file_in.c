@@ -177,7 +177,11 @@ static void pending_clear(struct pending *p) {
 /* The cursor: {"pending": [[NAME, SHA256], ...]} of the first n entries. */
 static char *cursor_new(const struct pending *p, size_t n, size_t *len) {
   json_t *arr = json_array();
-  for (size_t i = 0; arr && i < n; i++) json_array_append_new(arr, json_pack("[s,s]", p[i].name, p[i].sha));
+  for (size_t i = 0; arr && i < n; i++)
+    if (json_array_append_new(arr, json_pack("[s,s]", p[i].name, p[i].sha)) != 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
   json_t *j = arr ? json_pack("{s:o}", "pending", arr) : NULL;
   char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
@@ -294,7 +298,10 @@ static hub_err_t emit_files(struct state *s, char **names, size_t n) {
     size_t len;
     struct stat st;
     char reason[300] = "", sha[65];
-    int r = read_file(s, names[i], &data, &len, &st, reason, sizeof reason);
+    json_t *utf8 = json_string(names[i]); /* the cursor is JSON: a name must be UTF-8 */
+    int r = utf8 ? read_file(s, names[i], &data, &len, &st, reason, sizeof reason) : -1;
+    json_decref(utf8);
+    if (!utf8) snprintf(reason, sizeof reason, "its name is not valid UTF-8");
     if (r == -1) refuse(s, names[i], reason);
     if (r == -2 && *reason) hub_log(HUB_LOG_INFO, "file-in", "%s/%s: %s; taken later", s->dir, names[i], reason);
     if (r != 1) continue;

@@ -260,6 +260,7 @@ static void test_source(void) {
   big[sizeof big - 1] = 0;
   write_file("in", "big.bin", big);
   write_file("in", "early.csv", "a,b\n"); /* there before the start */
+  write_file("in", "bad\xff.bin", "x");    /* a name the JSON cursor cannot hold */
   struct hub_config *cfg;
   struct hub_source_runner *s = start_source(&cfg);
   if (!s) return;
@@ -272,9 +273,16 @@ static void test_source(void) {
   write_file("in", "stays.tmp", "temp");
   CHECK(wait_count("f.out", 41, 10000));
   double t0 = now_ms();
-  while (count_files("in/done") < 41 && now_ms() - t0 < 5000) sleep_ms(20);
+  while ((count_files("in/done") < 41 || count_files("in/failed") < 4) && now_ms() - t0 < 5000) sleep_ms(20);
   CHECK(count_files("in/done") == 41);
   CHECK(exists("in/failed", "big.bin") && exists("in/failed", "big.bin.error") && !exists("in", "big.bin"));
+  CHECK(exists("in/failed", "bad\xff.bin") && exists("in/failed", "bad\xff.bin.error"));
+  char note[600], *text = NULL;
+  size_t tlen;
+  path_of(note, sizeof note, "in/failed", "big.bin.error");
+  if (hub_file_read(note, 4096, &text, &tlen, note, sizeof note) == HUB_OK)
+    CHECK_CONTAINS(text, "big.bin: 2047 bytes, larger than max_size 1024 (connector fin, ");
+  free(text);
   CHECK(exists("in", "stays.tmp") && count_files("in") == 1);
   struct coll out = {0};
   scan_topic("f.out", &out);
@@ -350,7 +358,7 @@ static void test_source(void) {
   CHECK_STR(last_cursor(&cur), "{\"pending\":[]}");
   char *m = hub_metrics_render_new();
   CHECK_CONTAINS(m ? m : "", "lienthong_file_in_recovered_total 1\n");
-  CHECK_CONTAINS(m ? m : "", "lienthong_file_in_failed_total 1\n");
+  CHECK_CONTAINS(m ? m : "", "lienthong_file_in_failed_total 2\n");
   free(m);
   coll_clear(&out);
   coll_clear(&cur);
@@ -588,7 +596,7 @@ static void test_sink(void) {
 }
 
 int main(void) {
-  hub_log_set_level(HUB_LOG_ERROR);
+  hub_log_set_level(getenv("LT_TEST_LOG") ? HUB_LOG_DEBUG : HUB_LOG_ERROR);
   T = hub_transport_get("memory");
   CHECK(T != NULL);
   if (!T || !mkdtemp(dir)) return check_done();
