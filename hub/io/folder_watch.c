@@ -26,6 +26,7 @@
 #include "hub/core/log.h"
 
 #define BUCKETS 4096
+#define UNREADABLE_RETRY_MS 1000 /* a folder that cannot be read is tried again this often */
 
 struct entry {
   char *name;
@@ -168,7 +169,7 @@ static int list_folder(struct hub_folder_watch *w, struct found **out, size_t *n
 
 static void arm_inotify(struct hub_folder_watch *w) {
   if (!w->use_inotify || w->ino_fd < 0 || w->wd >= 0) return;
-  w->wd = inotify_add_watch(w->ino_fd, w->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+  w->wd = inotify_add_watch(w->ino_fd, w->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVE_SELF | IN_ONLYDIR);
   if (w->wd < 0 && !w->ino_warned++) /* once: rescans retry it quietly */
     hub_log(HUB_LOG_WARN, "folder-watch", "no inotify watch on %s (%s): rescans only", w->dir, strerror(errno));
 }
@@ -207,6 +208,7 @@ static void rescan(struct hub_folder_watch *w) {
 static int64_t next_due(struct hub_folder_watch *w, int64_t last_scan) {
   int64_t due = last_scan + w->rescan_ms;
   pthread_mutex_lock(&w->mu);
+  if (w->why[0] && w->rescan_ms > UNREADABLE_RETRY_MS) due = last_scan + UNREADABLE_RETRY_MS;
   for (size_t b = 0; b < BUCKETS; b++)
     for (struct entry *e = w->table[b]; e; e = e->next)
       if (!e->complete && e->since_ms + w->settle_ms < due) due = e->since_ms + w->settle_ms;
@@ -221,10 +223,13 @@ static void read_events(struct hub_folder_watch *w) {
   for (char *p = buf; p < buf + len;) {
     const struct inotify_event *ev = (const struct inotify_event *)p;
     p += sizeof *ev + ev->len;
-    if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED)) {
-      /* Events were lost, or the folder went away (IN_IGNORED: rescans re-arm the watch). */
-      hub_log(HUB_LOG_INFO, "folder-watch", "inotify %s on %s: rescanning", ev->mask & IN_Q_OVERFLOW ? "overflowed" : "watch lost", w->dir);
-      if (ev->mask & IN_IGNORED) w->wd = -1;
+    if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_MOVE_SELF)) {
+      /* Events were lost, or the folder was deleted (IN_IGNORED) or renamed away (IN_MOVE_SELF:
+       * the watch would follow it, so it is dropped). Rescans re-arm the watch on the path. */
+      if (ev->mask & IN_Q_OVERFLOW)
+        hub_log(HUB_LOG_INFO, "folder-watch", "inotify overflowed on %s: rescanning", w->dir);
+      if ((ev->mask & IN_MOVE_SELF) && ev->wd == w->wd) inotify_rm_watch(w->ino_fd, ev->wd);
+      if ((ev->mask & (IN_IGNORED | IN_MOVE_SELF)) && ev->wd == w->wd) w->wd = -1;
       pthread_mutex_lock(&w->mu);
       w->rescan_now = 1;
       pthread_mutex_unlock(&w->mu);

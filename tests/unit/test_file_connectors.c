@@ -104,7 +104,7 @@ static int take_for(struct hub_folder_watch *w, int timeout_ms, const char *name
   while (now_ms() - t0 < timeout_ms) {
     char **v;
     size_t n;
-    CHECK(hub_folder_watch_take(w, 100, 50, &v, &n) == HUB_OK);
+    if (hub_folder_watch_take(w, 100, 50, &v, &n) != HUB_OK) return -1;
     for (size_t i = 0; i < n; i++) {
       if (name && !strcmp(v[i], name)) *seen = 1;
       free(v[i]);
@@ -153,8 +153,23 @@ static void test_watch_inotify(void) {
   hub_folder_watch_rescan(w);
   seen = 0;
   CHECK(take_for(w, 1000, "a.json", &seen) >= 1 && seen);
-  char why[256];
+  char why[256] = "", gone[600];
   CHECK(hub_folder_watch_health(w, why, sizeof why) == 1);
+  /* The folder renamed away: unhealthy, saying why; back: the watch is re-armed on the path. */
+  path_of(gone, sizeof gone, "w1-gone", NULL);
+  path_of(in, sizeof in, "w1", NULL);
+  CHECK(rename(in, gone) == 0);
+  t0 = now_ms();
+  while (hub_folder_watch_health(w, why, sizeof why) && now_ms() - t0 < 3000) sleep_ms(20);
+  CHECK_CONTAINS(why, "cannot read folder");
+  CHECK(mkdir(in, 0755) == 0);
+  t0 = now_ms();
+  while (!(hub_folder_watch_health(w, why, sizeof why) && hub_folder_watch_inotify(w)) && now_ms() - t0 < 3000)
+    sleep_ms(20);
+  CHECK(hub_folder_watch_health(w, why, sizeof why) == 1 && hub_folder_watch_inotify(w));
+  seen = 0;
+  drop_file("w1", "back.json", "{}");
+  CHECK(take_for(w, 3000, "back.json", &seen) == 1 && seen);
   hub_folder_watch_destroy(w);
 }
 
