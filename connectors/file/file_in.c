@@ -368,7 +368,11 @@ static hub_err_t begin(struct state *s) {
   if (rc == HUB_OK && !s->recovered && (rc = recover(s, errbuf, sizeof errbuf)) == HUB_OK) s->recovered = 1;
   if (rc == HUB_OK) rc = hub_folder_watch_start(s->watch, errbuf, sizeof errbuf);
   if (rc != HUB_OK) {
-    hub_log(HUB_LOG_WARN, "file-in", "%s not started yet: %s; retrying", hub_source_name(s->ctx), errbuf);
+    pthread_mutex_lock(&s->why_mu);
+    int again = !strcmp(s->why, errbuf);
+    pthread_mutex_unlock(&s->why_mu);
+    if (!again) /* once per reason: it is retried every second */
+      hub_log(HUB_LOG_WARN, "file-in", "%s not started yet: %s; retrying", hub_source_name(s->ctx), errbuf);
     set_why(s, errbuf);
     return rc;
   }

@@ -8,7 +8,8 @@
  *   its commit (commits failing: the file stays, nothing is in the topic); a restart with a
  *   cursor listing a committed-but-not-moved file moves it without a second record, while a
  *   listed name with other content is emitted; the same name with new content is emitted
- *   again; oversized files go to failed/ with a note; the cursor ends empty.
+ *   again; oversized files go to failed/ with a note; the cursor ends empty; a folder that is
+ *   not there yet makes the source unhealthy (saying why), not stopped.
  * - file-out: each record to its file; a reader never sees a file half-written; a temp file a
  *   killed hub left is removed; unsafe names
  *   from the template and permission errors go to the DLQ naming template and value; a missing
@@ -381,6 +382,42 @@ static void test_source(void) {
   hub_metrics_reset();
 }
 
+/* A folder that is not there yet does not end the source: /ready says why until it appears. */
+static void test_source_late_folder(void) {
+  char yaml[1024], e[1024], why[512] = "";
+  snprintf(yaml, sizeof yaml,
+           "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
+           "connectors:\n"
+           "  - {name: late, type: file-in, topic: late.out, path: %s/late, poll_interval: 20ms, settle: 100ms}\n",
+           dir);
+  struct hub_config *cfg = load(yaml);
+  struct hub_source_runner *s = NULL;
+  CHECK(cfg && hub_source_runner_create(cfg, &cfg->sources[0], T, &s, e, sizeof e) == HUB_OK);
+  if (!s) return;
+  CHECK(hub_source_runner_start(s) == HUB_OK);
+  double t0 = now_ms();
+  while (!strstr(why, "late/done: No such file or directory") && now_ms() - t0 < 5000) {
+    hub_metrics_ready(why, sizeof why);
+    sleep_ms(20);
+  }
+  CHECK_CONTAINS(why, "cannot create");
+  CHECK_CONTAINS(why, "late/done: No such file or directory");
+  char p[600];
+  path_of(p, sizeof p, "late", NULL);
+  CHECK(mkdir(p, 0755) == 0);
+  drop_file("late", "x.xml", "<x/>");
+  CHECK(wait_count("late.out", 1, 10000));
+  t0 = now_ms();
+  while (!hub_metrics_ready(why, sizeof why) && now_ms() - t0 < 5000) sleep_ms(20);
+  CHECK(!strstr(why, "late"));
+  struct coll out = {0};
+  scan_topic("late.out", &out);
+  CHECK(out.n == 1 && !strcmp(hub_msg_header_get_str(out.v[0], HUB_H_CONTENT_TYPE), "application/xml"));
+  coll_clear(&out);
+  stop_source(s, cfg);
+  hub_metrics_reset();
+}
+
 /* ----------------------------------------------------------------------------------- file-out */
 
 struct route_thread {
@@ -618,6 +655,7 @@ int main(void) {
   test_watch_inotify();
   test_watch_rescan();
   test_source();
+  test_source_late_folder();
   test_sink();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
