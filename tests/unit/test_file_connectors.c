@@ -9,7 +9,8 @@
  *   cursor listing a committed-but-not-moved file moves it without a second record, while a
  *   listed name with other content is emitted; the same name with new content is emitted
  *   again; oversized files go to failed/ with a note; the cursor ends empty; a folder that is
- *   not there yet makes the source unhealthy (saying why), not stopped.
+ *   not there yet makes the source unhealthy (saying why), not stopped; a move that fails
+ *   (another file system) leaves the file emitted once, never again.
  * - file-out: each record to its file; a reader never sees a file half-written; a temp file a
  *   killed hub left is removed; unsafe names
  *   from the template and permission errors go to the DLQ naming template and value; a missing
@@ -418,6 +419,38 @@ static void test_source_late_folder(void) {
   hub_metrics_reset();
 }
 
+/* A move that cannot succeed (done_dir on another file system): the file is emitted once, stays,
+ * is never emitted again however often it is reported, and /ready says why. */
+static void test_source_move_fails(void) {
+  char yaml[1024], e[1024], why[512] = "", shm[64];
+  snprintf(shm, sizeof shm, "/dev/shm/lt-filecon-done-%d", (int)getpid());
+  snprintf(yaml, sizeof yaml,
+           "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
+           "connectors:\n"
+           "  - {name: xdev, type: file-in, topic: xdev.out, path: %s/xdev, done_dir: %s, poll_interval: 20ms,\n"
+           "     settle: 100ms, rescan: 100ms}\n",
+           dir, shm);
+  char p[600];
+  path_of(p, sizeof p, "xdev", NULL);
+  CHECK(mkdir(p, 0755) == 0);
+  struct hub_config *cfg = load(yaml);
+  struct hub_source_runner *s = NULL;
+  CHECK(cfg && hub_source_runner_create(cfg, &cfg->sources[0], T, &s, e, sizeof e) == HUB_OK);
+  if (!s) return;
+  CHECK(hub_source_runner_start(s) == HUB_OK);
+  drop_file("xdev", "a.json", "{\"a\":1}");
+  CHECK(wait_count("xdev.out", 1, 10000));
+  sleep_ms(1000); /* ten rescans report it again */
+  CHECK(count("xdev.out") == 1);
+  CHECK(exists("xdev", "a.json"));
+  hub_metrics_ready(why, sizeof why);
+  CHECK_CONTAINS(why, "cannot move");
+  CHECK_CONTAINS(why, "Invalid cross-device link");
+  stop_source(s, cfg);
+  hub_metrics_reset();
+  rmdir(shm);
+}
+
 /* ----------------------------------------------------------------------------------- file-out */
 
 struct route_thread {
@@ -656,6 +689,7 @@ int main(void) {
   test_watch_rescan();
   test_source();
   test_source_late_folder();
+  test_source_move_fails();
   test_sink();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
