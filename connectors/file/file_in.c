@@ -28,6 +28,8 @@
 #include "hub/engine/connector.h"
 #include "hub/io/folder_watch.h"
 
+#define BATCH_BYTES (8u << 20) /* a transaction's records stop growing here, whatever `batch` says */
+
 struct cfg {
   char *path;
   char *pattern;
@@ -286,14 +288,15 @@ static int listed(const struct state *s, const char *name, const char *sha) {
   return 0;
 }
 
-/* Emits the files named, in one transaction with the cursor; moves them after the commit. */
-static hub_err_t emit_files(struct state *s, char **names, size_t n) {
+/* Emits the files named, in one transaction with the cursor, up to BATCH_BYTES of them (at
+ * least one); *used says how many names it went through. */
+static hub_err_t emit_files(struct state *s, char **names, size_t n, size_t *used) {
   struct hub_msg **m = calloc(n ? n : 1, sizeof *m);
   struct pending *pend = realloc(s->pend, (s->n_pend + n + 1) * sizeof *pend);
   hub_err_t rc = m && pend ? HUB_OK : HUB_ERR_NOMEM;
-  size_t k = 0, first = s->n_pend;
+  size_t k = 0, first = s->n_pend, bytes = 0, i = 0;
   if (pend) s->pend = pend;
-  for (size_t i = 0; rc == HUB_OK && i < n && !atomic_load(&s->paused); i++) {
+  for (; rc == HUB_OK && i < n && bytes < BATCH_BYTES && !atomic_load(&s->paused); i++) {
     unsigned char *data;
     size_t len;
     struct stat st;
@@ -333,7 +336,9 @@ static hub_err_t emit_files(struct state *s, char **names, size_t n) {
     p->mtime_ns = mtime_ns(&st);
     s->n_pend++;
     m[k++] = msg;
+    bytes += len;
   }
+  *used = i;
   if (rc == HUB_OK && (k || s->cursor_stale)) {
     size_t clen;
     char *cursor = cursor_new(s->pend, s->n_pend, &clen);
@@ -390,10 +395,15 @@ static hub_err_t fi_poll(void *p) {
     char **names = NULL;
     size_t n = 0;
     if ((rc = hub_folder_watch_take(s->watch, (size_t)s->cfg->batch, 0, &names, &n)) != HUB_OK) break;
-    if (n || s->cursor_stale) rc = emit_files(s, names, n);
+    size_t done = 0;
+    do { /* commit -> move, one transaction of at most BATCH_BYTES at a time */
+      size_t used = 0;
+      if (n || s->cursor_stale) rc = emit_files(s, names + done, n - done, &used);
+      done += used;
+      if (rc == HUB_OK) move_pending(s);
+    } while (rc == HUB_OK && done < n && !atomic_load(&s->paused));
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
-    if (rc == HUB_OK) move_pending(s);
     if (!n) break;
   }
   if (rc != HUB_OK) hub_folder_watch_rescan(s->watch); /* the files not committed come back */
