@@ -345,6 +345,7 @@ static hub_err_t emit_files(struct state *s, char **names, size_t n, size_t *use
     rc = cursor ? hub_source_emit(s->ctx, m, k, cursor, clen) : HUB_ERR_NOMEM;
     free(cursor);
     if (rc == HUB_OK) s->cursor_stale = 0;
+    if (rc == HUB_OK) hub_log(HUB_LOG_DEBUG, "file-in", "committed %zu file(s), %zu bytes", k, bytes);
   }
   if (rc != HUB_OK) /* not committed: forget this batch; the files stay and come back at a rescan */
     while (s->n_pend > first) pending_clear(&s->pend[--s->n_pend]);
