@@ -665,9 +665,15 @@ static void test_sink(void) {
   put("i.in", ik, iv, 5);
   sleep_ms(600);
   CHECK(count("i.res") <= 0 && count("fid.dlq") <= 0);
+  char *up = hub_metrics_render_new();
+  CHECK_CONTAINS(up ? up : "", "lienthong_connector_up{connector=\"fid\",kind=\"sink\"} 0\n");
+  free(up);
   path_of(p, sizeof p, "ids", NULL);
   CHECK(mkdir(p, 0755) == 0);
   CHECK(wait_topic("i.res", 5, 10000) == 5);
+  up = hub_metrics_render_new();
+  CHECK_CONTAINS(up ? up : "", "lienthong_connector_up{connector=\"fid\",kind=\"sink\"} 1\n");
+  free(up);
   hub_memory_fail_commits("lienthong.fid.t", 1);
   put("i.in", ik, iv, 3);
   CHECK(wait_topic("i.res", 8, 10000) == 8);
