@@ -78,7 +78,10 @@ def santuario_cmd():
     jar = os.path.join(target, "santuario-tool-1.0.jar")
     cp_file = os.path.join(target, "classpath.txt")
     sources = [os.path.join(proj, "pom.xml"), os.path.join(proj, "src", "main", "java", "lt", "interop", "Tool.java")]
-    if not (os.path.exists(jar) and os.path.exists(cp_file) and
+    def cached_classpath_ok():
+        # A classpath written from another checkout (a moved or deleted folder) is stale too.
+        return os.path.exists(cp_file) and all(os.path.exists(p) for p in open(cp_file).read().strip().split(os.pathsep))
+    if not (os.path.exists(jar) and cached_classpath_ok() and
             all(os.path.getmtime(s) <= os.path.getmtime(jar) for s in sources)):
         if not shutil.which("mvn"):
             sys.exit("interop: mvn not found (scripts/bootstrap installs maven)")
