@@ -26,9 +26,10 @@ static int map_main(int argc, char **argv) {
     fprintf(stderr, "lienthong map: %s\n", why);
     goto out;
   }
-  if (lt_map_run(m, in, len, flags, &out, &out_len, why, sizeof why)) {
+  hub_err_t err = lt_map_run(m, in, len, flags, &out, &out_len, why, sizeof why);
+  if (err) {
     fprintf(stderr, "lienthong map: %s\n", why);
-    rc = HUB_EXIT_FAIL;
+    rc = err == HUB_ERR_UNDECIDED ? HUB_EXIT_USAGE : HUB_EXIT_FAIL; /* a limit is no verdict on the input */
     goto out;
   }
   fwrite(out, 1, out_len, stdout);
@@ -48,7 +49,8 @@ static const struct hub_cmd cmd = {
              "Runs the mapping (a YAML file, see docs/mapping.md) on FILE (JSON or XML, as the mapping's\n"
              "`input:` says; - for standard input) and prints the output (indented unless --compact).\n\n"
              "Exit codes: 0 mapped; 1 the input is unreadable or a rule failed (the message names the\n"
-             "mapping file, the rule's line and the input path); 2 usage, an unreadable file or a bad mapping.",
+             "mapping file, the rule's line and the input path); 2 usage, an unreadable file, a bad mapping,\n"
+             "or a contract's pattern that cannot be decided on the input (beyond the matching limit).",
     .main = map_main,
 };
 HUB_CMD_PLUGIN(lt_plugin_cmd_map, cmd);
