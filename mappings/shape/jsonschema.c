@@ -183,6 +183,7 @@ struct lt_schema {
   struct map nodes;     /* json_t* -> snode (pointer keys) */
   char *error;           /* first compile error */
   int allow_files;       /* other files may be read by file: URI only for a schema loaded from a file */
+  char *root_dir;        /* ...and only below this folder (a real path): see schema_tree */
 };
 
 /* The remote map: one prefix served from one folder (set by lt_schema_set_remote_map). */
@@ -635,7 +636,20 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
-  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) lt_uri_pct_decode(path);
+  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) {
+    lt_uri_pct_decode(path);
+    /* the real path, so neither ".." nor a symbolic link leads out of the schema's folder tree */
+    char *real = realpath(path, NULL);
+    size_t rl = s->root_dir ? strlen(s->root_dir) : 0;
+    int inside = real && rl && !strncmp(real, s->root_dir, rl) && (real[rl] == '/' || s->root_dir[rl - 1] == '/');
+    free(real);
+    if (!inside) {
+      snprintf(why, why_size, "refusing a file outside the schema's folder tree %s (references resolve only inside it "
+               "folder tree and the remote map)", s->root_dir ? s->root_dir : "");
+      free(path);
+      return NULL;
+    }
+  }
   if (!path) {
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;
@@ -822,6 +836,24 @@ static int in_place_cycle(struct snode *n, struct snode **loop, struct lt_buf *c
   return found;
 }
 
+/* The folder tree a schema file's references may read: the nearest enclosing folder named
+ * `schemas` (so schemas/dvcqg/x.json reaches schemas/common/), else the schema's own folder.
+ * A malloc'd real path, or NULL (then no file is read). */
+static char *schema_tree(const char *folder) {
+  char *real = realpath(folder, NULL);
+  if (!real) return NULL;
+  for (char *end = real + strlen(real); end > real; end--) {
+    if (end[0] && end[0] != '/') continue;
+    char *name = end - 1;
+    while (name > real && name[-1] != '/') name--;
+    if ((size_t)(end - name) == 7 && !strncmp(name, "schemas", 7)) {
+      *end = 0;
+      break;
+    }
+  }
+  return real;
+}
+
 static void schema_free(struct lt_schema *s) {
   if (!s) return;
   for (struct snode *n = s->all_nodes, *next; n; n = next) {
@@ -851,6 +883,7 @@ static void schema_free(struct lt_schema *s) {
   map_free(&s->anchors);
   map_free(&s->nodes);
   free(s->error);
+  free(s->root_dir);
   free(s);
 }
 
@@ -867,6 +900,16 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
   s->resources.str_keys = s->anchors.str_keys = 1;
   hub_err_t rc = HUB_ERR_SCHEMA_INVALID;
   s->allow_files = !strncmp(base_uri, "file://", 7);
+  if (s->allow_files) {
+    char *file = strdup(base_uri + 7), *slash;
+    if (file) {
+      lt_uri_cut_fragment(file);
+      lt_uri_pct_decode(file);
+      if ((slash = strrchr(file, '/'))) slash[slash == file] = 0;
+      s->root_dir = schema_tree(file);
+    }
+    free(file);
+  }
   char *base = strdup(base_uri);
   if (!base) {
     rc = HUB_ERR_NOMEM;

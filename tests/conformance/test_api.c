@@ -186,6 +186,17 @@ static void test_schema_files(void) {
   snprintf(path, sizeof path, "%s/unresolved.schema.json", dir);
   CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID);
   CHECK_CONTAINS(err, "/items: cannot resolve reference");
+  /* references read files only inside the schema's folder tree: /etc/passwd used to be read
+   * (its first bytes showed in the error) */
+  write_file("passwd.schema.json", "{\"$ref\": \"file:///etc/passwd\"}");
+  snprintf(path, sizeof path, "%s/passwd.schema.json", dir);
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID && !s);
+  CHECK_CONTAINS(err, "refusing a file outside the schema's folder tree");
+  CHECK(!strstr(err, "root") && !strstr(err, "invalid token"));
+  write_file("up.schema.json", "{\"$ref\": \"../lt-api-elsewhere.json\"}");
+  snprintf(path, sizeof path, "%s/up.schema.json", dir);
+  CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_SCHEMA_INVALID && !s);
+  CHECK_CONTAINS(err, "refusing a file outside the schema's folder tree");
   snprintf(path, sizeof path, "%s/none.schema.json", dir);
   CHECK(lt_schema_load_file(path, &s, err, sizeof err) == HUB_ERR_IO);
 
