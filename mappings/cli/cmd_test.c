@@ -165,8 +165,8 @@ static int normalise(const char *text, size_t len, int xml, char **canon, char *
   }
   json_t *j = NULL;
   if (lt_json_parse(text, len, NULL, &j, why, why_size)) return -1;
-  *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-  *shown = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  *canon = lt_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  *shown = lt_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
   json_decref(j);
   return *canon && *shown ? 0 : -1;
 }

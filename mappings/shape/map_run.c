@@ -172,8 +172,8 @@ static char *scalar_text(const json_t *v) {
       double d = json_real_value(v);
       if (d == floor(d) && fabs(d) < 1e15)
         snprintf(buf, sizeof buf, "%.0f", d);
-      else
-        snprintf(buf, sizeof buf, "%.15g", d);
+      else if (lt_json_real_text(d, buf, sizeof buf) < 0)
+        return NULL;
       return strdup(buf);
     }
     case JSON_TRUE: return strdup("true");
@@ -956,7 +956,7 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
       (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, errbuf, errbuf_size)))
     goto out;
   if (m->out == LT_MAP_JSON) {
-    char *s = json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
+    char *s = lt_json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
     if (!s) goto oom;
     *out_len = strlen(s);
     *out = (unsigned char *)s;
