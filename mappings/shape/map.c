@@ -287,6 +287,43 @@ static int simple_path(struct src *s) {
   return 0;
 }
 
+/* XPath in rules is XPath 1.0's core library only: libxml2 would compile any name and fail each
+ * record with its raw "function not found" (document() is XSLT's, and reads files). Returns
+ * the first other function named in the expression (outside string literals), or NULL. */
+static const char *unknown_xpath_function(const char *e, char *name, size_t size) {
+  static const char *const known[] = {
+      "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string", "concat", "starts-with",
+      "contains", "substring-before", "substring-after", "substring", "string-length", "normalize-space", "translate",
+      "boolean", "not", "true", "false", "lang", "number", "sum", "floor", "ceiling", "round",
+      /* node tests and operators that may stand before '(' */
+      "node", "text", "comment", "processing-instruction", "and", "or", "div", "mod", NULL};
+  for (const char *p = e; *p;) {
+    if (*p == '\'' || *p == '"') {
+      const char *end = strchr(p + 1, *p);
+      if (!end) return NULL;
+      p = end + 1;
+      continue;
+    }
+    if (!(name_char(*p, 1)) || (p > e && (p[-1] == '$' || name_char(p[-1], 0) || p[-1] == '-' || p[-1] == '.'))) {
+      p++;
+      continue;
+    }
+    const char *b = p;
+    while (name_char(*p, 0) || *p == '-' || *p == '.' || (*p == ':' && p[1] != ':' && p[-1] != ':')) p++;
+    const char *q = p;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+    if (*q != '(') continue;
+    size_t len = (size_t)(p - b);
+    int ok = 0;
+    for (size_t i = 0; known[i] && !ok; i++) ok = strlen(known[i]) == len && !strncmp(known[i], b, len);
+    if (!ok) {
+      snprintf(name, size, "%.*s", (int)len, b);
+      return name;
+    }
+  }
+  return NULL;
+}
+
 static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struct src *s) {
   if (want_scalar(ld, n, "an expression")) return HUB_ERR_CONFIG;
   s->kind = SRC_PATH;
@@ -298,7 +335,12 @@ static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struc
       return hub_node_error(n, ld->eb, ld->es, "invalid JSONPath '%s': %s", n->scalar, why);
     return simple_path(s) ? hub_node_error(n, ld->eb, ld->es, "out of memory") : HUB_OK;
   }
-  char why[256] = "syntax error";
+  char why[256] = "syntax error", fname[64];
+  if (unknown_xpath_function(n->scalar, fname, sizeof fname))
+    return hub_node_error(n, ld->eb, ld->es,
+                          "XPath '%s': function '%s' is not available in rules (XPath 1.0 core functions only; "
+                          "files and the network are never read)",
+                          n->scalar, fname);
   xmlXPathContextPtr ctx = xmlXPathNewContext(NULL);
   if (!ctx) return hub_node_error(n, ld->eb, ld->es, "out of memory");
   ctx->error = lt_map_xpath_error;
