@@ -355,7 +355,7 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
 
 /* A concat part: a plain scalar is literal text; a mapping is a source. */
 static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct src *s) {
-  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", NULL};
+  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", "first", NULL};
   if (n->kind == HUB_NODE_SCALAR) {
     s->kind = SRC_VALUE;
     s->at = n;
@@ -381,6 +381,19 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
   }
   if (!which) {
     s->kind = SRC_NONE;
+  } else if ((!strcmp(kind, "from") || !strcmp(kind, "from_doc")) && which->kind == HUB_NODE_SEQ) {
+    /* fallbacks: the first query that gives a value wins */
+    if (which->n < 2) return hub_node_error(which, ld->eb, ld->es, "%s takes a query or a list of 2 or more", kind);
+    s->from_doc = kind[4] == '_';
+    if (compile_expr(ld, which->items[0], s)) return HUB_ERR_CONFIG;
+    s->at = n;
+    if (!(s->fallbacks = calloc(which->n - 1, sizeof *s->fallbacks))) return hub_node_error(n, ld->eb, ld->es, "out of memory");
+    s->n_fallbacks = which->n - 1;
+    for (size_t i = 1; i < which->n; i++) {
+      s->fallbacks[i - 1].from_doc = s->from_doc;
+      s->fallbacks[i - 1].at = which->items[i];
+      if (compile_expr(ld, which->items[i], &s->fallbacks[i - 1])) return HUB_ERR_CONFIG;
+    }
   } else if (!strcmp(kind, "from") || !strcmp(kind, "from_doc")) {
     s->from_doc = kind[4] == '_';
     if (compile_expr(ld, which, s)) return HUB_ERR_CONFIG;
@@ -406,6 +419,11 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
       return hub_node_error(which, ld->eb, ld->es, "generate is uuid or now, not '%s'", which->scalar);
   }
   const struct hub_node *x;
+  if ((x = hub_node_get(n, "first"))) {
+    if (get_bool(ld, x, "first", &s->first)) return HUB_ERR_CONFIG;
+    if (s->kind != SRC_PATH) return hub_node_error(x, ld->eb, ld->es, "first goes with from or from_doc");
+    for (size_t i = 0; i < s->n_fallbacks; i++) s->fallbacks[i].first = s->first;
+  }
   if ((x = hub_node_get(n, "apply")) && load_fns(ld, x, &s->fns, &s->n_fns)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(n, "default")) && !(s->def = literal_new(x)))
     return hub_node_error(x, ld->eb, ld->es, "default is not valid UTF-8");
@@ -416,7 +434,11 @@ static hub_err_t load_cond(struct loader *ld, const struct hub_node *n, int nega
   static const char *const keys[] = {"from", "from_doc", "equals", "in", NULL};
   c->present = 1;
   c->negate = negate;
-  if (n->kind == HUB_NODE_SCALAR) return compile_expr(ld, n, &c->src);
+  /* `$[?...]` as a condition tests the current node (inside each: the element), not its children */
+  if (n->kind == HUB_NODE_SCALAR) {
+    c->self_test = ld->m->in == LT_MAP_JSON && !strncmp(n->scalar, "$[?", 3);
+    return compile_expr(ld, n, &c->src);
+  }
   if (check_keys(ld, n, negate ? "unless" : "if", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *from = hub_node_get(n, "from"), *fd = hub_node_get(n, "from_doc");
   if (!!from == !!fd) return hub_node_error(n, ld->eb, ld->es, "a condition needs exactly one of from or from_doc");
@@ -497,8 +519,9 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
 static hub_err_t load_rules(struct loader *ld, const struct hub_node *n, struct rule **rules, size_t *count);
 
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
-  static const char *const keys[] = {"to",     "from", "from_doc", "value", "concat",   "generate", "apply", "default",
-                                     "required", "if", "unless",   "type",  "each",     "rules",    "omit_empty", "context", NULL};
+  static const char *const keys[] = {"to",      "from",       "from_doc", "value", "concat", "generate", "apply",
+                                     "default", "required",   "if",       "unless", "else",  "type",     "each",
+                                     "rules",   "omit_empty", "context",  "first",  NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -525,6 +548,29 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
   const struct hub_node *cif = hub_node_get(n, "if"), *cun = hub_node_get(n, "unless");
   if (cif && cun) return hub_node_error(cun, ld->eb, ld->es, "use if or unless, not both");
   if ((cif || cun) && load_cond(ld, cif ? cif : cun, !cif, &r->cond)) return HUB_ERR_CONFIG;
+  if ((x = hub_node_get(n, "else"))) {
+    static const char *const ekeys[] = {"from", "from_doc", "value", "concat", "generate", "apply", "default", "first", NULL};
+    if (!cif && !cun) return hub_node_error(x, ld->eb, ld->es, "else goes with if or unless");
+    if (hub_node_get(n, "each") || hub_node_get(n, "rules"))
+      return hub_node_error(x, ld->eb, ld->es, "else belongs to a rule that writes one value (not each or rules)");
+    r->has_else = 1;
+    if (x->kind == HUB_NODE_SCALAR) {
+      r->else_src.kind = SRC_VALUE;
+      r->else_src.at = x;
+      if (!(r->else_src.literal = literal_new(x))) return hub_node_error(x, ld->eb, ld->es, "else is not valid UTF-8");
+    } else {
+      if (check_keys(ld, x, "else", ekeys) || load_src(ld, x, &r->else_src, 1)) return HUB_ERR_CONFIG;
+      if (r->else_src.kind == SRC_NONE)
+        return hub_node_error(x, ld->eb, ld->es, "else needs a value: a literal, or one of from, value, concat, generate");
+    }
+    r->else_src.empty_absent = r->omit_empty;
+    if (r->src.n_fns && (x = hub_node_get(n, "type"))) { /* the final conversion holds for both branches */
+      struct fn *f = realloc(r->else_src.fns, (r->else_src.n_fns + 1) * sizeof *f);
+      if (!f) return hub_node_error(x, ld->eb, ld->es, "out of memory");
+      r->else_src.fns = f;
+      f[r->else_src.n_fns++] = r->src.fns[r->src.n_fns - 1];
+    }
+  }
   if ((x = hub_node_get(n, "each"))) {
     r->is_each = 1;
     if (!to) return hub_node_error(n, ld->eb, ld->es, "each needs a target (to)");
@@ -761,6 +807,8 @@ static void src_release(struct src *s) {
   json_decref(s->def);
   for (size_t i = 0; i < s->n_parts; i++) src_release(&s->parts[i]);
   free(s->parts);
+  for (size_t i = 0; i < s->n_fallbacks; i++) src_release(&s->fallbacks[i]);
+  free(s->fallbacks);
   free(s->fns);
 }
 
@@ -781,6 +829,7 @@ static void rules_release(struct rule *rules, size_t n) {
     src_release(&r->each);
     src_release(&r->cond.src);
     src_release(&r->context);
+    src_release(&r->else_src);
     json_decref(r->cond.equals);
     json_decref(r->cond.in);
     rules_release(r->rules, r->n_rules);

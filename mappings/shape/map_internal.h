@@ -57,6 +57,9 @@ struct src {
   size_t n_fns;
   json_t *def;
   int empty_absent; /* omit_empty: an empty string counts as missing, before any function */
+  int first;            /* `first: true`: the first of several matches, not an error */
+  struct src *fallbacks; /* `from: [Q1, Q2, ...]`: Q2... tried in turn while nothing (or null, "") matched */
+  size_t n_fallbacks;
   /* $.a.b or $.a.b[*]: member names walked directly, without the general JSONPath engine */
   int simple, simple_star;
   char **names;
@@ -65,6 +68,7 @@ struct src {
 
 struct cond {
   int present, negate;
+  int self_test; /* JSON `$[?...]`: the filter tests the current node itself */
   struct src src;
   json_t *equals; /* or NULL */
   json_t *in;     /* array, or NULL */
@@ -91,6 +95,8 @@ struct rule {
   size_t n_rules;
   int has_rules;
   struct src context; /* groups: the input node the nested rules read from */
+  int has_else;
+  struct src else_src; /* `else:` the value written when if/unless is false */
 };
 
 struct ns {

@@ -364,7 +364,7 @@ static json_t *xpath_value(struct run *run, const struct scope *sc, const struct
     case XPATH_NODESET: {
       int n = o->nodesetval ? o->nodesetval->nodeNr : 0;
       if (!n) return NULL;
-      if (n > 1) {
+      if (n > 1 && !s->first) {
         *err = 1;
         fail(run, sc, s, s->at, "XPath %s matched %d nodes where one value is expected (use each)", s->expr, n);
         return NULL;
@@ -486,19 +486,24 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
       if (run->m->in == LT_MAP_JSON) {
         json_t *first;
         size_t n = select_one(run, sc, s, &first);
-        if (n > 1)
-          return fail(run, sc, NULL, s->at, "JSONPath %s matched %zu values where one is expected (use each)", s->expr,
-                      n);
-        if (n == 1) *out = json_incref(first);
-        return 0;
+        if (n > 1 && !s->first)
+          return fail(run, sc, NULL, s->at,
+                      "JSONPath %s matched %zu values where one is expected (use each, or first: true)", s->expr, n);
+        if (n >= 1) *out = json_incref(first);
       } else {
         xmlXPathObjectPtr o = xpath_eval(run, sc, s);
         if (!o) return -1;
         int err;
         *out = xpath_value(run, sc, s, o, &err);
         xmlXPathFreeObject(o);
-        return err ? -1 : 0;
+        if (err) return -1;
       }
+      /* fallbacks while nothing usable matched */
+      for (size_t i = 0; i < s->n_fallbacks && (!*out || json_is_null(*out) || (json_is_string(*out) && !json_string_length(*out))); i++) {
+        json_decref(*out);
+        if (eval_raw(run, sc, &s->fallbacks[i], out)) return -1;
+      }
+      return 0;
   }
   return 0;
 }
@@ -544,6 +549,15 @@ static int eval_cond(struct run *run, const struct scope *sc, const struct cond 
     if (!o) return -1;
     t = xmlXPathCastToBoolean(o);
     xmlXPathFreeObject(o);
+  } else if (run->m->in == LT_MAP_JSON && c->self_test) {
+    json_t *self = json_array(), *res = NULL;
+    if (!self || json_array_append(self, sc->jcur) || !(res = lt_jsonpath_query_new(c->src.jp, self))) {
+      json_decref(self);
+      return fail(run, NULL, NULL, c->src.at, "out of memory");
+    }
+    t = json_array_size(res) > 0;
+    json_decref(res);
+    json_decref(self);
   } else if (run->m->in == LT_MAP_JSON && !c->equals && !c->in) {
     json_t *first;
     t = select_one(run, sc, &c->src, &first) > 0 && truthy(first);
@@ -767,9 +781,11 @@ static int select_context(struct run *run, const struct scope *sc, const struct 
 }
 
 static int run_rule(struct run *run, const struct scope *sc, const struct rule *r) {
+  const struct src *src = &r->src;
   if (r->cond.present) {
     int c = eval_cond(run, sc, &r->cond);
-    if (c <= 0) return c;
+    if (c < 0 || (c == 0 && !r->has_else)) return c;
+    if (c == 0) src = &r->else_src;
   }
   if (r->is_each) return run_each(run, sc, r);
   if (r->has_rules) {
@@ -797,9 +813,9 @@ static int run_rule(struct run *run, const struct scope *sc, const struct rule *
     return 0;
   }
   json_t *v;
-  if (eval_src(run, sc, &r->src, &v)) return -1;
+  if (eval_src(run, sc, src, &v)) return -1;
   if (!v) {
-    if (r->required) return fail(run, sc, &r->src, r->at, "required value is missing");
+    if (r->required) return fail(run, sc, src, r->at, "required value is missing");
     return 0;
   }
   if (r->omit_empty && json_is_string(v) && !json_string_length(v)) {
