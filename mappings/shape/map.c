@@ -143,7 +143,9 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
     enum fn_kind kind;
   } simple[] = {{"trim", FN_TRIM},       {"upper", FN_UPPER},     {"lower", FN_LOWER},     {"sha256", FN_SHA256},
                 {"string", FN_STRING},   {"integer", FN_INTEGER}, {"number", FN_NUMBER},   {"boolean", FN_BOOLEAN},
-                {NULL, 0}};
+                {"title", FN_TITLE},     {"unaccent", FN_UNACCENT}, {"fold", FN_FOLD},     {"base64_encode", FN_BASE64_ENCODE},
+                {"base64_decode", FN_BASE64_DECODE}, {"sum", FN_SUM}, {"count", FN_COUNT}, {"length", FN_LENGTH},
+                {"join", FN_JOIN},       {"parse_number", FN_PARSE_NUMBER}, {NULL, 0}};
   f->at = n;
   f->len = -1;
   f->group = "";
@@ -152,11 +154,20 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
     for (int i = 0; simple[i].name; i++)
       if (!strcmp(n->scalar, simple[i].name)) {
         f->kind = simple[i].kind;
+        if (f->kind == FN_PARSE_NUMBER) f->group = ".", f->point = ",";
+        if (f->kind == FN_JOIN) f->from = ", ";
         return HUB_OK;
       }
+    if (!strcmp(n->scalar, "money")) { /* the defaults: 77.500 ₫ */
+      f->kind = FN_MONEY;
+      f->group = ".", f->point = ",", f->symbol = "₫";
+      return HUB_OK;
+    }
     return hub_node_error(n, ld->eb, ld->es,
-                          "unknown function '%s' (plain: trim, upper, lower, sha256, string, integer, number, boolean; "
-                          "with arguments: substring, date, format_number, money, lookup, replace, strip_prefix)",
+                          "unknown function '%s' (plain: trim, upper, lower, title, unaccent, fold, sha256, string, "
+                          "integer, number, boolean, base64_encode, base64_decode, sum, count, length, join, "
+                          "parse_number, money; with arguments: substring, date, format_number, money, parse_number, lookup, "
+                          "replace, regex_replace, strip_prefix, join, pad)",
                           n->scalar);
   }
   if (n->kind != HUB_NODE_MAP || n->n != 1)
@@ -234,6 +245,64 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
       return hub_node_error(a, ld->eb, ld->es, "replace takes [OLD, NEW] with a non-empty OLD");
     f->from = a->items[0]->scalar;
     f->to = a->items[1]->scalar;
+    return HUB_OK;
+  }
+  if (!strcmp(name, "regex_replace")) {
+    char why[300];
+    f->kind = FN_REGEX_REPLACE;
+    if (a->kind != HUB_NODE_SEQ || a->n != 2 || a->items[0]->kind != HUB_NODE_SCALAR ||
+        a->items[1]->kind != HUB_NODE_SCALAR || !a->items[0]->scalar[0])
+      return hub_node_error(a, ld->eb, ld->es, "regex_replace takes [PATTERN, REPLACEMENT] ($1 for a group)");
+    if (!(f->re = lt_ecma_regex_compile(a->items[0]->scalar, strlen(a->items[0]->scalar), why, sizeof why)))
+      return hub_node_error(a->items[0], ld->eb, ld->es, "regex_replace: %s", why);
+    f->from = a->items[0]->scalar;
+    f->to = a->items[1]->scalar;
+    return HUB_OK;
+  }
+  if (!strcmp(name, "join")) {
+    f->kind = FN_JOIN;
+    if (want_scalar(ld, a, "join's separator")) return HUB_ERR_CONFIG;
+    f->from = a->scalar;
+    return HUB_OK;
+  }
+  if (!strcmp(name, "pad")) {
+    static const char *const keys[] = {"width", "with", "side", NULL};
+    long w = 0;
+    f->kind = FN_PAD;
+    f->from = " ";
+    f->left = 1;
+    const struct hub_node *x;
+    if (check_keys(ld, a, "pad", keys)) return HUB_ERR_CONFIG;
+    if (!(x = hub_node_get(a, "width"))) return hub_node_error(a, ld->eb, ld->es, "pad needs width (code points)");
+    if (get_long(ld, x, "pad width", 1, 1000, &w)) return HUB_ERR_CONFIG;
+    f->width = (size_t)w;
+    if ((x = hub_node_get(a, "with"))) {
+      if (want_scalar(ld, x, "pad with") || !x->scalar[0] || lt_utf8_length(x->scalar, strlen(x->scalar)) != 1)
+        return hub_node_error(x, ld->eb, ld->es, "pad with is one character");
+      f->from = x->scalar;
+    }
+    if ((x = hub_node_get(a, "side"))) {
+      if (x->kind != HUB_NODE_SCALAR || (strcmp(x->scalar, "left") && strcmp(x->scalar, "right")))
+        return hub_node_error(x, ld->eb, ld->es, "pad side is left or right");
+      f->left = !strcmp(x->scalar, "left");
+    }
+    return HUB_OK;
+  }
+  if (!strcmp(name, "parse_number")) {
+    static const char *const keys[] = {"group", "point", NULL};
+    f->kind = FN_PARSE_NUMBER;
+    f->group = ".", f->point = ","; /* Vietnamese: 1.234.567,5 */
+    const struct hub_node *x;
+    if (check_keys(ld, a, "parse_number", keys)) return HUB_ERR_CONFIG;
+    if ((x = hub_node_get(a, "group"))) {
+      if (want_scalar(ld, x, "group")) return HUB_ERR_CONFIG;
+      f->group = x->scalar;
+    }
+    if ((x = hub_node_get(a, "point"))) {
+      if (want_scalar(ld, x, "point") || !x->scalar[0]) return hub_node_error(x, ld->eb, ld->es, "point cannot be empty");
+      f->point = x->scalar;
+    }
+    if (!strcmp(f->group, f->point)) return hub_node_error(a, ld->eb, ld->es, "group and point must differ");
     return HUB_OK;
   }
   if (!strcmp(name, "strip_prefix")) {
@@ -355,7 +424,7 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
 
 /* A concat part: a plain scalar is literal text; a mapping is a source. */
 static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct src *s) {
-  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", "first", NULL};
+  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", "first", "optional", NULL};
   if (n->kind == HUB_NODE_SCALAR) {
     s->kind = SRC_VALUE;
     s->at = n;
@@ -363,6 +432,8 @@ static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct s
     return s->literal ? HUB_OK : hub_node_error(n, ld->eb, ld->es, "concat text is not valid UTF-8");
   }
   if (check_keys(ld, n, "a concat part", keys)) return HUB_ERR_CONFIG;
+  const struct hub_node *opt = hub_node_get(n, "optional");
+  if (opt && get_bool(ld, opt, "optional", &s->optional)) return HUB_ERR_CONFIG;
   return load_src(ld, n, s, 0);
 }
 
@@ -402,6 +473,16 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
     if (!(s->literal = literal_new(which))) return hub_node_error(which, ld->eb, ld->es, "value is not valid UTF-8");
   } else if (!strcmp(kind, "concat")) {
     if (!allow_concat) return hub_node_error(which, ld->eb, ld->es, "concat cannot be nested");
+    if (which->kind == HUB_NODE_MAP) {
+      /* {parts: [...], separator: ", "}: the parts present, joined; missing or empty ones skipped */
+      static const char *const ckeys[] = {"parts", "separator", NULL};
+      const struct hub_node *sep = hub_node_get(which, "separator");
+      if (check_keys(ld, which, "concat", ckeys)) return HUB_ERR_CONFIG;
+      if (sep && want_scalar(ld, sep, "separator")) return HUB_ERR_CONFIG;
+      s->separator = sep ? sep->scalar : "";
+      if (!(which = hub_node_get(which, "parts")))
+        return hub_node_error(n, ld->eb, ld->es, "concat {parts, separator} needs parts");
+    }
     if (which->kind != HUB_NODE_SEQ || !which->n)
       return hub_node_error(which, ld->eb, ld->es, "concat takes a non-empty list of parts");
     s->kind = SRC_CONCAT;
@@ -419,6 +500,11 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
       return hub_node_error(which, ld->eb, ld->es, "generate is uuid or now, not '%s'", which->scalar);
   }
   const struct hub_node *x;
+  if ((x = hub_node_get(n, "all"))) {
+    if (get_bool(ld, x, "all", &s->all)) return HUB_ERR_CONFIG;
+    if (s->kind != SRC_PATH || s->n_fallbacks || hub_node_get(n, "first"))
+      return hub_node_error(x, ld->eb, ld->es, "all goes with one from or from_doc query (not first or fallbacks)");
+  }
   if ((x = hub_node_get(n, "first"))) {
     if (get_bool(ld, x, "first", &s->first)) return HUB_ERR_CONFIG;
     if (s->kind != SRC_PATH) return hub_node_error(x, ld->eb, ld->es, "first goes with from or from_doc");
@@ -521,7 +607,7 @@ static hub_err_t load_rules(struct loader *ld, const struct hub_node *n, struct 
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
   static const char *const keys[] = {"to",      "from",       "from_doc", "value", "concat", "generate", "apply",
                                      "default", "required",   "if",       "unless", "else",  "type",     "each",
-                                     "rules",   "omit_empty", "context",  "first",  NULL};
+                                     "rules",   "omit_empty", "context",  "first",  "all",  NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -549,7 +635,8 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
   if (cif && cun) return hub_node_error(cun, ld->eb, ld->es, "use if or unless, not both");
   if ((cif || cun) && load_cond(ld, cif ? cif : cun, !cif, &r->cond)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(n, "else"))) {
-    static const char *const ekeys[] = {"from", "from_doc", "value", "concat", "generate", "apply", "default", "first", NULL};
+    static const char *const ekeys[] = {"from",  "from_doc", "value", "concat", "generate",
+                                        "apply", "default",  "first", "all",    NULL};
     if (!cif && !cun) return hub_node_error(x, ld->eb, ld->es, "else goes with if or unless");
     if (hub_node_get(n, "each") || hub_node_get(n, "rules"))
       return hub_node_error(x, ld->eb, ld->es, "else belongs to a rule that writes one value (not each or rules)");
@@ -809,6 +896,7 @@ static void src_release(struct src *s) {
   free(s->parts);
   for (size_t i = 0; i < s->n_fallbacks; i++) src_release(&s->fallbacks[i]);
   free(s->fallbacks);
+  for (size_t i = 0; i < s->n_fns; i++) pcre2_code_free(s->fns[i].re);
   free(s->fns);
 }
 

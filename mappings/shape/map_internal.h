@@ -11,6 +11,7 @@
 #include "hub/core/node.h"
 #include "mappings/shape/jsonpath.h"
 #include "mappings/shape/jsonschema.h"
+#include "mappings/shape/jsonschema_regex.h"
 #include "mappings/shape/map.h"
 #include "mappings/shape/validator.h"
 
@@ -18,7 +19,9 @@
 
 enum fn_kind {
   FN_TRIM, FN_UPPER, FN_LOWER, FN_SHA256, FN_STRING, FN_INTEGER, FN_NUMBER, FN_BOOLEAN,
-  FN_SUBSTRING, FN_DATE, FN_FORMAT_NUMBER, FN_MONEY, FN_LOOKUP, FN_REPLACE, FN_STRIP_PREFIX
+  FN_SUBSTRING, FN_DATE, FN_FORMAT_NUMBER, FN_MONEY, FN_LOOKUP, FN_REPLACE, FN_STRIP_PREFIX,
+  FN_TITLE, FN_UNACCENT, FN_FOLD, FN_REGEX_REPLACE, FN_JOIN, FN_PAD, FN_BASE64_ENCODE, FN_BASE64_DECODE,
+  FN_SUM, FN_COUNT, FN_LENGTH, FN_PARSE_NUMBER
 };
 
 struct lookup {
@@ -39,6 +42,9 @@ struct fn {
   const char *group, *point, *symbol;
   int symbol_first;
   const struct lookup *lookup;
+  pcre2_code *re; /* regex_replace */
+  size_t width;   /* pad */
+  int left;
 };
 
 enum src_kind { SRC_NONE, SRC_PATH, SRC_VALUE, SRC_CONCAT, SRC_UUID, SRC_NOW };
@@ -58,6 +64,9 @@ struct src {
   json_t *def;
   int empty_absent; /* omit_empty: an empty string counts as missing, before any function */
   int first;            /* `first: true`: the first of several matches, not an error */
+  int all;              /* `all: true`: every match, as an array (possibly empty) */
+  int optional;         /* a concat part that may be missing (it adds nothing) */
+  const char *separator; /* concat {parts, separator}: between the parts present; missing parts skipped */
   struct src *fallbacks; /* `from: [Q1, Q2, ...]`: Q2... tried in turn while nothing (or null, "") matched */
   size_t n_fallbacks;
   /* $.a.b or $.a.b[*]: member names walked directly, without the general JSONPath engine */

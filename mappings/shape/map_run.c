@@ -215,6 +215,17 @@ static int plain_integer(const char *s) {
   return 1;
 }
 
+/* "100.000", "1.234.567": dots between groups of exactly three digits, as Vietnamese writes
+ * thousands. As a decimal it would silently be a thousand times smaller. */
+static int vn_grouped(const char *s) {
+  const char *p = s + (*s == '-');
+  size_t lead = strspn(p, "0123456789");
+  if (!lead || lead > 3 || p[lead] != '.') return 0;
+  for (p += lead; *p == '.'; p += 4)
+    if (strspn(p + 1, "0123456789") < 3 || (p[4] && p[4] != '.')) return 0;
+  return !*p;
+}
+
 static int plain_decimal(const char *s) {
   const char *p = s + (*s == '-');
   int digits = 0, dot = 0;
@@ -227,6 +238,52 @@ static int plain_decimal(const char *s) {
       return 0;
   }
   return digits && p[-1] != '.';
+}
+
+/* count, length, sum and join over a list (`all: true` or an array value). */
+static json_t *apply_list_fn(struct run *run, const struct scope *sc, const struct src *s, const struct fn *f, json_t *v) {
+  const char *name = f->kind == FN_COUNT ? "count" : f->kind == FN_SUM ? "sum" : f->kind == FN_JOIN ? "join" : "length";
+  if (!json_is_array(v)) return fail(run, sc, s, f->at, "%s needs a list (all: true), got %s", name, type_name(v)), NULL;
+  size_t n = json_array_size(v);
+  if (f->kind == FN_COUNT || f->kind == FN_LENGTH) return json_integer((json_int_t)n);
+  if (f->kind == FN_JOIN) {
+    struct lt_buf b = {0};
+    lt_buf_put(&b, "", 0);
+    for (size_t i = 0; i < n; i++) {
+      char *t = scalar_text(json_array_get(v, i));
+      if (!t) {
+        free(b.s);
+        return fail(run, sc, s, f->at, "join needs scalars, item %zu is %s", i, type_name(json_array_get(v, i))), NULL;
+      }
+      if (i) lt_buf_str(&b, f->from);
+      lt_buf_str(&b, t);
+      free(t);
+    }
+    json_t *out = b.oom ? NULL : json_stringn_nocheck(b.s, b.len);
+    free(b.s);
+    return out ? out : (fail(run, NULL, NULL, f->at, "out of memory"), NULL);
+  }
+  /* sum: integers stay exact; any real or decimal text makes the sum a number */
+  long long isum = 0;
+  double dsum = 0;
+  int real = 0;
+  for (size_t i = 0; i < n; i++) {
+    json_t *x = json_array_get(v, i);
+    const char *t = json_string_value(x);
+    if (json_is_integer(x) || (t && plain_integer(t))) {
+      long long k = json_is_integer(x) ? (long long)json_integer_value(x) : strtoll(t, NULL, 10);
+      if (__builtin_add_overflow(isum, k, &isum)) return fail(run, sc, s, f->at, "sum overflows"), NULL;
+      dsum += (double)k;
+    } else if (json_is_real(x) || (t && plain_decimal(t))) {
+      dsum += json_is_real(x) ? json_real_value(x) : strtod(t, NULL);
+      real = 1;
+    } else {
+      char q[256];
+      quote(x, q, sizeof q);
+      return fail(run, sc, s, f->at, "sum needs numbers, item %zu is %s", i, q), NULL;
+    }
+  }
+  return real ? json_real(dsum) : json_integer((json_int_t)isum);
 }
 
 /* Applies one function; returns a new value or NULL after fail(). */
@@ -272,6 +329,10 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
     quote(v, q, sizeof q);
     return fail(run, sc, s, f->at, "expected a boolean (true/false/1/0), got %s", q), NULL;
   }
+  if (f->kind == FN_COUNT || f->kind == FN_SUM || f->kind == FN_JOIN || (f->kind == FN_LENGTH && json_is_array(v)))
+    return apply_list_fn(run, sc, s, f, v);
+  if (f->kind == FN_LENGTH && json_is_string(v))
+    return json_integer((json_int_t)lt_utf8_length(json_string_value(v), json_string_length(v)));
   char *t = scalar_text(v), *r = NULL;
   if (!t) return fail(run, sc, s, f->at, "expected a scalar value, got %s", type_name(v)), NULL;
   if (!lt_map_utf8_valid(t, strlen(t)) || (json_is_string(v) && strlen(t) != json_string_length(v))) {
@@ -281,6 +342,65 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
   char buf[512], why[300];
   switch (f->kind) {
     case FN_TRIM: r = lt_map_trim(t); break;
+    case FN_TITLE: r = lt_map_utf8_text(t, LT_MAP_TITLE); break;
+    case FN_UNACCENT: r = lt_map_utf8_text(t, LT_MAP_UNACCENT); break;
+    case FN_FOLD: r = lt_map_utf8_text(t, LT_MAP_FOLD); break;
+    case FN_PAD: r = lt_map_pad(t, f->width, f->from, f->left); break;
+    case FN_BASE64_ENCODE: r = lt_map_base64_encode(t, strlen(t)); break;
+    case FN_BASE64_DECODE: {
+      size_t dl = 0;
+      unsigned char *d = lt_map_base64_decode(t, &dl);
+      if (!d || !lt_map_utf8_valid((const char *)d, dl)) {
+        free(d);
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at, "%s is not base64 of UTF-8 text", q), NULL;
+      }
+      r = (char *)d;
+      break;
+    }
+    case FN_PARSE_NUMBER: {
+      char num[128];
+      if (lt_map_number_parse(t, f->group, f->point, num, sizeof num)) {
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at, "%s is not a number written with group \"%s\" and point \"%s\"", q, f->group,
+                    f->point), NULL;
+      }
+      free(t);
+      errno = 0;
+      if (!strchr(num, '.')) {
+        long long iv = strtoll(num, NULL, 10);
+        if (!errno) return json_integer(iv);
+      }
+      double d = strtod(num, NULL);
+      if (errno || !isfinite(d)) return fail(run, sc, s, f->at, "number out of range"), NULL;
+      return json_real(d);
+    }
+    case FN_REGEX_REPLACE: {
+      PCRE2_SIZE olen = strlen(t) * 2 + 64;
+      pcre2_match_context *mc = pcre2_match_context_create(NULL);
+      int rc = PCRE2_ERROR_NOMEMORY;
+      for (int tries = 0; mc && rc == PCRE2_ERROR_NOMEMORY && tries < 8; tries++) {
+        free(r);
+        if (!(r = malloc(olen))) break;
+        pcre2_set_match_limit(mc, 1000000);
+        pcre2_set_depth_limit(mc, 10000);
+        PCRE2_SIZE have = olen;
+        rc = pcre2_substitute(f->re, (PCRE2_SPTR)t, strlen(t), 0, PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
+                              NULL, mc, (PCRE2_SPTR)f->to, strlen(f->to), (PCRE2_UCHAR *)r, &have);
+        if (rc == PCRE2_ERROR_NOMEMORY) olen = have + 1;
+      }
+      pcre2_match_context_free(mc);
+      if (rc < 0) {
+        PCRE2_UCHAR m[160];
+        pcre2_get_error_message(rc, m, sizeof m);
+        free(r), free(t);
+        /* a limit hit is said as such, never taken as "no match" */
+        return fail(run, sc, s, f->at, "regex_replace '%s': %s", f->from, (char *)m), NULL;
+      }
+      break;
+    }
     case FN_UPPER:
     case FN_LOWER: r = lt_map_utf8_case(t, f->kind == FN_UPPER); break;
     case FN_SHA256: hub_sha256_hex(t, strlen(t), buf), r = strdup(buf); break;
@@ -311,6 +431,13 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
     case FN_FORMAT_NUMBER:
     case FN_MONEY: {
       char num[256];
+      if (json_is_string(v) && vn_grouped(t)) {
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at,
+                    "%s looks like Vietnamese digit grouping, not a decimal point: read it with parse_number first", q),
+               NULL;
+      }
       if (lt_map_number_format(t, f->decimals, f->group, f->point, num, sizeof num)) {
         quote(v, q, sizeof q);
         free(t);
@@ -414,6 +541,26 @@ static size_t select_one(const struct run *run, const struct scope *sc, const st
   return n;
 }
 
+/* `all: true`: every match as an array (JSON nodes as they are, XML nodes as their text). */
+static int eval_all(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
+  if (run->m->in == LT_MAP_JSON) {
+    *out = lt_jsonpath_query_new(s->jp, s->from_doc ? run->jroot : sc->jcur);
+    return *out ? 0 : fail(run, NULL, NULL, s->at, "out of memory");
+  }
+  xmlXPathObjectPtr o = xpath_eval(run, sc, s);
+  if (!o) return -1;
+  json_t *arr = json_array();
+  int n = o->type == XPATH_NODESET && o->nodesetval ? o->nodesetval->nodeNr : 0;
+  for (int i = 0; arr && i < n; i++) {
+    xmlChar *t = xmlXPathCastNodeToString(o->nodesetval->nodeTab[i]);
+    if (!t || json_array_append_new(arr, json_string((const char *)t))) json_decref(arr), arr = NULL;
+    xmlFree(t);
+  }
+  xmlXPathFreeObject(o);
+  *out = arr;
+  return arr ? 0 : fail(run, NULL, NULL, s->at, "out of memory");
+}
+
 /* Evaluates without default or functions: *out is NULL when nothing matched. */
 static int eval_raw(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
   char buf[64];
@@ -445,15 +592,33 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
       size_t len = 0, cap = 256;
       char *acc = malloc(cap);
       if (!acc) return fail(run, NULL, NULL, s->at, "out of memory");
+      size_t present = 0;
       for (size_t i = 0; i < s->n_parts; i++) {
         json_t *pv;
         if (eval_src(run, sc, &s->parts[i], &pv)) {
           free(acc);
           return -1;
         }
+        if (pv && s->separator && json_is_string(pv) && !json_string_length(pv)) json_decref(pv), pv = NULL;
+        if (!pv && (s->parts[i].optional || s->separator)) continue; /* skipped: adds nothing */
         if (!pv) {
           free(acc);
           return 0; /* a missing part makes the whole value missing */
+        }
+        if (s->parts[i].kind != SRC_VALUE) present++;
+        if (s->separator && len) {
+          size_t sl = strlen(s->separator);
+          if (len + sl + 1 > cap) {
+            while (len + sl + 1 > cap) cap *= 2;
+            char *na = realloc(acc, cap);
+            if (!na) {
+              free(acc), json_decref(pv);
+              return fail(run, NULL, NULL, s->at, "out of memory");
+            }
+            acc = na;
+          }
+          memcpy(acc + len, s->separator, sl);
+          len += sl;
         }
         char *t = scalar_text(pv);
         if (!t) {
@@ -478,11 +643,16 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
         free(t);
       }
       acc[len] = '\0';
+      if (!present && len == 0) {
+        free(acc);
+        return 0; /* nothing was there to join */
+      }
       *out = json_stringn_nocheck(acc, len);
       free(acc);
       return 0;
     }
     case SRC_PATH:
+      if (s->all) return eval_all(run, sc, s, out);
       if (run->m->in == LT_MAP_JSON) {
         json_t *first;
         size_t n = select_one(run, sc, s, &first);
