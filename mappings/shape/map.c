@@ -588,6 +588,12 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
     return HUB_OK;
   }
   if (want_scalar(ld, n, "to")) return HUB_ERR_CONFIG;
+  /* "data[0].MaHoSo" reads like an index but would make a key named "data[0]" */
+  if (ld->m->out == LT_MAP_JSON && strpbrk(n->scalar, "[]"))
+    return hub_node_error(n, ld->eb, ld->es,
+                          "target '%s': keys are joined by '.', there are no indexes; a list is written by each "
+                          "(or a one-item list by each: $), and a key with brackets is written as a YAML list [\"a[0]\"]",
+                          n->scalar);
   size_t k = 1;
   for (const char *p = n->scalar; *p; p++) k += *p == sep;
   if (!(*segs = calloc(k, sizeof **segs))) return hub_node_error(n, ld->eb, ld->es, "out of memory");

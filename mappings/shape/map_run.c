@@ -29,10 +29,22 @@
 /* `lienthong test`'s fixed clock (0: the real one) and its UUID counter */
 static int64_t fixed_clock_ms;
 static unsigned long fixed_uuid_counter;
+static uint64_t fixed_uuid_seed, fixed_uuid_state;
 
-void lt_map_set_fixed_clock(int64_t epoch_ms) {
+void lt_map_set_fixed_clock_seed(int64_t epoch_ms, uint64_t uuid_seed) {
   fixed_clock_ms = epoch_ms;
   fixed_uuid_counter = 0;
+  fixed_uuid_seed = fixed_uuid_state = uuid_seed;
+}
+
+void lt_map_set_fixed_clock(int64_t epoch_ms) { lt_map_set_fixed_clock_seed(epoch_ms, 0); }
+
+/* splitmix64: a seeded, reproducible stream for test UUIDs (not for anything secret) */
+static uint64_t next_seeded(void) {
+  uint64_t z = (fixed_uuid_state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 /* Where evaluation is: the current input element and the output container it writes into. */
@@ -569,7 +581,12 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
     case SRC_NONE: return 0;
     case SRC_VALUE: *out = json_incref(s->literal); return 0;
     case SRC_UUID:
-      if (fixed_clock_ms) {
+      if (fixed_clock_ms && fixed_uuid_seed) {
+        uint64_t a = next_seeded(), b = next_seeded();
+        snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16 & 0xffff),
+                 (unsigned)(a & 0xfff), (unsigned)(0x8000 | (b >> 48 & 0x3fff)),
+                 (unsigned long long)(b & 0xffffffffffffull));
+      } else if (fixed_clock_ms) {
         snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012lu", ++fixed_uuid_counter);
       } else {
         hub_uuid7(buf);
@@ -1080,21 +1097,27 @@ static void xslt_quiet(void *ctx, const char *msg, ...) { (void)ctx, (void)msg; 
 
 hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int flags, unsigned char **out,
                      size_t *out_len, char *errbuf, size_t errbuf_size) {
+  return lt_map_run_named(m, in, len, NULL, flags, out, out_len, errbuf, errbuf_size);
+}
+
+hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                           unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size) {
   struct run run = {.m = m, .eb = errbuf, .es = errbuf_size};
   hub_err_t rc = HUB_ERR_MAP;
   xmlDocPtr xout = NULL;
   json_t *jout = NULL;
   char why[768];
-  if (m->in == LT_MAP_JSON) {
-    if ((rc = lt_json_parse(in, len, "input", &run.jroot, why, sizeof why))) {
+  if (m->in == LT_MAP_JSON)
+    rc = lt_json_parse(in, len, input_name ? input_name : "input", &run.jroot, why, sizeof why);
+  else
+    rc = hub_xml_parse(in, len, NULL, input_name ? input_name : "input", &run.xin, why, sizeof why);
+  if (rc) {
+    /* the input is what is wrong: a named input leads the message, the mapping follows */
+    if (input_name)
+      snprintf(errbuf, errbuf_size, "%s (input of %s)", why, m->path);
+    else
       snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
-      goto out;
-    }
-  } else {
-    if ((rc = hub_xml_parse(in, len, NULL, "input", &run.xin, why, sizeof why))) {
-      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
-      goto out;
-    }
+    goto out;
   }
   if ((m->in_schema || m->in_xsd) &&
       (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))

@@ -98,7 +98,22 @@ with tempfile.TemporaryDirectory() as tmp:
     bad_utf8 = write("bad.xml", b"<edXML>\xff\xfe bad</edXML>", "wb")
     status_map = os.path.join(src, "mappings", "edxml", "status-to-json.yaml")
     check("invalid UTF-8 in XML is one clean line", ["map", status_map, bad_utf8], 1, out_empty=True, err_lines=1,
-          err_has=["input: line 1, column 8: invalid UTF-8 (bytes 0xFF 0xFE 0x20 0x62); the document must be UTF-8"])
+          err_has=["bad.xml: line 1, column 8: invalid UTF-8 (bytes 0xFF 0xFE 0x20 0x62); the document must be UTF-8"])
+
+    # deterministic goldens and input errors (issue 11 item 5)
+    broken_json = write("broken.json", '{"dossierCode": "X"')
+    check("map: a JSON parse error names the input file first", ["map", m, broken_json], 1, out_empty=True,
+          err_has=[f"lienthong map: {broken_json}: line 1, column", f"(input of {m})"])
+    check("map: --uuid-seed needs --now", ["map", "--uuid-seed", "3", m, good], 2, err_has=["--uuid-seed goes with --now"])
+    clock = os.path.join(src, "tests", "mapping", "engine", "clock.yaml")
+    code_x = write("x.json", '{"code": "X"}')
+    p = subprocess.run([lt, "map", "--now", "2024-01-15T08:30:00+07:00", "--uuid-seed", "7", clock, code_x],
+                       capture_output=True, text=True, timeout=60)
+    golden = open(os.path.join(src, "tests", "mapping", "engine", "clock.expected.json")).read()
+    if p.returncode == 0 and json.loads(p.stdout) == json.loads(golden):
+        passed += 1
+    else:
+        failures.append(f"map --now --uuid-seed reproduces the golden: exit {p.returncode}: {p.stdout[:300]}")
 
 for f in failures:
     print("FAIL", f)
