@@ -259,9 +259,30 @@ static int run_steps(const struct hub_node *steps, const struct hub_node *header
     rc = 0;
     goto out;
   }
-  if (!(oc->out = malloc(msg->value_len + 1))) goto out;
-  memcpy(oc->out, msg->value, msg->value_len + 1);
-  oc->out_len = msg->value_len;
+  if (so.n_extra) {
+    /* a split: the records as a JSON list ({"key": ..., "value": ...} each), in output order */
+    json_t *list = json_array();
+    for (size_t i = 0; list && i <= so.n_extra; i++) {
+      const struct hub_msg *x = i ? so.extra[i - 1] : msg;
+      json_t *v = json_loadb((const char *)x->value, x->value_len, 0, NULL);
+      json_t *item = v ? json_pack("{s:s%,s:o}", "key", x->key ? (const char *)x->key : "", x->key_len, "value", v) : NULL;
+      if (!item || json_array_append_new(list, item)) json_decref(list), list = NULL;
+    }
+    if (!list) {
+      snprintf(oc->error, sizeof oc->error, "a split gave records that are not JSON");
+      oc->failed_run = 1;
+      rc = 0;
+      goto out;
+    }
+    oc->out = (unsigned char *)lt_json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    if (!oc->out) goto out;
+    oc->out_len = strlen((const char *)oc->out);
+  } else {
+    if (!(oc->out = malloc(msg->value_len + 1))) goto out;
+    memcpy(oc->out, msg->value, msg->value_len + 1);
+    oc->out_len = msg->value_len;
+  }
   oc->msg = msg;
   msg = NULL;
   rc = 0;

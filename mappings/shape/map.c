@@ -815,10 +815,46 @@ static hub_err_t load_contract(struct loader *ld, const struct hub_node *n, enum
   return HUB_OK;
 }
 
+/* split: {each: $.a.b, size: N, key: QUERY} */
+static hub_err_t load_split(struct loader *ld, const struct hub_node *n) {
+  static const char *const keys[] = {"each", "size", "key", NULL};
+  struct split *sp = &ld->m->split;
+  if (check_keys(ld, n, "split", keys)) return HUB_ERR_CONFIG;
+  if (ld->m->in != LT_MAP_JSON || ld->m->out != LT_MAP_JSON)
+    return hub_node_error(n, ld->eb, ld->es, "split is for input: json and output: json");
+  const struct hub_node *each = hub_node_get(n, "each"), *size = hub_node_get(n, "size"), *key = hub_node_get(n, "key");
+  if (!each || want_scalar(ld, each, "split each"))
+    return hub_node_error(each ? each : n, ld->eb, ld->es, "split needs each: the list to split, as $.name(.name)*");
+  struct src path = {.expr = each->scalar};
+  /* a plain member path: each output sees the input with this list cut to its chunk */
+  if (simple_path(&path) || !path.simple || path.simple_star || !path.n_names) {
+    for (size_t i = 0; i < path.n_names; i++) free(path.names[i]);
+    free(path.names);
+    return hub_node_error(each, ld->eb, ld->es, "split each is a list's place as $.name(.name)*, not '%s'", each->scalar);
+  }
+  sp->at = n;
+  sp->expr = each->scalar;
+  sp->names = path.names;
+  sp->n_names = path.n_names;
+  long sz = 1;
+  if (size && get_long(ld, size, "split size", 1, 100000, &sz)) return HUB_ERR_CONFIG;
+  sp->size = (size_t)sz;
+  if (key) {
+    char why[256];
+    if (want_scalar(ld, key, "split key")) return HUB_ERR_CONFIG;
+    if (lt_jsonpath_compile(key->scalar, &sp->key, why, sizeof why))
+      return hub_node_error(key, ld->eb, ld->es, "invalid JSONPath '%s': %s", key->scalar, why);
+    sp->key_expr = key->scalar;
+  }
+  return HUB_OK;
+}
+
+int lt_map_splits(const struct lt_map *m) { return m->split.n_names > 0; }
+
 static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
   static const char *const keys[] = {"name",       "description", "kind",         "input",         "output",
                                      "namespaces", "root",        "lookups",      "rules",         "stylesheet",
-                                     "params",     "input_schema", "output_schema", NULL};
+                                     "params",     "input_schema", "output_schema", "split",       NULL};
   struct lt_map *m = ld->m;
   const struct hub_node *x;
   if (check_keys(ld, root, "a mapping file", keys)) return HUB_ERR_CONFIG;
@@ -863,6 +899,7 @@ static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
     return hub_node_error(rn, ld->eb, ld->es, "root is only for output: xml");
   }
   if ((x = hub_node_get(root, "lookups")) && load_lookups(ld, x)) return HUB_ERR_CONFIG;
+  if ((x = hub_node_get(root, "split")) && load_split(ld, x)) return HUB_ERR_CONFIG;
   if (!(x = hub_node_get(root, "rules"))) return hub_node_error(root, ld->eb, ld->es, "a mapping needs rules");
   return load_rules(ld, x, &m->rules, &m->n_rules);
 }
@@ -933,6 +970,9 @@ static void rules_release(struct rule *rules, size_t n) {
 
 void lt_map_destroy(struct lt_map *m) {
   if (!m) return;
+  for (size_t i = 0; i < m->split.n_names; i++) free(m->split.names[i]);
+  free(m->split.names);
+  lt_jsonpath_destroy(m->split.key);
   rules_release(m->rules, m->n_rules);
   for (size_t i = 0; i < m->n_lookups; i++) {
     json_decref(m->lookups[i].values);

@@ -113,8 +113,19 @@ struct ns {
   const char *href;
 };
 
+/* `split:`: the input list at names[] is cut into chunks of `size`, one output each */
+struct split {
+  const struct hub_node *at;
+  const char *expr, *key_expr;
+  char **names;
+  size_t n_names;
+  size_t size;
+  struct lt_jsonpath *key; /* on each output: its record key, or NULL */
+};
+
 struct lt_map {
   char *path;
+  struct split split;
   struct hub_node *root;
   int xslt;
   enum lt_map_format in, out;

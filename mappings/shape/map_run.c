@@ -1100,49 +1100,23 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
   return lt_map_run_named(m, in, len, NULL, flags, out, out_len, errbuf, errbuf_size);
 }
 
-hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
-                           unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size) {
-  struct run run = {.m = m, .eb = errbuf, .es = errbuf_size};
+/* Runs the rules on the parsed input (run->jroot or run->xin) into *jout (JSON output, checked
+ * against the output contract) or *xout; 0, or -1 with the message in run->eb. */
+static hub_err_t map_tree(struct run *run, json_t **jout_p, xmlDocPtr *xout_p) {
+  const struct lt_map *m = run->m;
   hub_err_t rc = HUB_ERR_MAP;
-  xmlDocPtr xout = NULL;
   json_t *jout = NULL;
-  char why[768];
-  if (m->in == LT_MAP_JSON)
-    rc = lt_json_parse(in, len, input_name ? input_name : "input", &run.jroot, why, sizeof why);
-  else
-    rc = hub_xml_parse(in, len, NULL, input_name ? input_name : "input", &run.xin, why, sizeof why);
-  if (rc) {
-    /* the input is what is wrong: a named input leads the message, the mapping follows */
-    if (input_name)
-      snprintf(errbuf, errbuf_size, "%s (input of %s)", why, m->path);
-    else
-      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
-    goto out;
-  }
-  if ((m->in_schema || m->in_xsd) &&
-      (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))
-    goto out;
-  rc = HUB_ERR_MAP;
-  if (m->xslt) {
-    xsltSetGenericErrorFunc(NULL, xslt_quiet);
-    rc = run_xslt(m, run.xin, out, out_len, errbuf, errbuf_size);
-    if (!rc && m->out_xsd &&
-        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
-      free(*out);
-      *out = NULL;
-    }
-    goto out;
-  }
+  xmlDocPtr xout = NULL;
   struct scope top = {0};
   if (m->in == LT_MAP_JSON) {
-    top.jcur = run.jroot;
+    top.jcur = run->jroot;
   } else {
-    if (!(run.xpc = xmlXPathNewContext(run.xin))) goto out;
-    run.xpc->error = lt_map_xpath_error;
-    run.xpc->userData = run.xerr;
+    if (!(run->xpc = xmlXPathNewContext(run->xin))) goto out;
+    run->xpc->error = lt_map_xpath_error;
+    run->xpc->userData = run->xerr;
     for (size_t i = 0; i < m->n_ns; i++)
-      if (*m->ns[i].prefix) xmlXPathRegisterNs(run.xpc, BAD_CAST m->ns[i].prefix, BAD_CAST m->ns[i].href);
-    top.xcur = xmlDocGetRootElement(run.xin);
+      if (*m->ns[i].prefix) xmlXPathRegisterNs(run->xpc, BAD_CAST m->ns[i].prefix, BAD_CAST m->ns[i].href);
+    top.xcur = xmlDocGetRootElement(run->xin);
   }
   if (m->out == LT_MAP_JSON) {
     if (!(top.jout = jout = json_object())) goto out;
@@ -1160,30 +1134,154 @@ hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, c
     }
     top.xout = root;
   }
-  if (run_rules(&run, &top, m->rules, m->n_rules)) goto out;
+  if (run_rules(run, &top, m->rules, m->n_rules)) goto out;
   if (m->out_schema &&
-      (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, errbuf, errbuf_size)))
+      (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, run->eb, run->es)))
     goto out;
-  if (m->out == LT_MAP_JSON) {
+  *jout_p = jout, *xout_p = xout;
+  jout = NULL, xout = NULL;
+  rc = HUB_OK;
+out:
+  if (run->xpc) xmlXPathFreeContext(run->xpc);
+  run->xpc = NULL;
+  json_decref(jout);
+  xmlFreeDoc(xout);
+  return rc;
+}
+
+/* Serialises one output: JSON as is, XML and then its XSD contract. */
+static hub_err_t serialise(struct run *run, json_t *jout, xmlDocPtr xout, int flags, unsigned char **out,
+                           size_t *out_len) {
+  const struct lt_map *m = run->m;
+  hub_err_t rc;
+  if (jout) {
     char *s = lt_json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
     if (!s) goto oom;
     *out_len = strlen(s);
     *out = (unsigned char *)s;
-  } else {
-    xmlChar *buf = NULL;
-    int blen = 0;
-    xmlDocDumpFormatMemoryEnc(xout, &buf, &blen, "UTF-8", flags & LT_MAP_PRETTY ? 1 : 0);
-    if (!buf) goto oom;
-    *out = (unsigned char *)strndup((const char *)buf, (size_t)blen);
-    xmlFree(buf);
-    if (!*out) goto oom;
-    *out_len = (size_t)blen;
-    if (m->out_xsd &&
-        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
-      free(*out);
-      *out = NULL;
+    return HUB_OK;
+  }
+  xmlChar *buf = NULL;
+  int blen = 0;
+  xmlDocDumpFormatMemoryEnc(xout, &buf, &blen, "UTF-8", flags & LT_MAP_PRETTY ? 1 : 0);
+  if (!buf) goto oom;
+  *out = (unsigned char *)strndup((const char *)buf, (size_t)blen);
+  xmlFree(buf);
+  if (!*out) goto oom;
+  *out_len = (size_t)blen;
+  if (m->out_xsd &&
+      (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, run->eb, run->es))) {
+    free(*out);
+    *out = NULL;
+    return rc;
+  }
+  return HUB_OK;
+oom:
+  snprintf(run->eb, run->es, "%s: out of memory", m->path);
+  return HUB_ERR_NOMEM;
+}
+
+/* The input with the split list cut to items [from, from+n): the objects on the way to it are
+ * shallow copies, everything else is shared (the input is never modified). */
+static json_t *split_view(const struct lt_map *m, json_t *root, json_t *list, size_t from, size_t n) {
+  json_t *slice = json_array();
+  for (size_t i = from; slice && i < from + n && i < json_array_size(list); i++)
+    if (json_array_append(slice, json_array_get(list, i))) json_decref(slice), slice = NULL;
+  if (!slice) return NULL;
+  json_t *view = json_copy(root), *at = view;
+  for (size_t i = 0; at && i + 1 < m->split.n_names; i++) {
+    json_t *inner = json_copy(json_object_get(at, m->split.names[i]));
+    if (!inner || json_object_set_new(at, m->split.names[i], inner)) inner = NULL;
+    at = inner;
+  }
+  if (!at || json_object_set_new(at, m->split.names[m->split.n_names - 1], slice)) {
+    json_decref(view);
+    return NULL;
+  }
+  return view;
+}
+
+/* The split output's record key: its query must select one scalar of the output. */
+static hub_err_t split_key(struct run *run, json_t *jout, size_t index, char **key) {
+  const struct lt_map *m = run->m;
+  json_t *r = lt_jsonpath_query_new(m->split.key, jout);
+  char *t = json_array_size(r) == 1 ? scalar_text(json_array_get(r, 0)) : NULL;
+  size_t n = json_array_size(r);
+  json_decref(r);
+  if (!t || !*t) {
+    free(t);
+    snprintf(run->eb, run->es, "%s:%d: output %zu: split key %s selected %zu values where one non-empty scalar is expected",
+             m->path, m->split.at->line, index + 1, m->split.key_expr, n);
+    return HUB_ERR_MAP;
+  }
+  *key = t;
+  return HUB_OK;
+}
+
+hub_err_t lt_map_run_all(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                         struct lt_map_output **outs, size_t *n_outs, char *errbuf, size_t errbuf_size) {
+  struct run run = {.m = m, .eb = errbuf, .es = errbuf_size};
+  struct lt_map_output *o = NULL;
+  size_t n = 0;
+  hub_err_t rc;
+  char why[768];
+  if (m->in == LT_MAP_JSON)
+    rc = lt_json_parse(in, len, input_name ? input_name : "input", &run.jroot, why, sizeof why);
+  else
+    rc = hub_xml_parse(in, len, NULL, input_name ? input_name : "input", &run.xin, why, sizeof why);
+  if (rc) {
+    /* the input is what is wrong: a named input leads the message, the mapping follows */
+    if (input_name)
+      snprintf(errbuf, errbuf_size, "%s (input of %s)", why, m->path);
+    else
+      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
+    goto out;
+  }
+  if ((m->in_schema || m->in_xsd) &&
+      (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))
+    goto out;
+  if (m->xslt) {
+    if (!(o = calloc(1, sizeof *o))) goto oom;
+    n = 1;
+    xsltSetGenericErrorFunc(NULL, xslt_quiet);
+    rc = run_xslt(m, run.xin, &o->data, &o->len, errbuf, errbuf_size);
+    if (!rc && m->out_xsd &&
+        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, o->data, o->len, errbuf, errbuf_size))) {
+      free(o->data);
+      o->data = NULL;
+    }
+    goto out;
+  }
+  json_t *list = NULL, *whole = run.jroot;
+  size_t parts = 1, size = 1;
+  if (m->split.n_names) {
+    list = run.jroot;
+    for (size_t i = 0; list && i < m->split.n_names; i++) list = json_object_get(list, m->split.names[i]);
+    if (!json_is_array(list) || !json_array_size(list)) {
+      snprintf(errbuf, errbuf_size, "%s:%d: input %s: split needs a non-empty list, got %s", m->path, m->split.at->line,
+               m->split.expr, !list ? "nothing" : json_is_array(list) ? "an empty list" : type_name(list));
+      rc = HUB_ERR_MAP;
       goto out;
     }
+    size = m->split.size;
+    parts = (json_array_size(list) + size - 1) / size;
+  }
+  if (!(o = calloc(parts, sizeof *o))) goto oom;
+  for (size_t i = 0; i < parts; i++) {
+    json_t *jout = NULL;
+    xmlDocPtr xout = NULL;
+    if (list && !(run.jroot = split_view(m, whole, list, i * size, size))) {
+      run.jroot = whole;
+      goto oom;
+    }
+    rc = map_tree(&run, &jout, &xout);
+    if (list) json_decref(run.jroot), run.jroot = whole;
+    if (!rc && list && m->split.key) rc = split_key(&run, jout, i, &o[i].key);
+    if (!rc) rc = serialise(&run, jout, xout, flags, &o[i].data, &o[i].len);
+    n = i + 1;
+    json_decref(jout);
+    xmlFreeDoc(xout);
+    if (rc) goto out;
   }
   rc = HUB_OK;
   goto out;
@@ -1191,10 +1289,50 @@ oom:
   snprintf(errbuf, errbuf_size, "%s: out of memory", m->path);
   rc = HUB_ERR_NOMEM;
 out:
-  if (run.xpc) xmlXPathFreeContext(run.xpc);
   xmlFreeDoc(run.xin);
-  xmlFreeDoc(xout);
   json_decref(run.jroot);
-  json_decref(jout);
+  if (rc) {
+    lt_map_outputs_free(o, n);
+  } else {
+    *outs = o;
+    *n_outs = n;
+  }
   return rc;
+}
+
+void lt_map_outputs_free(struct lt_map_output *outs, size_t n) {
+  for (size_t i = 0; outs && i < n; i++) {
+    free(outs[i].data);
+    free(outs[i].key);
+  }
+  free(outs);
+}
+
+hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                           unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size) {
+  struct lt_map_output *o = NULL;
+  size_t n = 0;
+  hub_err_t rc = lt_map_run_all(m, in, len, input_name, flags, &o, &n, errbuf, errbuf_size);
+  if (rc) return rc;
+  if (!m->split.n_names) {
+    *out = o[0].data, *out_len = o[0].len;
+    o[0].data = NULL;
+  } else {
+    /* a split shows as the JSON list of its outputs (what `map` prints and `test` compares) */
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+      json_t *j = json_loadb((const char *)o[i].data, o[i].len, 0, NULL);
+      if (!j || json_array_append_new(arr, j)) json_decref(arr), arr = NULL;
+    }
+    char *s = arr ? lt_json_dumps(arr, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT)) : NULL;
+    json_decref(arr);
+    if (!s) {
+      lt_map_outputs_free(o, n);
+      snprintf(errbuf, errbuf_size, "%s: out of memory", m->path);
+      return HUB_ERR_NOMEM;
+    }
+    *out = (unsigned char *)s, *out_len = strlen(s);
+  }
+  lt_map_outputs_free(o, n);
+  return HUB_OK;
 }
