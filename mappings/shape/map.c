@@ -46,6 +46,8 @@ struct loader {
   struct lt_map *m;
   char *eb;
   size_t es;
+  const struct hub_node *lookup_nodes[17]; /* `lookups:` of this file and its includes */
+  size_t n_lookup_nodes;
 };
 
 static hub_err_t check_keys(struct loader *ld, const struct hub_node *n, const char *what, const char *const *allowed) {
@@ -610,10 +612,18 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
 
 static hub_err_t load_rules(struct loader *ld, const struct hub_node *n, struct rule **rules, size_t *count);
 
+static const struct hub_node *find_define(struct loader *ld, const char *name) {
+  for (size_t i = 0; i < ld->m->n_defines; i++) {
+    const struct hub_node *d = hub_node_get(ld->m->defines[i], name);
+    if (d) return d;
+  }
+  return NULL;
+}
+
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
   static const char *const keys[] = {"to",      "from",       "from_doc", "value", "concat", "generate", "apply",
                                      "default", "required",   "if",       "unless", "else",  "type",     "each",
-                                     "rules",   "omit_empty", "context",  "first",  "all",  NULL};
+                                     "rules",   "omit_empty", "context",  "first",  "all",  "use",  NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -669,7 +679,27 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
     if (!to) return hub_node_error(n, ld->eb, ld->es, "each needs a target (to)");
     if (compile_expr(ld, x, &r->each)) return HUB_ERR_CONFIG;
   }
-  if ((x = hub_node_get(n, "rules"))) {
+  const struct hub_node *use = hub_node_get(n, "use");
+  if (use) {
+    /* `use: NAME`: the named rule list of `define:`, here, as nested rules */
+    if (hub_node_get(n, "rules")) return hub_node_error(use, ld->eb, ld->es, "use gives the rules: not with rules");
+    if (want_scalar(ld, use, "use")) return HUB_ERR_CONFIG;
+    const struct hub_node *def = find_define(ld, use->scalar);
+    if (!def) return hub_node_error(use, ld->eb, ld->es, "no rules named '%s' in define (here or in an include)", use->scalar);
+    if (ld->m->use_depth >= 16)
+      return hub_node_error(use, ld->eb, ld->es, "use '%s' nests deeper than 16 (does it use itself?)", use->scalar);
+    if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
+      return hub_node_error(use, ld->eb, ld->es, "a rule with use takes no value, apply or default of its own");
+    r->has_rules = 1;
+    ld->m->use_depth++;
+    hub_err_t urc = load_rules(ld, def, &r->rules, &r->n_rules);
+    ld->m->use_depth--;
+    if (urc) return urc;
+    if ((x = hub_node_get(n, "context"))) {
+      if (r->is_each) return hub_node_error(x, ld->eb, ld->es, "each already sets the context of its rules");
+      if (compile_expr(ld, x, &r->context)) return HUB_ERR_CONFIG;
+    }
+  } else if ((x = hub_node_get(n, "rules"))) {
     r->has_rules = 1;
     if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
       return hub_node_error(x, ld->eb, ld->es, "a rule with nested rules takes no value, apply or default of its own");
@@ -715,23 +745,71 @@ static hub_err_t load_format(struct loader *ld, const struct hub_node *n, const 
   return hub_node_error(n, ld->eb, ld->es, "%s is json or xml", what);
 }
 
-static hub_err_t load_lookups(struct loader *ld, const struct hub_node *n) {
+/* The code lists of this file and its includes; a name defined twice is an error. */
+static hub_err_t load_lookups(struct loader *ld) {
   static const char *const keys[] = {"entries", "default", NULL};
-  if (n->kind != HUB_NODE_MAP) return hub_node_error(n, ld->eb, ld->es, "lookups must be a mapping of tables");
-  if (!(ld->m->lookups = calloc(n->n ? n->n : 1, sizeof *ld->m->lookups)))
-    return hub_node_error(n, ld->eb, ld->es, "out of memory");
-  ld->m->n_lookups = n->n;
-  for (size_t i = 0; i < n->n; i++) {
-    struct lookup *lk = &ld->m->lookups[i];
-    const struct hub_node *t = n->items[i];
-    lk->name = n->keys[i]->scalar;
-    if (check_keys(ld, t, "a lookup table", keys)) return HUB_ERR_CONFIG;
-    const struct hub_node *e = hub_node_get(t, "entries"), *d = hub_node_get(t, "default");
-    if (!e || e->kind != HUB_NODE_MAP)
-      return hub_node_error(e ? e : t, ld->eb, ld->es, "lookup '%s' needs entries: a mapping CODE: VALUE", lk->name);
-    lk->entries = e;
-    if (!(lk->values = literal_new(e))) return hub_node_error(e, ld->eb, ld->es, "bad lookup entries");
-    if (d && !(lk->def = literal_new(d))) return hub_node_error(d, ld->eb, ld->es, "bad default");
+  size_t total = 0;
+  for (size_t k = 0; k < ld->n_lookup_nodes; k++) {
+    const struct hub_node *n = ld->lookup_nodes[k];
+    if (n->kind != HUB_NODE_MAP) return hub_node_error(n, ld->eb, ld->es, "lookups must be a mapping of tables");
+    total += n->n;
+  }
+  if (!(ld->m->lookups = calloc(total ? total : 1, sizeof *ld->m->lookups)))
+    return hub_node_error(ld->lookup_nodes[0], ld->eb, ld->es, "out of memory");
+  for (size_t k = 0; k < ld->n_lookup_nodes; k++) {
+    const struct hub_node *n = ld->lookup_nodes[k];
+    for (size_t i = 0; i < n->n; i++) {
+      struct lookup *lk = &ld->m->lookups[ld->m->n_lookups];
+      const struct hub_node *t = n->items[i];
+      lk->name = n->keys[i]->scalar;
+      if (find_lookup(ld->m, lk->name))
+        return hub_node_error(n->keys[i], ld->eb, ld->es, "lookup '%s' is defined twice (here and in this file or an include)", lk->name);
+      ld->m->n_lookups++;
+      if (check_keys(ld, t, "a lookup table", keys)) return HUB_ERR_CONFIG;
+      const struct hub_node *e = hub_node_get(t, "entries"), *d = hub_node_get(t, "default");
+      if (!e || e->kind != HUB_NODE_MAP)
+        return hub_node_error(e ? e : t, ld->eb, ld->es, "lookup '%s' needs entries: a mapping CODE: VALUE", lk->name);
+      lk->entries = e;
+      if (!(lk->values = literal_new(e))) return hub_node_error(e, ld->eb, ld->es, "bad lookup entries");
+      if (d && !(lk->def = literal_new(d))) return hub_node_error(d, ld->eb, ld->es, "bad default");
+    }
+  }
+  return HUB_OK;
+}
+
+/* `define:` and `include:`: named rule lists and code lists shared between mappings. An
+ * included file holds only define: and lookups: (and a description); includes do not nest. */
+static hub_err_t load_reuse(struct loader *ld, const struct hub_node *root) {
+  static const char *const inc_keys[] = {"description", "define", "lookups", NULL};
+  struct lt_map *m = ld->m;
+  const struct hub_node *inc = hub_node_get(root, "include"), *x;
+  size_t n_inc = inc ? (inc->kind == HUB_NODE_SEQ ? inc->n : 1) : 0;
+  if (n_inc > 16) return hub_node_error(inc, ld->eb, ld->es, "at most 16 includes");
+  if (!(m->defines = calloc(n_inc + 1, sizeof *m->defines)) || !(m->includes = calloc(n_inc + 1, sizeof *m->includes)))
+    return hub_node_error(root, ld->eb, ld->es, "out of memory");
+  if ((x = hub_node_get(root, "define"))) {
+    if (x->kind != HUB_NODE_MAP) return hub_node_error(x, ld->eb, ld->es, "define is a mapping NAME: [rules]");
+    m->defines[m->n_defines++] = x;
+  }
+  if ((x = hub_node_get(root, "lookups"))) ld->lookup_nodes[ld->n_lookup_nodes++] = x;
+  for (size_t i = 0; i < n_inc; i++) {
+    const struct hub_node *f = inc->kind == HUB_NODE_SEQ ? inc->items[i] : inc;
+    char why[1024], *path;
+    if (want_scalar(ld, f, "include")) return HUB_ERR_CONFIG;
+    if (!(path = hub_path_beside_new(m->path, f->scalar))) return hub_node_error(f, ld->eb, ld->es, "out of memory");
+    struct hub_node *r = hub_node_load_file(path, why, sizeof why);
+    free(path);
+    if (!r) return hub_node_error(f, ld->eb, ld->es, "include %s: %s", f->scalar, why);
+    m->includes[m->n_includes++] = r;
+    if (check_keys(ld, r, "an included file", inc_keys)) return HUB_ERR_CONFIG;
+    if ((x = hub_node_get(r, "define"))) {
+      if (x->kind != HUB_NODE_MAP) return hub_node_error(x, ld->eb, ld->es, "define is a mapping NAME: [rules]");
+      for (size_t k = 0; k < x->n; k++)
+        if (find_define(ld, x->keys[k]->scalar))
+          return hub_node_error(x->keys[k], ld->eb, ld->es, "rules '%s' are defined twice", x->keys[k]->scalar);
+      m->defines[m->n_defines++] = x;
+    }
+    if ((x = hub_node_get(r, "lookups"))) ld->lookup_nodes[ld->n_lookup_nodes++] = x;
   }
   return HUB_OK;
 }
@@ -854,7 +932,8 @@ int lt_map_splits(const struct lt_map *m) { return m->split.n_names > 0; }
 static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
   static const char *const keys[] = {"name",       "description", "kind",         "input",         "output",
                                      "namespaces", "root",        "lookups",      "rules",         "stylesheet",
-                                     "params",     "input_schema", "output_schema", "split",       NULL};
+                                     "params",     "input_schema", "output_schema", "split",       "define",
+                                     "include",    NULL};
   struct lt_map *m = ld->m;
   const struct hub_node *x;
   if (check_keys(ld, root, "a mapping file", keys)) return HUB_ERR_CONFIG;
@@ -898,7 +977,8 @@ static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
   } else if (rn) {
     return hub_node_error(rn, ld->eb, ld->es, "root is only for output: xml");
   }
-  if ((x = hub_node_get(root, "lookups")) && load_lookups(ld, x)) return HUB_ERR_CONFIG;
+  if (load_reuse(ld, root)) return HUB_ERR_CONFIG;
+  if (ld->n_lookup_nodes && load_lookups(ld)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(root, "split")) && load_split(ld, x)) return HUB_ERR_CONFIG;
   if (!(x = hub_node_get(root, "rules"))) return hub_node_error(root, ld->eb, ld->es, "a mapping needs rules");
   return load_rules(ld, x, &m->rules, &m->n_rules);
@@ -990,6 +1070,9 @@ void lt_map_destroy(struct lt_map *m) {
   lt_validator_destroy(m->in_xsd);
   lt_validator_destroy(m->out_xsd);
   free(m->params);
+  for (size_t i = 0; i < m->n_includes; i++) hub_node_destroy(m->includes[i]);
+  free(m->includes);
+  free(m->defines);
   hub_node_destroy(m->root);
   free(m->path);
   free(m);

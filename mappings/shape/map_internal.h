@@ -126,6 +126,13 @@ struct split {
 struct lt_map {
   char *path;
   struct split split;
+  /* reuse: `define:` rule lists by name, from this file and its `include:` files (kept loaded:
+   * compiled rules point into them) */
+  struct hub_node **includes;
+  size_t n_includes;
+  const struct hub_node **defines; /* the `define:` mappings: this file's, then each include's */
+  size_t n_defines;
+  int use_depth;
   struct hub_node *root;
   int xslt;
   enum lt_map_format in, out;
