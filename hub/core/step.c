@@ -27,7 +27,8 @@ hub_err_t hub_step_outcome_add_extra(struct hub_step_outcome *out, struct hub_ms
 }
 
 void hub_step_outcome_clear(struct hub_step_outcome *out) {
-  for (size_t i = 0; i < out->n_extra; i++) hub_msg_destroy(out->extra[i]);
+  for (size_t i = 0; i < out->n_extra; i++)
+    hub_msg_destroy(out->extra[i]);
   free(out->extra);
   out->extra = NULL;
   out->n_extra = 0;

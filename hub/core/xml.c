@@ -62,7 +62,9 @@ static void silent(void *ctx, const char *msg, ...) {
 }
 
 /* The parser's own errors are returned in errbuf; logging them too would say it twice. */
-static void parse_error_ignored(void *ctx, xmlErrorPtr err) { (void)ctx, (void)err; }
+static void parse_error_ignored(void *ctx, xmlErrorPtr err) {
+  (void)ctx, (void)err;
+}
 
 static void structured_to_log(void *ctx, xmlErrorPtr err) {
   (void)ctx;

@@ -218,7 +218,8 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
     if (sr == HUB_STEP_OK && r->sink && out.n_extra) /* a sink delivers one record per input */
       sr = hub_step_fail(&out, HUB_STEP_REJECT, HUB_ERR_UNSUPPORTED,
                          "a step split the record into %zu; a sink route delivers one record per input (split in a "
-                         "topic-to-topic route before it)", out.n_extra + 1);
+                         "topic-to-topic route before it)",
+                         out.n_extra + 1);
     if (sr == HUB_STEP_OK && r->sink) sr = deliver(r, work, &result, &out, stage, sizeof stage);
   }
   if (sr == HUB_STEP_RETRY && m->attempt <= r->cfg->errors.retries) {

@@ -4,10 +4,10 @@
  * canonicalising) or an expected error. Failures print a line diff; the format is in
  * docs/mapping.md "Test files". */
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <libxml/c14n.h>
 #include <openssl/evp.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +265,8 @@ static int run_steps(const struct hub_node *steps, const struct hub_node *header
     for (size_t i = 0; list && i <= so.n_extra; i++) {
       const struct hub_msg *x = i ? so.extra[i - 1] : msg;
       json_t *v = json_loadb((const char *)x->value, x->value_len, 0, NULL);
-      json_t *item = v ? json_pack("{s:s%,s:o}", "key", x->key ? (const char *)x->key : "", x->key_len, "value", v) : NULL;
+      json_t *item =
+          v ? json_pack("{s:s%,s:o}", "key", x->key ? (const char *)x->key : "", x->key_len, "value", v) : NULL;
       if (!item || json_array_append_new(list, item)) json_decref(list), list = NULL;
     }
     if (!list) {
@@ -511,8 +512,8 @@ static int run_file(const char *file, struct tally *t) {
     int ok = 0;
     for (int k = 0; top_keys[k]; k++) ok |= !strcmp(root->keys[i]->scalar, top_keys[k]);
     if (!ok) {
-      hub_node_error(root->keys[i], why, sizeof why, "unknown key '%s' (allowed: mapping, steps, now, uuid_seed, cases)",
-                     root->keys[i]->scalar);
+      hub_node_error(root->keys[i], why, sizeof why,
+                     "unknown key '%s' (allowed: mapping, steps, now, uuid_seed, cases)", root->keys[i]->scalar);
       goto broken;
     }
   }

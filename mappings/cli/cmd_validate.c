@@ -47,8 +47,10 @@ static int validate_main(int argc, char **argv) {
       if (!quiet) printf("%s: valid\n", argv[i]);
     } else {
       /* an undecided check is no verdict on the file: it is the schema's limit (exit 2) */
-      if (rc == HUB_ERR_UNDECIDED) exit_code = HUB_EXIT_USAGE;
-      else if (exit_code == HUB_EXIT_OK) exit_code = HUB_EXIT_FAIL;
+      if (rc == HUB_ERR_UNDECIDED)
+        exit_code = HUB_EXIT_USAGE;
+      else if (exit_code == HUB_EXIT_OK)
+        exit_code = HUB_EXIT_FAIL;
       for (char *line = errors; line && *line;) {
         char *end = strchr(line, '\n');
         printf("%s: %.*s\n", argv[i], (int)(end ? (size_t)(end - line) : strlen(line)), line);

@@ -2,11 +2,11 @@
  * refused (a NUL in a string would be cut short by every C consumer downstream). */
 #include "mappings/shape/json.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <float.h>
-#include <math.h>
 #include <string.h>
 
 #include "hub/core/files.h"
@@ -177,9 +177,12 @@ int lt_json_real_text(double d, char *out, size_t size) {
   char *e = strchr(out, 'e');
   if (e) {
     char *from = e + 1, *to = e + 1;
-    if (*from == '+') from++;
-    else if (*from == '-') *to++ = *from++;
-    while (*from == '0' && from[1]) from++;
+    if (*from == '+')
+      from++;
+    else if (*from == '-')
+      *to++ = *from++;
+    while (*from == '0' && from[1])
+      from++;
     memmove(to, from, strlen(from) + 1);
     n = (int)strlen(out);
   }
@@ -195,27 +198,45 @@ static void dump_string(struct lt_buf *b, const char *s, size_t len) {
     lt_buf_put(b, s + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': lt_buf_put(b, "\\\"", 2); break;
-      case '\\': lt_buf_put(b, "\\\\", 2); break;
-      case '\b': lt_buf_put(b, "\\b", 2); break;
-      case '\f': lt_buf_put(b, "\\f", 2); break;
-      case '\n': lt_buf_put(b, "\\n", 2); break;
-      case '\r': lt_buf_put(b, "\\r", 2); break;
-      case '\t': lt_buf_put(b, "\\t", 2); break;
-      default: lt_buf_fmt(b, "\\u%04X", c);
+    case '"':
+      lt_buf_put(b, "\\\"", 2);
+      break;
+    case '\\':
+      lt_buf_put(b, "\\\\", 2);
+      break;
+    case '\b':
+      lt_buf_put(b, "\\b", 2);
+      break;
+    case '\f':
+      lt_buf_put(b, "\\f", 2);
+      break;
+    case '\n':
+      lt_buf_put(b, "\\n", 2);
+      break;
+    case '\r':
+      lt_buf_put(b, "\\r", 2);
+      break;
+    case '\t':
+      lt_buf_put(b, "\\t", 2);
+      break;
+    default:
+      lt_buf_fmt(b, "\\u%04X", c);
     }
   }
   lt_buf_put(b, s + run, len - run);
   lt_buf_put(b, "\"", 1);
 }
 
-static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int key_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static void newline(struct lt_buf *b, size_t flags, int depth) {
   size_t indent = flags & JSON_MAX_INDENT;
   if (!indent) return;
   lt_buf_put(b, "\n", 1);
-  for (size_t i = 0; i < indent * (size_t)depth; i++) lt_buf_put(b, " ", 1);
+  for (size_t i = 0; i < indent * (size_t)depth; i++)
+    lt_buf_put(b, " ", 1);
 }
 
 static void dump(struct lt_buf *b, const json_t *j, size_t flags, int depth) {
@@ -223,77 +244,88 @@ static void dump(struct lt_buf *b, const json_t *j, size_t flags, int depth) {
   const char *colon = flags & JSON_COMPACT ? ":" : ": ";
   char num[64];
   switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-      size_t n = json_object_size(j), i = 0;
-      if (!n) {
-        lt_buf_put(b, "{}", 2);
-        break;
-      }
-      lt_buf_put(b, "{", 1);
-      const char **keys = NULL;
-      if (flags & JSON_SORT_KEYS) {
-        if (!(keys = malloc(n * sizeof *keys))) {
-          b->oom = 1;
-          return;
-        }
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) keys[i++] = k;
-        qsort(keys, n, sizeof *keys, key_cmp);
+  case JSON_OBJECT: {
+    size_t n = json_object_size(j), i = 0;
+    if (!n) {
+      lt_buf_put(b, "{}", 2);
+      break;
+    }
+    lt_buf_put(b, "{", 1);
+    const char **keys = NULL;
+    if (flags & JSON_SORT_KEYS) {
+      if (!(keys = malloc(n * sizeof *keys))) {
+        b->oom = 1;
+        return;
       }
       const char *k;
-      size_t klen;
       json_t *v;
-      i = 0;
-      if (keys) {
-        for (i = 0; i < n; i++) {
-          if (i) lt_buf_str(b, comma);
-          newline(b, flags, depth + 1);
-          dump_string(b, keys[i], strlen(keys[i]));
-          lt_buf_str(b, colon);
-          dump(b, json_object_get(j, keys[i]), flags, depth + 1);
-        }
-      } else {
-        json_object_keylen_foreach((json_t *)j, k, klen, v) {
-          if (i++) lt_buf_str(b, comma);
-          newline(b, flags, depth + 1);
-          dump_string(b, k, klen);
-          lt_buf_str(b, colon);
-          dump(b, v, flags, depth + 1);
-        }
-      }
-      free(keys);
-      newline(b, flags, depth);
-      lt_buf_put(b, "}", 1);
-      break;
+      json_object_foreach((json_t *)j, k, v) keys[i++] = k;
+      qsort(keys, n, sizeof *keys, key_cmp);
     }
-    case JSON_ARRAY: {
-      size_t n = json_array_size(j);
-      if (!n) {
-        lt_buf_put(b, "[]", 2);
-        break;
-      }
-      lt_buf_put(b, "[", 1);
-      for (size_t i = 0; i < n; i++) {
+    const char *k;
+    size_t klen;
+    json_t *v;
+    i = 0;
+    if (keys) {
+      for (i = 0; i < n; i++) {
         if (i) lt_buf_str(b, comma);
         newline(b, flags, depth + 1);
-        dump(b, json_array_get(j, i), flags, depth + 1);
+        dump_string(b, keys[i], strlen(keys[i]));
+        lt_buf_str(b, colon);
+        dump(b, json_object_get(j, keys[i]), flags, depth + 1);
       }
-      newline(b, flags, depth);
-      lt_buf_put(b, "]", 1);
+    } else {
+      json_object_keylen_foreach((json_t *)j, k, klen, v) {
+        if (i++) lt_buf_str(b, comma);
+        newline(b, flags, depth + 1);
+        dump_string(b, k, klen);
+        lt_buf_str(b, colon);
+        dump(b, v, flags, depth + 1);
+      }
+    }
+    free(keys);
+    newline(b, flags, depth);
+    lt_buf_put(b, "}", 1);
+    break;
+  }
+  case JSON_ARRAY: {
+    size_t n = json_array_size(j);
+    if (!n) {
+      lt_buf_put(b, "[]", 2);
       break;
     }
-    case JSON_STRING: dump_string(b, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: lt_buf_fmt(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j)); break;
-    case JSON_REAL: {
-      int n = lt_json_real_text(json_real_value(j), num, sizeof num);
-      if (n < 0) b->oom = 1;
-      else lt_buf_put(b, num, (size_t)n);
-      break;
+    lt_buf_put(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+      if (i) lt_buf_str(b, comma);
+      newline(b, flags, depth + 1);
+      dump(b, json_array_get(j, i), flags, depth + 1);
     }
-    case JSON_TRUE: lt_buf_put(b, "true", 4); break;
-    case JSON_FALSE: lt_buf_put(b, "false", 5); break;
-    default: lt_buf_put(b, "null", 4);
+    newline(b, flags, depth);
+    lt_buf_put(b, "]", 1);
+    break;
+  }
+  case JSON_STRING:
+    dump_string(b, json_string_value(j), json_string_length(j));
+    break;
+  case JSON_INTEGER:
+    lt_buf_fmt(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    break;
+  case JSON_REAL: {
+    int n = lt_json_real_text(json_real_value(j), num, sizeof num);
+    if (n < 0)
+      b->oom = 1;
+    else
+      lt_buf_put(b, num, (size_t)n);
+    break;
+  }
+  case JSON_TRUE:
+    lt_buf_put(b, "true", 4);
+    break;
+  case JSON_FALSE:
+    lt_buf_put(b, "false", 5);
+    break;
+  default:
+    lt_buf_put(b, "null", 4);
   }
 }
 

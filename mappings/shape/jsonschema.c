@@ -644,8 +644,10 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     int inside = real && rl && !strncmp(real, s->root_dir, rl) && (real[rl] == '/' || s->root_dir[rl - 1] == '/');
     free(real);
     if (!inside) {
-      snprintf(why, why_size, "refusing a file outside the schema's folder tree %s (references resolve only inside it "
-               "folder tree and the remote map)", s->root_dir ? s->root_dir : "");
+      snprintf(why, why_size,
+               "refusing a file outside the schema's folder tree %s (references resolve only inside it "
+               "folder tree and the remote map)",
+               s->root_dir ? s->root_dir : "");
       free(path);
       return NULL;
     }
@@ -807,7 +809,9 @@ static int link_all(struct lt_schema *s) {
  * dependentSchemas) that comes back to where it started evaluates the same value forever, for
  * every value that reaches it: refused at load with the chain. A cycle through properties, items
  * and the like descends into the value each time, so recursive schemas are fine. */
-static const char *shown_ptr(const struct snode *n) { return n->ptr[0] ? n->ptr : "/"; }
+static const char *shown_ptr(const struct snode *n) {
+  return n->ptr[0] ? n->ptr : "/";
+}
 
 /* Returns 1 while unwinding inside the cycle (each node adds itself to the chain), 2 once the
  * chain is closed at *loop, 0 when there is no cycle below n. */
@@ -821,11 +825,13 @@ static int in_place_cycle(struct snode *n, struct snode **loop, struct lt_buf *c
   n->mark = 1;
   struct snode *one[] = {n->ref_s, n->dynref_s, n->not_, n->if_, n->then_, n->else_};
   int found = 0;
-  for (size_t i = 0; !found && i < sizeof one / sizeof one[0]; i++) found = in_place_cycle(one[i], loop, chain);
+  for (size_t i = 0; !found && i < sizeof one / sizeof one[0]; i++)
+    found = in_place_cycle(one[i], loop, chain);
   struct snode **lists[] = {n->all_of, n->any_of, n->one_of};
   size_t counts[] = {n->n_all_of, n->n_any_of, n->n_one_of};
   for (size_t l = 0; !found && l < 3; l++)
-    for (size_t i = 0; !found && i < counts[l]; i++) found = in_place_cycle(lists[l][i], loop, chain);
+    for (size_t i = 0; !found && i < counts[l]; i++)
+      found = in_place_cycle(lists[l][i], loop, chain);
   for (size_t i = 0; !found && i < n->n_dependent_schemas; i++)
     found = in_place_cycle(n->dependent_schemas[i].s, loop, chain);
   if (found == 1) {
@@ -845,7 +851,8 @@ static char *schema_tree(const char *folder) {
   for (char *end = real + strlen(real); end > real; end--) {
     if (end[0] && end[0] != '/') continue;
     char *name = end - 1;
-    while (name > real && name[-1] != '/') name--;
+    while (name > real && name[-1] != '/')
+      name--;
     if ((size_t)(end - name) == 7 && !strncmp(name, "schemas", 7)) {
       *end = 0;
       break;
@@ -923,8 +930,10 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
     struct lt_buf chain = {0};
     struct snode *loop = NULL;
     if (in_place_cycle(n, &loop, &chain)) {
-      cerr(s, n, "reference cycle that never descends into the value (every value would be evaluated "
-                 "forever): %s", chain.s ? chain.s : "");
+      cerr(s, n,
+           "reference cycle that never descends into the value (every value would be evaluated "
+           "forever): %s",
+           chain.s ? chain.s : "");
       free(chain.s);
       goto out;
     }
@@ -1028,10 +1037,14 @@ static void line(struct vctx *c, struct lt_buf *b, const char *keyword, const ch
     }
     for (size_t k = 0; k < c->path[i].len; k++) {
       char ch = c->path[i].key[k];
-      if (ch == '~') lt_buf_put(b, "~0", 2);
-      else if (ch == '/') lt_buf_put(b, "~1", 2);
-      else if ((unsigned char)ch < 0x20) lt_buf_fmt(b, "\\u%04x", (unsigned char)ch);
-      else lt_buf_put(b, &ch, 1);
+      if (ch == '~')
+        lt_buf_put(b, "~0", 2);
+      else if (ch == '/')
+        lt_buf_put(b, "~1", 2);
+      else if ((unsigned char)ch < 0x20)
+        lt_buf_fmt(b, "\\u%04x", (unsigned char)ch);
+      else
+        lt_buf_put(b, &ch, 1);
     }
   }
   lt_buf_fmt(b, ": %s: ", keyword);
@@ -1039,8 +1052,10 @@ static void line(struct vctx *c, struct lt_buf *b, const char *keyword, const ch
   vsnprintf(tmp, sizeof tmp, fmt, ap);
   /* one failure per line: control characters (from property names) are escaped */
   for (const char *p = tmp; *p; p++) {
-    if ((unsigned char)*p < 0x20) lt_buf_fmt(b, "\\u%04x", (unsigned char)*p);
-    else lt_buf_put(b, p, 1);
+    if ((unsigned char)*p < 0x20)
+      lt_buf_fmt(b, "\\u%04x", (unsigned char)*p);
+    else
+      lt_buf_put(b, p, 1);
   }
   lt_buf_put(b, "\n", 1);
 }
@@ -1688,8 +1703,10 @@ hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, c
   hub_err_t rc = c.oom ? HUB_ERR_NOMEM : c.undecided.len ? HUB_ERR_UNDECIDED : ok ? HUB_OK : HUB_ERR_SCHEMA;
   if (rc == HUB_ERR_UNDECIDED) {
     c.undecided.s[--c.undecided.len] = 0;
-    if (errors_out) *errors_out = c.undecided.s;
-    else free(c.undecided.s);
+    if (errors_out)
+      *errors_out = c.undecided.s;
+    else
+      free(c.undecided.s);
     c.undecided.s = NULL;
   }
   if (rc == HUB_ERR_SCHEMA && errors_out) {

@@ -119,9 +119,12 @@ int lt_regex_search(const pcre2_code *re, const char *s, size_t len) {
     pcre2_set_match_limit(mc, 1000000);
     pcre2_set_depth_limit(mc, 10000);
     int r = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
-    if (r >= 0) rc = 1;
-    else if (r == PCRE2_ERROR_NOMATCH) rc = 0;
-    else rc = dfa_search(re, s, len, md, mc);
+    if (r >= 0)
+      rc = 1;
+    else if (r == PCRE2_ERROR_NOMATCH)
+      rc = 0;
+    else
+      rc = dfa_search(re, s, len, md, mc);
   }
   pcre2_match_context_free(mc);
   pcre2_match_data_free(md);

@@ -143,11 +143,25 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
   static const struct {
     const char *name;
     enum fn_kind kind;
-  } simple[] = {{"trim", FN_TRIM},       {"upper", FN_UPPER},     {"lower", FN_LOWER},     {"sha256", FN_SHA256},
-                {"string", FN_STRING},   {"integer", FN_INTEGER}, {"number", FN_NUMBER},   {"boolean", FN_BOOLEAN},
-                {"title", FN_TITLE},     {"unaccent", FN_UNACCENT}, {"fold", FN_FOLD},     {"base64_encode", FN_BASE64_ENCODE},
-                {"base64_decode", FN_BASE64_DECODE}, {"sum", FN_SUM}, {"count", FN_COUNT}, {"length", FN_LENGTH},
-                {"join", FN_JOIN},       {"parse_number", FN_PARSE_NUMBER}, {NULL, 0}};
+  } simple[] = {{"trim", FN_TRIM},
+                {"upper", FN_UPPER},
+                {"lower", FN_LOWER},
+                {"sha256", FN_SHA256},
+                {"string", FN_STRING},
+                {"integer", FN_INTEGER},
+                {"number", FN_NUMBER},
+                {"boolean", FN_BOOLEAN},
+                {"title", FN_TITLE},
+                {"unaccent", FN_UNACCENT},
+                {"fold", FN_FOLD},
+                {"base64_encode", FN_BASE64_ENCODE},
+                {"base64_decode", FN_BASE64_DECODE},
+                {"sum", FN_SUM},
+                {"count", FN_COUNT},
+                {"length", FN_LENGTH},
+                {"join", FN_JOIN},
+                {"parse_number", FN_PARSE_NUMBER},
+                {NULL, 0}};
   f->at = n;
   f->len = -1;
   f->group = "";
@@ -165,12 +179,13 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
       f->group = ".", f->point = ",", f->symbol = "₫";
       return HUB_OK;
     }
-    return hub_node_error(n, ld->eb, ld->es,
-                          "unknown function '%s' (plain: trim, upper, lower, title, unaccent, fold, sha256, string, "
-                          "integer, number, boolean, base64_encode, base64_decode, sum, count, length, join, "
-                          "parse_number, money; with arguments: substring, date, format_number, money, parse_number, lookup, "
-                          "replace, regex_replace, strip_prefix, join, pad)",
-                          n->scalar);
+    return hub_node_error(
+        n, ld->eb, ld->es,
+        "unknown function '%s' (plain: trim, upper, lower, title, unaccent, fold, sha256, string, "
+        "integer, number, boolean, base64_encode, base64_decode, sum, count, length, join, "
+        "parse_number, money; with arguments: substring, date, format_number, money, parse_number, lookup, "
+        "replace, regex_replace, strip_prefix, join, pad)",
+        n->scalar);
   }
   if (n->kind != HUB_NODE_MAP || n->n != 1)
     return hub_node_error(n, ld->eb, ld->es, "a function is a name or a one-key mapping NAME: ARGS");
@@ -301,7 +316,8 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
       f->group = x->scalar;
     }
     if ((x = hub_node_get(a, "point"))) {
-      if (want_scalar(ld, x, "point") || !x->scalar[0]) return hub_node_error(x, ld->eb, ld->es, "point cannot be empty");
+      if (want_scalar(ld, x, "point") || !x->scalar[0])
+        return hub_node_error(x, ld->eb, ld->es, "point cannot be empty");
       f->point = x->scalar;
     }
     if (!strcmp(f->group, f->point)) return hub_node_error(a, ld->eb, ld->es, "group and point must differ");
@@ -380,13 +396,16 @@ static const char *unknown_xpath_function(const char *e, char *name, size_t size
       continue;
     }
     const char *b = p;
-    while (name_char(*p, 0) || *p == '-' || *p == '.' || (*p == ':' && p[1] != ':' && p[-1] != ':')) p++;
+    while (name_char(*p, 0) || *p == '-' || *p == '.' || (*p == ':' && p[1] != ':' && p[-1] != ':'))
+      p++;
     const char *q = p;
-    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+      q++;
     if (*q != '(') continue;
     size_t len = (size_t)(p - b);
     int ok = 0;
-    for (size_t i = 0; known[i] && !ok; i++) ok = strlen(known[i]) == len && !strncmp(known[i], b, len);
+    for (size_t i = 0; known[i] && !ok; i++)
+      ok = strlen(known[i]) == len && !strncmp(known[i], b, len);
     if (!ok) {
       snprintf(name, size, "%.*s", (int)len, b);
       return name;
@@ -426,7 +445,8 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
 
 /* A concat part: a plain scalar is literal text; a mapping is a source. */
 static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct src *s) {
-  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", "first", "optional", NULL};
+  static const char *const keys[] = {"from",    "from_doc", "value",    "generate", "apply",
+                                     "default", "first",    "optional", NULL};
   if (n->kind == HUB_NODE_SCALAR) {
     s->kind = SRC_VALUE;
     s->at = n;
@@ -460,7 +480,8 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
     s->from_doc = kind[4] == '_';
     if (compile_expr(ld, which->items[0], s)) return HUB_ERR_CONFIG;
     s->at = n;
-    if (!(s->fallbacks = calloc(which->n - 1, sizeof *s->fallbacks))) return hub_node_error(n, ld->eb, ld->es, "out of memory");
+    if (!(s->fallbacks = calloc(which->n - 1, sizeof *s->fallbacks)))
+      return hub_node_error(n, ld->eb, ld->es, "out of memory");
     s->n_fallbacks = which->n - 1;
     for (size_t i = 1; i < which->n; i++) {
       s->fallbacks[i - 1].from_doc = s->from_doc;
@@ -510,7 +531,8 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
   if ((x = hub_node_get(n, "first"))) {
     if (get_bool(ld, x, "first", &s->first)) return HUB_ERR_CONFIG;
     if (s->kind != SRC_PATH) return hub_node_error(x, ld->eb, ld->es, "first goes with from or from_doc");
-    for (size_t i = 0; i < s->n_fallbacks; i++) s->fallbacks[i].first = s->first;
+    for (size_t i = 0; i < s->n_fallbacks; i++)
+      s->fallbacks[i].first = s->first;
   }
   if ((x = hub_node_get(n, "apply")) && load_fns(ld, x, &s->fns, &s->n_fns)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(n, "default")) && !(s->def = literal_new(x)))
@@ -592,10 +614,11 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
   if (want_scalar(ld, n, "to")) return HUB_ERR_CONFIG;
   /* "data[0].MaHoSo" reads like an index but would make a key named "data[0]" */
   if (ld->m->out == LT_MAP_JSON && strpbrk(n->scalar, "[]"))
-    return hub_node_error(n, ld->eb, ld->es,
-                          "target '%s': keys are joined by '.', there are no indexes; a list is written by each "
-                          "(or a one-item list by each: $), and a key with brackets is written as a YAML list [\"a[0]\"]",
-                          n->scalar);
+    return hub_node_error(
+        n, ld->eb, ld->es,
+        "target '%s': keys are joined by '.', there are no indexes; a list is written by each "
+        "(or a one-item list by each: $), and a key with brackets is written as a YAML list [\"a[0]\"]",
+        n->scalar);
   size_t k = 1;
   for (const char *p = n->scalar; *p; p++) k += *p == sep;
   if (!(*segs = calloc(k, sizeof **segs))) return hub_node_error(n, ld->eb, ld->es, "out of memory");
@@ -621,9 +644,9 @@ static const struct hub_node *find_define(struct loader *ld, const char *name) {
 }
 
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
-  static const char *const keys[] = {"to",      "from",       "from_doc", "value", "concat", "generate", "apply",
-                                     "default", "required",   "if",       "unless", "else",  "type",     "each",
-                                     "rules",   "omit_empty", "context",  "first",  "all",  "use",  NULL};
+  static const char *const keys[] = {"to",      "from",       "from_doc", "value",  "concat", "generate", "apply",
+                                     "default", "required",   "if",       "unless", "else",   "type",     "each",
+                                     "rules",   "omit_empty", "context",  "first",  "all",    "use",      NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -664,7 +687,8 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
     } else {
       if (check_keys(ld, x, "else", ekeys) || load_src(ld, x, &r->else_src, 1)) return HUB_ERR_CONFIG;
       if (r->else_src.kind == SRC_NONE)
-        return hub_node_error(x, ld->eb, ld->es, "else needs a value: a literal, or one of from, value, concat, generate");
+        return hub_node_error(x, ld->eb, ld->es,
+                              "else needs a value: a literal, or one of from, value, concat, generate");
     }
     r->else_src.empty_absent = r->omit_empty;
     if (r->src.n_fns && (x = hub_node_get(n, "type"))) { /* the final conversion holds for both branches */
@@ -685,7 +709,8 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
     if (hub_node_get(n, "rules")) return hub_node_error(use, ld->eb, ld->es, "use gives the rules: not with rules");
     if (want_scalar(ld, use, "use")) return HUB_ERR_CONFIG;
     const struct hub_node *def = find_define(ld, use->scalar);
-    if (!def) return hub_node_error(use, ld->eb, ld->es, "no rules named '%s' in define (here or in an include)", use->scalar);
+    if (!def)
+      return hub_node_error(use, ld->eb, ld->es, "no rules named '%s' in define (here or in an include)", use->scalar);
     if (ld->m->use_depth >= 16)
       return hub_node_error(use, ld->eb, ld->es, "use '%s' nests deeper than 16 (does it use itself?)", use->scalar);
     if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
@@ -763,7 +788,8 @@ static hub_err_t load_lookups(struct loader *ld) {
       const struct hub_node *t = n->items[i];
       lk->name = n->keys[i]->scalar;
       if (find_lookup(ld->m, lk->name))
-        return hub_node_error(n->keys[i], ld->eb, ld->es, "lookup '%s' is defined twice (here and in this file or an include)", lk->name);
+        return hub_node_error(n->keys[i], ld->eb, ld->es,
+                              "lookup '%s' is defined twice (here and in this file or an include)", lk->name);
       ld->m->n_lookups++;
       if (check_keys(ld, t, "a lookup table", keys)) return HUB_ERR_CONFIG;
       const struct hub_node *e = hub_node_get(t, "entries"), *d = hub_node_get(t, "default");
@@ -906,9 +932,11 @@ static hub_err_t load_split(struct loader *ld, const struct hub_node *n) {
   struct src path = {.expr = each->scalar};
   /* a plain member path: each output sees the input with this list cut to its chunk */
   if (simple_path(&path) || !path.simple || path.simple_star || !path.n_names) {
-    for (size_t i = 0; i < path.n_names; i++) free(path.names[i]);
+    for (size_t i = 0; i < path.n_names; i++)
+      free(path.names[i]);
     free(path.names);
-    return hub_node_error(each, ld->eb, ld->es, "split each is a list's place as $.name(.name)*, not '%s'", each->scalar);
+    return hub_node_error(each, ld->eb, ld->es, "split each is a list's place as $.name(.name)*, not '%s'",
+                          each->scalar);
   }
   sp->at = n;
   sp->expr = each->scalar;
@@ -927,13 +955,14 @@ static hub_err_t load_split(struct loader *ld, const struct hub_node *n) {
   return HUB_OK;
 }
 
-int lt_map_splits(const struct lt_map *m) { return m->split.n_names > 0; }
+int lt_map_splits(const struct lt_map *m) {
+  return m->split.n_names > 0;
+}
 
 static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
-  static const char *const keys[] = {"name",       "description", "kind",         "input",         "output",
-                                     "namespaces", "root",        "lookups",      "rules",         "stylesheet",
-                                     "params",     "input_schema", "output_schema", "split",       "define",
-                                     "include",    NULL};
+  static const char *const keys[] = {"name",          "description", "kind",   "input",      "output", "namespaces",
+                                     "root",          "lookups",     "rules",  "stylesheet", "params", "input_schema",
+                                     "output_schema", "split",       "define", "include",    NULL};
   struct lt_map *m = ld->m;
   const struct hub_node *x;
   if (check_keys(ld, root, "a mapping file", keys)) return HUB_ERR_CONFIG;
@@ -1017,9 +1046,11 @@ static void src_release(struct src *s) {
   json_decref(s->def);
   for (size_t i = 0; i < s->n_parts; i++) src_release(&s->parts[i]);
   free(s->parts);
-  for (size_t i = 0; i < s->n_fallbacks; i++) src_release(&s->fallbacks[i]);
+  for (size_t i = 0; i < s->n_fallbacks; i++)
+    src_release(&s->fallbacks[i]);
   free(s->fallbacks);
-  for (size_t i = 0; i < s->n_fns; i++) pcre2_code_free(s->fns[i].re);
+  for (size_t i = 0; i < s->n_fns; i++)
+    pcre2_code_free(s->fns[i].re);
   free(s->fns);
 }
 
@@ -1050,7 +1081,8 @@ static void rules_release(struct rule *rules, size_t n) {
 
 void lt_map_destroy(struct lt_map *m) {
   if (!m) return;
-  for (size_t i = 0; i < m->split.n_names; i++) free(m->split.names[i]);
+  for (size_t i = 0; i < m->split.n_names; i++)
+    free(m->split.names[i]);
   free(m->split.names);
   lt_jsonpath_destroy(m->split.key);
   rules_release(m->rules, m->n_rules);
@@ -1070,7 +1102,8 @@ void lt_map_destroy(struct lt_map *m) {
   lt_validator_destroy(m->in_xsd);
   lt_validator_destroy(m->out_xsd);
   free(m->params);
-  for (size_t i = 0; i < m->n_includes; i++) hub_node_destroy(m->includes[i]);
+  for (size_t i = 0; i < m->n_includes; i++)
+    hub_node_destroy(m->includes[i]);
   free(m->includes);
   free(m->defines);
   hub_node_destroy(m->root);

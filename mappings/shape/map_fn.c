@@ -62,7 +62,8 @@ static int days_in_month(int64_t y, int m) {
 }
 
 /* The tokens a pattern may use, longest first so "yyyy" wins over "yy". */
-static const char *const tokens[] = {"yyyy", "yy", "MM", "dd", "HH", "mm", "ss", "SSS", "XXX", "M", "d", "H", "m", "s", NULL};
+static const char *const tokens[] = {"yyyy", "yy", "MM", "dd", "HH", "mm", "ss", "SSS",
+                                     "XXX",  "M",  "d",  "H",  "m",  "s",  NULL};
 
 static const char *match_token(const char *p) {
   for (int i = 0; tokens[i]; i++)
@@ -89,7 +90,8 @@ int lt_map_date_pattern_check(const char *pattern, char *err, size_t err_size) {
       }
       p = q + 1;
     } else if (isalpha((unsigned char)*p)) {
-      snprintf(err, err_size, "unknown letter '%c' in date pattern \"%s\" (use yyyy yy MM M dd d HH H mm m ss s SSS XXX)", *p,
+      snprintf(err, err_size,
+               "unknown letter '%c' in date pattern \"%s\" (use yyyy yy MM M dd d HH H mm m ss s SSS XXX)", *p,
                pattern);
       return -1;
     } else {
@@ -142,7 +144,8 @@ int lt_map_date_parse(const char *text, const char *pattern, int zone_min, int64
       }
       if (!strcmp(t, "SSS") && *s == '\0') goto mismatch;
       /* one letter (d M H m s): one or two digits, as written without padding */
-      int width = strlen(t) == 1 ? (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) ? 2 : 1) : (int)strlen(t);
+      int width =
+          strlen(t) == 1 ? (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) ? 2 : 1) : (int)strlen(t);
       if (read_digits(&s, width, &v)) goto mismatch;
       switch (t[0]) {
         case 'y': year = strlen(t) == 2 ? 2000 + v : v; break;
@@ -208,11 +211,21 @@ int lt_map_date_format(int64_t epoch_s, int ms, const char *pattern, int zone_mi
           w = strlen(t) == 2 ? snprintf(buf, sizeof buf, "%02d", (int)(year % 100))
                              : snprintf(buf, sizeof buf, "%04lld", (long long)year);
           break;
-        case 'M': w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), mon); break;
-        case 'd': w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), day); break;
-        case 'H': w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 3600)); break;
-        case 'm': w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 60 % 60)); break;
-        case 's': w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem % 60)); break;
+        case 'M':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), mon);
+          break;
+        case 'd':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), day);
+          break;
+        case 'H':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 3600));
+          break;
+        case 'm':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 60 % 60));
+          break;
+        case 's':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem % 60));
+          break;
         case 'S': w = snprintf(buf, sizeof buf, "%03d", ms); break;
         case 'X':
           if (zone_min == 0)
@@ -415,10 +428,20 @@ char *lt_map_trim(const char *s) {
 
 /* Vietnamese letters with their diacritics, by base letter (NFC, lower and upper case). */
 static const char *const vi_letters[][2] = {
-    {"a", "àáảãạăằắẳẵặâầấẩẫậ"}, {"A", "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"}, {"e", "èéẻẽẹêềếểễệ"}, {"E", "ÈÉẺẼẸÊỀẾỂỄỆ"},
-    {"i", "ìíỉĩị"},               {"I", "ÌÍỈĨỊ"},               {"o", "òóỏõọôồốổỗộơờớởỡợ"}, {"O", "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"},
-    {"u", "ùúủũụưừứửữự"},         {"U", "ÙÚỦŨỤƯỪỨỬỮỰ"},         {"y", "ỳýỷỹỵ"},             {"Y", "ỲÝỶỸỴ"},
-    {"d", "đ"},                   {"D", "Đ"},
+    {"a", "àáảãạăằắẳẵặâầấẩẫậ"},
+    {"A", "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"},
+    {"e", "èéẻẽẹêềếểễệ"},
+    {"E", "ÈÉẺẼẸÊỀẾỂỄỆ"},
+    {"i", "ìíỉĩị"},
+    {"I", "ÌÍỈĨỊ"},
+    {"o", "òóỏõọôồốổỗộơờớởỡợ"},
+    {"O", "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"},
+    {"u", "ùúủũụưừứửữự"},
+    {"U", "ÙÚỦŨỤƯỪỨỬỮỰ"},
+    {"y", "ỳýỷỹỵ"},
+    {"Y", "ỲÝỶỸỴ"},
+    {"d", "đ"},
+    {"D", "Đ"},
 };
 
 static unsigned base_letter(unsigned cp) {
@@ -433,7 +456,9 @@ static unsigned base_letter(unsigned cp) {
   return cp;
 }
 
-static int is_mark(unsigned cp) { return cp >= 0x300 && cp <= 0x36F; }
+static int is_mark(unsigned cp) {
+  return cp >= 0x300 && cp <= 0x36F;
+}
 
 char *lt_map_utf8_text(const char *s, enum lt_map_text how) {
   pthread_once(&utf8_locale_once, utf8_locale_init);
@@ -465,13 +490,15 @@ char *lt_map_utf8_text(const char *s, enum lt_map_text how) {
 
 char *lt_map_pad(const char *s, size_t width, const char *fill, int left) {
   size_t have = 0, fl = strlen(fill);
-  for (const unsigned char *u = (const unsigned char *)s; *u; u++) have += (*u & 0xC0) != 0x80;
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+    have += (*u & 0xC0) != 0x80;
   size_t add = have < width ? width - have : 0, len = strlen(s);
   char *out = malloc(len + add * fl + 1);
   if (!out) return NULL;
   size_t n = 0;
   if (!left) memcpy(out, s, len), n = len;
-  for (size_t i = 0; i < add; i++) memcpy(out + n, fill, fl), n += fl;
+  for (size_t i = 0; i < add; i++)
+    memcpy(out + n, fill, fl), n += fl;
   if (left) memcpy(out + n, s, len), n += len;
   out[n] = '\0';
   return out;
@@ -529,7 +556,7 @@ int lt_map_number_parse(const char *text, const char *group, const char *point, 
   const char *p = text;
   if (*p == '-' && n + 1 < out_size) out[n++] = *p++;
   int digits = 0, since_group = 0, grouped = 0;
-  for (; *p && strncmp(p, point, pl ? pl : 1); ) {
+  for (; *p && strncmp(p, point, pl ? pl : 1);) {
     if (gl && !strncmp(p, group, gl)) {
       /* groups of exactly three after the first (1.234.567) */
       if (!digits || (grouped && since_group != 3) || (!grouped && since_group > 3)) return -1;

@@ -14,7 +14,8 @@
 int lt_map_zone_parse(const char *name, int *offset_min);
 
 /* Checks a date pattern: yyyy yy MM dd HH mm ss SSS XXX, one-letter M d H m s (one or two digits
- * when reading, no padding when writing), 'quoted text', other punctuation as itself; "iso8601" is yyyy-MM-dd'T'HH:mm:ssXXX. Returns 0, or -1 with a reason in err. */
+ * when reading, no padding when writing), 'quoted text', other punctuation as itself; "iso8601" is
+ * yyyy-MM-dd'T'HH:mm:ssXXX. Returns 0, or -1 with a reason in err. */
 int lt_map_date_pattern_check(const char *pattern, char *err, size_t err_size);
 
 /* Parses `text` exactly against `pattern`. A pattern without XXX reads the time in
@@ -34,7 +35,7 @@ int lt_map_number_format(const char *num, int decimals, const char *group, const
 /* UTF-8 helpers; each returns a malloc'd string or NULL (invalid UTF-8 or no memory). */
 char *lt_map_utf8_case(const char *s, int upper);
 enum lt_map_text {
-  LT_MAP_TITLE,    /* each word's first letter upper, the rest lower: "NGUYỄN văn đức" -> "Nguyễn Văn Đức" */
+  LT_MAP_TITLE, /* each word's first letter upper, the rest lower: "NGUYỄN văn đức" -> "Nguyễn Văn Đức" */
   LT_MAP_UNACCENT, /* Vietnamese diacritics removed, đ -> d, case kept: "Đức" -> "Duc" */
   LT_MAP_FOLD      /* unaccented and lower case, a key for comparing names: "Nguyễn ĐỨC" -> "nguyen duc" */
 };

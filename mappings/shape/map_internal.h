@@ -18,10 +18,33 @@
 #define MAX_MAPPING_BYTES (4u * 1024u * 1024u) /* a stylesheet */
 
 enum fn_kind {
-  FN_TRIM, FN_UPPER, FN_LOWER, FN_SHA256, FN_STRING, FN_INTEGER, FN_NUMBER, FN_BOOLEAN,
-  FN_SUBSTRING, FN_DATE, FN_FORMAT_NUMBER, FN_MONEY, FN_LOOKUP, FN_REPLACE, FN_STRIP_PREFIX,
-  FN_TITLE, FN_UNACCENT, FN_FOLD, FN_REGEX_REPLACE, FN_JOIN, FN_PAD, FN_BASE64_ENCODE, FN_BASE64_DECODE,
-  FN_SUM, FN_COUNT, FN_LENGTH, FN_PARSE_NUMBER
+  FN_TRIM,
+  FN_UPPER,
+  FN_LOWER,
+  FN_SHA256,
+  FN_STRING,
+  FN_INTEGER,
+  FN_NUMBER,
+  FN_BOOLEAN,
+  FN_SUBSTRING,
+  FN_DATE,
+  FN_FORMAT_NUMBER,
+  FN_MONEY,
+  FN_LOOKUP,
+  FN_REPLACE,
+  FN_STRIP_PREFIX,
+  FN_TITLE,
+  FN_UNACCENT,
+  FN_FOLD,
+  FN_REGEX_REPLACE,
+  FN_JOIN,
+  FN_PAD,
+  FN_BASE64_ENCODE,
+  FN_BASE64_DECODE,
+  FN_SUM,
+  FN_COUNT,
+  FN_LENGTH,
+  FN_PARSE_NUMBER
 };
 
 struct lookup {
@@ -63,9 +86,9 @@ struct src {
   size_t n_fns;
   json_t *def;
   int empty_absent; /* omit_empty: an empty string counts as missing, before any function */
-  int first;            /* `first: true`: the first of several matches, not an error */
-  int all;              /* `all: true`: every match, as an array (possibly empty) */
-  int optional;         /* a concat part that may be missing (it adds nothing) */
+  int first;        /* `first: true`: the first of several matches, not an error */
+  int all;          /* `all: true`: every match, as an array (possibly empty) */
+  int optional;     /* a concat part that may be missing (it adds nothing) */
   const char *separator; /* concat {parts, separator}: between the parts present; missing parts skipped */
   struct src *fallbacks; /* `from: [Q1, Q2, ...]`: Q2... tried in turn while nothing (or null, "") matched */
   size_t n_fallbacks;

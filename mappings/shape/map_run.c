@@ -37,7 +37,9 @@ void lt_map_set_fixed_clock_seed(int64_t epoch_ms, uint64_t uuid_seed) {
   fixed_uuid_seed = fixed_uuid_state = uuid_seed;
 }
 
-void lt_map_set_fixed_clock(int64_t epoch_ms) { lt_map_set_fixed_clock_seed(epoch_ms, 0); }
+void lt_map_set_fixed_clock(int64_t epoch_ms) {
+  lt_map_set_fixed_clock_seed(epoch_ms, 0);
+}
 
 /* splitmix64: a seeded, reproducible stream for test UUIDs (not for anything secret) */
 static uint64_t next_seeded(void) {
@@ -253,9 +255,11 @@ static int plain_decimal(const char *s) {
 }
 
 /* count, length, sum and join over a list (`all: true` or an array value). */
-static json_t *apply_list_fn(struct run *run, const struct scope *sc, const struct src *s, const struct fn *f, json_t *v) {
+static json_t *apply_list_fn(struct run *run, const struct scope *sc, const struct src *s, const struct fn *f,
+                             json_t *v) {
   const char *name = f->kind == FN_COUNT ? "count" : f->kind == FN_SUM ? "sum" : f->kind == FN_JOIN ? "join" : "length";
-  if (!json_is_array(v)) return fail(run, sc, s, f->at, "%s needs a list (all: true), got %s", name, type_name(v)), NULL;
+  if (!json_is_array(v))
+    return fail(run, sc, s, f->at, "%s needs a list (all: true), got %s", name, type_name(v)), NULL;
   size_t n = json_array_size(v);
   if (f->kind == FN_COUNT || f->kind == FN_LENGTH) return json_integer((json_int_t)n);
   if (f->kind == FN_JOIN) {
@@ -354,11 +358,21 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
   char buf[512], why[300];
   switch (f->kind) {
     case FN_TRIM: r = lt_map_trim(t); break;
-    case FN_TITLE: r = lt_map_utf8_text(t, LT_MAP_TITLE); break;
-    case FN_UNACCENT: r = lt_map_utf8_text(t, LT_MAP_UNACCENT); break;
-    case FN_FOLD: r = lt_map_utf8_text(t, LT_MAP_FOLD); break;
-    case FN_PAD: r = lt_map_pad(t, f->width, f->from, f->left); break;
-    case FN_BASE64_ENCODE: r = lt_map_base64_encode(t, strlen(t)); break;
+    case FN_TITLE:
+      r = lt_map_utf8_text(t, LT_MAP_TITLE);
+      break;
+    case FN_UNACCENT:
+      r = lt_map_utf8_text(t, LT_MAP_UNACCENT);
+      break;
+    case FN_FOLD:
+      r = lt_map_utf8_text(t, LT_MAP_FOLD);
+      break;
+    case FN_PAD:
+      r = lt_map_pad(t, f->width, f->from, f->left);
+      break;
+    case FN_BASE64_ENCODE:
+      r = lt_map_base64_encode(t, strlen(t));
+      break;
     case FN_BASE64_DECODE: {
       size_t dl = 0;
       unsigned char *d = lt_map_base64_decode(t, &dl);
@@ -377,7 +391,8 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
         quote(v, q, sizeof q);
         free(t);
         return fail(run, sc, s, f->at, "%s is not a number written with group \"%s\" and point \"%s\"", q, f->group,
-                    f->point), NULL;
+                    f->point),
+               NULL;
       }
       free(t);
       errno = 0;
@@ -399,8 +414,9 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
         pcre2_set_match_limit(mc, 1000000);
         pcre2_set_depth_limit(mc, 10000);
         PCRE2_SIZE have = olen;
-        rc = pcre2_substitute(f->re, (PCRE2_SPTR)t, strlen(t), 0, PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
-                              NULL, mc, (PCRE2_SPTR)f->to, strlen(f->to), (PCRE2_UCHAR *)r, &have);
+        rc = pcre2_substitute(f->re, (PCRE2_SPTR)t, strlen(t), 0,
+                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, NULL, mc, (PCRE2_SPTR)f->to,
+                              strlen(f->to), (PCRE2_UCHAR *)r, &have);
         if (rc == PCRE2_ERROR_NOMEMORY) olen = have + 1;
       }
       pcre2_match_context_free(mc);
@@ -626,7 +642,8 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
         if (s->separator && len) {
           size_t sl = strlen(s->separator);
           if (len + sl + 1 > cap) {
-            while (len + sl + 1 > cap) cap *= 2;
+            while (len + sl + 1 > cap)
+              cap *= 2;
             char *na = realloc(acc, cap);
             if (!na) {
               free(acc), json_decref(pv);
@@ -686,7 +703,9 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
         if (err) return -1;
       }
       /* fallbacks while nothing usable matched */
-      for (size_t i = 0; i < s->n_fallbacks && (!*out || json_is_null(*out) || (json_is_string(*out) && !json_string_length(*out))); i++) {
+      for (size_t i = 0;
+           i < s->n_fallbacks && (!*out || json_is_null(*out) || (json_is_string(*out) && !json_string_length(*out)));
+           i++) {
         json_decref(*out);
         if (eval_raw(run, sc, &s->fallbacks[i], out)) return -1;
       }
@@ -1210,8 +1229,9 @@ static hub_err_t split_key(struct run *run, json_t *jout, size_t index, char **k
   json_decref(r);
   if (!t || !*t) {
     free(t);
-    snprintf(run->eb, run->es, "%s:%d: output %zu: split key %s selected %zu values where one non-empty scalar is expected",
-             m->path, m->split.at->line, index + 1, m->split.key_expr, n);
+    snprintf(run->eb, run->es,
+             "%s:%d: output %zu: split key %s selected %zu values where one non-empty scalar is expected", m->path,
+             m->split.at->line, index + 1, m->split.key_expr, n);
     return HUB_ERR_MAP;
   }
   *key = t;
@@ -1246,7 +1266,8 @@ hub_err_t lt_map_run_all(const struct lt_map *m, const void *in, size_t len, con
     xsltSetGenericErrorFunc(NULL, xslt_quiet);
     rc = run_xslt(m, run.xin, &o->data, &o->len, errbuf, errbuf_size);
     if (!rc && m->out_xsd &&
-        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, o->data, o->len, errbuf, errbuf_size))) {
+        (rc =
+             contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, o->data, o->len, errbuf, errbuf_size))) {
       free(o->data);
       o->data = NULL;
     }
@@ -1256,10 +1277,14 @@ hub_err_t lt_map_run_all(const struct lt_map *m, const void *in, size_t len, con
   size_t parts = 1, size = 1;
   if (m->split.n_names) {
     list = run.jroot;
-    for (size_t i = 0; list && i < m->split.n_names; i++) list = json_object_get(list, m->split.names[i]);
+    for (size_t i = 0; list && i < m->split.n_names; i++)
+      list = json_object_get(list, m->split.names[i]);
     if (!json_is_array(list) || !json_array_size(list)) {
       snprintf(errbuf, errbuf_size, "%s:%d: input %s: split needs a non-empty list, got %s", m->path, m->split.at->line,
-               m->split.expr, !list ? "nothing" : json_is_array(list) ? "an empty list" : type_name(list));
+               m->split.expr,
+               !list                 ? "nothing"
+               : json_is_array(list) ? "an empty list"
+                                     : type_name(list));
       rc = HUB_ERR_MAP;
       goto out;
     }

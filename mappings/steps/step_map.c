@@ -81,7 +81,8 @@ static enum hub_step_result map_process(void *state, struct hub_msg *msg, struct
 oom:
   r = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
 done:
-  for (size_t i = 1; extra && i < n; i++) hub_msg_destroy(extra[i - 1]);
+  for (size_t i = 1; extra && i < n; i++)
+    hub_msg_destroy(extra[i - 1]);
   free(extra);
   lt_map_outputs_free(o, n);
   return r;

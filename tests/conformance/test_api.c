@@ -63,7 +63,8 @@ static void test_json_parse(void) {
 /* Reals print in the shortest form that reads back to the same double (0.1 used to print as
  * 0.10000000000000001); everything else prints as jansson prints it. */
 static void test_json_dumps(void) {
-  json_t *j = json_loads("[0.1, 1e21, 5e-324, 0.30000000000000004, 100.0, -0.0, 3.14, 1.7976931348623157e308]", 0, NULL);
+  json_t *j =
+      json_loads("[0.1, 1e21, 5e-324, 0.30000000000000004, 100.0, -0.0, 3.14, 1.7976931348623157e308]", 0, NULL);
   char *t = lt_json_dumps(j, JSON_COMPACT);
   CHECK_STR(t, "[0.1,1e21,5e-324,0.30000000000000004,100.0,-0.0,3.14,1.7976931348623157e308]");
   free(t);
@@ -81,8 +82,10 @@ static void test_json_dumps(void) {
   }
   CHECK(exact);
   /* without reals, byte for byte what jansson writes, in every layout the commands use */
-  json_t *doc = json_loads("{\"b\": [1, \"x\\u0001\\\"\\\\/\u00e9\", {}, []], \"a\": {\"z\": null, \"y\": [true, false]}}", 0, NULL);
-  const size_t layouts[] = {0, JSON_COMPACT, JSON_INDENT(2), JSON_INDENT(2) | JSON_SORT_KEYS, JSON_COMPACT | JSON_SORT_KEYS};
+  json_t *doc = json_loads(
+      "{\"b\": [1, \"x\\u0001\\\"\\\\/\u00e9\", {}, []], \"a\": {\"z\": null, \"y\": [true, false]}}", 0, NULL);
+  const size_t layouts[] = {0, JSON_COMPACT, JSON_INDENT(2), JSON_INDENT(2) | JSON_SORT_KEYS,
+                            JSON_COMPACT | JSON_SORT_KEYS};
   for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
     char *mine = lt_json_dumps(doc, layouts[i]), *theirs = json_dumps(doc, layouts[i] | JSON_ENCODE_ANY);
     CHECK_STR(mine, theirs);
@@ -274,7 +277,8 @@ static void test_hostile(void) {
   for (size_t k = 0; k < 3; k++) {
     size_t n = (size_t)lengths[k];
     struct lt_buf t = {0};
-    while (lt_utf8_length(t.s ? t.s : "", t.len) < n) lt_buf_str(&t, "Nguyễn Văn Đức, phường Bến Nghé.\n");
+    while (lt_utf8_length(t.s ? t.s : "", t.len) < n)
+      lt_buf_str(&t, "Nguyễn Văn Đức, phường Bến Nghé.\n");
     json_t *text = json_string(t.s);
     CHECK(lt_schema_validate(s, text, NULL) == HUB_OK);
     json_t *bad = json_string_nocheck(""); /* the same text with a symbol (not L, N, P, Zs) refused */

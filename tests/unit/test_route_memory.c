@@ -349,7 +349,8 @@ static void test_split(void) {
   CHECK(f != NULL);
   if (!f) return;
   fputs("input: json\noutput: json\nsplit: {each: $.items, size: 2}\n"
-        "rules:\n  - {to: seq, from: $.seq}\n  - {to: items, each: \"$.items[*]\"}\n", f);
+        "rules:\n  - {to: seq, from: $.seq}\n  - {to: items, each: \"$.items[*]\"}\n",
+        f);
   fclose(f);
   snprintf(steps, sizeof steps, "      - map: %s\n", mapping);
   /* 30 inputs (3 per key), each with 5 items: 3 outputs each; input 17 has no items */
@@ -380,7 +381,8 @@ static void test_split(void) {
   CHECK(scan_topic("split.out", &c));
   CHECK(c.n == 29 * 3);
   int next_seq[KEYS], next_chunk[KEYS], part[KEYS], bad = 0, ids_same = 0;
-  for (int k = 0; k < KEYS; k++) next_seq[k] = k, next_chunk[k] = 0, part[k] = -1;
+  for (int k = 0; k < KEYS; k++)
+    next_seq[k] = k, next_chunk[k] = 0, part[k] = -1;
   for (int i = 0; i < c.n; i++) {
     const struct hub_msg *m = c.v[i];
     int seq = -1, first = -1;
