@@ -15,7 +15,23 @@ enum hub_step_result hub_step_fail(struct hub_step_outcome *out, enum hub_step_r
   return result;
 }
 
+hub_err_t hub_step_outcome_add_extra(struct hub_step_outcome *out, struct hub_msg *msg_take) {
+  struct hub_msg **e = msg_take ? realloc(out->extra, (out->n_extra + 1) * sizeof *e) : NULL;
+  if (!e) {
+    hub_msg_destroy(msg_take);
+    return HUB_ERR_NOMEM;
+  }
+  out->extra = e;
+  out->extra[out->n_extra++] = msg_take;
+  return HUB_OK;
+}
+
 void hub_step_outcome_clear(struct hub_step_outcome *out) {
+  for (size_t i = 0; i < out->n_extra; i++)
+    hub_msg_destroy(out->extra[i]);
+  free(out->extra);
+  out->extra = NULL;
+  out->n_extra = 0;
   free(out->detail);
   out->detail = NULL;
   out->detail_len = 0;

@@ -27,12 +27,20 @@ struct hub_step_outcome {
    * not match); malloc'd, owned by the outcome, written to the DLQ as lt.error.detail. */
   unsigned char *detail;
   size_t detail_len;
+  /* With OK only: further output records after the processed one (a mapping that splits one
+   * input into several). Added with hub_step_outcome_add_extra; the later steps of the chain run
+   * on each of them too, and the engine produces them after the record, in order, in the same
+   * transaction (each with its own key, lt.parent and lt.id). Owned by the outcome. */
+  struct hub_msg **extra;
+  size_t n_extra;
 };
 
 /* Sets code and a formatted reason; returns `result` so a step can `return hub_step_fail(...)`. */
 enum hub_step_result hub_step_fail(struct hub_step_outcome *out, enum hub_step_result result, hub_err_t code,
                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void hub_step_outcome_clear(struct hub_step_outcome *out);
+/* Appends an extra output record (taken, also on failure). HUB_ERR_NOMEM or HUB_OK. */
+hub_err_t hub_step_outcome_add_extra(struct hub_step_outcome *out, struct hub_msg *msg_take);
 
 /* Where a list of steps is created (a route, a `lienthong test` case); each step is created with
  * a struct hub_plugin_env made of this and its own options node. */

@@ -105,15 +105,25 @@ fail:
   return rc;
 }
 
-enum hub_step_result hub_step_chain_run(struct hub_step_chain *c, struct hub_msg *msg, struct hub_step_outcome *out,
-                                        char *stage, size_t stage_size) {
-  for (size_t i = 0; i < c->n; i++) {
+/* Steps first.. on msg; the extra records a step adds go through the steps after it. One
+ * failing record fails the whole input: its outputs are all or nothing. */
+static enum hub_step_result run_from(struct hub_step_chain *c, size_t first, struct hub_msg *msg,
+                                     struct hub_step_outcome *out, char *stage, size_t stage_size) {
+  for (size_t i = first; i < c->n; i++) {
+    size_t before = out->n_extra;
     enum hub_step_result r = hub_step_process(c->links[i].step, msg, out);
     if (r != HUB_STEP_OK) {
       snprintf(stage, stage_size, "%s", c->links[i].stage);
       if (out->code == HUB_OK) out->code = r == HUB_STEP_RETRY ? HUB_ERR_STEP_RETRY : HUB_ERR_STEP_REJECT;
       return r;
     }
+    for (size_t e = before, after = out->n_extra; e < after; e++)
+      if ((r = run_from(c, i + 1, out->extra[e], out, stage, stage_size)) != HUB_STEP_OK) return r;
   }
   return HUB_STEP_OK;
+}
+
+enum hub_step_result hub_step_chain_run(struct hub_step_chain *c, struct hub_msg *msg, struct hub_step_outcome *out,
+                                        char *stage, size_t stage_size) {
+  return run_from(c, 0, msg, out, stage, stage_size);
 }

@@ -61,6 +61,11 @@ static void silent(void *ctx, const char *msg, ...) {
   (void)ctx, (void)msg;
 }
 
+/* The parser's own errors are returned in errbuf; logging them too would say it twice. */
+static void parse_error_ignored(void *ctx, xmlErrorPtr err) {
+  (void)ctx, (void)err;
+}
+
 static void structured_to_log(void *ctx, xmlErrorPtr err) {
   (void)ctx;
   if (!err || !err->message) return;
@@ -102,6 +107,7 @@ hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits
   ctxt->sax->endElementNs = on_end;
   ctxt->sax->warning = silent;
   ctxt->sax->error = silent;
+  ctxt->sax->serror = parse_error_ignored;
   /* Options: never the network, never entity substitution or DTD loading; no libxml2 output. */
   int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
   xmlDocPtr d = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, NULL, opts);
@@ -123,9 +129,18 @@ hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits
     const xmlError *e = xmlCtxtGetLastError(ctxt);
     char msg[512] = "not well-formed";
     if (e && e->message) {
-      snprintf(msg, sizeof msg, "%s", e->message);
+      /* libxml2's encoding error spans two lines ("... indicate encoding !\nBytes: 0xFF ..."):
+       * one line, in plain words */
+      const char *bytes = strstr(e->message, "Bytes: ");
+      if (e->code == XML_ERR_INVALID_CHAR && bytes && strstr(e->message, "not proper UTF-8"))
+        snprintf(msg, sizeof msg, "invalid UTF-8 (bytes %.*s); the document must be UTF-8 or declare its encoding",
+                 (int)strcspn(bytes + 7, "\r\n"), bytes + 7);
+      else
+        snprintf(msg, sizeof msg, "%s", e->message);
       size_t n = strlen(msg);
       while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+      for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
     }
     snprintf(errbuf, errbuf_size, "%s: line %d, column %d: %s", pfx, e ? e->line : 0, e ? e->int2 : 0, msg);
     rc = HUB_ERR_XML;

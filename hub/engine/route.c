@@ -217,6 +217,11 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
   } else {
     work->attempt = m->attempt;
     sr = hub_step_chain_run(r->chain, work, &out, stage, sizeof stage);
+    if (sr == HUB_STEP_OK && r->sink && out.n_extra) /* a sink delivers one record per input */
+      sr = hub_step_fail(&out, HUB_STEP_REJECT, HUB_ERR_UNSUPPORTED,
+                         "a step split the record into %zu; a sink route delivers one record per input (split in a "
+                         "topic-to-topic route before it)",
+                         out.n_extra + 1);
     if (sr == HUB_STEP_OK && r->sink) sr = deliver(r, work, &result, &out, stage, sizeof stage);
   }
   if (sr == HUB_STEP_RETRY && m->attempt <= r->cfg->errors.retries) {
@@ -246,6 +251,19 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
       rc = hub_msg_header_set_str(work, HUB_H_ID, id);
     }
     if (rc == HUB_OK) rc = r->tops->produce(r->t, r->cfg->to, work);
+    /* a split's further records: after the first, in order, in the same transaction */
+    for (size_t i = 0; rc == HUB_OK && i < out.n_extra; i++) {
+      struct hub_msg *x = out.extra[i];
+      char id[37];
+      if (!hub_msg_header_get(x, HUB_H_PARENT)) {
+        char parent[65];
+        hub_sha256_hex(m->value, m->value_len, parent);
+        rc = hub_msg_header_set_str(x, HUB_H_PARENT, parent);
+      }
+      if (rc == HUB_OK && !hub_msg_header_get(x, HUB_H_ID)) hub_uuid7(id), rc = hub_msg_header_set_str(x, HUB_H_ID, id);
+      if (rc == HUB_OK) rc = r->tops->produce(r->t, r->cfg->to, x);
+      if (rc == HUB_OK) r->b_produced++;
+    }
     if (rc != HUB_OK) { /* out of memory setting a header, or the transaction is gone: redo the batch */
       res = TXN_LOST;
       goto out;

@@ -18,7 +18,7 @@
 static const struct hub_cmd cmd;
 
 static int print_json(json_t *arr, int compact) {
-  char *s = json_dumps(arr, (compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_ENCODE_ANY);
+  char *s = lt_json_dumps(arr, (compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_ENCODE_ANY);
   if (!s) {
     fprintf(stderr, "lienthong query: out of memory\n");
     return HUB_EXIT_FAIL;

@@ -4,6 +4,7 @@
  * canonicalising) or an expected error. Failures print a line diff; the format is in
  * docs/mapping.md "Test files". */
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <libxml/c14n.h>
 #include <openssl/evp.h>
@@ -165,8 +166,8 @@ static int normalise(const char *text, size_t len, int xml, char **canon, char *
   }
   json_t *j = NULL;
   if (lt_json_parse(text, len, NULL, &j, why, why_size)) return -1;
-  *canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-  *shown = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  *canon = lt_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  *shown = lt_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
   json_decref(j);
   return *canon && *shown ? 0 : -1;
 }
@@ -258,9 +259,31 @@ static int run_steps(const struct hub_node *steps, const struct hub_node *header
     rc = 0;
     goto out;
   }
-  if (!(oc->out = malloc(msg->value_len + 1))) goto out;
-  memcpy(oc->out, msg->value, msg->value_len + 1);
-  oc->out_len = msg->value_len;
+  if (so.n_extra) {
+    /* a split: the records as a JSON list ({"key": ..., "value": ...} each), in output order */
+    json_t *list = json_array();
+    for (size_t i = 0; list && i <= so.n_extra; i++) {
+      const struct hub_msg *x = i ? so.extra[i - 1] : msg;
+      json_t *v = json_loadb((const char *)x->value, x->value_len, 0, NULL);
+      json_t *item =
+          v ? json_pack("{s:s%,s:o}", "key", x->key ? (const char *)x->key : "", x->key_len, "value", v) : NULL;
+      if (!item || json_array_append_new(list, item)) json_decref(list), list = NULL;
+    }
+    if (!list) {
+      snprintf(oc->error, sizeof oc->error, "a split gave records that are not JSON");
+      oc->failed_run = 1;
+      rc = 0;
+      goto out;
+    }
+    oc->out = (unsigned char *)lt_json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    if (!oc->out) goto out;
+    oc->out_len = strlen((const char *)oc->out);
+  } else {
+    if (!(oc->out = malloc(msg->value_len + 1))) goto out;
+    memcpy(oc->out, msg->value, msg->value_len + 1);
+    oc->out_len = msg->value_len;
+  }
   oc->msg = msg;
   msg = NULL;
   rc = 0;
@@ -481,15 +504,16 @@ static int run_file(const char *file, struct tally *t) {
     snprintf(why, sizeof why, "%s: out of memory", file);
     goto broken;
   }
-  static const char *const top_keys[] = {"mapping", "steps", "now", "cases", NULL};
-  const struct hub_node *cases = hub_node_get(root, "cases"), *now = hub_node_get(root, "now");
+  static const char *const top_keys[] = {"mapping", "steps", "now", "uuid_seed", "cases", NULL};
+  const struct hub_node *cases = hub_node_get(root, "cases"), *now = hub_node_get(root, "now"),
+                        *seed = hub_node_get(root, "uuid_seed");
   int bad = root->kind != HUB_NODE_MAP || !cases || cases->kind != HUB_NODE_SEQ;
   for (size_t i = 0; !bad && i < root->n; i++) {
     int ok = 0;
     for (int k = 0; top_keys[k]; k++) ok |= !strcmp(root->keys[i]->scalar, top_keys[k]);
     if (!ok) {
-      hub_node_error(root->keys[i], why, sizeof why, "unknown key '%s' (allowed: mapping, steps, now, cases)",
-                     root->keys[i]->scalar);
+      hub_node_error(root->keys[i], why, sizeof why,
+                     "unknown key '%s' (allowed: mapping, steps, now, uuid_seed, cases)", root->keys[i]->scalar);
       goto broken;
     }
   }
@@ -504,13 +528,23 @@ static int run_file(const char *file, struct tally *t) {
     hub_node_error(now, why, sizeof why, "now must be an ISO 8601 time like 2024-01-15T08:30:00+07:00");
     goto broken;
   }
+  unsigned long long seed_v = 0;
+  if (seed) {
+    char *end = NULL;
+    errno = 0;
+    if (seed->kind == HUB_NODE_SCALAR) seed_v = strtoull(seed->scalar, &end, 10);
+    if (seed->kind != HUB_NODE_SCALAR || errno || *end || !seed_v || seed->scalar[0] == '-' || !now) {
+      hub_node_error(seed, why, sizeof why, "uuid_seed is a positive integer, and goes with now:");
+      goto broken;
+    }
+  }
   for (size_t i = 0; i < cases->n; i++) {
     const struct hub_node *c = cases->items[i], *name = c->kind == HUB_NODE_MAP ? hub_node_get(c, "name") : NULL;
     char label[600], msg[4096] = "";
     snprintf(label, sizeof label, "%s:%d %s", file, c->line,
              name && name->kind == HUB_NODE_SCALAR ? name->scalar : "(unnamed)");
     /* each case sees the same clock and UUID counter, so outputs do not depend on case order */
-    lt_map_set_fixed_clock(now ? now_s * 1000 + now_ms : 0);
+    lt_map_set_fixed_clock_seed(now ? now_s * 1000 + now_ms : 0, seed_v);
     int r = run_case(label, base, root, c, msg, sizeof msg);
     if (r == 1) {
       t->passed++;
@@ -607,7 +641,8 @@ static const struct hub_cmd cmd = {
              "canonicalisation) or the expected error (expect_error: text the message contains, and\n"
              "optionally expect_code). expect_valid: SCHEMA (.xsd or JSON Schema) also validates the\n"
              "output. With steps, input_headers sets the record's headers and expect_headers checks\n"
-             "them (\"*\": present). A fixed `now:` makes `now` and `uuid` reproducible. See\n"
+             "them (\"*\": present). A fixed `now:` makes `now` and `uuid` reproducible (with\n"
+             "`uuid_seed: N`, seeded version-4 UUIDs; `map --now T --uuid-seed N` prints the same). See\n"
              "docs/mapping.md.\n\n"
              "Prints FAIL with a line diff (- expected, + actual) for each failing case and a summary.\n"
              "-v also lists the cases that pass.\n\n"

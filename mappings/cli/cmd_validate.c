@@ -46,7 +46,11 @@ static int validate_main(int argc, char **argv) {
     if (rc == HUB_OK) {
       if (!quiet) printf("%s: valid\n", argv[i]);
     } else {
-      if (exit_code == HUB_EXIT_OK) exit_code = HUB_EXIT_FAIL;
+      /* an undecided check is no verdict on the file: it is the schema's limit (exit 2) */
+      if (rc == HUB_ERR_UNDECIDED)
+        exit_code = HUB_EXIT_USAGE;
+      else if (exit_code == HUB_EXIT_OK)
+        exit_code = HUB_EXIT_FAIL;
       for (char *line = errors; line && *line;) {
         char *end = strchr(line, '\n');
         printf("%s: %.*s\n", argv[i], (int)(end ? (size_t)(end - line) : strlen(line)), line);
@@ -82,8 +86,9 @@ static const struct hub_cmd cmd = {
              "Options:\n"
              "  -q, --quiet   print nothing for valid files\n"
              "\n"
-             "Exit status: 0 all files valid, 1 any file invalid, 2 a bad schema, an unreadable file or\n"
-             "a usage error.",
+             "Exit status: 0 all files valid, 1 any file invalid, 2 a bad schema, an unreadable file, a\n"
+             "pattern that cannot be decided on a value (a back-reference beyond the matching limit),\n"
+             "or a usage error.",
     .main = validate_main,
 };
 HUB_CMD_PLUGIN(lt_plugin_cmd_validate, cmd);

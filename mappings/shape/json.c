@@ -2,6 +2,8 @@
  * refused (a NUL in a string would be cut short by every C consumer downstream). */
 #include "mappings/shape/json.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,4 +156,186 @@ void lt_buf_fmt(struct lt_buf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   lt_buf_vfmt(b, fmt, ap);
   va_end(ap);
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back to the same double (%g drops trailing
+ * zeros, so a value with a shorter exact form already shows it at 15; subnormals have fewer
+ * digits of precision and are tried from 1), written as jansson writes reals: always with a
+ * '.' or an exponent, and "1e21" rather than "1e+21". */
+int lt_json_real_text(double d, char *out, size_t size) {
+  int n = 0;
+  for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+    n = snprintf(out, size, "%.*g", prec, d);
+    if (n < 0 || (size_t)n >= size) return -1;
+    if (strtod(out, NULL) == d) break;
+  }
+  if (!strchr(out, '.') && !strchr(out, 'e') && !strchr(out, 'n') && !strchr(out, 'i')) {
+    if ((size_t)n + 2 >= size) return -1;
+    memcpy(out + n, ".0", 3);
+    n += 2;
+  }
+  char *e = strchr(out, 'e');
+  if (e) {
+    char *from = e + 1, *to = e + 1;
+    if (*from == '+')
+      from++;
+    else if (*from == '-')
+      *to++ = *from++;
+    while (*from == '0' && from[1])
+      from++;
+    memmove(to, from, strlen(from) + 1);
+    n = (int)strlen(out);
+  }
+  return n;
+}
+
+static void dump_string(struct lt_buf *b, const char *s, size_t len) {
+  lt_buf_put(b, "\"", 1);
+  size_t run = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    lt_buf_put(b, s + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"':
+      lt_buf_put(b, "\\\"", 2);
+      break;
+    case '\\':
+      lt_buf_put(b, "\\\\", 2);
+      break;
+    case '\b':
+      lt_buf_put(b, "\\b", 2);
+      break;
+    case '\f':
+      lt_buf_put(b, "\\f", 2);
+      break;
+    case '\n':
+      lt_buf_put(b, "\\n", 2);
+      break;
+    case '\r':
+      lt_buf_put(b, "\\r", 2);
+      break;
+    case '\t':
+      lt_buf_put(b, "\\t", 2);
+      break;
+    default:
+      lt_buf_fmt(b, "\\u%04X", c);
+    }
+  }
+  lt_buf_put(b, s + run, len - run);
+  lt_buf_put(b, "\"", 1);
+}
+
+static int key_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void newline(struct lt_buf *b, size_t flags, int depth) {
+  size_t indent = flags & JSON_MAX_INDENT;
+  if (!indent) return;
+  lt_buf_put(b, "\n", 1);
+  for (size_t i = 0; i < indent * (size_t)depth; i++)
+    lt_buf_put(b, " ", 1);
+}
+
+static void dump(struct lt_buf *b, const json_t *j, size_t flags, int depth) {
+  const char *comma = (flags & JSON_COMPACT) || (flags & JSON_MAX_INDENT) ? "," : ", ";
+  const char *colon = flags & JSON_COMPACT ? ":" : ": ";
+  char num[64];
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: {
+    size_t n = json_object_size(j), i = 0;
+    if (!n) {
+      lt_buf_put(b, "{}", 2);
+      break;
+    }
+    lt_buf_put(b, "{", 1);
+    const char **keys = NULL;
+    if (flags & JSON_SORT_KEYS) {
+      if (!(keys = malloc(n * sizeof *keys))) {
+        b->oom = 1;
+        return;
+      }
+      const char *k;
+      json_t *v;
+      json_object_foreach((json_t *)j, k, v) keys[i++] = k;
+      qsort(keys, n, sizeof *keys, key_cmp);
+    }
+    const char *k;
+    size_t klen;
+    json_t *v;
+    i = 0;
+    if (keys) {
+      for (i = 0; i < n; i++) {
+        if (i) lt_buf_str(b, comma);
+        newline(b, flags, depth + 1);
+        dump_string(b, keys[i], strlen(keys[i]));
+        lt_buf_str(b, colon);
+        dump(b, json_object_get(j, keys[i]), flags, depth + 1);
+      }
+    } else {
+      json_object_keylen_foreach((json_t *)j, k, klen, v) {
+        if (i++) lt_buf_str(b, comma);
+        newline(b, flags, depth + 1);
+        dump_string(b, k, klen);
+        lt_buf_str(b, colon);
+        dump(b, v, flags, depth + 1);
+      }
+    }
+    free(keys);
+    newline(b, flags, depth);
+    lt_buf_put(b, "}", 1);
+    break;
+  }
+  case JSON_ARRAY: {
+    size_t n = json_array_size(j);
+    if (!n) {
+      lt_buf_put(b, "[]", 2);
+      break;
+    }
+    lt_buf_put(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+      if (i) lt_buf_str(b, comma);
+      newline(b, flags, depth + 1);
+      dump(b, json_array_get(j, i), flags, depth + 1);
+    }
+    newline(b, flags, depth);
+    lt_buf_put(b, "]", 1);
+    break;
+  }
+  case JSON_STRING:
+    dump_string(b, json_string_value(j), json_string_length(j));
+    break;
+  case JSON_INTEGER:
+    lt_buf_fmt(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+    break;
+  case JSON_REAL: {
+    int n = lt_json_real_text(json_real_value(j), num, sizeof num);
+    if (n < 0)
+      b->oom = 1;
+    else
+      lt_buf_put(b, num, (size_t)n);
+    break;
+  }
+  case JSON_TRUE:
+    lt_buf_put(b, "true", 4);
+    break;
+  case JSON_FALSE:
+    lt_buf_put(b, "false", 5);
+    break;
+  default:
+    lt_buf_put(b, "null", 4);
+  }
+}
+
+char *lt_json_dumps(const json_t *json, size_t flags) {
+  struct lt_buf b = {0};
+  lt_buf_put(&b, "", 0);
+  if (json) dump(&b, json, flags, 0);
+  if (b.oom || !json) {
+    free(b.s);
+    return NULL;
+  }
+  return b.s;
 }

@@ -30,6 +30,13 @@ int lt_json_number_cmp(json_t *a, json_t *b);
 /* The length in code points of valid UTF-8 (JSON Schema's and JSONPath's string length). */
 size_t lt_utf8_length(const char *s, size_t n);
 
+/* Serialises any JSON value as json_dumps does with JSON_ENCODE_ANY (flags: JSON_COMPACT,
+ * JSON_INDENT(n), JSON_SORT_KEYS), except that a real is written in the shortest form that
+ * reads back to the same double (0.1, not 0.10000000000000001). Malloc'd, or NULL. */
+char *lt_json_dumps(const json_t *json, size_t flags);
+/* That form of one real into out; its length, or -1 when out is too small. */
+int lt_json_real_text(double d, char *out, size_t size);
+
 /* A growable NUL-terminated text buffer. Zero-initialise; `s` is malloc'd (NULL until the first
  * write). After a failed allocation `oom` is set and further writes do nothing. */
 struct lt_buf {

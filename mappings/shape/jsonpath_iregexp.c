@@ -2,7 +2,8 @@
  * (anything outside it is not a valid I-Regexp, so match()/search() give false), then every
  * literal is written as \x{HEX} so no PCRE2 metacharacter can leak through, and "." becomes
  * [^\n\r] as RFC 9485 §5 defines it. An unescaped ^ or $ anchors at the start or end of the
- * string, as the JSONPath compliance suite expects. */
+ * string, as the JSONPath compliance suite expects. I-Regexp has no back-references, so it runs
+ * on PCRE2's non-backtracking matcher: linear in the subject, no limit to hit, no false "no". */
 #include "mappings/shape/jsonpath_iregexp.h"
 
 #include "mappings/shape/json.h"
@@ -238,5 +239,5 @@ out:
 }
 
 int lt_iregexp_test(const pcre2_code *re, const char *subject, size_t len) {
-  return lt_regex_search(re, subject, len); /* the pattern carries its own anchors */
+  return lt_regex_search_linear(re, subject, len) == 1; /* the pattern carries its own anchors */
 }

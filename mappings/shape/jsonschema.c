@@ -27,7 +27,10 @@
 
 #define META_2020_12 "https://json-schema.org/draft/2020-12/schema"
 #define VOCAB_PREFIX "https://json-schema.org/draft/2020-12/vocab/"
-#define MAX_DEPTH 512   /* nested schema evaluation: stops $ref cycles that never consume input */
+/* Nested schema evaluation. Cycles that never consume input are refused at load (in_place_cycle),
+ * so depth grows only with the data (at most jansson's 2048 levels) times a short in-place
+ * chain; the bound only protects the stack, and hitting it is a limit, not a verdict. */
+#define MAX_DEPTH 8192
 #define MAX_ERRORS 100  /* errors listed per validation */
 
 /* ----------------------------------------------------------------------- small hash maps */
@@ -159,6 +162,7 @@ struct snode {
   json_t *required, *dependent_required;
 
   struct snode *next_all; /* every node, for freeing */
+  unsigned char mark;     /* cycle search: 0 unvisited, 1 on the current path, 2 done */
 };
 
 struct resource {
@@ -179,6 +183,7 @@ struct lt_schema {
   struct map nodes;     /* json_t* -> snode (pointer keys) */
   char *error;           /* first compile error */
   int allow_files;       /* other files may be read by file: URI only for a schema loaded from a file */
+  char *root_dir;        /* ...and only below this folder (a real path): see schema_tree */
 };
 
 /* The remote map: one prefix served from one folder (set by lt_schema_set_remote_map). */
@@ -631,7 +636,22 @@ static json_t *fetch_document(struct lt_schema *s, const char *uri, char *why, s
     path = b.s;
   }
   pthread_mutex_unlock(&remote_lock);
-  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) lt_uri_pct_decode(path);
+  if (!path && s->allow_files && !strncmp(uri, "file://", 7) && (path = strdup(uri + 7))) {
+    lt_uri_pct_decode(path);
+    /* the real path, so neither ".." nor a symbolic link leads out of the schema's folder tree */
+    char *real = realpath(path, NULL);
+    size_t rl = s->root_dir ? strlen(s->root_dir) : 0;
+    int inside = real && rl && !strncmp(real, s->root_dir, rl) && (real[rl] == '/' || s->root_dir[rl - 1] == '/');
+    free(real);
+    if (!inside) {
+      snprintf(why, why_size,
+               "refusing a file outside the schema's folder tree %s (references resolve only inside it "
+               "folder tree and the remote map)",
+               s->root_dir ? s->root_dir : "");
+      free(path);
+      return NULL;
+    }
+  }
   if (!path) {
     snprintf(why, why_size, "no such schema resource (remote documents are read only from the remote map)");
     return NULL;
@@ -785,6 +805,62 @@ static int link_all(struct lt_schema *s) {
   return s->error ? -1 : 0;
 }
 
+/* A chain of in-place applicators ($ref, $dynamicRef, allOf, anyOf, oneOf, not, if/then/else,
+ * dependentSchemas) that comes back to where it started evaluates the same value forever, for
+ * every value that reaches it: refused at load with the chain. A cycle through properties, items
+ * and the like descends into the value each time, so recursive schemas are fine. */
+static const char *shown_ptr(const struct snode *n) {
+  return n->ptr[0] ? n->ptr : "/";
+}
+
+/* Returns 1 while unwinding inside the cycle (each node adds itself to the chain), 2 once the
+ * chain is closed at *loop, 0 when there is no cycle below n. */
+static int in_place_cycle(struct snode *n, struct snode **loop, struct lt_buf *chain) {
+  if (!n || n->mark == 2) return 0;
+  if (n->mark == 1) {
+    *loop = n;
+    lt_buf_str(chain, shown_ptr(n));
+    return 1;
+  }
+  n->mark = 1;
+  struct snode *one[] = {n->ref_s, n->dynref_s, n->not_, n->if_, n->then_, n->else_};
+  int found = 0;
+  for (size_t i = 0; !found && i < sizeof one / sizeof one[0]; i++)
+    found = in_place_cycle(one[i], loop, chain);
+  struct snode **lists[] = {n->all_of, n->any_of, n->one_of};
+  size_t counts[] = {n->n_all_of, n->n_any_of, n->n_one_of};
+  for (size_t l = 0; !found && l < 3; l++)
+    for (size_t i = 0; !found && i < counts[l]; i++)
+      found = in_place_cycle(lists[l][i], loop, chain);
+  for (size_t i = 0; !found && i < n->n_dependent_schemas; i++)
+    found = in_place_cycle(n->dependent_schemas[i].s, loop, chain);
+  if (found == 1) {
+    lt_buf_fmt(chain, " <- %s", shown_ptr(n));
+    if (n == *loop) found = 2;
+  }
+  if (!found) n->mark = 2;
+  return found;
+}
+
+/* The folder tree a schema file's references may read: the nearest enclosing folder named
+ * `schemas` (so schemas/dvcqg/x.json reaches schemas/common/), else the schema's own folder.
+ * A malloc'd real path, or NULL (then no file is read). */
+static char *schema_tree(const char *folder) {
+  char *real = realpath(folder, NULL);
+  if (!real) return NULL;
+  for (char *end = real + strlen(real); end > real; end--) {
+    if (end[0] && end[0] != '/') continue;
+    char *name = end - 1;
+    while (name > real && name[-1] != '/')
+      name--;
+    if ((size_t)(end - name) == 7 && !strncmp(name, "schemas", 7)) {
+      *end = 0;
+      break;
+    }
+  }
+  return real;
+}
+
 static void schema_free(struct lt_schema *s) {
   if (!s) return;
   for (struct snode *n = s->all_nodes, *next; n; n = next) {
@@ -814,6 +890,7 @@ static void schema_free(struct lt_schema *s) {
   map_free(&s->anchors);
   map_free(&s->nodes);
   free(s->error);
+  free(s->root_dir);
   free(s);
 }
 
@@ -830,6 +907,16 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
   s->resources.str_keys = s->anchors.str_keys = 1;
   hub_err_t rc = HUB_ERR_SCHEMA_INVALID;
   s->allow_files = !strncmp(base_uri, "file://", 7);
+  if (s->allow_files) {
+    char *file = strdup(base_uri + 7), *slash;
+    if (file) {
+      lt_uri_cut_fragment(file);
+      lt_uri_pct_decode(file);
+      if ((slash = strrchr(file, '/'))) slash[slash == file] = 0;
+      s->root_dir = schema_tree(file);
+    }
+    free(file);
+  }
   char *base = strdup(base_uri);
   if (!base) {
     rc = HUB_ERR_NOMEM;
@@ -839,6 +926,18 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
   s->root = add_document(s, json_incref(schema), base);
   free(base);
   if (!s->root || link_all(s) < 0) goto out;
+  for (struct snode *n = s->all_nodes; n; n = n->next_all) {
+    struct lt_buf chain = {0};
+    struct snode *loop = NULL;
+    if (in_place_cycle(n, &loop, &chain)) {
+      cerr(s, n,
+           "reference cycle that never descends into the value (every value would be evaluated "
+           "forever): %s",
+           chain.s ? chain.s : "");
+      free(chain.s);
+      goto out;
+    }
+  }
   *out = s;
   s = NULL;
   rc = HUB_OK;
@@ -896,6 +995,7 @@ struct vctx {
   const struct resource **scope; /* dynamic scope, outermost first */
   size_t n_scope, cap_scope;
   int oom;
+  struct lt_buf undecided; /* a pattern that could not be decided: a limit, never a verdict */
 };
 
 /* Evaluated properties (by position in the object's iteration order) or items (by index). */
@@ -925,6 +1025,41 @@ static void path_pop(struct vctx *c) {
   if (c->n_path) c->n_path--;
 }
 
+static void line(struct vctx *c, struct lt_buf *b, const char *keyword, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void line(struct vctx *c, struct lt_buf *b, const char *keyword, const char *fmt, va_list ap) {
+  if (c->n_path == 0) lt_buf_put(b, "/", 1);
+  for (size_t i = 0; i < c->n_path; i++) {
+    lt_buf_put(b, "/", 1);
+    if (!c->path[i].key) {
+      lt_buf_fmt(b, "%zu", c->path[i].index);
+      continue;
+    }
+    for (size_t k = 0; k < c->path[i].len; k++) {
+      char ch = c->path[i].key[k];
+      if (ch == '~')
+        lt_buf_put(b, "~0", 2);
+      else if (ch == '/')
+        lt_buf_put(b, "~1", 2);
+      else if ((unsigned char)ch < 0x20)
+        lt_buf_fmt(b, "\\u%04x", (unsigned char)ch);
+      else
+        lt_buf_put(b, &ch, 1);
+    }
+  }
+  lt_buf_fmt(b, ": %s: ", keyword);
+  char tmp[600];
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  /* one failure per line: control characters (from property names) are escaped */
+  for (const char *p = tmp; *p; p++) {
+    if ((unsigned char)*p < 0x20)
+      lt_buf_fmt(b, "\\u%04x", (unsigned char)*p);
+    else
+      lt_buf_put(b, p, 1);
+  }
+  lt_buf_put(b, "\n", 1);
+}
+
 static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) {
   if (c->mute) return;
@@ -934,33 +1069,28 @@ static void fail(struct vctx *c, const char *keyword, const char *fmt, ...) {
       lt_buf_fmt(&c->errors, "/: limit: more than %d failures; the rest are not listed\n", MAX_ERRORS);
     return;
   }
-  if (c->n_path == 0) lt_buf_put(&c->errors, "/", 1);
-  for (size_t i = 0; i < c->n_path; i++) {
-    lt_buf_put(&c->errors, "/", 1);
-    if (!c->path[i].key) {
-      lt_buf_fmt(&c->errors, "%zu", c->path[i].index);
-      continue;
-    }
-    for (size_t k = 0; k < c->path[i].len; k++) {
-      char ch = c->path[i].key[k];
-      if (ch == '~') lt_buf_put(&c->errors, "~0", 2);
-      else if (ch == '/') lt_buf_put(&c->errors, "~1", 2);
-      else if ((unsigned char)ch < 0x20) lt_buf_fmt(&c->errors, "\\u%04x", (unsigned char)ch);
-      else lt_buf_put(&c->errors, &ch, 1);
-    }
-  }
-  lt_buf_fmt(&c->errors, ": %s: ", keyword);
-  char tmp[600];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  line(c, &c->errors, keyword, fmt, ap);
   va_end(ap);
-  /* one failure per line: control characters (from property names) are escaped */
-  for (const char *p = tmp; *p; p++) {
-    if ((unsigned char)*p < 0x20) lt_buf_fmt(&c->errors, "\\u%04x", (unsigned char)*p);
-    else lt_buf_put(&c->errors, p, 1);
-  }
-  lt_buf_put(&c->errors, "\n", 1);
+}
+
+static void add_line(struct vctx *c, struct lt_buf *b, const char *keyword, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add_line(struct vctx *c, struct lt_buf *b, const char *keyword, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  line(c, b, keyword, fmt, ap);
+  va_end(ap);
+}
+
+/* A regex that could not be decided on this value (even muted: a limit is never a verdict). */
+static void undecided(struct vctx *c, const char *keyword, const char *pattern) {
+  if (!c->undecided.len)
+    add_line(c, &c->undecided, keyword,
+             "'%s' cannot be decided on this value: it needs backtracking beyond the limit (a back-reference "
+             "over a long text), so the value is neither accepted nor refused",
+             pattern);
 }
 
 static const char *type_name(json_t *v) {
@@ -1156,7 +1286,9 @@ static int validate_object(struct vctx *c, const struct snode *s, json_t *inst, 
       }
     }
     for (size_t i = 0; i < s->n_pattern_properties; i++) {
-      if (lt_regex_search(s->pattern_properties[i].re, key, klen)) {
+      int m = lt_regex_search(s->pattern_properties[i].re, key, klen);
+      if (m < 0) undecided(c, "patternProperties", s->pattern_properties[i].pattern);
+      if (m > 0) {
         matched = 1;
         if (!child(c, s->pattern_properties[i].s, val, key, klen, 0)) ok = 0;
       }
@@ -1348,7 +1480,9 @@ static int validate_scalar(struct vctx *c, const struct snode *s, json_t *inst) 
       fail(c, "minLength", "%zu characters, at least %lld required", len, s->min_length);
       ok = 0;
     }
-    if (s->pattern && !lt_regex_search(s->pattern, json_string_value(inst), json_string_length(inst))) {
+    int m = s->pattern ? lt_regex_search(s->pattern, json_string_value(inst), json_string_length(inst)) : 1;
+    if (m < 0) undecided(c, "pattern", s->pattern_src);
+    if (m == 0) {
       fail(c, "pattern", "does not match '%s'", s->pattern_src);
       ok = 0;
     }
@@ -1387,7 +1521,8 @@ static int validate(struct vctx *c, const struct snode *s, json_t *inst, struct 
     return 0;
   }
   if (c->depth >= MAX_DEPTH) {
-    fail(c, "$ref", "schema evaluation nested deeper than %d levels (a reference cycle?)", MAX_DEPTH);
+    if (!c->undecided.len)
+      add_line(c, &c->undecided, "depth", "schema evaluation nested deeper than %d levels: not decided", MAX_DEPTH);
     return 0;
   }
   c->depth++;
@@ -1565,7 +1700,15 @@ hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, c
   /* without a list to return, the first failure is enough */
   if (!errors_out) c.mute = 1;
   int ok = validate(&c, schema->root, instance, NULL);
-  hub_err_t rc = c.oom ? HUB_ERR_NOMEM : ok ? HUB_OK : HUB_ERR_SCHEMA;
+  hub_err_t rc = c.oom ? HUB_ERR_NOMEM : c.undecided.len ? HUB_ERR_UNDECIDED : ok ? HUB_OK : HUB_ERR_SCHEMA;
+  if (rc == HUB_ERR_UNDECIDED) {
+    c.undecided.s[--c.undecided.len] = 0;
+    if (errors_out)
+      *errors_out = c.undecided.s;
+    else
+      free(c.undecided.s);
+    c.undecided.s = NULL;
+  }
   if (rc == HUB_ERR_SCHEMA && errors_out) {
     if (!c.errors.s) lt_buf_str(&c.errors, "/: schema: not valid\n");
     if (c.errors.len && c.errors.s[c.errors.len - 1] == '\n') c.errors.s[--c.errors.len] = 0;
@@ -1573,6 +1716,7 @@ hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, c
     c.errors.s = NULL;
   }
   free(c.errors.s);
+  free(c.undecided.s);
   free(c.path);
   free(c.scope);
   return rc;

@@ -19,10 +19,14 @@ hub_err_t lt_schema_new(json_t *schema, const char *base_uri, struct lt_schema *
 /* Serves references below the URI `prefix` (e.g. "http://localhost:1234/") from files under
  * `dir`, process-wide (NULL, NULL turns it off). The hub never fetches schemas over the network:
  * besides this map, references resolve to schemas in the same document, the built-in draft
- * 2020-12 meta-schemas, and (for a schema loaded from a file) other files by file: URI. */
+ * 2020-12 meta-schemas, and (for a schema loaded from a file) other files by file: URI inside
+ * its folder tree: the nearest enclosing folder named `schemas`, else the schema's own folder
+ * (real paths, so neither ".." nor a symbolic link leaves it). */
 hub_err_t lt_schema_set_remote_map(const char *prefix, const char *dir);
 /* Validates; HUB_OK when valid, else HUB_ERR_SCHEMA and, when errors_out is not NULL, a
- * malloc'd text with one line per failure: "<instance JSON pointer>: <keyword>: <message>". */
+ * malloc'd text with one line per failure: "<instance JSON pointer>: <keyword>: <message>".
+ * HUB_ERR_UNDECIDED (one line saying where) when a pattern could not be decided on the value:
+ * a limit of the matcher, which must never read as valid or invalid. */
 hub_err_t lt_schema_validate(const struct lt_schema *schema, json_t *instance, char **errors_out);
 void lt_schema_destroy(struct lt_schema *schema);
 

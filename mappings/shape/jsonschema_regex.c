@@ -4,6 +4,7 @@
 #include "mappings/shape/jsonschema_regex.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mappings/shape/json.h"
@@ -91,8 +92,25 @@ pcre2_code *lt_ecma_regex_compile(const char *src, size_t len, char *msg, size_t
   return re;
 }
 
-/* Instance strings are untrusted: the match limit bounds backtracking (hitting it counts as
- * no match, so `pattern` fails closed). */
+/* The NFA simulation (pcre2_dfa_match) does not backtrack: it runs in time linear in the
+ * subject for a given pattern and has no match limit to hit, but it knows no back-references.
+ * The workspace grows with the pattern's parallel states, never with the subject. */
+static int dfa_search(const pcre2_code *re, const char *s, size_t len, pcre2_match_data *md, pcre2_match_context *mc) {
+  int rc = PCRE2_ERROR_DFA_WSSIZE;
+  for (size_t ws = 1000; rc == PCRE2_ERROR_DFA_WSSIZE && ws <= 1000000; ws *= 10) {
+    int *work = malloc(ws * sizeof *work);
+    if (!work) return -1;
+    rc = pcre2_dfa_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc, work, ws);
+    free(work);
+  }
+  if (rc >= 0) return 1;
+  return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* Instance strings are untrusted. The backtracking matcher (JIT when available) runs first,
+ * under limits; when it hits one, the same pattern runs again without backtracking. Only a
+ * pattern the non-backtracking matcher cannot run (a back-reference) can end undecided, and
+ * that is -1, never "does not match". */
 int lt_regex_search(const pcre2_code *re, const char *s, size_t len) {
   pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
   pcre2_match_context *mc = pcre2_match_context_create(NULL);
@@ -100,9 +118,22 @@ int lt_regex_search(const pcre2_code *re, const char *s, size_t len) {
   if (md && mc) {
     pcre2_set_match_limit(mc, 1000000);
     pcre2_set_depth_limit(mc, 10000);
-    rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
+    int r = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, mc);
+    if (r >= 0)
+      rc = 1;
+    else if (r == PCRE2_ERROR_NOMATCH)
+      rc = 0;
+    else
+      rc = dfa_search(re, s, len, md, mc);
   }
   pcre2_match_context_free(mc);
   pcre2_match_data_free(md);
-  return rc >= 0;
+  return rc;
+}
+
+int lt_regex_search_linear(const pcre2_code *re, const char *s, size_t len) {
+  pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+  int rc = md ? dfa_search(re, s, len, md, NULL) : -1;
+  pcre2_match_data_free(md);
+  return rc;
 }

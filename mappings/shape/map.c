@@ -46,6 +46,8 @@ struct loader {
   struct lt_map *m;
   char *eb;
   size_t es;
+  const struct hub_node *lookup_nodes[17]; /* `lookups:` of this file and its includes */
+  size_t n_lookup_nodes;
 };
 
 static hub_err_t check_keys(struct loader *ld, const struct hub_node *n, const char *what, const char *const *allowed) {
@@ -141,8 +143,24 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
   static const struct {
     const char *name;
     enum fn_kind kind;
-  } simple[] = {{"trim", FN_TRIM},       {"upper", FN_UPPER},     {"lower", FN_LOWER},     {"sha256", FN_SHA256},
-                {"string", FN_STRING},   {"integer", FN_INTEGER}, {"number", FN_NUMBER},   {"boolean", FN_BOOLEAN},
+  } simple[] = {{"trim", FN_TRIM},
+                {"upper", FN_UPPER},
+                {"lower", FN_LOWER},
+                {"sha256", FN_SHA256},
+                {"string", FN_STRING},
+                {"integer", FN_INTEGER},
+                {"number", FN_NUMBER},
+                {"boolean", FN_BOOLEAN},
+                {"title", FN_TITLE},
+                {"unaccent", FN_UNACCENT},
+                {"fold", FN_FOLD},
+                {"base64_encode", FN_BASE64_ENCODE},
+                {"base64_decode", FN_BASE64_DECODE},
+                {"sum", FN_SUM},
+                {"count", FN_COUNT},
+                {"length", FN_LENGTH},
+                {"join", FN_JOIN},
+                {"parse_number", FN_PARSE_NUMBER},
                 {NULL, 0}};
   f->at = n;
   f->len = -1;
@@ -152,12 +170,22 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
     for (int i = 0; simple[i].name; i++)
       if (!strcmp(n->scalar, simple[i].name)) {
         f->kind = simple[i].kind;
+        if (f->kind == FN_PARSE_NUMBER) f->group = ".", f->point = ",";
+        if (f->kind == FN_JOIN) f->from = ", ";
         return HUB_OK;
       }
-    return hub_node_error(n, ld->eb, ld->es,
-                          "unknown function '%s' (plain: trim, upper, lower, sha256, string, integer, number, boolean; "
-                          "with arguments: substring, date, format_number, money, lookup, replace, strip_prefix)",
-                          n->scalar);
+    if (!strcmp(n->scalar, "money")) { /* the defaults: 77.500 ₫ */
+      f->kind = FN_MONEY;
+      f->group = ".", f->point = ",", f->symbol = "₫";
+      return HUB_OK;
+    }
+    return hub_node_error(
+        n, ld->eb, ld->es,
+        "unknown function '%s' (plain: trim, upper, lower, title, unaccent, fold, sha256, string, "
+        "integer, number, boolean, base64_encode, base64_decode, sum, count, length, join, "
+        "parse_number, money; with arguments: substring, date, format_number, money, parse_number, lookup, "
+        "replace, regex_replace, strip_prefix, join, pad)",
+        n->scalar);
   }
   if (n->kind != HUB_NODE_MAP || n->n != 1)
     return hub_node_error(n, ld->eb, ld->es, "a function is a name or a one-key mapping NAME: ARGS");
@@ -236,6 +264,65 @@ static hub_err_t load_fn(struct loader *ld, const struct hub_node *n, struct fn 
     f->to = a->items[1]->scalar;
     return HUB_OK;
   }
+  if (!strcmp(name, "regex_replace")) {
+    char why[300];
+    f->kind = FN_REGEX_REPLACE;
+    if (a->kind != HUB_NODE_SEQ || a->n != 2 || a->items[0]->kind != HUB_NODE_SCALAR ||
+        a->items[1]->kind != HUB_NODE_SCALAR || !a->items[0]->scalar[0])
+      return hub_node_error(a, ld->eb, ld->es, "regex_replace takes [PATTERN, REPLACEMENT] ($1 for a group)");
+    if (!(f->re = lt_ecma_regex_compile(a->items[0]->scalar, strlen(a->items[0]->scalar), why, sizeof why)))
+      return hub_node_error(a->items[0], ld->eb, ld->es, "regex_replace: %s", why);
+    f->from = a->items[0]->scalar;
+    f->to = a->items[1]->scalar;
+    return HUB_OK;
+  }
+  if (!strcmp(name, "join")) {
+    f->kind = FN_JOIN;
+    if (want_scalar(ld, a, "join's separator")) return HUB_ERR_CONFIG;
+    f->from = a->scalar;
+    return HUB_OK;
+  }
+  if (!strcmp(name, "pad")) {
+    static const char *const keys[] = {"width", "with", "side", NULL};
+    long w = 0;
+    f->kind = FN_PAD;
+    f->from = " ";
+    f->left = 1;
+    const struct hub_node *x;
+    if (check_keys(ld, a, "pad", keys)) return HUB_ERR_CONFIG;
+    if (!(x = hub_node_get(a, "width"))) return hub_node_error(a, ld->eb, ld->es, "pad needs width (code points)");
+    if (get_long(ld, x, "pad width", 1, 1000, &w)) return HUB_ERR_CONFIG;
+    f->width = (size_t)w;
+    if ((x = hub_node_get(a, "with"))) {
+      if (want_scalar(ld, x, "pad with") || !x->scalar[0] || lt_utf8_length(x->scalar, strlen(x->scalar)) != 1)
+        return hub_node_error(x, ld->eb, ld->es, "pad with is one character");
+      f->from = x->scalar;
+    }
+    if ((x = hub_node_get(a, "side"))) {
+      if (x->kind != HUB_NODE_SCALAR || (strcmp(x->scalar, "left") && strcmp(x->scalar, "right")))
+        return hub_node_error(x, ld->eb, ld->es, "pad side is left or right");
+      f->left = !strcmp(x->scalar, "left");
+    }
+    return HUB_OK;
+  }
+  if (!strcmp(name, "parse_number")) {
+    static const char *const keys[] = {"group", "point", NULL};
+    f->kind = FN_PARSE_NUMBER;
+    f->group = ".", f->point = ","; /* Vietnamese: 1.234.567,5 */
+    const struct hub_node *x;
+    if (check_keys(ld, a, "parse_number", keys)) return HUB_ERR_CONFIG;
+    if ((x = hub_node_get(a, "group"))) {
+      if (want_scalar(ld, x, "group")) return HUB_ERR_CONFIG;
+      f->group = x->scalar;
+    }
+    if ((x = hub_node_get(a, "point"))) {
+      if (want_scalar(ld, x, "point") || !x->scalar[0])
+        return hub_node_error(x, ld->eb, ld->es, "point cannot be empty");
+      f->point = x->scalar;
+    }
+    if (!strcmp(f->group, f->point)) return hub_node_error(a, ld->eb, ld->es, "group and point must differ");
+    return HUB_OK;
+  }
   if (!strcmp(name, "strip_prefix")) {
     f->kind = FN_STRIP_PREFIX;
     if (want_scalar(ld, a, "strip_prefix")) return HUB_ERR_CONFIG;
@@ -287,6 +374,46 @@ static int simple_path(struct src *s) {
   return 0;
 }
 
+/* XPath in rules is XPath 1.0's core library only: libxml2 would compile any name and fail each
+ * record with its raw "function not found" (document() is XSLT's, and reads files). Returns
+ * the first other function named in the expression (outside string literals), or NULL. */
+static const char *unknown_xpath_function(const char *e, char *name, size_t size) {
+  static const char *const known[] = {
+      "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string", "concat", "starts-with",
+      "contains", "substring-before", "substring-after", "substring", "string-length", "normalize-space", "translate",
+      "boolean", "not", "true", "false", "lang", "number", "sum", "floor", "ceiling", "round",
+      /* node tests and operators that may stand before '(' */
+      "node", "text", "comment", "processing-instruction", "and", "or", "div", "mod", NULL};
+  for (const char *p = e; *p;) {
+    if (*p == '\'' || *p == '"') {
+      const char *end = strchr(p + 1, *p);
+      if (!end) return NULL;
+      p = end + 1;
+      continue;
+    }
+    if (!(name_char(*p, 1)) || (p > e && (p[-1] == '$' || name_char(p[-1], 0) || p[-1] == '-' || p[-1] == '.'))) {
+      p++;
+      continue;
+    }
+    const char *b = p;
+    while (name_char(*p, 0) || *p == '-' || *p == '.' || (*p == ':' && p[1] != ':' && p[-1] != ':'))
+      p++;
+    const char *q = p;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+      q++;
+    if (*q != '(') continue;
+    size_t len = (size_t)(p - b);
+    int ok = 0;
+    for (size_t i = 0; known[i] && !ok; i++)
+      ok = strlen(known[i]) == len && !strncmp(known[i], b, len);
+    if (!ok) {
+      snprintf(name, size, "%.*s", (int)len, b);
+      return name;
+    }
+  }
+  return NULL;
+}
+
 static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struct src *s) {
   if (want_scalar(ld, n, "an expression")) return HUB_ERR_CONFIG;
   s->kind = SRC_PATH;
@@ -298,7 +425,12 @@ static hub_err_t compile_expr(struct loader *ld, const struct hub_node *n, struc
       return hub_node_error(n, ld->eb, ld->es, "invalid JSONPath '%s': %s", n->scalar, why);
     return simple_path(s) ? hub_node_error(n, ld->eb, ld->es, "out of memory") : HUB_OK;
   }
-  char why[256] = "syntax error";
+  char why[256] = "syntax error", fname[64];
+  if (unknown_xpath_function(n->scalar, fname, sizeof fname))
+    return hub_node_error(n, ld->eb, ld->es,
+                          "XPath '%s': function '%s' is not available in rules (XPath 1.0 core functions only; "
+                          "files and the network are never read)",
+                          n->scalar, fname);
   xmlXPathContextPtr ctx = xmlXPathNewContext(NULL);
   if (!ctx) return hub_node_error(n, ld->eb, ld->es, "out of memory");
   ctx->error = lt_map_xpath_error;
@@ -313,7 +445,8 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
 
 /* A concat part: a plain scalar is literal text; a mapping is a source. */
 static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct src *s) {
-  static const char *const keys[] = {"from", "from_doc", "value", "generate", "apply", "default", NULL};
+  static const char *const keys[] = {"from",    "from_doc", "value",    "generate", "apply",
+                                     "default", "first",    "optional", NULL};
   if (n->kind == HUB_NODE_SCALAR) {
     s->kind = SRC_VALUE;
     s->at = n;
@@ -321,6 +454,8 @@ static hub_err_t load_part(struct loader *ld, const struct hub_node *n, struct s
     return s->literal ? HUB_OK : hub_node_error(n, ld->eb, ld->es, "concat text is not valid UTF-8");
   }
   if (check_keys(ld, n, "a concat part", keys)) return HUB_ERR_CONFIG;
+  const struct hub_node *opt = hub_node_get(n, "optional");
+  if (opt && get_bool(ld, opt, "optional", &s->optional)) return HUB_ERR_CONFIG;
   return load_src(ld, n, s, 0);
 }
 
@@ -339,6 +474,20 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
   }
   if (!which) {
     s->kind = SRC_NONE;
+  } else if ((!strcmp(kind, "from") || !strcmp(kind, "from_doc")) && which->kind == HUB_NODE_SEQ) {
+    /* fallbacks: the first query that gives a value wins */
+    if (which->n < 2) return hub_node_error(which, ld->eb, ld->es, "%s takes a query or a list of 2 or more", kind);
+    s->from_doc = kind[4] == '_';
+    if (compile_expr(ld, which->items[0], s)) return HUB_ERR_CONFIG;
+    s->at = n;
+    if (!(s->fallbacks = calloc(which->n - 1, sizeof *s->fallbacks)))
+      return hub_node_error(n, ld->eb, ld->es, "out of memory");
+    s->n_fallbacks = which->n - 1;
+    for (size_t i = 1; i < which->n; i++) {
+      s->fallbacks[i - 1].from_doc = s->from_doc;
+      s->fallbacks[i - 1].at = which->items[i];
+      if (compile_expr(ld, which->items[i], &s->fallbacks[i - 1])) return HUB_ERR_CONFIG;
+    }
   } else if (!strcmp(kind, "from") || !strcmp(kind, "from_doc")) {
     s->from_doc = kind[4] == '_';
     if (compile_expr(ld, which, s)) return HUB_ERR_CONFIG;
@@ -347,6 +496,16 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
     if (!(s->literal = literal_new(which))) return hub_node_error(which, ld->eb, ld->es, "value is not valid UTF-8");
   } else if (!strcmp(kind, "concat")) {
     if (!allow_concat) return hub_node_error(which, ld->eb, ld->es, "concat cannot be nested");
+    if (which->kind == HUB_NODE_MAP) {
+      /* {parts: [...], separator: ", "}: the parts present, joined; missing or empty ones skipped */
+      static const char *const ckeys[] = {"parts", "separator", NULL};
+      const struct hub_node *sep = hub_node_get(which, "separator");
+      if (check_keys(ld, which, "concat", ckeys)) return HUB_ERR_CONFIG;
+      if (sep && want_scalar(ld, sep, "separator")) return HUB_ERR_CONFIG;
+      s->separator = sep ? sep->scalar : "";
+      if (!(which = hub_node_get(which, "parts")))
+        return hub_node_error(n, ld->eb, ld->es, "concat {parts, separator} needs parts");
+    }
     if (which->kind != HUB_NODE_SEQ || !which->n)
       return hub_node_error(which, ld->eb, ld->es, "concat takes a non-empty list of parts");
     s->kind = SRC_CONCAT;
@@ -364,6 +523,17 @@ static hub_err_t load_src(struct loader *ld, const struct hub_node *n, struct sr
       return hub_node_error(which, ld->eb, ld->es, "generate is uuid or now, not '%s'", which->scalar);
   }
   const struct hub_node *x;
+  if ((x = hub_node_get(n, "all"))) {
+    if (get_bool(ld, x, "all", &s->all)) return HUB_ERR_CONFIG;
+    if (s->kind != SRC_PATH || s->n_fallbacks || hub_node_get(n, "first"))
+      return hub_node_error(x, ld->eb, ld->es, "all goes with one from or from_doc query (not first or fallbacks)");
+  }
+  if ((x = hub_node_get(n, "first"))) {
+    if (get_bool(ld, x, "first", &s->first)) return HUB_ERR_CONFIG;
+    if (s->kind != SRC_PATH) return hub_node_error(x, ld->eb, ld->es, "first goes with from or from_doc");
+    for (size_t i = 0; i < s->n_fallbacks; i++)
+      s->fallbacks[i].first = s->first;
+  }
   if ((x = hub_node_get(n, "apply")) && load_fns(ld, x, &s->fns, &s->n_fns)) return HUB_ERR_CONFIG;
   if ((x = hub_node_get(n, "default")) && !(s->def = literal_new(x)))
     return hub_node_error(x, ld->eb, ld->es, "default is not valid UTF-8");
@@ -374,7 +544,11 @@ static hub_err_t load_cond(struct loader *ld, const struct hub_node *n, int nega
   static const char *const keys[] = {"from", "from_doc", "equals", "in", NULL};
   c->present = 1;
   c->negate = negate;
-  if (n->kind == HUB_NODE_SCALAR) return compile_expr(ld, n, &c->src);
+  /* `$[?...]` as a condition tests the current node (inside each: the element), not its children */
+  if (n->kind == HUB_NODE_SCALAR) {
+    c->self_test = ld->m->in == LT_MAP_JSON && !strncmp(n->scalar, "$[?", 3);
+    return compile_expr(ld, n, &c->src);
+  }
   if (check_keys(ld, n, negate ? "unless" : "if", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *from = hub_node_get(n, "from"), *fd = hub_node_get(n, "from_doc");
   if (!!from == !!fd) return hub_node_error(n, ld->eb, ld->es, "a condition needs exactly one of from or from_doc");
@@ -438,6 +612,13 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
     return HUB_OK;
   }
   if (want_scalar(ld, n, "to")) return HUB_ERR_CONFIG;
+  /* "data[0].MaHoSo" reads like an index but would make a key named "data[0]" */
+  if (ld->m->out == LT_MAP_JSON && strpbrk(n->scalar, "[]"))
+    return hub_node_error(
+        n, ld->eb, ld->es,
+        "target '%s': keys are joined by '.', there are no indexes; a list is written by each "
+        "(or a one-item list by each: $), and a key with brackets is written as a YAML list [\"a[0]\"]",
+        n->scalar);
   size_t k = 1;
   for (const char *p = n->scalar; *p; p++) k += *p == sep;
   if (!(*segs = calloc(k, sizeof **segs))) return hub_node_error(n, ld->eb, ld->es, "out of memory");
@@ -454,9 +635,18 @@ static hub_err_t load_target(struct loader *ld, const struct hub_node *n, struct
 
 static hub_err_t load_rules(struct loader *ld, const struct hub_node *n, struct rule **rules, size_t *count);
 
+static const struct hub_node *find_define(struct loader *ld, const char *name) {
+  for (size_t i = 0; i < ld->m->n_defines; i++) {
+    const struct hub_node *d = hub_node_get(ld->m->defines[i], name);
+    if (d) return d;
+  }
+  return NULL;
+}
+
 static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct rule *r) {
-  static const char *const keys[] = {"to",     "from", "from_doc", "value", "concat",   "generate", "apply", "default",
-                                     "required", "if", "unless",   "type",  "each",     "rules",    "omit_empty", "context", NULL};
+  static const char *const keys[] = {"to",      "from",       "from_doc", "value",  "concat", "generate", "apply",
+                                     "default", "required",   "if",       "unless", "else",   "type",     "each",
+                                     "rules",   "omit_empty", "context",  "first",  "all",    "use",      NULL};
   r->at = n;
   if (check_keys(ld, n, "a rule", keys)) return HUB_ERR_CONFIG;
   const struct hub_node *to = hub_node_get(n, "to"), *x;
@@ -483,12 +673,58 @@ static hub_err_t load_rule(struct loader *ld, const struct hub_node *n, struct r
   const struct hub_node *cif = hub_node_get(n, "if"), *cun = hub_node_get(n, "unless");
   if (cif && cun) return hub_node_error(cun, ld->eb, ld->es, "use if or unless, not both");
   if ((cif || cun) && load_cond(ld, cif ? cif : cun, !cif, &r->cond)) return HUB_ERR_CONFIG;
+  if ((x = hub_node_get(n, "else"))) {
+    static const char *const ekeys[] = {"from",  "from_doc", "value", "concat", "generate",
+                                        "apply", "default",  "first", "all",    NULL};
+    if (!cif && !cun) return hub_node_error(x, ld->eb, ld->es, "else goes with if or unless");
+    if (hub_node_get(n, "each") || hub_node_get(n, "rules"))
+      return hub_node_error(x, ld->eb, ld->es, "else belongs to a rule that writes one value (not each or rules)");
+    r->has_else = 1;
+    if (x->kind == HUB_NODE_SCALAR) {
+      r->else_src.kind = SRC_VALUE;
+      r->else_src.at = x;
+      if (!(r->else_src.literal = literal_new(x))) return hub_node_error(x, ld->eb, ld->es, "else is not valid UTF-8");
+    } else {
+      if (check_keys(ld, x, "else", ekeys) || load_src(ld, x, &r->else_src, 1)) return HUB_ERR_CONFIG;
+      if (r->else_src.kind == SRC_NONE)
+        return hub_node_error(x, ld->eb, ld->es,
+                              "else needs a value: a literal, or one of from, value, concat, generate");
+    }
+    r->else_src.empty_absent = r->omit_empty;
+    if (r->src.n_fns && (x = hub_node_get(n, "type"))) { /* the final conversion holds for both branches */
+      struct fn *f = realloc(r->else_src.fns, (r->else_src.n_fns + 1) * sizeof *f);
+      if (!f) return hub_node_error(x, ld->eb, ld->es, "out of memory");
+      r->else_src.fns = f;
+      f[r->else_src.n_fns++] = r->src.fns[r->src.n_fns - 1];
+    }
+  }
   if ((x = hub_node_get(n, "each"))) {
     r->is_each = 1;
     if (!to) return hub_node_error(n, ld->eb, ld->es, "each needs a target (to)");
     if (compile_expr(ld, x, &r->each)) return HUB_ERR_CONFIG;
   }
-  if ((x = hub_node_get(n, "rules"))) {
+  const struct hub_node *use = hub_node_get(n, "use");
+  if (use) {
+    /* `use: NAME`: the named rule list of `define:`, here, as nested rules */
+    if (hub_node_get(n, "rules")) return hub_node_error(use, ld->eb, ld->es, "use gives the rules: not with rules");
+    if (want_scalar(ld, use, "use")) return HUB_ERR_CONFIG;
+    const struct hub_node *def = find_define(ld, use->scalar);
+    if (!def)
+      return hub_node_error(use, ld->eb, ld->es, "no rules named '%s' in define (here or in an include)", use->scalar);
+    if (ld->m->use_depth >= 16)
+      return hub_node_error(use, ld->eb, ld->es, "use '%s' nests deeper than 16 (does it use itself?)", use->scalar);
+    if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
+      return hub_node_error(use, ld->eb, ld->es, "a rule with use takes no value, apply or default of its own");
+    r->has_rules = 1;
+    ld->m->use_depth++;
+    hub_err_t urc = load_rules(ld, def, &r->rules, &r->n_rules);
+    ld->m->use_depth--;
+    if (urc) return urc;
+    if ((x = hub_node_get(n, "context"))) {
+      if (r->is_each) return hub_node_error(x, ld->eb, ld->es, "each already sets the context of its rules");
+      if (compile_expr(ld, x, &r->context)) return HUB_ERR_CONFIG;
+    }
+  } else if ((x = hub_node_get(n, "rules"))) {
     r->has_rules = 1;
     if (r->src.kind != SRC_NONE || r->src.n_fns || r->src.def)
       return hub_node_error(x, ld->eb, ld->es, "a rule with nested rules takes no value, apply or default of its own");
@@ -534,23 +770,72 @@ static hub_err_t load_format(struct loader *ld, const struct hub_node *n, const 
   return hub_node_error(n, ld->eb, ld->es, "%s is json or xml", what);
 }
 
-static hub_err_t load_lookups(struct loader *ld, const struct hub_node *n) {
+/* The code lists of this file and its includes; a name defined twice is an error. */
+static hub_err_t load_lookups(struct loader *ld) {
   static const char *const keys[] = {"entries", "default", NULL};
-  if (n->kind != HUB_NODE_MAP) return hub_node_error(n, ld->eb, ld->es, "lookups must be a mapping of tables");
-  if (!(ld->m->lookups = calloc(n->n ? n->n : 1, sizeof *ld->m->lookups)))
-    return hub_node_error(n, ld->eb, ld->es, "out of memory");
-  ld->m->n_lookups = n->n;
-  for (size_t i = 0; i < n->n; i++) {
-    struct lookup *lk = &ld->m->lookups[i];
-    const struct hub_node *t = n->items[i];
-    lk->name = n->keys[i]->scalar;
-    if (check_keys(ld, t, "a lookup table", keys)) return HUB_ERR_CONFIG;
-    const struct hub_node *e = hub_node_get(t, "entries"), *d = hub_node_get(t, "default");
-    if (!e || e->kind != HUB_NODE_MAP)
-      return hub_node_error(e ? e : t, ld->eb, ld->es, "lookup '%s' needs entries: a mapping CODE: VALUE", lk->name);
-    lk->entries = e;
-    if (!(lk->values = literal_new(e))) return hub_node_error(e, ld->eb, ld->es, "bad lookup entries");
-    if (d && !(lk->def = literal_new(d))) return hub_node_error(d, ld->eb, ld->es, "bad default");
+  size_t total = 0;
+  for (size_t k = 0; k < ld->n_lookup_nodes; k++) {
+    const struct hub_node *n = ld->lookup_nodes[k];
+    if (n->kind != HUB_NODE_MAP) return hub_node_error(n, ld->eb, ld->es, "lookups must be a mapping of tables");
+    total += n->n;
+  }
+  if (!(ld->m->lookups = calloc(total ? total : 1, sizeof *ld->m->lookups)))
+    return hub_node_error(ld->lookup_nodes[0], ld->eb, ld->es, "out of memory");
+  for (size_t k = 0; k < ld->n_lookup_nodes; k++) {
+    const struct hub_node *n = ld->lookup_nodes[k];
+    for (size_t i = 0; i < n->n; i++) {
+      struct lookup *lk = &ld->m->lookups[ld->m->n_lookups];
+      const struct hub_node *t = n->items[i];
+      lk->name = n->keys[i]->scalar;
+      if (find_lookup(ld->m, lk->name))
+        return hub_node_error(n->keys[i], ld->eb, ld->es,
+                              "lookup '%s' is defined twice (here and in this file or an include)", lk->name);
+      ld->m->n_lookups++;
+      if (check_keys(ld, t, "a lookup table", keys)) return HUB_ERR_CONFIG;
+      const struct hub_node *e = hub_node_get(t, "entries"), *d = hub_node_get(t, "default");
+      if (!e || e->kind != HUB_NODE_MAP)
+        return hub_node_error(e ? e : t, ld->eb, ld->es, "lookup '%s' needs entries: a mapping CODE: VALUE", lk->name);
+      lk->entries = e;
+      if (!(lk->values = literal_new(e))) return hub_node_error(e, ld->eb, ld->es, "bad lookup entries");
+      if (d && !(lk->def = literal_new(d))) return hub_node_error(d, ld->eb, ld->es, "bad default");
+    }
+  }
+  return HUB_OK;
+}
+
+/* `define:` and `include:`: named rule lists and code lists shared between mappings. An
+ * included file holds only define: and lookups: (and a description); includes do not nest. */
+static hub_err_t load_reuse(struct loader *ld, const struct hub_node *root) {
+  static const char *const inc_keys[] = {"description", "define", "lookups", NULL};
+  struct lt_map *m = ld->m;
+  const struct hub_node *inc = hub_node_get(root, "include"), *x;
+  size_t n_inc = inc ? (inc->kind == HUB_NODE_SEQ ? inc->n : 1) : 0;
+  if (n_inc > 16) return hub_node_error(inc, ld->eb, ld->es, "at most 16 includes");
+  if (!(m->defines = calloc(n_inc + 1, sizeof *m->defines)) || !(m->includes = calloc(n_inc + 1, sizeof *m->includes)))
+    return hub_node_error(root, ld->eb, ld->es, "out of memory");
+  if ((x = hub_node_get(root, "define"))) {
+    if (x->kind != HUB_NODE_MAP) return hub_node_error(x, ld->eb, ld->es, "define is a mapping NAME: [rules]");
+    m->defines[m->n_defines++] = x;
+  }
+  if ((x = hub_node_get(root, "lookups"))) ld->lookup_nodes[ld->n_lookup_nodes++] = x;
+  for (size_t i = 0; i < n_inc; i++) {
+    const struct hub_node *f = inc->kind == HUB_NODE_SEQ ? inc->items[i] : inc;
+    char why[1024], *path;
+    if (want_scalar(ld, f, "include")) return HUB_ERR_CONFIG;
+    if (!(path = hub_path_beside_new(m->path, f->scalar))) return hub_node_error(f, ld->eb, ld->es, "out of memory");
+    struct hub_node *r = hub_node_load_file(path, why, sizeof why);
+    free(path);
+    if (!r) return hub_node_error(f, ld->eb, ld->es, "include %s: %s", f->scalar, why);
+    m->includes[m->n_includes++] = r;
+    if (check_keys(ld, r, "an included file", inc_keys)) return HUB_ERR_CONFIG;
+    if ((x = hub_node_get(r, "define"))) {
+      if (x->kind != HUB_NODE_MAP) return hub_node_error(x, ld->eb, ld->es, "define is a mapping NAME: [rules]");
+      for (size_t k = 0; k < x->n; k++)
+        if (find_define(ld, x->keys[k]->scalar))
+          return hub_node_error(x->keys[k], ld->eb, ld->es, "rules '%s' are defined twice", x->keys[k]->scalar);
+      m->defines[m->n_defines++] = x;
+    }
+    if ((x = hub_node_get(r, "lookups"))) ld->lookup_nodes[ld->n_lookup_nodes++] = x;
   }
   return HUB_OK;
 }
@@ -634,10 +919,50 @@ static hub_err_t load_contract(struct loader *ld, const struct hub_node *n, enum
   return HUB_OK;
 }
 
+/* split: {each: $.a.b, size: N, key: QUERY} */
+static hub_err_t load_split(struct loader *ld, const struct hub_node *n) {
+  static const char *const keys[] = {"each", "size", "key", NULL};
+  struct split *sp = &ld->m->split;
+  if (check_keys(ld, n, "split", keys)) return HUB_ERR_CONFIG;
+  if (ld->m->in != LT_MAP_JSON || ld->m->out != LT_MAP_JSON)
+    return hub_node_error(n, ld->eb, ld->es, "split is for input: json and output: json");
+  const struct hub_node *each = hub_node_get(n, "each"), *size = hub_node_get(n, "size"), *key = hub_node_get(n, "key");
+  if (!each || want_scalar(ld, each, "split each"))
+    return hub_node_error(each ? each : n, ld->eb, ld->es, "split needs each: the list to split, as $.name(.name)*");
+  struct src path = {.expr = each->scalar};
+  /* a plain member path: each output sees the input with this list cut to its chunk */
+  if (simple_path(&path) || !path.simple || path.simple_star || !path.n_names) {
+    for (size_t i = 0; i < path.n_names; i++)
+      free(path.names[i]);
+    free(path.names);
+    return hub_node_error(each, ld->eb, ld->es, "split each is a list's place as $.name(.name)*, not '%s'",
+                          each->scalar);
+  }
+  sp->at = n;
+  sp->expr = each->scalar;
+  sp->names = path.names;
+  sp->n_names = path.n_names;
+  long sz = 1;
+  if (size && get_long(ld, size, "split size", 1, 100000, &sz)) return HUB_ERR_CONFIG;
+  sp->size = (size_t)sz;
+  if (key) {
+    char why[256];
+    if (want_scalar(ld, key, "split key")) return HUB_ERR_CONFIG;
+    if (lt_jsonpath_compile(key->scalar, &sp->key, why, sizeof why))
+      return hub_node_error(key, ld->eb, ld->es, "invalid JSONPath '%s': %s", key->scalar, why);
+    sp->key_expr = key->scalar;
+  }
+  return HUB_OK;
+}
+
+int lt_map_splits(const struct lt_map *m) {
+  return m->split.n_names > 0;
+}
+
 static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
-  static const char *const keys[] = {"name",       "description", "kind",         "input",         "output",
-                                     "namespaces", "root",        "lookups",      "rules",         "stylesheet",
-                                     "params",     "input_schema", "output_schema", NULL};
+  static const char *const keys[] = {"name",          "description", "kind",   "input",      "output", "namespaces",
+                                     "root",          "lookups",     "rules",  "stylesheet", "params", "input_schema",
+                                     "output_schema", "split",       "define", "include",    NULL};
   struct lt_map *m = ld->m;
   const struct hub_node *x;
   if (check_keys(ld, root, "a mapping file", keys)) return HUB_ERR_CONFIG;
@@ -681,7 +1006,9 @@ static hub_err_t load_map(struct loader *ld, const struct hub_node *root) {
   } else if (rn) {
     return hub_node_error(rn, ld->eb, ld->es, "root is only for output: xml");
   }
-  if ((x = hub_node_get(root, "lookups")) && load_lookups(ld, x)) return HUB_ERR_CONFIG;
+  if (load_reuse(ld, root)) return HUB_ERR_CONFIG;
+  if (ld->n_lookup_nodes && load_lookups(ld)) return HUB_ERR_CONFIG;
+  if ((x = hub_node_get(root, "split")) && load_split(ld, x)) return HUB_ERR_CONFIG;
   if (!(x = hub_node_get(root, "rules"))) return hub_node_error(root, ld->eb, ld->es, "a mapping needs rules");
   return load_rules(ld, x, &m->rules, &m->n_rules);
 }
@@ -719,6 +1046,11 @@ static void src_release(struct src *s) {
   json_decref(s->def);
   for (size_t i = 0; i < s->n_parts; i++) src_release(&s->parts[i]);
   free(s->parts);
+  for (size_t i = 0; i < s->n_fallbacks; i++)
+    src_release(&s->fallbacks[i]);
+  free(s->fallbacks);
+  for (size_t i = 0; i < s->n_fns; i++)
+    pcre2_code_free(s->fns[i].re);
   free(s->fns);
 }
 
@@ -739,6 +1071,7 @@ static void rules_release(struct rule *rules, size_t n) {
     src_release(&r->each);
     src_release(&r->cond.src);
     src_release(&r->context);
+    src_release(&r->else_src);
     json_decref(r->cond.equals);
     json_decref(r->cond.in);
     rules_release(r->rules, r->n_rules);
@@ -748,6 +1081,10 @@ static void rules_release(struct rule *rules, size_t n) {
 
 void lt_map_destroy(struct lt_map *m) {
   if (!m) return;
+  for (size_t i = 0; i < m->split.n_names; i++)
+    free(m->split.names[i]);
+  free(m->split.names);
+  lt_jsonpath_destroy(m->split.key);
   rules_release(m->rules, m->n_rules);
   for (size_t i = 0; i < m->n_lookups; i++) {
     json_decref(m->lookups[i].values);
@@ -765,6 +1102,10 @@ void lt_map_destroy(struct lt_map *m) {
   lt_validator_destroy(m->in_xsd);
   lt_validator_destroy(m->out_xsd);
   free(m->params);
+  for (size_t i = 0; i < m->n_includes; i++)
+    hub_node_destroy(m->includes[i]);
+  free(m->includes);
+  free(m->defines);
   hub_node_destroy(m->root);
   free(m->path);
   free(m);

@@ -34,9 +34,32 @@ const char *lt_map_path(const struct lt_map *m);
 hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int flags, unsigned char **out,
                      size_t *out_len, char *errbuf, size_t errbuf_size);
 
-/* Tests only: fixes the clock that `now` reads (milliseconds since the epoch) and makes
- * `uuid` deterministic (a counter in UUID form); 0 restores the real clock and random UUIDs.
+/* Like lt_map_run; `input_name` (e.g. the file) names the input in parse errors
+ * ("FILE: line L, column C: ... (input of MAPPING)") instead of "MAPPING: input: ...". */
+hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                           unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size);
+
+/* One output of a run: the bytes (NUL-terminated) and, for a split with `key:`, the record key. */
+struct lt_map_output {
+  unsigned char *data;
+  size_t len;
+  char *key; /* NULL: keep the input record's key */
+};
+/* Every output: one, or for a mapping with `split:` one per chunk of the split list, in order.
+ * All or nothing: on failure nothing is returned. Free with lt_map_outputs_free. A split mapping
+ * run by lt_map_run / lt_map_run_named gives the JSON list of its outputs. */
+hub_err_t lt_map_run_all(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                         struct lt_map_output **outs, size_t *n_outs, char *errbuf, size_t errbuf_size);
+void lt_map_outputs_free(struct lt_map_output *outs, size_t n);
+/* 1 when the mapping splits its input into several outputs. */
+int lt_map_splits(const struct lt_map *m);
+
+/* Tests and golden files (`lienthong test`, `map --now`): fixes the clock that `now` reads
+ * (milliseconds since the epoch) and makes `uuid` deterministic: with seed 0 a counter in UUID
+ * form (00000000-0000-4000-8000-000000000001, ...), otherwise version-4 UUIDs drawn from a
+ * generator started at `uuid_seed`. epoch_ms 0 restores the real clock and random UUIDs.
  * Process-wide: call it before runs, not during. */
 void lt_map_set_fixed_clock(int64_t epoch_ms);
+void lt_map_set_fixed_clock_seed(int64_t epoch_ms, uint64_t uuid_seed);
 
 #endif

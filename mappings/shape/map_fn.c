@@ -62,7 +62,8 @@ static int days_in_month(int64_t y, int m) {
 }
 
 /* The tokens a pattern may use, longest first so "yyyy" wins over "yy". */
-static const char *const tokens[] = {"yyyy", "yy", "MM", "dd", "HH", "mm", "ss", "SSS", "XXX", NULL};
+static const char *const tokens[] = {"yyyy", "yy", "MM", "dd", "HH", "mm", "ss", "SSS",
+                                     "XXX",  "M",  "d",  "H",  "m",  "s",  NULL};
 
 static const char *match_token(const char *p) {
   for (int i = 0; tokens[i]; i++)
@@ -89,7 +90,8 @@ int lt_map_date_pattern_check(const char *pattern, char *err, size_t err_size) {
       }
       p = q + 1;
     } else if (isalpha((unsigned char)*p)) {
-      snprintf(err, err_size, "unknown letter '%c' in date pattern \"%s\" (use yyyy yy MM dd HH mm ss SSS XXX)", *p,
+      snprintf(err, err_size,
+               "unknown letter '%c' in date pattern \"%s\" (use yyyy yy MM M dd d HH H mm m ss s SSS XXX)", *p,
                pattern);
       return -1;
     } else {
@@ -141,7 +143,10 @@ int lt_map_date_parse(const char *text, const char *pattern, int zone_min, int64
         continue;
       }
       if (!strcmp(t, "SSS") && *s == '\0') goto mismatch;
-      if (read_digits(&s, (int)strlen(t), &v)) goto mismatch;
+      /* one letter (d M H m s): one or two digits, as written without padding */
+      int width =
+          strlen(t) == 1 ? (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) ? 2 : 1) : (int)strlen(t);
+      if (read_digits(&s, width, &v)) goto mismatch;
       switch (t[0]) {
         case 'y': year = strlen(t) == 2 ? 2000 + v : v; break;
         case 'M': mon = v; break;
@@ -206,11 +211,21 @@ int lt_map_date_format(int64_t epoch_s, int ms, const char *pattern, int zone_mi
           w = strlen(t) == 2 ? snprintf(buf, sizeof buf, "%02d", (int)(year % 100))
                              : snprintf(buf, sizeof buf, "%04lld", (long long)year);
           break;
-        case 'M': w = snprintf(buf, sizeof buf, "%02d", mon); break;
-        case 'd': w = snprintf(buf, sizeof buf, "%02d", day); break;
-        case 'H': w = snprintf(buf, sizeof buf, "%02d", (int)(rem / 3600)); break;
-        case 'm': w = snprintf(buf, sizeof buf, "%02d", (int)(rem / 60 % 60)); break;
-        case 's': w = snprintf(buf, sizeof buf, "%02d", (int)(rem % 60)); break;
+        case 'M':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), mon);
+          break;
+        case 'd':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), day);
+          break;
+        case 'H':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 3600));
+          break;
+        case 'm':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem / 60 % 60));
+          break;
+        case 's':
+          w = snprintf(buf, sizeof buf, "%0*d", (int)strlen(t), (int)(rem % 60));
+          break;
         case 'S': w = snprintf(buf, sizeof buf, "%03d", ms); break;
         case 'X':
           if (zone_min == 0)
@@ -409,4 +424,158 @@ char *lt_map_trim(const char *s) {
   }
   if (!b) b = e = u;
   return strndup((const char *)b, (size_t)(e - b));
+}
+
+/* Vietnamese letters with their diacritics, by base letter (NFC, lower and upper case). */
+static const char *const vi_letters[][2] = {
+    {"a", "àáảãạăằắẳẵặâầấẩẫậ"},
+    {"A", "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"},
+    {"e", "èéẻẽẹêềếểễệ"},
+    {"E", "ÈÉẺẼẸÊỀẾỂỄỆ"},
+    {"i", "ìíỉĩị"},
+    {"I", "ÌÍỈĨỊ"},
+    {"o", "òóỏõọôồốổỗộơờớởỡợ"},
+    {"O", "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"},
+    {"u", "ùúủũụưừứửữự"},
+    {"U", "ÙÚỦŨỤƯỪỨỬỮỰ"},
+    {"y", "ỳýỷỹỵ"},
+    {"Y", "ỲÝỶỸỴ"},
+    {"d", "đ"},
+    {"D", "Đ"},
+};
+
+static unsigned base_letter(unsigned cp) {
+  if (cp < 0xC0) return cp;
+  for (size_t i = 0; i < sizeof vi_letters / sizeof vi_letters[0]; i++) {
+    for (const unsigned char *u = (const unsigned char *)vi_letters[i][1]; *u;) {
+      unsigned c;
+      u += utf8_dec(u, &c);
+      if (c == cp) return (unsigned char)vi_letters[i][0][0];
+    }
+  }
+  return cp;
+}
+
+static int is_mark(unsigned cp) {
+  return cp >= 0x300 && cp <= 0x36F;
+}
+
+char *lt_map_utf8_text(const char *s, enum lt_map_text how) {
+  pthread_once(&utf8_locale_once, utf8_locale_init);
+  locale_t loc = utf8_locale;
+  size_t len = strlen(s);
+  if (!lt_map_utf8_valid(s, len) || !loc) return NULL;
+  char *out = malloc(len * 2 + 1);
+  if (!out) return NULL;
+  size_t n = 0;
+  int in_word = 0;
+  for (const unsigned char *u = (const unsigned char *)s; *u;) {
+    unsigned cp;
+    u += utf8_dec(u, &cp);
+    if (how == LT_MAP_TITLE) {
+      /* a word starts at a letter after a non-letter; combining marks stay in their word */
+      int letter = iswalpha_l((wint_t)cp, loc) || is_mark(cp);
+      if (letter) cp = (unsigned)(in_word ? towlower_l((wint_t)cp, loc) : towupper_l((wint_t)cp, loc));
+      in_word = letter || (in_word && (cp == '\'' || cp == 0x2019)); /* o'clock, not O'Clock */
+    } else {
+      if (is_mark(cp)) continue; /* decomposed diacritics go too */
+      cp = base_letter(cp);
+      if (how == LT_MAP_FOLD) cp = (unsigned)towlower_l((wint_t)cp, loc);
+    }
+    n += (size_t)utf8_enc(cp, out + n);
+  }
+  out[n] = '\0';
+  return out;
+}
+
+char *lt_map_pad(const char *s, size_t width, const char *fill, int left) {
+  size_t have = 0, fl = strlen(fill);
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+    have += (*u & 0xC0) != 0x80;
+  size_t add = have < width ? width - have : 0, len = strlen(s);
+  char *out = malloc(len + add * fl + 1);
+  if (!out) return NULL;
+  size_t n = 0;
+  if (!left) memcpy(out, s, len), n = len;
+  for (size_t i = 0; i < add; i++)
+    memcpy(out + n, fill, fl), n += fl;
+  if (left) memcpy(out + n, s, len), n += len;
+  out[n] = '\0';
+  return out;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *lt_map_base64_encode(const void *data, size_t len) {
+  const unsigned char *d = data;
+  char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+  if (!out) return NULL;
+  for (size_t i = 0; i < len; i += 3) {
+    unsigned v = (unsigned)d[i] << 16 | (i + 1 < len ? (unsigned)d[i + 1] << 8 : 0) | (i + 2 < len ? d[i + 2] : 0);
+    *o++ = b64[v >> 18 & 63];
+    *o++ = b64[v >> 12 & 63];
+    *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+    *o++ = i + 2 < len ? b64[v & 63] : '=';
+  }
+  *o = '\0';
+  return out;
+}
+
+unsigned char *lt_map_base64_decode(const char *s, size_t *len) {
+  size_t n = 0, sl = strlen(s);
+  unsigned char *out = malloc(sl / 4 * 3 + 3);
+  unsigned v = 0;
+  int bits = 0, pad = 0;
+  if (!out) return NULL;
+  for (const char *p = s; *p; p++) {
+    if (*p == '\r' || *p == '\n' || *p == ' ') continue; /* MIME line breaks */
+    if (*p == '=') {
+      pad++;
+      continue;
+    }
+    const char *k = strchr(b64, *p);
+    if (!k || pad) goto bad; /* another alphabet, or data after the padding */
+    v = v << 6 | (unsigned)(k - b64);
+    if ((bits += 6) >= 8) {
+      bits -= 8;
+      out[n++] = (unsigned char)(v >> bits);
+    }
+  }
+  /* 2 or 4 stray bits are what padding leaves; 6 cannot be */
+  if (bits >= 6 || pad > 2 || (v & ((1u << bits) - 1))) goto bad;
+  out[n] = 0;
+  *len = n;
+  return out;
+bad:
+  free(out);
+  return NULL;
+}
+
+int lt_map_number_parse(const char *text, const char *group, const char *point, char *out, size_t out_size) {
+  size_t gl = strlen(group), pl = strlen(point), n = 0;
+  const char *p = text;
+  if (*p == '-' && n + 1 < out_size) out[n++] = *p++;
+  int digits = 0, since_group = 0, grouped = 0;
+  for (; *p && strncmp(p, point, pl ? pl : 1);) {
+    if (gl && !strncmp(p, group, gl)) {
+      /* groups of exactly three after the first (1.234.567) */
+      if (!digits || (grouped && since_group != 3) || (!grouped && since_group > 3)) return -1;
+      grouped = 1, since_group = 0, p += gl;
+      continue;
+    }
+    if (!isdigit((unsigned char)*p) || n + 2 >= out_size) return -1;
+    out[n++] = *p++, digits++, since_group++;
+  }
+  if (!digits || (grouped && since_group != 3)) return -1;
+  if (*p) {
+    p += pl;
+    if (!isdigit((unsigned char)*p) || n + 2 >= out_size) return -1;
+    out[n++] = '.';
+    for (; *p; p++) {
+      if (!isdigit((unsigned char)*p) || n + 2 >= out_size) return -1;
+      out[n++] = *p;
+    }
+  }
+  out[n] = '\0';
+  return 0;
 }

@@ -13,8 +13,9 @@
  * "Asia/Saigon", "Asia/Bangkok", "UTC", "Z", "+HH:MM", "-HH:MM". Returns 0 or -1. */
 int lt_map_zone_parse(const char *name, int *offset_min);
 
-/* Checks a date pattern: yyyy yy MM dd HH mm ss SSS XXX, 'quoted text', other punctuation as
- * itself; "iso8601" is yyyy-MM-dd'T'HH:mm:ssXXX. Returns 0, or -1 with a reason in err. */
+/* Checks a date pattern: yyyy yy MM dd HH mm ss SSS XXX, one-letter M d H m s (one or two digits
+ * when reading, no padding when writing), 'quoted text', other punctuation as itself; "iso8601" is
+ * yyyy-MM-dd'T'HH:mm:ssXXX. Returns 0, or -1 with a reason in err. */
 int lt_map_date_pattern_check(const char *pattern, char *err, size_t err_size);
 
 /* Parses `text` exactly against `pattern`. A pattern without XXX reads the time in
@@ -33,6 +34,21 @@ int lt_map_number_format(const char *num, int decimals, const char *group, const
 
 /* UTF-8 helpers; each returns a malloc'd string or NULL (invalid UTF-8 or no memory). */
 char *lt_map_utf8_case(const char *s, int upper);
+enum lt_map_text {
+  LT_MAP_TITLE, /* each word's first letter upper, the rest lower: "NGUYỄN văn đức" -> "Nguyễn Văn Đức" */
+  LT_MAP_UNACCENT, /* Vietnamese diacritics removed, đ -> d, case kept: "Đức" -> "Duc" */
+  LT_MAP_FOLD      /* unaccented and lower case, a key for comparing names: "Nguyễn ĐỨC" -> "nguyen duc" */
+};
+char *lt_map_utf8_text(const char *s, enum lt_map_text how);
+/* Pads to `width` code points with `fill` on the left (or right); longer text is kept whole. */
+char *lt_map_pad(const char *s, size_t width, const char *fill, int left);
+/* Standard base64 (RFC 4648 §4) with padding; decoding skips line breaks and refuses other
+ * alphabets, data after padding and non-zero stray bits. Decoded bytes are NUL-terminated. */
+char *lt_map_base64_encode(const void *data, size_t len);
+unsigned char *lt_map_base64_decode(const char *s, size_t *len);
+/* Reads a number written with `group` and `point` ("1.234.567,5" with "." and ",") into plain
+ * decimal text ("1234567.5"); groups must be of three digits. Returns 0 or -1. */
+int lt_map_number_parse(const char *text, const char *group, const char *point, char *out, size_t out_size);
 /* Code points [start, start+len) (len < 0: to the end). */
 char *lt_map_utf8_substring(const char *s, long start, long len);
 /* Trims ASCII and Unicode spaces at both ends. */

@@ -29,10 +29,24 @@
 /* `lienthong test`'s fixed clock (0: the real one) and its UUID counter */
 static int64_t fixed_clock_ms;
 static unsigned long fixed_uuid_counter;
+static uint64_t fixed_uuid_seed, fixed_uuid_state;
 
-void lt_map_set_fixed_clock(int64_t epoch_ms) {
+void lt_map_set_fixed_clock_seed(int64_t epoch_ms, uint64_t uuid_seed) {
   fixed_clock_ms = epoch_ms;
   fixed_uuid_counter = 0;
+  fixed_uuid_seed = fixed_uuid_state = uuid_seed;
+}
+
+void lt_map_set_fixed_clock(int64_t epoch_ms) {
+  lt_map_set_fixed_clock_seed(epoch_ms, 0);
+}
+
+/* splitmix64: a seeded, reproducible stream for test UUIDs (not for anything secret) */
+static uint64_t next_seeded(void) {
+  uint64_t z = (fixed_uuid_state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 /* Where evaluation is: the current input element and the output container it writes into. */
@@ -172,8 +186,8 @@ static char *scalar_text(const json_t *v) {
       double d = json_real_value(v);
       if (d == floor(d) && fabs(d) < 1e15)
         snprintf(buf, sizeof buf, "%.0f", d);
-      else
-        snprintf(buf, sizeof buf, "%.15g", d);
+      else if (lt_json_real_text(d, buf, sizeof buf) < 0)
+        return NULL;
       return strdup(buf);
     }
     case JSON_TRUE: return strdup("true");
@@ -215,6 +229,17 @@ static int plain_integer(const char *s) {
   return 1;
 }
 
+/* "100.000", "1.234.567": dots between groups of exactly three digits, as Vietnamese writes
+ * thousands. As a decimal it would silently be a thousand times smaller. */
+static int vn_grouped(const char *s) {
+  const char *p = s + (*s == '-');
+  size_t lead = strspn(p, "0123456789");
+  if (!lead || lead > 3 || p[lead] != '.') return 0;
+  for (p += lead; *p == '.'; p += 4)
+    if (strspn(p + 1, "0123456789") < 3 || (p[4] && p[4] != '.')) return 0;
+  return !*p;
+}
+
 static int plain_decimal(const char *s) {
   const char *p = s + (*s == '-');
   int digits = 0, dot = 0;
@@ -227,6 +252,54 @@ static int plain_decimal(const char *s) {
       return 0;
   }
   return digits && p[-1] != '.';
+}
+
+/* count, length, sum and join over a list (`all: true` or an array value). */
+static json_t *apply_list_fn(struct run *run, const struct scope *sc, const struct src *s, const struct fn *f,
+                             json_t *v) {
+  const char *name = f->kind == FN_COUNT ? "count" : f->kind == FN_SUM ? "sum" : f->kind == FN_JOIN ? "join" : "length";
+  if (!json_is_array(v))
+    return fail(run, sc, s, f->at, "%s needs a list (all: true), got %s", name, type_name(v)), NULL;
+  size_t n = json_array_size(v);
+  if (f->kind == FN_COUNT || f->kind == FN_LENGTH) return json_integer((json_int_t)n);
+  if (f->kind == FN_JOIN) {
+    struct lt_buf b = {0};
+    lt_buf_put(&b, "", 0);
+    for (size_t i = 0; i < n; i++) {
+      char *t = scalar_text(json_array_get(v, i));
+      if (!t) {
+        free(b.s);
+        return fail(run, sc, s, f->at, "join needs scalars, item %zu is %s", i, type_name(json_array_get(v, i))), NULL;
+      }
+      if (i) lt_buf_str(&b, f->from);
+      lt_buf_str(&b, t);
+      free(t);
+    }
+    json_t *out = b.oom ? NULL : json_stringn_nocheck(b.s, b.len);
+    free(b.s);
+    return out ? out : (fail(run, NULL, NULL, f->at, "out of memory"), NULL);
+  }
+  /* sum: integers stay exact; any real or decimal text makes the sum a number */
+  long long isum = 0;
+  double dsum = 0;
+  int real = 0;
+  for (size_t i = 0; i < n; i++) {
+    json_t *x = json_array_get(v, i);
+    const char *t = json_string_value(x);
+    if (json_is_integer(x) || (t && plain_integer(t))) {
+      long long k = json_is_integer(x) ? (long long)json_integer_value(x) : strtoll(t, NULL, 10);
+      if (__builtin_add_overflow(isum, k, &isum)) return fail(run, sc, s, f->at, "sum overflows"), NULL;
+      dsum += (double)k;
+    } else if (json_is_real(x) || (t && plain_decimal(t))) {
+      dsum += json_is_real(x) ? json_real_value(x) : strtod(t, NULL);
+      real = 1;
+    } else {
+      char q[256];
+      quote(x, q, sizeof q);
+      return fail(run, sc, s, f->at, "sum needs numbers, item %zu is %s", i, q), NULL;
+    }
+  }
+  return real ? json_real(dsum) : json_integer((json_int_t)isum);
 }
 
 /* Applies one function; returns a new value or NULL after fail(). */
@@ -272,6 +345,10 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
     quote(v, q, sizeof q);
     return fail(run, sc, s, f->at, "expected a boolean (true/false/1/0), got %s", q), NULL;
   }
+  if (f->kind == FN_COUNT || f->kind == FN_SUM || f->kind == FN_JOIN || (f->kind == FN_LENGTH && json_is_array(v)))
+    return apply_list_fn(run, sc, s, f, v);
+  if (f->kind == FN_LENGTH && json_is_string(v))
+    return json_integer((json_int_t)lt_utf8_length(json_string_value(v), json_string_length(v)));
   char *t = scalar_text(v), *r = NULL;
   if (!t) return fail(run, sc, s, f->at, "expected a scalar value, got %s", type_name(v)), NULL;
   if (!lt_map_utf8_valid(t, strlen(t)) || (json_is_string(v) && strlen(t) != json_string_length(v))) {
@@ -281,6 +358,77 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
   char buf[512], why[300];
   switch (f->kind) {
     case FN_TRIM: r = lt_map_trim(t); break;
+    case FN_TITLE:
+      r = lt_map_utf8_text(t, LT_MAP_TITLE);
+      break;
+    case FN_UNACCENT:
+      r = lt_map_utf8_text(t, LT_MAP_UNACCENT);
+      break;
+    case FN_FOLD:
+      r = lt_map_utf8_text(t, LT_MAP_FOLD);
+      break;
+    case FN_PAD:
+      r = lt_map_pad(t, f->width, f->from, f->left);
+      break;
+    case FN_BASE64_ENCODE:
+      r = lt_map_base64_encode(t, strlen(t));
+      break;
+    case FN_BASE64_DECODE: {
+      size_t dl = 0;
+      unsigned char *d = lt_map_base64_decode(t, &dl);
+      if (!d || !lt_map_utf8_valid((const char *)d, dl)) {
+        free(d);
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at, "%s is not base64 of UTF-8 text", q), NULL;
+      }
+      r = (char *)d;
+      break;
+    }
+    case FN_PARSE_NUMBER: {
+      char num[128];
+      if (lt_map_number_parse(t, f->group, f->point, num, sizeof num)) {
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at, "%s is not a number written with group \"%s\" and point \"%s\"", q, f->group,
+                    f->point),
+               NULL;
+      }
+      free(t);
+      errno = 0;
+      if (!strchr(num, '.')) {
+        long long iv = strtoll(num, NULL, 10);
+        if (!errno) return json_integer(iv);
+      }
+      double d = strtod(num, NULL);
+      if (errno || !isfinite(d)) return fail(run, sc, s, f->at, "number out of range"), NULL;
+      return json_real(d);
+    }
+    case FN_REGEX_REPLACE: {
+      PCRE2_SIZE olen = strlen(t) * 2 + 64;
+      pcre2_match_context *mc = pcre2_match_context_create(NULL);
+      int rc = PCRE2_ERROR_NOMEMORY;
+      for (int tries = 0; mc && rc == PCRE2_ERROR_NOMEMORY && tries < 8; tries++) {
+        free(r);
+        if (!(r = malloc(olen))) break;
+        pcre2_set_match_limit(mc, 1000000);
+        pcre2_set_depth_limit(mc, 10000);
+        PCRE2_SIZE have = olen;
+        rc = pcre2_substitute(f->re, (PCRE2_SPTR)t, strlen(t), 0,
+                              PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH, NULL, mc, (PCRE2_SPTR)f->to,
+                              strlen(f->to), (PCRE2_UCHAR *)r, &have);
+        if (rc == PCRE2_ERROR_NOMEMORY) olen = have + 1;
+      }
+      pcre2_match_context_free(mc);
+      if (rc < 0) {
+        PCRE2_UCHAR m[160];
+        pcre2_get_error_message(rc, m, sizeof m);
+        free(r), free(t);
+        /* a limit hit is said as such, never taken as "no match" */
+        return fail(run, sc, s, f->at, "regex_replace '%s': %s", f->from, (char *)m), NULL;
+      }
+      break;
+    }
     case FN_UPPER:
     case FN_LOWER: r = lt_map_utf8_case(t, f->kind == FN_UPPER); break;
     case FN_SHA256: hub_sha256_hex(t, strlen(t), buf), r = strdup(buf); break;
@@ -311,6 +459,13 @@ static json_t *apply_fn(struct run *run, const struct scope *sc, const struct sr
     case FN_FORMAT_NUMBER:
     case FN_MONEY: {
       char num[256];
+      if (json_is_string(v) && vn_grouped(t)) {
+        quote(v, q, sizeof q);
+        free(t);
+        return fail(run, sc, s, f->at,
+                    "%s looks like Vietnamese digit grouping, not a decimal point: read it with parse_number first", q),
+               NULL;
+      }
       if (lt_map_number_format(t, f->decimals, f->group, f->point, num, sizeof num)) {
         quote(v, q, sizeof q);
         free(t);
@@ -364,7 +519,7 @@ static json_t *xpath_value(struct run *run, const struct scope *sc, const struct
     case XPATH_NODESET: {
       int n = o->nodesetval ? o->nodesetval->nodeNr : 0;
       if (!n) return NULL;
-      if (n > 1) {
+      if (n > 1 && !s->first) {
         *err = 1;
         fail(run, sc, s, s->at, "XPath %s matched %d nodes where one value is expected (use each)", s->expr, n);
         return NULL;
@@ -414,6 +569,26 @@ static size_t select_one(const struct run *run, const struct scope *sc, const st
   return n;
 }
 
+/* `all: true`: every match as an array (JSON nodes as they are, XML nodes as their text). */
+static int eval_all(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
+  if (run->m->in == LT_MAP_JSON) {
+    *out = lt_jsonpath_query_new(s->jp, s->from_doc ? run->jroot : sc->jcur);
+    return *out ? 0 : fail(run, NULL, NULL, s->at, "out of memory");
+  }
+  xmlXPathObjectPtr o = xpath_eval(run, sc, s);
+  if (!o) return -1;
+  json_t *arr = json_array();
+  int n = o->type == XPATH_NODESET && o->nodesetval ? o->nodesetval->nodeNr : 0;
+  for (int i = 0; arr && i < n; i++) {
+    xmlChar *t = xmlXPathCastNodeToString(o->nodesetval->nodeTab[i]);
+    if (!t || json_array_append_new(arr, json_string((const char *)t))) json_decref(arr), arr = NULL;
+    xmlFree(t);
+  }
+  xmlXPathFreeObject(o);
+  *out = arr;
+  return arr ? 0 : fail(run, NULL, NULL, s->at, "out of memory");
+}
+
 /* Evaluates without default or functions: *out is NULL when nothing matched. */
 static int eval_raw(struct run *run, const struct scope *sc, const struct src *s, json_t **out) {
   char buf[64];
@@ -422,7 +597,12 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
     case SRC_NONE: return 0;
     case SRC_VALUE: *out = json_incref(s->literal); return 0;
     case SRC_UUID:
-      if (fixed_clock_ms) {
+      if (fixed_clock_ms && fixed_uuid_seed) {
+        uint64_t a = next_seeded(), b = next_seeded();
+        snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16 & 0xffff),
+                 (unsigned)(a & 0xfff), (unsigned)(0x8000 | (b >> 48 & 0x3fff)),
+                 (unsigned long long)(b & 0xffffffffffffull));
+      } else if (fixed_clock_ms) {
         snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012lu", ++fixed_uuid_counter);
       } else {
         hub_uuid7(buf);
@@ -445,15 +625,34 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
       size_t len = 0, cap = 256;
       char *acc = malloc(cap);
       if (!acc) return fail(run, NULL, NULL, s->at, "out of memory");
+      size_t present = 0;
       for (size_t i = 0; i < s->n_parts; i++) {
         json_t *pv;
         if (eval_src(run, sc, &s->parts[i], &pv)) {
           free(acc);
           return -1;
         }
+        if (pv && s->separator && json_is_string(pv) && !json_string_length(pv)) json_decref(pv), pv = NULL;
+        if (!pv && (s->parts[i].optional || s->separator)) continue; /* skipped: adds nothing */
         if (!pv) {
           free(acc);
           return 0; /* a missing part makes the whole value missing */
+        }
+        if (s->parts[i].kind != SRC_VALUE) present++;
+        if (s->separator && len) {
+          size_t sl = strlen(s->separator);
+          if (len + sl + 1 > cap) {
+            while (len + sl + 1 > cap)
+              cap *= 2;
+            char *na = realloc(acc, cap);
+            if (!na) {
+              free(acc), json_decref(pv);
+              return fail(run, NULL, NULL, s->at, "out of memory");
+            }
+            acc = na;
+          }
+          memcpy(acc + len, s->separator, sl);
+          len += sl;
         }
         char *t = scalar_text(pv);
         if (!t) {
@@ -478,27 +677,39 @@ static int eval_raw(struct run *run, const struct scope *sc, const struct src *s
         free(t);
       }
       acc[len] = '\0';
+      if (!present && len == 0) {
+        free(acc);
+        return 0; /* nothing was there to join */
+      }
       *out = json_stringn_nocheck(acc, len);
       free(acc);
       return 0;
     }
     case SRC_PATH:
+      if (s->all) return eval_all(run, sc, s, out);
       if (run->m->in == LT_MAP_JSON) {
         json_t *first;
         size_t n = select_one(run, sc, s, &first);
-        if (n > 1)
-          return fail(run, sc, NULL, s->at, "JSONPath %s matched %zu values where one is expected (use each)", s->expr,
-                      n);
-        if (n == 1) *out = json_incref(first);
-        return 0;
+        if (n > 1 && !s->first)
+          return fail(run, sc, NULL, s->at,
+                      "JSONPath %s matched %zu values where one is expected (use each, or first: true)", s->expr, n);
+        if (n >= 1) *out = json_incref(first);
       } else {
         xmlXPathObjectPtr o = xpath_eval(run, sc, s);
         if (!o) return -1;
         int err;
         *out = xpath_value(run, sc, s, o, &err);
         xmlXPathFreeObject(o);
-        return err ? -1 : 0;
+        if (err) return -1;
       }
+      /* fallbacks while nothing usable matched */
+      for (size_t i = 0;
+           i < s->n_fallbacks && (!*out || json_is_null(*out) || (json_is_string(*out) && !json_string_length(*out)));
+           i++) {
+        json_decref(*out);
+        if (eval_raw(run, sc, &s->fallbacks[i], out)) return -1;
+      }
+      return 0;
   }
   return 0;
 }
@@ -544,6 +755,15 @@ static int eval_cond(struct run *run, const struct scope *sc, const struct cond 
     if (!o) return -1;
     t = xmlXPathCastToBoolean(o);
     xmlXPathFreeObject(o);
+  } else if (run->m->in == LT_MAP_JSON && c->self_test) {
+    json_t *self = json_array(), *res = NULL;
+    if (!self || json_array_append(self, sc->jcur) || !(res = lt_jsonpath_query_new(c->src.jp, self))) {
+      json_decref(self);
+      return fail(run, NULL, NULL, c->src.at, "out of memory");
+    }
+    t = json_array_size(res) > 0;
+    json_decref(res);
+    json_decref(self);
   } else if (run->m->in == LT_MAP_JSON && !c->equals && !c->in) {
     json_t *first;
     t = select_one(run, sc, &c->src, &first) > 0 && truthy(first);
@@ -767,9 +987,11 @@ static int select_context(struct run *run, const struct scope *sc, const struct 
 }
 
 static int run_rule(struct run *run, const struct scope *sc, const struct rule *r) {
+  const struct src *src = &r->src;
   if (r->cond.present) {
     int c = eval_cond(run, sc, &r->cond);
-    if (c <= 0) return c;
+    if (c < 0 || (c == 0 && !r->has_else)) return c;
+    if (c == 0) src = &r->else_src;
   }
   if (r->is_each) return run_each(run, sc, r);
   if (r->has_rules) {
@@ -797,9 +1019,9 @@ static int run_rule(struct run *run, const struct scope *sc, const struct rule *
     return 0;
   }
   json_t *v;
-  if (eval_src(run, sc, &r->src, &v)) return -1;
+  if (eval_src(run, sc, src, &v)) return -1;
   if (!v) {
-    if (r->required) return fail(run, sc, &r->src, r->at, "required value is missing");
+    if (r->required) return fail(run, sc, src, r->at, "required value is missing");
     return 0;
   }
   if (r->omit_empty && json_is_string(v) && !json_string_length(v)) {
@@ -894,46 +1116,26 @@ static void xslt_quiet(void *ctx, const char *msg, ...) { (void)ctx, (void)msg; 
 
 hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int flags, unsigned char **out,
                      size_t *out_len, char *errbuf, size_t errbuf_size) {
-  struct run run = {.m = m, .eb = errbuf, .es = errbuf_size};
+  return lt_map_run_named(m, in, len, NULL, flags, out, out_len, errbuf, errbuf_size);
+}
+
+/* Runs the rules on the parsed input (run->jroot or run->xin) into *jout (JSON output, checked
+ * against the output contract) or *xout; 0, or -1 with the message in run->eb. */
+static hub_err_t map_tree(struct run *run, json_t **jout_p, xmlDocPtr *xout_p) {
+  const struct lt_map *m = run->m;
   hub_err_t rc = HUB_ERR_MAP;
-  xmlDocPtr xout = NULL;
   json_t *jout = NULL;
-  char why[768];
-  if (m->in == LT_MAP_JSON) {
-    if ((rc = lt_json_parse(in, len, "input", &run.jroot, why, sizeof why))) {
-      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
-      goto out;
-    }
-  } else {
-    if ((rc = hub_xml_parse(in, len, NULL, "input", &run.xin, why, sizeof why))) {
-      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
-      goto out;
-    }
-  }
-  if ((m->in_schema || m->in_xsd) &&
-      (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))
-    goto out;
-  rc = HUB_ERR_MAP;
-  if (m->xslt) {
-    xsltSetGenericErrorFunc(NULL, xslt_quiet);
-    rc = run_xslt(m, run.xin, out, out_len, errbuf, errbuf_size);
-    if (!rc && m->out_xsd &&
-        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
-      free(*out);
-      *out = NULL;
-    }
-    goto out;
-  }
+  xmlDocPtr xout = NULL;
   struct scope top = {0};
   if (m->in == LT_MAP_JSON) {
-    top.jcur = run.jroot;
+    top.jcur = run->jroot;
   } else {
-    if (!(run.xpc = xmlXPathNewContext(run.xin))) goto out;
-    run.xpc->error = lt_map_xpath_error;
-    run.xpc->userData = run.xerr;
+    if (!(run->xpc = xmlXPathNewContext(run->xin))) goto out;
+    run->xpc->error = lt_map_xpath_error;
+    run->xpc->userData = run->xerr;
     for (size_t i = 0; i < m->n_ns; i++)
-      if (*m->ns[i].prefix) xmlXPathRegisterNs(run.xpc, BAD_CAST m->ns[i].prefix, BAD_CAST m->ns[i].href);
-    top.xcur = xmlDocGetRootElement(run.xin);
+      if (*m->ns[i].prefix) xmlXPathRegisterNs(run->xpc, BAD_CAST m->ns[i].prefix, BAD_CAST m->ns[i].href);
+    top.xcur = xmlDocGetRootElement(run->xin);
   }
   if (m->out == LT_MAP_JSON) {
     if (!(top.jout = jout = json_object())) goto out;
@@ -951,30 +1153,160 @@ hub_err_t lt_map_run(const struct lt_map *m, const void *in, size_t len, int fla
     }
     top.xout = root;
   }
-  if (run_rules(&run, &top, m->rules, m->n_rules)) goto out;
+  if (run_rules(run, &top, m->rules, m->n_rules)) goto out;
   if (m->out_schema &&
-      (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, errbuf, errbuf_size)))
+      (rc = contract(m, "output", m->out_schema_path, m->out_schema, jout, NULL, NULL, 0, run->eb, run->es)))
     goto out;
-  if (m->out == LT_MAP_JSON) {
-    char *s = json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
+  *jout_p = jout, *xout_p = xout;
+  jout = NULL, xout = NULL;
+  rc = HUB_OK;
+out:
+  if (run->xpc) xmlXPathFreeContext(run->xpc);
+  run->xpc = NULL;
+  json_decref(jout);
+  xmlFreeDoc(xout);
+  return rc;
+}
+
+/* Serialises one output: JSON as is, XML and then its XSD contract. */
+static hub_err_t serialise(struct run *run, json_t *jout, xmlDocPtr xout, int flags, unsigned char **out,
+                           size_t *out_len) {
+  const struct lt_map *m = run->m;
+  hub_err_t rc;
+  if (jout) {
+    char *s = lt_json_dumps(jout, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENCODE_ANY);
     if (!s) goto oom;
     *out_len = strlen(s);
     *out = (unsigned char *)s;
-  } else {
-    xmlChar *buf = NULL;
-    int blen = 0;
-    xmlDocDumpFormatMemoryEnc(xout, &buf, &blen, "UTF-8", flags & LT_MAP_PRETTY ? 1 : 0);
-    if (!buf) goto oom;
-    *out = (unsigned char *)strndup((const char *)buf, (size_t)blen);
-    xmlFree(buf);
-    if (!*out) goto oom;
-    *out_len = (size_t)blen;
-    if (m->out_xsd &&
-        (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, errbuf, errbuf_size))) {
-      free(*out);
-      *out = NULL;
+    return HUB_OK;
+  }
+  xmlChar *buf = NULL;
+  int blen = 0;
+  xmlDocDumpFormatMemoryEnc(xout, &buf, &blen, "UTF-8", flags & LT_MAP_PRETTY ? 1 : 0);
+  if (!buf) goto oom;
+  *out = (unsigned char *)strndup((const char *)buf, (size_t)blen);
+  xmlFree(buf);
+  if (!*out) goto oom;
+  *out_len = (size_t)blen;
+  if (m->out_xsd &&
+      (rc = contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, *out, *out_len, run->eb, run->es))) {
+    free(*out);
+    *out = NULL;
+    return rc;
+  }
+  return HUB_OK;
+oom:
+  snprintf(run->eb, run->es, "%s: out of memory", m->path);
+  return HUB_ERR_NOMEM;
+}
+
+/* The input with the split list cut to items [from, from+n): the objects on the way to it are
+ * shallow copies, everything else is shared (the input is never modified). */
+static json_t *split_view(const struct lt_map *m, json_t *root, json_t *list, size_t from, size_t n) {
+  json_t *slice = json_array();
+  for (size_t i = from; slice && i < from + n && i < json_array_size(list); i++)
+    if (json_array_append(slice, json_array_get(list, i))) json_decref(slice), slice = NULL;
+  if (!slice) return NULL;
+  json_t *view = json_copy(root), *at = view;
+  for (size_t i = 0; at && i + 1 < m->split.n_names; i++) {
+    json_t *inner = json_copy(json_object_get(at, m->split.names[i]));
+    if (!inner || json_object_set_new(at, m->split.names[i], inner)) inner = NULL;
+    at = inner;
+  }
+  if (!at || json_object_set_new(at, m->split.names[m->split.n_names - 1], slice)) {
+    json_decref(view);
+    return NULL;
+  }
+  return view;
+}
+
+/* The split output's record key: its query must select one scalar of the output. */
+static hub_err_t split_key(struct run *run, json_t *jout, size_t index, char **key) {
+  const struct lt_map *m = run->m;
+  json_t *r = lt_jsonpath_query_new(m->split.key, jout);
+  char *t = json_array_size(r) == 1 ? scalar_text(json_array_get(r, 0)) : NULL;
+  size_t n = json_array_size(r);
+  json_decref(r);
+  if (!t || !*t) {
+    free(t);
+    snprintf(run->eb, run->es,
+             "%s:%d: output %zu: split key %s selected %zu values where one non-empty scalar is expected", m->path,
+             m->split.at->line, index + 1, m->split.key_expr, n);
+    return HUB_ERR_MAP;
+  }
+  *key = t;
+  return HUB_OK;
+}
+
+hub_err_t lt_map_run_all(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                         struct lt_map_output **outs, size_t *n_outs, char *errbuf, size_t errbuf_size) {
+  struct run run = {.m = m, .eb = errbuf, .es = errbuf_size};
+  struct lt_map_output *o = NULL;
+  size_t n = 0;
+  hub_err_t rc;
+  char why[768];
+  if (m->in == LT_MAP_JSON)
+    rc = lt_json_parse(in, len, input_name ? input_name : "input", &run.jroot, why, sizeof why);
+  else
+    rc = hub_xml_parse(in, len, NULL, input_name ? input_name : "input", &run.xin, why, sizeof why);
+  if (rc) {
+    /* the input is what is wrong: a named input leads the message, the mapping follows */
+    if (input_name)
+      snprintf(errbuf, errbuf_size, "%s (input of %s)", why, m->path);
+    else
+      snprintf(errbuf, errbuf_size, "%s: %s", m->path, why);
+    goto out;
+  }
+  if ((m->in_schema || m->in_xsd) &&
+      (rc = contract(m, "input", m->in_schema_path, m->in_schema, run.jroot, m->in_xsd, in, len, errbuf, errbuf_size)))
+    goto out;
+  if (m->xslt) {
+    if (!(o = calloc(1, sizeof *o))) goto oom;
+    n = 1;
+    xsltSetGenericErrorFunc(NULL, xslt_quiet);
+    rc = run_xslt(m, run.xin, &o->data, &o->len, errbuf, errbuf_size);
+    if (!rc && m->out_xsd &&
+        (rc =
+             contract(m, "output", m->out_schema_path, NULL, NULL, m->out_xsd, o->data, o->len, errbuf, errbuf_size))) {
+      free(o->data);
+      o->data = NULL;
+    }
+    goto out;
+  }
+  json_t *list = NULL, *whole = run.jroot;
+  size_t parts = 1, size = 1;
+  if (m->split.n_names) {
+    list = run.jroot;
+    for (size_t i = 0; list && i < m->split.n_names; i++)
+      list = json_object_get(list, m->split.names[i]);
+    if (!json_is_array(list) || !json_array_size(list)) {
+      snprintf(errbuf, errbuf_size, "%s:%d: input %s: split needs a non-empty list, got %s", m->path, m->split.at->line,
+               m->split.expr,
+               !list                 ? "nothing"
+               : json_is_array(list) ? "an empty list"
+                                     : type_name(list));
+      rc = HUB_ERR_MAP;
       goto out;
     }
+    size = m->split.size;
+    parts = (json_array_size(list) + size - 1) / size;
+  }
+  if (!(o = calloc(parts, sizeof *o))) goto oom;
+  for (size_t i = 0; i < parts; i++) {
+    json_t *jout = NULL;
+    xmlDocPtr xout = NULL;
+    if (list && !(run.jroot = split_view(m, whole, list, i * size, size))) {
+      run.jroot = whole;
+      goto oom;
+    }
+    rc = map_tree(&run, &jout, &xout);
+    if (list) json_decref(run.jroot), run.jroot = whole;
+    if (!rc && list && m->split.key) rc = split_key(&run, jout, i, &o[i].key);
+    if (!rc) rc = serialise(&run, jout, xout, flags, &o[i].data, &o[i].len);
+    n = i + 1;
+    json_decref(jout);
+    xmlFreeDoc(xout);
+    if (rc) goto out;
   }
   rc = HUB_OK;
   goto out;
@@ -982,10 +1314,50 @@ oom:
   snprintf(errbuf, errbuf_size, "%s: out of memory", m->path);
   rc = HUB_ERR_NOMEM;
 out:
-  if (run.xpc) xmlXPathFreeContext(run.xpc);
   xmlFreeDoc(run.xin);
-  xmlFreeDoc(xout);
   json_decref(run.jroot);
-  json_decref(jout);
+  if (rc) {
+    lt_map_outputs_free(o, n);
+  } else {
+    *outs = o;
+    *n_outs = n;
+  }
   return rc;
+}
+
+void lt_map_outputs_free(struct lt_map_output *outs, size_t n) {
+  for (size_t i = 0; outs && i < n; i++) {
+    free(outs[i].data);
+    free(outs[i].key);
+  }
+  free(outs);
+}
+
+hub_err_t lt_map_run_named(const struct lt_map *m, const void *in, size_t len, const char *input_name, int flags,
+                           unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size) {
+  struct lt_map_output *o = NULL;
+  size_t n = 0;
+  hub_err_t rc = lt_map_run_all(m, in, len, input_name, flags, &o, &n, errbuf, errbuf_size);
+  if (rc) return rc;
+  if (!m->split.n_names) {
+    *out = o[0].data, *out_len = o[0].len;
+    o[0].data = NULL;
+  } else {
+    /* a split shows as the JSON list of its outputs (what `map` prints and `test` compares) */
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+      json_t *j = json_loadb((const char *)o[i].data, o[i].len, 0, NULL);
+      if (!j || json_array_append_new(arr, j)) json_decref(arr), arr = NULL;
+    }
+    char *s = arr ? lt_json_dumps(arr, (flags & LT_MAP_PRETTY ? JSON_INDENT(2) : JSON_COMPACT)) : NULL;
+    json_decref(arr);
+    if (!s) {
+      lt_map_outputs_free(o, n);
+      snprintf(errbuf, errbuf_size, "%s: out of memory", m->path);
+      return HUB_ERR_NOMEM;
+    }
+    *out = (unsigned char *)s, *out_len = strlen(s);
+  }
+  lt_map_outputs_free(o, n);
+  return HUB_OK;
 }

@@ -1,9 +1,12 @@
 /* Step `map`: runs a mapping file (mappings/map.h) on the record's value. On success the value
  * is replaced by the whole output, content-type is set and lt.parent records the SHA-256 of the
- * input; on failure the record is left untouched and the step rejects with the mapping error. */
+ * input; on failure the record is left untouched and the step rejects with the mapping error.
+ * A mapping with `split:` gives several outputs: the first replaces the record, the others are
+ * extra records of the outcome (hub/core/step.h), committed with it. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hub/core/registry.h"
 #include "mappings/shape/map.h"
@@ -40,20 +43,49 @@ static hub_err_t map_create(const void *cfg, const struct hub_plugin_env *env, v
   return HUB_OK;
 }
 
+/* Sets one output on a record: value, content type, lt.parent and, for a split with a key, the key. */
+static int set_output(struct hub_msg *msg, const struct lt_map *map, struct lt_map_output *o, const char *parent) {
+  unsigned char *data = o->data;
+  o->data = NULL; /* the output buffer has its NUL, so it is taken over as is (taken also on failure) */
+  if (hub_msg_set_value_take(msg, data, o->len)) return -1;
+  return hub_msg_header_set_str(msg, HUB_H_CONTENT_TYPE, lt_map_content_type(map)) ||
+         hub_msg_header_set_str(msg, HUB_H_PARENT, parent) || (o->key && hub_msg_set_key(msg, o->key, strlen(o->key)));
+}
+
 static enum hub_step_result map_process(void *state, struct hub_msg *msg, struct hub_step_outcome *out) {
   struct map_state *st = state;
-  unsigned char *res = NULL;
-  size_t len = 0;
+  struct lt_map_output *o = NULL;
+  size_t n = 0;
   char why[1024], parent[65];
-  hub_err_t rc = lt_map_run(st->map, msg->value, msg->value_len, 0, &res, &len, why, sizeof why);
+  enum hub_step_result r = HUB_STEP_OK;
+  hub_err_t rc = lt_map_run_all(st->map, msg->value, msg->value_len, NULL, 0, &o, &n, why, sizeof why);
   if (rc == HUB_ERR_NOMEM) return hub_step_fail(out, HUB_STEP_RETRY, rc, "%s", why);
   if (rc) return hub_step_fail(out, HUB_STEP_REJECT, rc, "%s", why);
   hub_sha256_hex(msg->value, msg->value_len, parent);
-  /* the output buffer has its NUL, so it can be taken over as is */
-  if (hub_msg_set_value_take(msg, res, len) || hub_msg_header_set_str(msg, HUB_H_CONTENT_TYPE, lt_map_content_type(st->map)) ||
-      hub_msg_header_set_str(msg, HUB_H_PARENT, parent))
-    return hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
-  return HUB_STEP_OK;
+  /* a split: outputs 2.. are extra records, copies of the input's headers with their own value,
+   * key and (given by the engine) lt.id; they are made before the record itself changes */
+  struct hub_msg **extra = n > 1 ? calloc(n - 1, sizeof *extra) : NULL;
+  if (n > 1 && !extra) goto oom;
+  for (size_t i = 1; i < n; i++) {
+    if (!(extra[i - 1] = hub_msg_dup(msg))) goto oom;
+    hub_msg_header_del(extra[i - 1], HUB_H_ID);
+    if (set_output(extra[i - 1], st->map, &o[i], parent)) goto oom;
+  }
+  if (set_output(msg, st->map, &o[0], parent)) goto oom;
+  for (size_t i = 1; i < n; i++) {
+    struct hub_msg *x = extra[i - 1];
+    extra[i - 1] = NULL;
+    if (hub_step_outcome_add_extra(out, x)) goto oom;
+  }
+  goto done;
+oom:
+  r = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
+done:
+  for (size_t i = 1; extra && i < n; i++)
+    hub_msg_destroy(extra[i - 1]);
+  free(extra);
+  lt_map_outputs_free(o, n);
+  return r;
 }
 
 static void map_destroy(void *state) {

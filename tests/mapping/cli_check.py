@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Exit codes and messages of `lienthong map` and `lienthong test` (design.md: 0 ok, 1 failed
 check, 2 usage or configuration). Usage: cli_check.py LIENTHONG SOURCE_DIR"""
+import json
 import os
 import subprocess
 import sys
@@ -12,10 +13,13 @@ good = os.path.join(src, "tests", "mapping", "dvcqg", "dossier-submitted.json")
 failures, passed = [], 0
 
 
-def check(name, args, rc, out_has=(), err_has=(), out_empty=False):
+def check(name, args, rc, out_has=(), err_has=(), out_empty=False, out_lacks=(), err_lines=None):
     global passed
     p = subprocess.run([lt] + args, capture_output=True, text=True, timeout=120)
     problems = []
+    problems += [f"stdout has {s!r}" for s in out_lacks if s in p.stdout]
+    if err_lines is not None and len(p.stderr.splitlines()) != err_lines:
+        problems.append(f"{len(p.stderr.splitlines())} lines on stderr, expected {err_lines}")
     if p.returncode != rc:
         problems.append(f"exit {p.returncode}, expected {rc}")
     problems += [f"stdout lacks {s!r}" for s in out_has if s not in p.stdout]
@@ -65,6 +69,51 @@ with tempfile.TemporaryDirectory() as tmp:
     check("test -v lists passing cases", ["test", "-v", os.path.join(src, "tests", "mapping", "paygov")], 0,
           out_has=["ok   ", "8 passed, 0 failed"])
     check("bench.map --help", ["bench.map", "--help"], 0, out_has=["Usage: lienthong bench map"])
+
+    # no wrong verdicts (issue 11): each quoted case
+    def write(name, text, mode="w"):
+        path = os.path.join(tmp, name)
+        with open(path, mode) as f:
+            f.write(text)
+        return path
+
+    vi_schema = write("vi.schema.json", json.dumps({"pattern": "^([\\p{L}\\p{N}\\p{P}\\p{Zs}]|\\n)*$"}))
+    text = ("Nguyễn Văn Đức, phường Bến Nghé.\n" * 50)[:1200]
+    vi_1200 = write("vi1200.json", json.dumps(text, ensure_ascii=False))
+    check("a valid 1 200-character Vietnamese text matches its pattern", ["validate", vi_schema, vi_1200], 0,
+          out_has=["vi1200.json: valid"])
+    br_schema = write("br.schema.json", json.dumps({"pattern": "^(a|a)*\\1[cd]$"}))
+    a40 = write("a40.json", json.dumps("a" * 40))
+    check("a back-reference beyond the matching limit is undecided (exit 2), not invalid", ["validate", br_schema, a40],
+          2, out_has=["a40.json: /: pattern: '^(a|a)*\\1[cd]$' cannot be decided on this value"])
+    br_map = write("br.yaml", f"input: json\noutput: json\ninput_schema: {br_schema}\nrules:\n  - {{to: a, from: $}}\n")
+    check("map: an undecided input contract is exit 2", ["map", br_map, a40], 2, err_has=["cannot be decided"],
+          out_empty=True)
+    as5000 = write("a5000.json", json.dumps([{"a": "a" * 5000}, {"a": "b!"}]))
+    check("match() on 5 000 characters selects the node", ["query", "--compact", "$[?match(@.a,'(a|b)+')].a", as5000],
+          0, out_has=['["aaaa'])
+    reals = write("reals.json", '{"fee": 0.1, "sum": 0.30000000000000004, "big": 1e21}')
+    check("reals print in their shortest form", ["query", "--compact", "$", reals], 0,
+          out_has=['[{"fee":0.1,"sum":0.30000000000000004,"big":1e21}]'])
+    bad_utf8 = write("bad.xml", b"<edXML>\xff\xfe bad</edXML>", "wb")
+    status_map = os.path.join(src, "mappings", "edxml", "status-to-json.yaml")
+    check("invalid UTF-8 in XML is one clean line", ["map", status_map, bad_utf8], 1, out_empty=True, err_lines=1,
+          err_has=["bad.xml: line 1, column 8: invalid UTF-8 (bytes 0xFF 0xFE 0x20 0x62); the document must be UTF-8"])
+
+    # deterministic goldens and input errors (issue 11 item 5)
+    broken_json = write("broken.json", '{"dossierCode": "X"')
+    check("map: a JSON parse error names the input file first", ["map", m, broken_json], 1, out_empty=True,
+          err_has=[f"lienthong map: {broken_json}: line 1, column", f"(input of {m})"])
+    check("map: --uuid-seed needs --now", ["map", "--uuid-seed", "3", m, good], 2, err_has=["--uuid-seed goes with --now"])
+    clock = os.path.join(src, "tests", "mapping", "engine", "clock.yaml")
+    code_x = write("x.json", '{"code": "X"}')
+    p = subprocess.run([lt, "map", "--now", "2024-01-15T08:30:00+07:00", "--uuid-seed", "7", clock, code_x],
+                       capture_output=True, text=True, timeout=60)
+    golden = open(os.path.join(src, "tests", "mapping", "engine", "clock.expected.json")).read()
+    if p.returncode == 0 and json.loads(p.stdout) == json.loads(golden):
+        passed += 1
+    else:
+        failures.append(f"map --now --uuid-seed reproduces the golden: exit {p.returncode}: {p.stdout[:300]}")
 
 for f in failures:
     print("FAIL", f)

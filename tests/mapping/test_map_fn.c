@@ -111,5 +111,67 @@ int main(void) {
   CHECK(lt_map_utf8_valid("\xed\xa0\x80", 3) == 0); /* a UTF-16 surrogate */
   CHECK(lt_map_utf8_valid("\xc0\xaf", 2) == 0);     /* overlong */
   CHECK(lt_map_utf8_valid("ố", strlen("ố")) == 1);
+
+  /* one-letter date fields: one or two digits read, no padding written */
+  CHECK_STR(fmt("5/3/2024 8:05:09", "d/M/yyyy H:mm:ss", "+07:00", "iso8601", "+07:00"), "2024-03-05T08:05:09+07:00");
+  CHECK_STR(fmt("15/12/2024 14:00:00", "d/M/yyyy H:mm:ss", "+07:00", "d/M/yy H:m:s", "+07:00"), "15/12/24 14:0:0");
+  CHECK_STR(fmt("31/2/2024 8:00:00", "d/M/yyyy H:mm:ss", "+07:00", "iso8601", "+07:00"), "(error)");
+  CHECK_STR(fmt("5/3/2024 8:5:09", "d/M/yyyy H:mm:ss", "+07:00", "iso8601", "+07:00"), "(error)");
+  /* title case, accents, folding: precomposed and decomposed Vietnamese */
+  struct {
+    const char *in;
+    enum lt_map_text how;
+    const char *out;
+  } texts[] = {
+      {"NGUYỄN văn đức-anh", LT_MAP_TITLE, "Nguyễn Văn Đức-Anh"},
+      {"nguye\xcc\x82\xcc\x83n VA\xcc\x86N", LT_MAP_TITLE, "Nguye\xcc\x82\xcc\x83n Va\xcc\x86n"},
+      {"o'clock ở huế", LT_MAP_TITLE, "O'clock Ở Huế"},
+      {"Đặng Thị Ánh", LT_MAP_UNACCENT, "Dang Thi Anh"},
+      {"Nguyễn ĐỨC", LT_MAP_FOLD, "nguyen duc"},
+      {"nguye\xcc\x82\xcc\x83n", LT_MAP_FOLD, "nguyen"},
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    t = lt_map_utf8_text(texts[i].in, texts[i].how);
+    CHECK_STR(t, texts[i].out);
+    free(t);
+  }
+  CHECK(lt_map_utf8_text("\xc3\x28", LT_MAP_TITLE) == NULL);
+  t = lt_map_pad("42", 6, "0", 1);
+  CHECK_STR(t, "000042");
+  free(t);
+  t = lt_map_pad("Hà", 4, ".", 0);
+  CHECK_STR(t, "Hà..");
+  free(t);
+  t = lt_map_pad("toolong", 3, "0", 1);
+  CHECK_STR(t, "toolong");
+  free(t);
+  /* base64: round trip, padding, refusals */
+  t = lt_map_base64_encode("Thủ Đức", strlen("Thủ Đức"));
+  CHECK_STR(t, "VGjhu6cgxJDhu6lj");
+  size_t dl = 0;
+  unsigned char *d = lt_map_base64_decode(t, &dl);
+  CHECK(d && dl == strlen("Thủ Đức") && !memcmp(d, "Thủ Đức", dl));
+  free(d);
+  free(t);
+  const char *bad64[] = {"ab-_", "QQ=A", "QR==", "Q", "QQ==="};
+  for (size_t i = 0; i < sizeof bad64 / sizeof bad64[0]; i++) {
+    d = lt_map_base64_decode(bad64[i], &dl);
+    CHECK(d == NULL);
+    free(d);
+  }
+  d = lt_map_base64_decode("QUJD\r\nREVG", &dl);
+  CHECK(d && dl == 6 && !memcmp(d, "ABCDEF", 6));
+  free(d);
+  /* numbers with separators */
+  char out[64];
+  CHECK(lt_map_number_parse("1.234.567,5", ".", ",", out, sizeof out) == 0);
+  CHECK_STR(out, "1234567.5");
+  CHECK(lt_map_number_parse("100.000", ".", ",", out, sizeof out) == 0);
+  CHECK_STR(out, "100000");
+  CHECK(lt_map_number_parse("-12", ".", ",", out, sizeof out) == 0);
+  CHECK_STR(out, "-12");
+  const char *badnum[] = {"1.23", "12.3456", ".100", "1..000", "1,", "abc", ""};
+  for (size_t i = 0; i < sizeof badnum / sizeof badnum[0]; i++)
+    CHECK(lt_map_number_parse(badnum[i], ".", ",", out, sizeof out) == -1);
   return check_done();
 }

@@ -38,6 +38,38 @@ static void *run_route(void *arg) {
   return NULL;
 }
 
+/* Starts route r1 from `from` to `to` with the steps `steps` (YAML list items). */
+static int start_route(struct instance *x, const char *name, const char *from, const char *to, const char *steps) {
+  char path[] = "/tmp/lt-route-memory-XXXXXX", yaml[2048], e[1024] = "";
+  memset(x, 0, sizeof *x);
+  int n = snprintf(yaml, sizeof yaml,
+                   "hub:\n"
+                   "  transport: memory\n"
+                   "  instance: %s\n"
+                   "  memory: {partitions: 4}\n"
+                   "  admin: {listen: \"\"}\n"
+                   "routes:\n"
+                   "  - name: r1\n"
+                   "    from: %s\n"
+                   "    to: %s\n"
+                   "    steps:\n"
+                   "%s"
+                   "    errors: {dlq: r1.dlq}\n"
+                   "    batch: {max_messages: 20, max_wait: 5ms}\n",
+                   name, from, to, steps);
+  int fd = mkstemp(path);
+  if (fd < 0) return 0;
+  int ok = write(fd, yaml, (size_t)n) == n;
+  close(fd);
+  ok = ok && hub_config_load(path, &x->cfg, e, sizeof e) == HUB_OK;
+  unlink(path);
+  ok = ok && hub_route_create(x->cfg, &x->cfg->routes[0], T, &x->route, e, sizeof e) == HUB_OK;
+  ok = ok && pthread_create(&x->thread, NULL, run_route, x) == 0;
+  if (!ok) fprintf(stderr, "starting instance %s: %s\n", name, e);
+  x->running = ok;
+  return ok;
+}
+
 static int start(struct instance *x, const char *name, int delay_us) {
   char path[] = "/tmp/lt-route-memory-XXXXXX", yaml[1024], e[1024] = "";
   memset(x, 0, sizeof *x);
@@ -305,6 +337,88 @@ static void test_rebalance(void) {
   finish();
 }
 
+/* A step that splits one record into several (the map step with `split:`): every output is
+ * produced in the input's transaction, after the first and in order, with the input's key (or
+ * the split's), lt.parent = SHA-256 of the input and an lt.id of its own; an input whose split
+ * fails goes to the DLQ with no output at all; injected commit aborts duplicate nothing. */
+static void test_split(void) {
+  char dir[] = "/tmp/lt-split-XXXXXX", mapping[256], steps[512];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(mapping, sizeof mapping, "%s/split.yaml", dir);
+  FILE *f = fopen(mapping, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fputs("input: json\noutput: json\nsplit: {each: $.items, size: 2}\n"
+        "rules:\n  - {to: seq, from: $.seq}\n  - {to: items, each: \"$.items[*]\"}\n",
+        f);
+  fclose(f);
+  snprintf(steps, sizeof steps, "      - map: %s\n", mapping);
+  /* 30 inputs (3 per key), each with 5 items: 3 outputs each; input 17 has no items */
+  struct hub_transport *p = open_h(NULL, "test.put");
+  int ok = p && T->begin(p) == HUB_OK;
+  char parents[30][65];
+  for (int i = 0; ok && i < 30; i++) {
+    char k[16], v[128];
+    snprintf(k, sizeof k, "k%d", i % KEYS);
+    snprintf(v, sizeof v, "{\"seq\": %d, \"items\": %s}", i, i == 17 ? "[]" : "[1, 2, 3, 4, 5]");
+    hub_sha256_hex(v, strlen(v), parents[i]);
+    char id[32];
+    snprintf(id, sizeof id, "input-%d", i);
+    struct hub_msg *m = hub_msg_new(k, strlen(k), v, strlen(v));
+    ok = m && hub_msg_header_set_str(m, HUB_H_ID, id) == HUB_OK && T->produce(p, "split.in", m) == HUB_OK;
+    hub_msg_destroy(m);
+  }
+  CHECK(ok && T->commit(p) == HUB_OK);
+  T->close(p);
+  hub_memory_fail_commits("lienthong.r1.t1", 2);
+  struct instance x;
+  CHECK(start_route(&x, "t1", "split.in", "split.out", steps));
+  wait_for("split.out", 29 * 3);
+  CHECK(metric("aborted_total") == 2);
+  CHECK(metric("produced_total") == 29 * 3);
+  stop(&x, 1);
+  struct coll c = {0};
+  CHECK(scan_topic("split.out", &c));
+  CHECK(c.n == 29 * 3);
+  int next_seq[KEYS], next_chunk[KEYS], part[KEYS], bad = 0, ids_same = 0;
+  for (int k = 0; k < KEYS; k++)
+    next_seq[k] = k, next_chunk[k] = 0, part[k] = -1;
+  for (int i = 0; i < c.n; i++) {
+    const struct hub_msg *m = c.v[i];
+    int seq = -1, first = -1;
+    if (sscanf((const char *)m->value, "{\"seq\":%d,\"items\":[%d", &seq, &first) != 2 || seq < 0 || seq >= 30) {
+      bad++;
+      continue;
+    }
+    int key = seq % KEYS;
+    char k[16];
+    snprintf(k, sizeof k, "k%d", key);
+    if (part[key] < 0) part[key] = m->partition;
+    if (next_seq[key] == 17) next_seq[key] += KEYS; /* rejected: no output */
+    /* per key: inputs in order, and each input's chunks 1,3,5 in order, in one partition */
+    bad += seq != next_seq[key] || first != 1 + 2 * next_chunk[key] || part[key] != m->partition;
+    bad += m->key_len != strlen(k) || memcmp(m->key, k, m->key_len);
+    const char *parent = hub_msg_header_get_str(m, HUB_H_PARENT), *id = hub_msg_header_get_str(m, HUB_H_ID);
+    bad += !parent || strcmp(parent, parents[seq]) || !id;
+    for (int j = 0; id && j < i; j++) {
+      const char *other = hub_msg_header_get_str(c.v[j], HUB_H_ID);
+      ids_same += other && !strcmp(other, id);
+    }
+    if (++next_chunk[key] == 3) next_chunk[key] = 0, next_seq[key] += KEYS;
+  }
+  CHECK(bad == 0);
+  CHECK(ids_same == 0); /* the first output keeps the input's lt.id, the others get their own */
+  coll_clear(&c);
+  CHECK(scan_topic("r1.dlq", &c));
+  CHECK(c.n == 1 && strstr((const char *)c.v[0]->value, "\"seq\": 17"));
+  CHECK(c.n == 1 && hub_msg_header_get_str(c.v[0], "lt.error.reason") &&
+        strstr(hub_msg_header_get_str(c.v[0], "lt.error.reason"), "split needs a non-empty list"));
+  coll_clear(&c);
+  unlink(mapping);
+  rmdir(dir);
+  finish();
+}
+
 int main(void) {
   hub_log_set_level(HUB_LOG_ERROR);
   hub_stop_reset();
@@ -317,5 +431,6 @@ int main(void) {
   test_dlq();
   test_commit_abort();
   test_rebalance();
+  test_split();
   return check_done();
 }
