@@ -7,6 +7,7 @@ committed transactions count. Embedded: records are written and read with Python
 straight in the database file, as another process on the machine would. The hub runs as a child
 process (`lienthong run`). Python standard library only.
 """
+import atexit
 import json
 import os
 import random
@@ -84,6 +85,20 @@ class Broker:
         subprocess.run(args, check=True)
 
 
+_hubs = []
+
+
+def _kill_leftover_hubs():
+    """A test that fails (or raises) half-way leaves no hub running behind it."""
+    for h in _hubs:
+        if h.alive():
+            h.proc.kill()
+            h.proc.wait()
+
+
+atexit.register(_kill_leftover_hubs)
+
+
 class Hub:
     """A `lienthong run` child process with its config, log and admin port."""
 
@@ -95,6 +110,7 @@ class Hub:
         self.log_path = os.path.join(self.dir, "hub.log")
         self.proc = None
         self.starts = 0
+        _hubs.append(self)
 
     def write_config(self, text):
         with open(self.config, "w") as f:
