@@ -44,6 +44,7 @@ static const struct {
     [HUB_ERR_DOWNSTREAM] = {"downstream", "refused by the downstream system"},
     [HUB_ERR_DUPLICATE] = {"duplicate", "duplicate absorbed"},
     [HUB_ERR_AUTH] = {"auth", "authentication failed"},
+    [HUB_ERR_UNAVAILABLE] = {"unavailable", "endpoint suspended (circuit breaker open)"},
 };
 
 const char *hub_err2name(hub_err_t err) {

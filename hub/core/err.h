@@ -41,6 +41,7 @@ typedef enum hub_err {
   HUB_ERR_DOWNSTREAM,      /* a downstream system refused the message */
   HUB_ERR_DUPLICATE,       /* a duplicate was absorbed */
   HUB_ERR_AUTH,            /* authentication failed */
+  HUB_ERR_UNAVAILABLE,     /* an endpoint is suspended: its circuit breaker is open */
   HUB_ERR__COUNT
 } hub_err_t;
 

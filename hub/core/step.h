@@ -10,6 +10,7 @@
 #define HUB_STEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hub/core/cfgmap.h"
 #include "hub/core/err.h"
@@ -27,6 +28,9 @@ struct hub_step_outcome {
    * not match); malloc'd, owned by the outcome, written to the DLQ as lt.error.detail. */
   unsigned char *detail;
   size_t detail_len;
+  /* RETRY: the soonest the record may be tried again (an endpoint's Retry-After), in ms; the
+   * engine's backoff waits at least this long. 0: the backoff alone decides. */
+  int64_t retry_after_ms;
 };
 
 /* Sets code and a formatted reason; returns `result` so a step can `return hub_step_fail(...)`. */

@@ -147,6 +147,12 @@ void hub_breaker_record(struct hub_breaker *b, int success) {
   pthread_mutex_unlock(&b->mu);
 }
 
+void hub_breaker_cancel(struct hub_breaker *b) {
+  pthread_mutex_lock(&b->mu);
+  b->probing = 0;
+  pthread_mutex_unlock(&b->mu);
+}
+
 enum hub_breaker_state hub_breaker_get_state(struct hub_breaker *b) {
   pthread_mutex_lock(&b->mu);
   enum hub_breaker_state s = b->state;

@@ -22,6 +22,9 @@ int hub_breaker_allow(struct hub_breaker *b, int64_t *retry_in_ms);
 /* The outcome of an allowed call: success (any answer that says the endpoint works) or failure
  * (5xx, timeout, connection error). */
 void hub_breaker_record(struct hub_breaker *b, int success);
+/* An allowed call that did not reach the endpoint after all (no rate-limit slot, no token):
+ * frees the probe slot without changing the state. */
+void hub_breaker_cancel(struct hub_breaker *b);
 enum hub_breaker_state hub_breaker_get_state(struct hub_breaker *b);
 /* 1 when closed; 0 when open or probing, with the reason in why. */
 int hub_breaker_health(struct hub_breaker *b, char *why, size_t why_size);

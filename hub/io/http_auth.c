@@ -103,6 +103,7 @@ static hub_err_t read_secret(const char *path, const char *what, char **out, cha
   return HUB_OK;
 }
 
+/* Appends name=value (URL-encoded) to a form body; on failure frees it and sets it NULL. */
 static void form_add(char **body, size_t *len, const char *name, const char *value) {
   char *v = curl_easy_escape(NULL, value, 0);
   size_t need = *len + strlen(name) + (v ? strlen(v) : 0) + 3;
@@ -117,7 +118,6 @@ static void form_add(char **body, size_t *len, const char *name, const char *val
   curl_free(v);
 }
 
-/* Appends name=value (URL-encoded) to a form body; on failure frees it and sets it NULL. */
 /* Asks the token endpoint for a token (without the lock held). */
 static hub_err_t fetch_token(struct hub_http_auth *a, int64_t timeout_ms, char **header, int64_t *ttl_ms,
                              char *errbuf, size_t errbuf_size) {
