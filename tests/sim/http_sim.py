@@ -40,7 +40,8 @@ Control endpoint (JSON):
   POST /_sim/config    {"fail_rate": 1.0, "status": 503, ...}: any option above by its long name
                        with "_" for "-" (reject_if is a list); answers the whole config
   POST /_sim/next      {"answers": [{"status": 429, "headers": {"Retry-After": "2"},
-                       "body": "..."}]}: answered to the next calls, in order
+                       "body": "..." or "body_base64": "...", "hang": S}]}: answered to
+                       the next calls (after the credentials check), in order
   POST /_sim/expire    makes every token issued so far expire now
   GET  /_sim/stats     {"requests": N, "by_status": {...}, "tokens_issued": N}
 """
@@ -112,12 +113,15 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, status, body=b"", headers=None, content_type="application/json"):
         if isinstance(body, str):
             body = body.encode()
+        if status in (204, 304) or status < 200:
+            body = b""  # these carry no body (RFC 9110 §6.4.1)
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        if body or status not in (204, 304):
+        if body:
             self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if status not in (204, 304) and status >= 200:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body:
             self.wfile.write(body)
@@ -159,8 +163,8 @@ class Handler(BaseHTTPRequestHandler):
         with sim.lock:
             nxt = sim.next.pop(0) if sim.next else None
         if nxt:
-            return (int(nxt.get("status", 200)), nxt.get("headers") or {}, nxt.get("body", ""),
-                    float(nxt.get("hang", 0)))
+            out = base64.b64decode(nxt["body_base64"]) if "body_base64" in nxt else nxt.get("body", "")
+            return int(nxt.get("status", 200)), nxt.get("headers") or {}, out, float(nxt.get("hang", 0))
         m = re.match(r"^/status/(\d{3})(?:[/?]|$)", path)
         if m:
             return int(m.group(1)), {}, json.dumps({"status": int(m.group(1))}), 0
