@@ -105,6 +105,7 @@ class Sim:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stall
     server_version = "http_sim/1"
 
     def log_message(self, fmt, *a):  # quiet: the request log is the record
