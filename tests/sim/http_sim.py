@@ -24,6 +24,9 @@ Command line (every option can also be changed while running, see the control en
   --oauth2 ID:SECRET    serve POST /token (client credentials grant; client_secret_post or
                         client_secret_basic), and require one of its unexpired tokens
   --token-ttl S         expires_in of the tokens it issues (default 3600)
+  --tls-cert FILE       serve HTTPS with this certificate (PEM) and --tls-key
+  --tls-key FILE
+  --tls-client-ca FILE  with --tls-cert: require a client certificate issued by this CA
 
 How a call is answered, first match wins: the /_sim/ control paths; POST /token when --oauth2;
 missing or wrong credentials: 401; "next" answers queued by the control endpoint, in order;
@@ -52,6 +55,7 @@ import os
 import random
 import re
 import secrets
+import ssl
 import sys
 import threading
 import time
@@ -78,13 +82,17 @@ def parse_args(argv):
     p.add_argument("--basic")
     p.add_argument("--oauth2")
     p.add_argument("--token-ttl", type=float, default=3600.0)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--tls-client-ca")
     return p.parse_args(argv)
 
 
 class Sim:
     def __init__(self, args):
         self.lock = threading.Lock()
-        self.cfg = {k: v for k, v in vars(args).items() if k not in ("port", "port_file", "log")}
+        self.cfg = {k: v for k, v in vars(args).items() if k not in ("port", "port_file", "log") and
+                    not k.startswith("tls_")}
         self.rng = random.Random(args.seed)
         self.log = open(args.log, "a") if args.log else None
         self.next = []
@@ -264,6 +272,15 @@ def main(argv):
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.sim = Sim(args)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
+        # A failed handshake (no or a wrong client certificate) is an OSError on accept: the
+        # server drops that connection and carries on.
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:

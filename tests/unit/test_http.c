@@ -7,7 +7,8 @@
  * - the sink: URL placeholders (URL-encoded) and their errors, the headers each call carries,
  *   every status class mapped to OK/RETRY/REJECT, result records (text and base64 bodies), the
  *   DLQ detail, 429/503 Retry-After; bearer, basic and OAuth2 (token cached, fetched again
- *   before expiry and after a 401, one fetch at a time); health and /metrics.
+ *   before expiry and after a 401, one fetch at a time); TLS with a CA file and a client
+ *   certificate; health and /metrics.
  * - the engine: a route on the memory transport holds a 429'd record at least Retry-After. */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -41,36 +42,46 @@ static pid_t sim_pid;
 static int port;
 static char base[64];
 
-static void sim_start(const char *extra) {
+/* Starts the sim with `extra` options, its log in dir/NAME.log; returns its pid, *port its port. */
+static pid_t sim_spawn(const char *name, const char *extra, int *port_out) {
   char cmd[2048], pf[600];
-  snprintf(pf, sizeof pf, "%s/port", dir);
+  snprintf(pf, sizeof pf, "%s/%s.port", dir, name);
   unlink(pf);
   const char *src = getenv("LT_SOURCE_DIR") ? getenv("LT_SOURCE_DIR") : LT_SOURCE_DIR;
-  snprintf(cmd, sizeof cmd, "exec python3 '%s/tests/sim/http_sim.py' --port-file '%s' --log '%s/sim.log' %s", src, pf,
-           dir, extra);
-  sim_pid = fork();
-  if (sim_pid == 0) {
+  snprintf(cmd, sizeof cmd, "exec python3 '%s/tests/sim/http_sim.py' --port-file '%s' --log '%s/%s.log' %s", src, pf,
+           dir, name, extra);
+  pid_t pid = fork();
+  if (pid == 0) {
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(127);
   }
-  port = 0;
-  for (int i = 0; i < 200 && !port; i++) {
+  *port_out = 0;
+  for (int i = 0; i < 200 && !*port_out; i++) {
     FILE *f = fopen(pf, "r");
     if (f) {
-      if (fscanf(f, "%d", &port) != 1) port = 0;
+      if (fscanf(f, "%d", port_out) != 1) *port_out = 0;
       fclose(f);
     }
-    if (!port) sleep_ms(25);
+    if (!*port_out) sleep_ms(25);
   }
+  CHECK(*port_out > 0);
+  return pid;
+}
+
+static void sim_start(const char *extra) {
+  sim_pid = sim_spawn("sim", extra, &port);
   snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
-  CHECK(port > 0);
+}
+
+static void sim_kill(pid_t pid) {
+  if (pid > 0) {
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+  }
 }
 
 static void sim_stop(void) {
-  if (sim_pid > 0) {
-    kill(sim_pid, SIGTERM);
-    waitpid(sim_pid, NULL, 0);
-  }
+  sim_kill(sim_pid);
   sim_pid = 0;
 }
 
@@ -675,6 +686,65 @@ static void test_auth(void) {
   hub_step_outcome_clear(&out);
 }
 
+/* ------------------------------------------------------------------------------------ TLS */
+
+static void test_tls(void) {
+  /* A CA, a server certificate for 127.0.0.1 and a client certificate, all from the CA. */
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "cd '%s' && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem "
+              "-days 2 -subj /CN=test-ca 2>/dev/null && "
+              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr "
+              "-subj /CN=127.0.0.1 2>/dev/null && "
+              "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 "
+              "-extfile san.ext 2>/dev/null && "
+              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cli.key -out cli.csr "
+              "-subj /CN=lienthong 2>/dev/null && "
+              "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cli.pem -days 2 "
+              "2>/dev/null", dir);
+  int rc = system(cmd);
+  CHECK(rc == 0);
+  if (rc != 0) return;
+  char extra[1024];
+  snprintf(extra, sizeof extra, "--tls-cert '%s/srv.pem' --tls-key '%s/srv.key' --tls-client-ca '%s/ca.pem'", dir,
+           dir, dir);
+  int tport = 0;
+  pid_t pid = sim_spawn("tls", extra, &tport);
+  struct sink s;
+  char e[1024], opts[1024];
+  struct hub_msg *m = rec("k", "{}", "id-t"), *res = NULL;
+  struct hub_step_outcome out = {0};
+  snprintf(opts, sizeof opts,
+           "{url: 'https://127.0.0.1:%d/t', tls: {ca_file: ca.pem, cert_file: cli.pem, key_file: cli.key}}", tport);
+  CHECK(sink_new(&s, opts, e, sizeof e));
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_OK);
+  hub_msg_destroy(res);
+  sink_free(&s);
+  /* Without the client certificate the server refuses the handshake. */
+  snprintf(opts, sizeof opts, "{url: 'https://127.0.0.1:%d/t', tls: {ca_file: ca.pem}}", tport);
+  CHECK(sink_new(&s, opts, e, sizeof e));
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_RETRY && out.code == HUB_ERR_IO);
+  sink_free(&s);
+  /* Without our CA the server's certificate is not trusted. */
+  snprintf(opts, sizeof opts, "{url: 'https://127.0.0.1:%d/t', tls: {cert_file: cli.pem, key_file: cli.key}}",
+           tport);
+  CHECK(sink_new(&s, opts, e, sizeof e));
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_RETRY && out.code == HUB_ERR_IO);
+  CHECK_CONTAINS(out.reason, "certificate");
+  sink_free(&s);
+  sim_kill(pid);
+  /* Only the call with both went through. */
+  char path[600], line[8192];
+  snprintf(path, sizeof path, "%s/tls.log", dir);
+  FILE *f = fopen(path, "r");
+  int n = 0;
+  while (f && fgets(line, sizeof line, f)) n++;
+  if (f) fclose(f);
+  CHECK(n == 1);
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+}
+
 /* -------------------------------------------------- the engine: a route honours Retry-After */
 
 struct route_thread {
@@ -763,6 +833,7 @@ int main(void) {
     test_statuses();
     test_sink_breaker();
     test_auth();
+    test_tls();
     test_route_retry_after();
   }
   sim_stop();
