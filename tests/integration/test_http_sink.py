@@ -149,7 +149,8 @@ try:
     c.eq(answered_4xx, expected_rejects, "records the sim answered 4xx")
     dlq_ns = [json.loads(d["value"])["n"] for d in dlq]
     c.eq(sorted(dlq_ns), sorted(answered_4xx), "DLQ records (each once)")
-    c.ok(all("answered HTTP 400" in d["headers"].get("lt.error.reason", "") for d in dlq), "DLQ reason names the status")
+    c.ok(all("answered HTTP 400" in d["headers"].get("lt.error.reason", "") for d in dlq),
+         "DLQ reason names the status")
     c.ok(all(d["headers"].get("lt.error.stage") == "sink.http" for d in dlq), "DLQ stage is the sink")
     c.ok(all("refused: contains REJECT-ME" in d["headers"].get("lt.error.detail", "") for d in dlq),
          "DLQ detail holds the sim's answer")

@@ -92,7 +92,8 @@ static void control(const char *path, const char *json) {
   struct hub_http_request req = {.method = "POST", .url = url, .body = json, .body_len = strlen(json)};
   struct hub_http_response r;
   CHECK(hub_http_perform(&req, &r) == HUB_OK && r.status == 200);
-  if (r.status != 200) fprintf(stderr, "control %s %s: %ld %s\n", path, json, r.status, r.body ? (char *)r.body : r.error);
+  if (r.status != 200)
+    fprintf(stderr, "control %s %s: %ld %s\n", path, json, r.status, r.body ? (char *)r.body : r.error);
   hub_http_response_release(&r);
 }
 
@@ -628,7 +629,8 @@ static void test_auth(void) {
   int form_ok = 0;
   for (size_t i = 0; i < json_array_size(log); i++) {
     const char *b = jstr(json_array_get(log, i), "body", NULL);
-    form_ok += b && !strcmp(b, "grant_type=client_credentials&client_id=hub-1&client_secret=s3cr3t&scope=dossier.write");
+    form_ok +=
+        b && !strcmp(b, "grant_type=client_credentials&client_id=hub-1&client_secret=s3cr3t&scope=dossier.write");
   }
   CHECK(form_ok == 1);
   json_decref(log);
