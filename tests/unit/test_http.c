@@ -9,7 +9,8 @@
  *   DLQ detail, 429/503 Retry-After; bearer, basic and OAuth2 (token cached, fetched again
  *   before expiry and after a 401, one fetch at a time); TLS with a CA file and a client
  *   certificate; health and /metrics.
- * - the engine: a route on the memory transport holds a 429'd record at least Retry-After. */
+ * - the engine: a route on the memory transport holds a 429'd record at least Retry-After; an
+ *   open breaker makes /ready fail with the reason until a probe succeeds. */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -759,15 +760,27 @@ static void *run_route(void *p) {
   return NULL;
 }
 
+/* Puts one record (key k, value {}) on h.in. */
+static void put_one(const char *k) {
+  struct hub_transport_opts o = {"test", NULL, NULL, "test.put"};
+  struct hub_transport *t = NULL;
+  char e[256];
+  struct hub_msg *m = hub_msg_new(k, strlen(k), "{}", 2);
+  CHECK(T->open(NULL, &o, &t, e, sizeof e) == HUB_OK && T->begin(t) == HUB_OK && T->produce(t, "h.in", m) == HUB_OK &&
+        T->commit(t) == HUB_OK);
+  hub_msg_destroy(m);
+  if (t) T->close(t);
+}
+
 static void test_route_retry_after(void) {
-  const struct hub_transport_ops *T_ = hub_transport_get("memory");
-  T = T_;
+  T = hub_transport_get("memory");
   char yaml[2048], path[600], e[1024] = "";
   snprintf(yaml, sizeof yaml,
            "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
            "connectors:\n"
            "  - {name: hs, type: http, from: h.in, result: h.res, url: '%s/ra/${key}',\n"
-           "     errors: {retries: 5, backoff: 10ms..20ms}, batch: {max_wait: 5ms}}\n",
+           "     breaker: {failures: 2, open_for: 1500ms},\n"
+           "     errors: {retries: 50, backoff: 10ms..20ms}, batch: {max_wait: 5ms}}\n",
            base);
   snprintf(path, sizeof path, "%s/hub.yaml", dir);
   FILE *f = fopen(path, "w");
@@ -788,17 +801,33 @@ static void test_route_retry_after(void) {
     hub_config_destroy(cfg);
     return;
   }
-  struct hub_transport_opts o = {"test", NULL, NULL, "test.put"};
-  struct hub_transport *t = NULL;
-  struct hub_msg *m = hub_msg_new("r1", 2, "{}", 2);
-  CHECK(T->open(NULL, &o, &t, e, sizeof e) == HUB_OK && T->begin(t) == HUB_OK && T->produce(t, "h.in", m) == HUB_OK &&
-        T->commit(t) == HUB_OK);
-  hub_msg_destroy(m);
-  if (t) T->close(t);
+  put_one("r1");
   pthread_create(&rt.th, NULL, run_route, &rt);
   double t0 = now_ms();
   while (count("h.res") < 1 && now_ms() - t0 < 10000) sleep_ms(20);
   CHECK(count("h.res") == 1);
+
+  /* The endpoint fails: the breaker opens and /ready says why; once it works again the probe
+   * closes the breaker, the record goes through and the hub is ready again. */
+  char why[512] = "";
+  t0 = now_ms();
+  while (!hub_metrics_ready(why, sizeof why) && now_ms() - t0 < 5000) sleep_ms(20);
+  CHECK(hub_metrics_ready(why, sizeof why));
+  control("/_sim/config", "{\"fail_rate\": 1.0, \"fail_status\": 502}");
+  put_one("r2");
+  t0 = now_ms();
+  while (hub_metrics_ready(why, sizeof why) && now_ms() - t0 < 5000) sleep_ms(10);
+  CHECK(!hub_metrics_ready(why, sizeof why));
+  CHECK_CONTAINS(why, "circuit breaker for http://127.0.0.1:");
+  char *text = hub_metrics_render_new();
+  CHECK_CONTAINS(text, "lienthong_connector_up{connector=\"hs\",kind=\"sink\"} 0\n");
+  free(text);
+  control("/_sim/config", "{\"fail_rate\": 0.0}");
+  t0 = now_ms();
+  while (count("h.res") < 2 && now_ms() - t0 < 10000) sleep_ms(20);
+  CHECK(count("h.res") == 2);
+  CHECK(hub_metrics_ready(why, sizeof why));
+  CHECK(count("hs.dlq") <= 0);
   hub_stop_request();
   pthread_join(rt.th, NULL);
   hub_stop_reset();
