@@ -382,6 +382,25 @@ static void test_placeholders(void) {
   CHECK(!sink_new(&s, "{url: '@/x', auth: {bearer_token_file: missing.txt}}", e, sizeof e));
   CHECK_CONTAINS(e, "missing.txt");
   sink_free(&s);
+  /* The documented constraints and bounds, each refused with the place. */
+  static const char *const bad[][2] = {
+      {"{url: '@/x', tls: {cert_file: c.pem}}", "tls: cert_file and key_file go together"},
+      {"{url: '@/x', auth: {bearer_token_file: t, basic: {user: u, password_file: p}}}",
+       "auth: give one of bearer_token_file, basic and oauth2"},
+      {"{url: '@/x', auth: {basic: {user: u}}}", "auth.basic needs user and password_file"},
+      {"{url: '@/x', auth: {oauth2: {token_url: 'http://127.0.0.1:1/t', client_id: c}}}",
+       "auth.oauth2 needs token_url, client_id and client_secret_file"},
+      {"{url: '@/x', timeout: 50ms}", "timeout"},
+      {"{url: '@/x', method: HEAD}", "method"},
+      {"{url: '@/x', headers: {'X-A': \"a\\nb\"}}", "line break"},
+      {"{url: '@/x', retry: 3}", "retry"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    CHECK(!sink_new(&s, bad[i][0], e, sizeof e));
+    CHECK_CONTAINS(e, "sink.yaml:1:");
+    CHECK_CONTAINS(e, bad[i][1]);
+    sink_free(&s);
+  }
 }
 
 static void test_headers_and_methods(void) {
@@ -503,6 +522,16 @@ static void test_statuses(void) {
   CHECK(out.retry_after_ms >= 18000 && out.retry_after_ms <= 20000);
   control("/_sim/next", "{\"answers\": [{\"status\": 500, \"headers\": {\"Retry-After\": \"7\"}}]}");
   CHECK(status_answer(&s, 200, &res, &out) == HUB_STEP_RETRY && out.retry_after_ms == 0);
+
+  /* A body over max_response is a RETRY (the endpoint misbehaves; nothing is kept). */
+  sink_free(&s);
+  CHECK(sink_new(&s, "{url: '@/status/${header:want}', max_response: 1KiB, breaker: {failures: 0}}", e, sizeof e));
+  char big[2200];
+  snprintf(big, sizeof big, "{\"answers\": [{\"status\": 200, \"body\": \"%01500d\"}]}", 0);
+  control("/_sim/next", big);
+  CHECK(status_answer(&s, 200, &res, &out) == HUB_STEP_RETRY && out.code == HUB_ERR_IO && !res);
+  sink_free(&s);
+  CHECK(sink_new(&s, "{url: '@/status/${header:want}', timeout: 400ms, breaker: {failures: 0}}", e, sizeof e));
 
   /* A timeout and a connection error are RETRYs. */
   control("/_sim/next", "{\"answers\": [{\"status\": 200, \"hang\": 2}]}");
