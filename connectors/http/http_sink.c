@@ -568,7 +568,10 @@ static enum hub_step_result hs_deliver(void *p, const struct hub_msg *in, struct
     rc = hub_http_perform(&req, &resp);
     hv[n] = NULL;
     if (rc != HUB_OK) {
-      hub_breaker_record(s->breaker, 0);
+      if (rc == HUB_ERR_STOPPED)
+        hub_breaker_cancel(s->breaker); /* abandoned: says nothing about the endpoint */
+      else
+        hub_breaker_record(s->breaker, 0);
       sr = hub_step_fail(out, HUB_STEP_RETRY, rc, "%s", resp.error);
       goto out;
     }

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hub/core/log.h"
+#include "hub/core/stop.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_BODY (16u * 1024u * 1024u)
@@ -24,7 +26,9 @@ struct hub_http_call {
   struct hub_http_response resp;
   size_t body_cap;
   int done;
+  int abandoned; /* its waiter left (the hub is stopping): the thread frees it */
   struct hub_http_call *next; /* in the submit queue, then in flight */
+  struct hub_http_call *cancel_next;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -34,6 +38,9 @@ static pthread_t thread;
 static int running, stopping;
 static struct hub_http_call *queue;
 static struct hub_http_call *inflight; /* added to the multi handle; the thread's own */
+static struct hub_http_call *cancels;  /* abandoned by their waiters */
+
+static void call_free(struct hub_http_call *c);
 
 static void finish(struct hub_http_call *c, CURLcode cc) {
   if (cc == CURLE_OK) {
@@ -50,13 +57,31 @@ static void finish(struct hub_http_call *c, CURLcode cc) {
   pthread_mutex_unlock(&mu);
 }
 
+/* Frees the abandoned calls (taken from `cancels`), taking those still in flight off the multi
+ * handle first; they were added before (submit queues a call before it can be abandoned). */
+static void drop_cancelled(struct hub_http_call *list) {
+  for (struct hub_http_call *c = list, *next; c; c = next) {
+    next = c->cancel_next;
+    for (struct hub_http_call **p = &inflight; *p; p = &(*p)->next)
+      if (*p == c) {
+        *p = c->next;
+        curl_multi_remove_handle(multi, c->easy);
+        break;
+      }
+    hub_http_response_release(&c->resp);
+    call_free(c);
+  }
+}
+
 static void *loop(void *arg) {
   (void)arg;
   hub_log_set_context("io", "http-client");
   for (;;) {
+    /* Both lists at once: a call abandoned by now was queued by now, so it is added below (or
+     * was before) and then dropped, never dropped while still queued. */
     pthread_mutex_lock(&mu);
-    struct hub_http_call *q = queue;
-    queue = NULL;
+    struct hub_http_call *q = queue, *dropped = cancels;
+    queue = cancels = NULL;
     int stop = stopping;
     pthread_mutex_unlock(&mu);
     for (struct hub_http_call *c = q, *next; c; c = next) {
@@ -68,6 +93,7 @@ static void *loop(void *arg) {
         inflight = c;
       }
     }
+    drop_cancelled(dropped);
     if (stop) break;
     int still = 0;
     curl_multi_perform(multi, &still);
@@ -95,6 +121,11 @@ static void *loop(void *arg) {
     finish(c, CURLE_ABORTED_BY_CALLBACK);
   }
   inflight = NULL;
+  pthread_mutex_lock(&mu);
+  struct hub_http_call *dropped = cancels;
+  cancels = NULL;
+  pthread_mutex_unlock(&mu);
+  drop_cancelled(dropped);
   return NULL;
 }
 
@@ -268,7 +299,27 @@ hub_err_t hub_http_submit(const struct hub_http_request *req, struct hub_http_ca
 
 void hub_http_call_wait(struct hub_http_call *c, struct hub_http_response *resp) {
   pthread_mutex_lock(&mu);
-  while (!c->done) pthread_cond_wait(&cond, &mu);
+  while (!c->done) {
+    if (hub_stop_requested()) { /* do not hold the hub's shutdown for up to a whole timeout */
+      memset(resp, 0, sizeof *resp);
+      resp->rc = HUB_ERR_STOPPED;
+      snprintf(resp->error, sizeof resp->error, "%s %s: abandoned, the hub is stopping", c->method, c->url);
+      c->abandoned = 1;
+      c->cancel_next = cancels;
+      cancels = c;
+      pthread_mutex_unlock(&mu);
+      curl_multi_wakeup(multi);
+      return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&cond, &mu, &ts);
+  }
   pthread_mutex_unlock(&mu);
   *resp = c->resp;
   call_free(c);

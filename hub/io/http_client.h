@@ -33,7 +33,8 @@ struct hub_http_request {
 };
 
 struct hub_http_response {
-  hub_err_t rc; /* HUB_OK: `status` holds the answer; HUB_ERR_TIMEOUT; HUB_ERR_IO: no answer */
+  hub_err_t rc; /* HUB_OK: `status` holds the answer; HUB_ERR_TIMEOUT; HUB_ERR_IO: no answer;
+                   HUB_ERR_STOPPED: abandoned because the hub is stopping */
   long status;
   struct hub_str_map headers; /* of the final response; names in lower case */
   unsigned char *body;        /* malloc'd, NUL-terminated (body_len excludes the NUL) */
@@ -45,7 +46,8 @@ struct hub_http_call;
 
 /* Queues a request (its strings and body are copied) and returns a handle to wait on. */
 hub_err_t hub_http_submit(const struct hub_http_request *req, struct hub_http_call **call);
-/* Waits for the call to complete, fills *resp (release it) and frees the call. */
+/* Waits for the call to complete, fills *resp (release it) and frees the call. When the hub is
+ * asked to stop meanwhile it gives up on the call (resp->rc HUB_ERR_STOPPED) within 100 ms. */
 void hub_http_call_wait(struct hub_http_call *call, struct hub_http_response *resp);
 /* Submits and waits. Returns resp->rc. */
 hub_err_t hub_http_perform(const struct hub_http_request *req, struct hub_http_response *resp);

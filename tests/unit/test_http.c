@@ -1,7 +1,8 @@
 /* The shared HTTP client, the circuit breaker, the credentials and the `http` sink against the
  * REST simulator (tests/sim/http_sim.py, started here on a free port of 127.0.0.1); no broker.
  * - client: status, headers and body; per-request timeout; connection refused; redirects only
- *   when asked; calls run side by side; Retry-After in seconds and as an HTTP date.
+ *   when asked; calls run side by side; a stop request abandons waits at once; Retry-After in
+ *   seconds and as an HTTP date.
  * - breaker: opens after N failures, fails fast while open, one half-open probe, closes on
  *   success, reopens on failure; through the sink no call reaches the sim while it is open.
  * - the sink: URL placeholders (URL-encoded) and their errors, the headers each call carries,
@@ -139,6 +140,13 @@ static const char *jstr(json_t *o, const char *path1, const char *path2) {
 
 /* ------------------------------------------------------------------------------ the client */
 
+static void *stop_later(void *p) {
+  (void)p;
+  sleep_ms(200);
+  hub_stop_request();
+  return NULL;
+}
+
 static void test_client(void) {
   char url[256];
   struct hub_http_response r;
@@ -216,6 +224,30 @@ static void test_client(void) {
   took = now_ms() - t0;
   CHECK(ok == 8);
   CHECK(took >= 390 && took < 1600); /* one after another would take 3.2 s */
+
+  /* A stop request: a waiter gives up on its call within 100 ms; the client goes on. */
+  control("/_sim/next", "{\"answers\": [{\"hang\": 3}, {\"hang\": 3}]}");
+  snprintf(url, sizeof url, "%s/stop", base);
+  struct hub_http_request held = {.method = "GET", .url = url, .timeout_ms = 10000};
+  struct hub_http_call *c1 = NULL, *c2 = NULL;
+  CHECK(hub_http_submit(&held, &c1) == HUB_OK && hub_http_submit(&held, &c2) == HUB_OK);
+  pthread_t stopper;
+  pthread_create(&stopper, NULL, stop_later, NULL);
+  t0 = now_ms();
+  hub_http_call_wait(c1, &r);
+  took = now_ms() - t0;
+  CHECK(r.rc == HUB_ERR_STOPPED && took >= 190 && took < 600);
+  CHECK_CONTAINS(r.error, "abandoned, the hub is stopping");
+  hub_http_response_release(&r);
+  hub_http_call_wait(c2, &r); /* already stopping: at once */
+  CHECK(r.rc == HUB_ERR_STOPPED);
+  hub_http_response_release(&r);
+  pthread_join(stopper, NULL);
+  hub_stop_reset();
+  snprintf(url, sizeof url, "%s/status/200", base);
+  struct hub_http_request after = {.method = "GET", .url = url};
+  CHECK(hub_http_perform(&after, &r) == HUB_OK && r.status == 200);
+  hub_http_response_release(&r);
 
   /* Retry-After. */
   CHECK(hub_http_retry_after_ms("120", 0) == 120000);
