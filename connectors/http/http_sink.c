@@ -348,13 +348,12 @@ static hub_err_t hs_create(const void *cfgp, const struct hub_plugin_env *env, v
   rc = HUB_ERR_NOMEM;
   if (oom || hub_http_auth_new(&ac, &s->auth) != HUB_OK) goto out;
   /* The secret files must exist now (they are read again for each use, to allow rotation). */
-  const char *files[] = {tok, pw, secret}, *keys[] = {"auth", "auth", "auth"};
-  for (int i = 0; i < 3; i++)
-    if (files[i] && access(files[i], R_OK) != 0) {
-      rc = hub_node_error(hub_plugin_env_at(env, keys[i]), errbuf, errbuf_size, "auth: cannot read %s: %s", files[i],
-                          strerror(errno));
-      goto out;
-    }
+  const char *secret_file = tok ? tok : pw ? pw : secret;
+  if (secret_file && access(secret_file, R_OK) != 0) {
+    rc = hub_node_error(hub_plugin_env_at(env, "auth"), errbuf, errbuf_size, "auth: cannot read %s: %s", secret_file,
+                        strerror(errno));
+    goto out;
+  }
   const char *owner = env && env->owner ? env->owner : "http";
   if (!(s->breaker = hub_breaker_new(owner, s->endpoint, (int)cfg->breaker.failures, cfg->breaker.open_for_ms)))
     goto out;
