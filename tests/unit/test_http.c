@@ -589,6 +589,40 @@ static void test_statuses(void) {
   sink_free(&s);
 }
 
+static void test_sink_ratelimit(void) {
+  struct sink s;
+  char e[1024];
+  /* 2 a second: the second call waits ~500 ms for its slot; with a 200 ms timeout it would
+   * not get one in time, so it is a RETRY at once, without a call. */
+  CHECK(sink_new(&s, "{url: '@/rl', rate_limit: {per_second: 2, burst: 1}, timeout: 2s}", e, sizeof e));
+  struct hub_msg *m = rec("k", "{}", "id-r"), *res = NULL;
+  struct hub_step_outcome out = {0};
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_OK);
+  hub_msg_destroy(res);
+  double t0 = now_ms();
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_OK);
+  hub_msg_destroy(res);
+  double waited = now_ms() - t0;
+  CHECK(waited >= 450 && waited < 800);
+  sink_free(&s);
+  CHECK(sink_new(&s, "{url: '@/rl', rate_limit: {per_second: 1, burst: 1}, timeout: 200ms}", e, sizeof e));
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_OK);
+  hub_msg_destroy(res);
+  long before = stat_of("requests");
+  t0 = now_ms();
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_RETRY && out.code == HUB_ERR_TIMEOUT);
+  CHECK(now_ms() - t0 < 100);
+  CHECK_CONTAINS(out.reason, "rate limit for http://127.0.0.1:");
+  CHECK(stat_of("requests") == before);
+  char *text = hub_metrics_render_new(), want[256];
+  snprintf(want, sizeof want, "lienthong_ratelimit_waits_total{connector=\"snk\",endpoint=\"%s\"} 0\n", base);
+  CHECK_CONTAINS(text, want);
+  free(text);
+  hub_step_outcome_clear(&out);
+  hub_msg_destroy(m);
+  sink_free(&s);
+}
+
 static void test_sink_breaker(void) {
   struct sink s;
   char e[1024];
@@ -721,6 +755,11 @@ static void test_auth(void) {
   hub_msg_destroy(res);
   CHECK(stat_of("tokens_issued") == issued + 3);
   CHECK(stat_of("requests") == reqs + 3);
+  /* A 401 to a fresh token as well: REJECT, after one new token. */
+  control("/_sim/next", "{\"answers\": [{\"status\": 401}, {\"status\": 401}]}");
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_REJECT);
+  CHECK_CONTAINS(out.reason, "answered HTTP 401");
+  CHECK(stat_of("tokens_issued") == issued + 4);
   sink_free(&s);
   write_file("secret", "wrong\n");
   CHECK(sink_new(&s, opts, e, sizeof e));
@@ -935,6 +974,7 @@ int main(void) {
     test_placeholders();
     test_headers_and_methods();
     test_statuses();
+    test_sink_ratelimit();
     test_sink_breaker();
     test_auth();
     test_tls();
