@@ -183,6 +183,10 @@ static hub_err_t sink_check(const void *p, const struct hub_node *node, const st
   if (c->url && strncasecmp(c->url, "http://", 7) != 0 && strncasecmp(c->url, "https://", 8) != 0)
     return hub_node_error(hub_cfg_value_at(node, at, "url"), errbuf, errbuf_size,
                           "url must start with http:// or https://");
+  const char *auth = c->url ? strstr(c->url, "://") : NULL;
+  if (auth && memchr(auth + 3, '@', strcspn(auth + 3, "/?#")))
+    return hub_node_error(hub_cfg_value_at(node, at, "url"), errbuf, errbuf_size,
+                          "url: credentials in the URL would show in logs and the DLQ; use auth");
   for (size_t i = 0; i < c->headers.n; i++) {
     const char *k = c->headers.keys[i], *v = c->headers.values[i];
     for (size_t j = 0; own_headers[j]; j++)
@@ -197,6 +201,8 @@ static hub_err_t sink_check(const void *p, const struct hub_node *node, const st
 }
 static const struct hub_cfg_constraint sink_rules[] = {
     {"url starts with http:// or https://", "url", "{url: 'ftp://127.0.0.1/x'}", "{url: 'https://127.0.0.1/x'}"},
+    {"url holds no user:password@ (use auth)", "url", "{url: 'http://u:p@127.0.0.1/x'}",
+     "{url: 'http://127.0.0.1/x?mail=a@b'}"},
     {"headers do not set Idempotency-Key, traceparent or Authorization (the sink does)", "headers",
      "{url: 'http://127.0.0.1/x', headers: {Idempotency-Key: x}}", "{url: 'http://127.0.0.1/x', headers: {X-A: x}}"},
     {NULL},
@@ -304,7 +310,10 @@ static hub_err_t parse_url(struct state *s, const struct hub_plugin_env *env, ch
   /* The endpoint: scheme://authority, up to the path. */
   const char *host = strstr(u, "://");
   size_t n = host ? strcspn(host + 3, "/?#") + (size_t)(host + 3 - u) : strlen(u);
-  return (s->endpoint = strndup(u, n)) ? HUB_OK : HUB_ERR_NOMEM;
+  if (!(s->endpoint = strndup(u, n))) return HUB_ERR_NOMEM;
+  for (char *q = s->endpoint; *q; q++) /* it is a label value in /metrics */
+    if (*q == '"' || *q == '\\' || *q == '\n') *q = '_';
+  return HUB_OK;
 }
 
 static char *path_or_null(const struct hub_plugin_env *env, const char *p, int *oom) {

@@ -405,6 +405,8 @@ static void test_placeholders(void) {
   CHECK(!sink_new(&s, "{url: '@/${key'}", e, sizeof e));
   CHECK_CONTAINS(e, "has no closing '}'");
   sink_free(&s);
+  CHECK(sink_new(&s, "{url: '@/x?mail=a@b'}", e, sizeof e)); /* an @ after the host is fine */
+  sink_free(&s);
   CHECK(!sink_new(&s, "{url: 'ftp://127.0.0.1/x'}", e, sizeof e));
   CHECK_CONTAINS(e, "url must start with http:// or https://");
   sink_free(&s);
@@ -426,6 +428,7 @@ static void test_placeholders(void) {
       {"{url: '@/x', method: HEAD}", "method"},
       {"{url: '@/x', headers: {'X-A': \"a\\nb\"}}", "line break"},
       {"{url: '@/x', retry: 3}", "retry"},
+      {"{url: 'http://hub:pw@127.0.0.1:1/x'}", "url: credentials in the URL"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     CHECK(!sink_new(&s, bad[i][0], e, sizeof e));
