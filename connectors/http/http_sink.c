@@ -438,6 +438,12 @@ static char *build_url(struct state *s, const struct hub_msg *in, struct hub_ste
       json_decref(nodes);
       val = owned;
     }
+    if (val && !len) { /* an empty path segment or query value would address something else */
+      free(owned);
+      *sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_NOT_FOUND, "url: %s: the record's value for it is empty",
+                          pt->name);
+      goto out;
+    }
     char *esc = val ? curl_easy_escape(NULL, val, (int)len) : NULL;
     free(owned);
     if (!esc) {

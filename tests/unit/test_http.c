@@ -378,7 +378,13 @@ static void test_placeholders(void) {
   hub_msg_header_del(m, "x-doc");
   CHECK(deliver(&s, m, &res, &out) == HUB_STEP_REJECT);
   CHECK_CONTAINS(out.reason, "${header:x-doc}: the record has no header 'x-doc'");
+  hub_msg_header_set_str(m, "x-doc", "");
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_REJECT);
+  CHECK_CONTAINS(out.reason, "${header:x-doc}: the record's value for it is empty");
   hub_msg_header_set_str(m, "x-doc", "d");
+  set_value(m, "{\"a\": {\"b\": \"\"}, \"n\": 1, \"t\": 1}");
+  CHECK(deliver(&s, m, &res, &out) == HUB_STEP_REJECT);
+  CHECK_CONTAINS(out.reason, "${json:$.a.b}: the record's value for it is empty");
   set_value(m, "{\"a\": {}, \"n\": 1, \"t\": 1}");
   CHECK(deliver(&s, m, &res, &out) == HUB_STEP_REJECT);
   CHECK_CONTAINS(out.reason, "${json:$.a.b}: matches nothing");
