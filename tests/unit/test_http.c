@@ -553,6 +553,7 @@ static void test_statuses(void) {
   CHECK_STR(jstr(j, "headers", "x-ref"), "r1");
   CHECK(!json_object_get(j, "body_base64"));
   CHECK_STR(res ? hub_msg_header_get_str(res, HUB_H_CONTENT_TYPE) : NULL, "application/json");
+  CHECK_STR(res ? hub_msg_header_get_str(res, HUB_H_TYPE) : NULL, "http.response");
   json_decref(j);
   hub_msg_destroy(res);
   CHECK(status_answer(&s, 201, &res, &out) == HUB_STEP_OK);
