@@ -192,7 +192,7 @@ static int dlq_main(int argc, char **argv) {
   }
   char txn[300];
   snprintf(txn, sizeof txn, "lienthong.dlq-replay.%s", route->name);
-  struct hub_transport_opts opts = {"lienthong-dlq", NULL, NULL, c.mode == 2 ? txn : NULL};
+  struct hub_transport_opts opts = {"lienthong-dlq", NULL, NULL, c.mode == 2 ? txn : NULL, cfg->base_dir};
   tops = hub_transport_get(cfg->hub.transport);
   if (tops->open(cfg->transport_cfg, &opts, &t, errbuf, sizeof errbuf) != HUB_OK) {
     fprintf(stderr, "lienthong dlq: %s\n", errbuf);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/cli/man.h"
 #include "hub/core/config.h"
 #include "hub/core/registry.h"
 
@@ -195,8 +196,9 @@ static int doc_main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "config")) return doc_config();
   if (argc == 2 && !strcmp(argv[1], "schema")) return doc_schema();
   if (argc == 3 && !strcmp(argv[1], "options")) return doc_options(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "man")) return hub_man_write(argv[2]) == 0 ? HUB_EXIT_OK : HUB_EXIT_FAIL;
   if (argc >= 2 && !strcmp(argv[1], "options")) return hub_cmd_usage_error(&cmd, "expected: doc options NAME");
-  if (argc != 2) return hub_cmd_usage_error(&cmd, "expected: doc config | doc schema | doc options NAME");
+  if (argc != 2) return hub_cmd_usage_error(&cmd, "expected: doc config | doc schema | doc options NAME | doc man DIR");
   return hub_cmd_usage_error(&cmd, "unknown topic '%s' (config, schema or options NAME)", argv[1]);
 }
 
@@ -207,7 +209,8 @@ static const struct hub_cmd cmd = {
              "       lienthong doc schema         the configuration's JSON Schema\n"
              "                                    (schemas/config/lienthong.schema.json)\n"
              "       lienthong doc options NAME   the options table of the plugin NAME (a step, transport, source or\n"
-             "                                    sink), Markdown, as in a connector's README\n\n"
+             "                                    sink), Markdown, as in a connector's README\n"
+             "       lienthong doc man DIR        manual pages (lienthong.1, lienthong-COMMAND.1) from the --help texts\n\n"
              "All are generated from the config maps the hub parses its file with.",
     .main = doc_main,
 };

@@ -26,7 +26,9 @@ struct hub_source_ops {
    * connect: `lint` creates and destroys every connector. ctx lives until destroy. */
   hub_err_t (*create)(const void *cfg, const struct hub_plugin_env *env, struct hub_source_ctx *ctx, void **state,
                       char *errbuf, size_t errbuf_size);
-  /* Servers start listening here; read the cursor with hub_source_cursor_get. */
+  /* Servers start listening here; read the cursor with hub_source_cursor_get. A failure other
+   * than HUB_ERR_CONFIG (the cluster is not ready yet) is retried with backoff, so start must
+   * be safe to call again after it failed. */
   hub_err_t (*start)(void *state, char *errbuf, size_t errbuf_size);
   /* Pollers: called every `poll_interval` from the source's own thread; emits what it finds.
    * NULL for a source that is called (a server). RETRY-like failures are just returned. */

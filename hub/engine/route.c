@@ -17,6 +17,7 @@ struct hub_route {
   const struct hub_route_cfg *cfg;
   const struct hub_transport_ops *tops;
   const void *tcfg; /* the transport's options */
+  const char *base_dir;
   struct hub_transport *t;
   struct hub_step_chain *chain;
   struct hub_route_metrics *metrics;
@@ -64,6 +65,7 @@ hub_err_t hub_route_create(const struct hub_config *cfg, const struct hub_route_
   r->cfg = rcfg;
   r->tops = transport;
   r->tcfg = cfg->transport_cfg;
+  r->base_dir = cfg->base_dir;
   snprintf(r->group, sizeof r->group, "lienthong.%s", rcfg->name);
   /* One transactional id per route instance: a restarted instance fences its predecessor. */
   snprintf(r->txn_id, sizeof r->txn_id, "lienthong.%s.%s", rcfg->name, cfg->hub.instance);
@@ -107,7 +109,7 @@ static hub_err_t connect_route(struct hub_route *r) {
   int attempt = 0;
   /* No static group membership (group.instance.id): with librdkafka 2.0.2 a broker restart can
    * fence a static member fatally; dynamic members just rejoin. */
-  struct hub_transport_opts opts = {r->client_id, r->group, NULL, r->txn_id};
+  struct hub_transport_opts opts = {r->client_id, r->group, NULL, r->txn_id, r->base_dir};
   while (!hub_stop_requested()) {
     hub_metrics_heartbeat(r->metrics);
     hub_err_t rc = r->t ? HUB_OK : r->tops->open(r->tcfg, &opts, &r->t, errbuf, sizeof errbuf);

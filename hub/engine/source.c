@@ -39,6 +39,7 @@ struct hub_source_ctx {
   void *state;
   const struct hub_transport_ops *tops;
   const void *tcfg;
+  const char *base_dir;
   struct hub_transport *t; /* used by the leader only (or the runner thread before start) */
   char txn_id[400], client_id[300];
   pthread_mutex_t mu;
@@ -235,6 +236,7 @@ hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hu
   c->ops = ops;
   c->tops = transport;
   c->tcfg = cfg->transport_cfg;
+  c->base_dir = cfg->base_dir;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   /* One transactional id per source instance: a restarted instance fences its predecessor. */
@@ -256,7 +258,7 @@ hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hu
 /* Opens the transport and creates the topics, retrying while the cluster is away. */
 static hub_err_t connect_source(struct hub_source_ctx *c) {
   char errbuf[1024];
-  struct hub_transport_opts opts = {c->client_id, NULL, NULL, c->txn_id};
+  struct hub_transport_opts opts = {c->client_id, NULL, NULL, c->txn_id, c->base_dir};
   for (int attempt = 1; !hub_stop_requested() && !c->stopping; attempt++) {
     hub_err_t rc = c->t ? HUB_OK : c->tops->open(c->tcfg, &opts, &c->t, errbuf, sizeof errbuf);
     if (rc == HUB_ERR_CONFIG) {
@@ -295,9 +297,18 @@ static void *runner_main(void *arg) {
   char errbuf[1024];
   hub_log_set_context("connector", c->cfg->name);
   if (connect_source(c) != HUB_OK) goto out;
-  if (c->ops->start && c->ops->start(c->state, errbuf, sizeof errbuf) != HUB_OK) {
-    hub_log(HUB_LOG_ERROR, "source", "%s cannot start: %s", c->cfg->name, errbuf);
-    goto out;
+  /* A start that fails for want of the cluster (a topic just created has no leader yet, the
+   * cursor cannot be read) is retried; a configuration error is final. */
+  for (int attempt = 1; c->ops->start; attempt++) {
+    hub_err_t rc = c->ops->start(c->state, errbuf, sizeof errbuf);
+    if (rc == HUB_OK) break;
+    if (rc == HUB_ERR_CONFIG || rc == HUB_ERR_STOPPED || hub_stop_requested() || c->stopping) {
+      hub_log(HUB_LOG_ERROR, "source", "%s cannot start: %s", c->cfg->name, errbuf);
+      goto out;
+    }
+    int64_t d = hub_backoff_delay_ms(200, 5000, attempt, hub_backoff_random());
+    hub_log(HUB_LOG_WARN, "source", "%s starting: %s; retrying in %lld ms", c->cfg->name, errbuf, (long long)d);
+    for (int64_t left = d; left > 0 && !hub_stop_requested() && !c->stopping; left -= 50) sleep_ms(50);
   }
   atomic_store(&c->started, 1);
   atomic_store(&c->metrics->running, 1);

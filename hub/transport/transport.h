@@ -25,6 +25,7 @@ struct hub_transport_opts {
   const char *group_id;         /* consumer group; NULL: no consumer */
   const char *group_instance;   /* static membership id; NULL: dynamic */
   const char *transactional_id; /* NULL: a plain idempotent producer (acks=all) without transactions */
+  const char *base_dir;         /* the configuration's folder: relative paths in the options start here */
 };
 
 struct hub_transport;

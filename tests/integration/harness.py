@@ -1,9 +1,11 @@
-"""Test harness for integration tests on a real Apache Kafka broker.
+"""Test harness for the runtime's integration tests, on a real Apache Kafka broker or on the
+embedded (SQLite) transport: LT_TEST_TRANSPORT=kafka (default) or embedded.
 
-The broker is started by scripts/kafka-start (ctest fixture or the test itself); records are
-produced and read back with kcat, an independent client, reading with read_committed so only
-committed transactions count. The hub runs as a child process (`lienthong run`).
-Python standard library only.
+Kafka: the broker is started by scripts/kafka-start (ctest fixture or the test itself); records
+are produced and read back with kcat, an independent client, reading with read_committed so only
+committed transactions count. Embedded: records are written and read with Python's sqlite3 module
+straight in the database file, as another process on the machine would. The hub runs as a child
+process (`lienthong run`). Python standard library only.
 """
 import json
 import os
@@ -21,6 +23,9 @@ import uuid
 SRC = os.environ.get("LT_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("LT_BIN") or os.path.join(SRC, "build", "lienthong")
 PORT = int(os.environ.get("LT_TEST_KAFKA_PORT", "29092"))
+TRANSPORT = os.environ.get("LT_TEST_TRANSPORT", "kafka")
+# One database per test program, shared by every hub it starts (as one cluster would be).
+EMBEDDED_DB = os.path.join(tempfile.mkdtemp(prefix="lt-embedded-"), "hub.db") if TRANSPORT == "embedded" else None
 
 
 class Failure(Exception):
@@ -66,7 +71,8 @@ def free_port():
 class Broker:
     def __init__(self, port=PORT, directory=None):
         self.port = port
-        self.dir = directory or os.path.join(SRC, ".cache", "kafka", f"test-{port}")
+        # The test fixture's broker (LT_TEST_BROKER_DIR) unless told otherwise.
+        self.dir = directory or os.environ.get("LT_TEST_BROKER_DIR") or os.path.join(SRC, ".cache", "kafka", f"test-{port}")
         self.bootstrap = f"127.0.0.1:{port}"
 
     def start(self):
@@ -164,6 +170,26 @@ class Hub:
             return ""
 
 
+class Unreachable:
+    """A cluster the hub cannot reach while this lives: on kafka a port nobody listens on; on the
+    embedded transport the database, held by another process's write transaction."""
+
+    def __init__(self):
+        self.bootstrap = f"127.0.0.1:{free_port()}"
+        self.con = None
+        if TRANSPORT == "embedded":
+            import sqlite3
+            self.con = sqlite3.connect(EMBEDDED_DB, isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("BEGIN EXCLUSIVE")
+
+    def release(self):
+        if self.con is not None:
+            self.con.execute("ROLLBACK")
+            self.con.close()
+            self.con = None
+
+
 def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -171,14 +197,92 @@ def unique(prefix):
 def route_config(route, src, dst, steps="      - passthrough: {}\n", errors="", bootstrap=None, extra_hub="",
                  batch="", instance="test"):
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
-    return (f"hub:\n  transport: kafka\n  instance: {instance}\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+    return (f"hub:\n{transport_section(bootstrap)}  instance: {instance}\n"
             f"  admin: {{ listen: '@ADMIN@'{extra_hub} }}\n"
             f"routes:\n  - name: {route}\n    from: {src}\n    to: {dst}\n    steps:\n{steps}"
             + (f"    errors: {errors}\n" if errors else "") + (f"    batch: {batch}\n" if batch else ""))
 
 
+def transport_section(bootstrap=None):
+    """The hub's transport lines for the transport under test."""
+    if TRANSPORT == "embedded":
+        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 6s }}\n"
+    bootstrap = bootstrap or f"127.0.0.1:{PORT}"
+    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+
+
+def _fnv1a(b):
+    h = 2166136261
+    for x in b:
+        h = ((h ^ x) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def _sql(write=False):
+    import sqlite3
+    con = sqlite3.connect(EMBEDDED_DB, timeout=60, isolation_level=None)
+    if write:
+        con.execute("BEGIN IMMEDIATE")
+    return con
+
+
+def _embedded_produce(topic, records):
+    """Appends committed records the way the embedded transport does: offsets from `ends`, the
+    partition from the FNV-1a hash of the key, all in one transaction."""
+    import sqlite3
+    for _ in range(600):
+        try:
+            con = _sql(write=True)
+            break
+        except sqlite3.OperationalError:  # the schema is not there yet: the hub creates it
+            time.sleep(0.1)
+    row = con.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+    if row is None:
+        con.execute("INSERT INTO topics(name, partitions) VALUES(?, 4)", (topic,))
+        con.executemany("INSERT INTO ends(topic, part, next) VALUES(?, ?, 0)", [(topic, p) for p in range(4)])
+        parts = 4
+    else:
+        parts = row[0]
+    ends = dict(con.execute("SELECT part, next FROM ends WHERE topic = ?", (topic,)).fetchall())
+    now = int(time.time() * 1000)
+    rows = []
+    for k, v in records:
+        p = _fnv1a(k.encode()) % parts
+        rows.append((topic, p, ends[p], now, k.encode(), v.encode(), b""))
+        ends[p] += 1
+    con.executemany("INSERT INTO records(topic, part, off, ts, key, value, headers) VALUES(?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("UPDATE ends SET next = ? WHERE topic = ? AND part = ?", [(n, topic, p) for p, n in ends.items()])
+    con.execute("COMMIT")
+    con.close()
+
+
+def _embedded_consume(topic):
+    import sqlite3
+    try:
+        con = _sql()
+        rows = con.execute("SELECT part, off, key, value, headers FROM records WHERE topic = ? ORDER BY part, off",
+                           (topic,)).fetchall()
+        con.close()
+    except sqlite3.OperationalError:
+        return []
+    out = []
+    for p, o, k, v, h in rows:
+        headers, i = {}, 0
+        while i + 8 <= len(h):
+            nl = int.from_bytes(h[i:i + 4], "little")
+            name = h[i + 4:i + 4 + nl].decode()
+            vl = int.from_bytes(h[i + 4 + nl:i + 8 + nl], "little")
+            headers[name] = h[i + 8 + nl:i + 8 + nl + vl].decode(errors="replace")
+            i += 8 + nl + vl
+        out.append({"partition": p, "offset": o, "key": k.decode() if k is not None else "",
+                    "value": v.decode(errors="replace"), "headers": headers})
+    return out
+
+
 def produce(bootstrap, topic, records, extra=None):
     """records: iterable of (key, value) without tabs or newlines. Waits for delivery (acks=all)."""
+    if TRANSPORT == "embedded":
+        return _embedded_produce(topic, list(records))
     data = "".join(f"{k}\t{v}\n" for k, v in records).encode()
     args = ["kcat", "-b", bootstrap, "-P", "-t", topic, "-K", "\t", "-X", "acks=all",
             "-X", "enable.idempotence=true"] + (extra or [])
@@ -189,6 +293,8 @@ def produce(bootstrap, topic, records, extra=None):
 
 def consume(bootstrap, topic, timeout=120):
     """Every committed record of topic as dicts: partition, offset, key, value, headers (dict)."""
+    if TRANSPORT == "embedded":
+        return _embedded_consume(topic)
     fmt = "%p\t%o\t%k\t%s\t%h\n"
     r = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-f", fmt,
                         "-X", "isolation.level=read_committed"], capture_output=True, timeout=timeout)

@@ -3,15 +3,16 @@ enforced; SIGTERM exits 0 in bounded time."""
 import os
 import time
 
-from harness import PORT, Checks, Hub, free_port, produce, route_config, unique, wait_count
+from harness import PORT, Checks, Hub, Unreachable, produce, route_config, unique, wait_count
 
 c = Checks("admin")
 bootstrap = f"127.0.0.1:{PORT}"
 
-# Not ready while there is no cluster to talk to (nothing listens on this port).
-nobody = free_port()
+# Not ready while there is no cluster to talk to (nothing listens on its port, or the database
+# is held by another process).
+down = Unreachable()
 src, dst, route = unique("adm.in"), unique("adm.out"), unique("adm")
-hub = Hub(route_config(route, src, dst, bootstrap=f"127.0.0.1:{nobody}"), "admin-down")
+hub = Hub(route_config(route, src, dst, bootstrap=down.bootstrap), "admin-down")
 hub.start()
 time.sleep(3)
 c.eq(hub.http("/live")[0], 200, "/live without a cluster")
@@ -22,6 +23,7 @@ c.eq(hub.http("/nope")[0], 404, "unknown path")
 rc, took = hub.terminate()
 c.eq(rc, 0, "SIGTERM while connecting exits 0")
 c.ok(took is not None and took < 30, f"... within 30 s ({took})")
+down.release()
 
 token = "t0ken-for-the-admin-tests-1234"
 hub = Hub(route_config(route, src, dst, steps="      - test-fault: { reject_if: POISON }\n",

@@ -24,6 +24,7 @@ struct cfg {
   int64_t threads; /* 0: poller; N: N pushing threads */
   char *ack_file;
   char *unhealthy_file; /* while this file exists the source reports itself unhealthy */
+  int64_t fail_starts;  /* the first N starts fail as if the cluster were not ready */
 };
 
 #define F(f) offsetof(struct cfg, f)
@@ -36,6 +37,8 @@ static const struct hub_cfg_entry entries[] = {
      NULL, NULL, 0, 64},
     {"ack_file", HUB_CFG_STR, F(ack_file), NULL, 1, "file that gets each acknowledged record's value, one a line"},
     {"unhealthy_file", HUB_CFG_STR, F(unhealthy_file), NULL, 0, "report unhealthy while this file exists"},
+    {"fail_starts", HUB_CFG_INT, F(fail_starts), "0", 0, "the first N starts fail as a transport error would",
+     NULL, NULL, 0, 100},
     {NULL},
 };
 static const struct hub_cfg_map map = {"test-source", entries};
@@ -46,6 +49,7 @@ struct state {
   FILE *ack;
   pthread_mutex_t ack_mu;
   int64_t next; /* poller: the next number */
+  int64_t starts;
   atomic_llong pushed;
   atomic_int stop, paused;
   pthread_t *threads;
@@ -124,9 +128,14 @@ static hub_err_t ts_create(const void *cfg, const struct hub_plugin_env *env, st
 
 static hub_err_t ts_start(void *p, char *errbuf, size_t errbuf_size) {
   struct state *s = p;
-  if (!(s->ack = fopen(s->cfg->ack_file, "a"))) {
+  if (!s->ack && !(s->ack = fopen(s->cfg->ack_file, "a"))) { /* start may be called again */
     snprintf(errbuf, errbuf_size, "cannot open %s", s->cfg->ack_file);
-    return HUB_ERR_IO;
+    return HUB_ERR_CONFIG;
+  }
+  if (s->starts++ < s->cfg->fail_starts) {
+    snprintf(errbuf, errbuf_size, "test-source: start %lld of %lld fails on purpose", (long long)s->starts,
+             (long long)s->cfg->fail_starts);
+    return HUB_ERR_TRANSPORT;
   }
   void *cur = NULL;
   size_t len = 0;

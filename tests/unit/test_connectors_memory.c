@@ -1,6 +1,6 @@
 /* The connector runners on the `memory` transport, with the test source and sink
  * (tests/plugins): no broker.
- * - source: what the source acknowledged (its ack file) is exactly what the topic holds, each
+ * - source: a start that fails for want of the cluster is retried; what the source acknowledged (its ack file) is exactly what the topic holds, each
  *   record once, with the cursor committed alongside; an emit whose transaction fails is not
  *   acknowledged, the source is paused and then resumed by the runner's probe; a new runner
  *   continues from the committed cursor.
@@ -105,7 +105,7 @@ static void test_source(void) {
            "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
            "connectors:\n"
            "  - {name: src1, type: test-source, topic: s.out, poll_interval: 10ms, count: 400, batch: 10,\n"
-           "     keys: 7, ack_file: %s/ack}\n",
+           "     keys: 7, ack_file: %s/ack, fail_starts: 2}\n",
            dir);
   struct hub_config *cfg = load(yaml);
   CHECK(cfg && cfg->n_sources == 1);
@@ -226,7 +226,7 @@ static void test_sink(void) {
            "hub: {transport: memory, instance: t, admin: {listen: ''}}\n"
            "connectors:\n"
            "  - {name: snk, type: test-sink, from: k.in, result: k.res, log_file: %s/sink.log, retry_if: STUCK,\n"
-           "     give_result: true, errors: {retries: 3, backoff: 300ms..300ms}, batch: {max_wait: 5ms}}\n",
+           "     give_result: true, errors: {retries: 3, backoff: 1s..1s}, batch: {max_wait: 5ms}}\n",
            dir);
   struct hub_config *cfg = load(yaml);
   CHECK(cfg && cfg->n_routes == 1 && cfg->routes[0].sink);

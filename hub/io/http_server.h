@@ -1,0 +1,71 @@
+/* The shared inbound HTTP server (libmicrohttpd) that webhook-like connectors register paths on.
+ *
+ * One server per listen address, shared by every route registered on it: it starts listening
+ * when the first route is added and stops when the last is removed. A thread per connection
+ * (bounded) so that a handler waiting for a commit stalls nobody else. The server answers by
+ * itself what needs no connector: 404 for an unknown path, 405 for a method other than POST,
+ * 413 before reading the body when Content-Length passes the route's max_body, 401 when mTLS is
+ * on and the client has no trusted certificate, 503 while a route is being removed. A body that
+ * passes max_body without such a Content-Length (chunked) is kept only up to max_body, read on
+ * without keeping it and answered 413 at its end (libmicrohttpd 0.9 queues an answer only
+ * before or after the body; 16 MiB past the limit the connection is closed instead). Every
+ * answer has a JSON body; error answers are {"error": ..., "detail": ...}.
+ * Answers are counted per status code in /metrics (lienthong_http_requests_CODE_total). */
+#ifndef HUB_IO_HTTP_SERVER_H
+#define HUB_IO_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "hub/core/err.h"
+
+/* TLS of a listen address; every route on one address must give the same. Paths as resolved. */
+struct hub_http_tls {
+  const char *cert_file, *key_file; /* PEM; both or neither (neither: plain HTTP) */
+  const char *client_ca_file;       /* PEM: clients must present a certificate it issued; NULL: no mTLS */
+};
+
+/* A request as a handler sees it (borrowed for the handler's call). */
+struct hub_http_request;
+/* A request header's value (case-insensitive name), or NULL. */
+const char *hub_http_request_header(const struct hub_http_request *r, const char *name);
+/* The body as received (NUL-terminated for convenience; *len excludes the NUL). */
+const unsigned char *hub_http_request_body(const struct hub_http_request *r, size_t *len);
+
+/* What a handler answers. status 0 from on_headers: go on, read the body. */
+struct hub_http_answer {
+  unsigned status;
+  char *body;                   /* malloc'd JSON (the server frees it) */
+  const char *retry_after;      /* static, or NULL */
+  const char *www_authenticate; /* static, or NULL */
+};
+/* Sets an error answer with body {"error": ERROR, "detail": DETAIL}. */
+void hub_http_answer_error(struct hub_http_answer *a, unsigned status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+struct hub_http_route_cfg {
+  const char *owner;  /* the connector, for messages */
+  const char *listen; /* host:port (IPv4 address or localhost) */
+  const char *path;   /* exact path, e.g. /hooks/dossier */
+  size_t max_body;
+  struct hub_http_tls tls;
+  /* Called once the headers are in, before any body is read; may answer (a 401 or 415 that
+   * needs no body). NULL: go on. */
+  void (*on_headers)(void *arg, const struct hub_http_request *r, struct hub_http_answer *a);
+  /* Called with the whole body; must answer. May block (waiting for a commit). */
+  void (*on_request)(void *arg, const struct hub_http_request *r, struct hub_http_answer *a);
+  void *arg;
+};
+
+struct hub_http_route;
+
+/* Registers a route, starting the address's server when it is the first. Refused: a path
+ * already served on that address, TLS settings that differ from the address's, an address
+ * that cannot be listened on. The strings are copied. */
+hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_http_route **out, char *errbuf,
+                             size_t errbuf_size);
+/* Removes a route: new requests to it get 503, and this returns once none of its handlers
+ * runs any more. The last route of an address stops the server after the answers in flight
+ * were sent (at most a few seconds). NULL-safe. */
+void hub_http_route_remove(struct hub_http_route *r);
+
+#endif
