@@ -27,7 +27,7 @@ struct hub_breaker {
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct hub_breaker *list;
 
-int64_t hub_breaker_now_ms(void) {
+static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -110,7 +110,7 @@ void hub_breaker_destroy(struct hub_breaker *b) {
 int hub_breaker_allow(struct hub_breaker *b, int64_t *retry_in_ms) {
   int ok = 1;
   pthread_mutex_lock(&b->mu);
-  int64_t now = hub_breaker_now_ms(), left = b->opened_at + b->open_for_ms - now;
+  int64_t now = now_ms(), left = b->opened_at + b->open_for_ms - now;
   if (b->state == HUB_BREAKER_OPEN && left <= 0) {
     b->state = HUB_BREAKER_HALF_OPEN; /* this caller is the probe */
     b->probing = 1;
@@ -140,7 +140,7 @@ void hub_breaker_record(struct hub_breaker *b, int success) {
               b->state == HUB_BREAKER_HALF_OPEN ? "its probe" : "too often in a row", (long long)b->open_for_ms);
     }
     b->state = HUB_BREAKER_OPEN;
-    b->opened_at = hub_breaker_now_ms();
+    b->opened_at = now_ms();
     b->consecutive = 0;
     b->probing = 0;
   }
@@ -163,7 +163,7 @@ enum hub_breaker_state hub_breaker_get_state(struct hub_breaker *b) {
 int hub_breaker_health(struct hub_breaker *b, char *why, size_t why_size) {
   pthread_mutex_lock(&b->mu);
   enum hub_breaker_state s = b->state;
-  int64_t left = b->opened_at + b->open_for_ms - hub_breaker_now_ms();
+  int64_t left = b->opened_at + b->open_for_ms - now_ms();
   pthread_mutex_unlock(&b->mu);
   if (s == HUB_BREAKER_CLOSED) return 1;
   if (s == HUB_BREAKER_OPEN && left > 0)

@@ -28,7 +28,5 @@ void hub_breaker_cancel(struct hub_breaker *b);
 enum hub_breaker_state hub_breaker_get_state(struct hub_breaker *b);
 /* 1 when closed; 0 when open or probing, with the reason in why. */
 int hub_breaker_health(struct hub_breaker *b, char *why, size_t why_size);
-/* The clock the breaker reads: monotonic milliseconds. */
-int64_t hub_breaker_now_ms(void);
 
 #endif
