@@ -45,6 +45,7 @@ static const struct {
     [HUB_ERR_DUPLICATE] = {"duplicate", "duplicate absorbed"},
     [HUB_ERR_AUTH] = {"auth", "authentication failed"},
     [HUB_ERR_UNDECIDED] = {"undecided", "a check hit a matching limit and could not decide"},
+    [HUB_ERR_UNAVAILABLE] = {"unavailable", "endpoint suspended (circuit breaker open)"},
 };
 
 const char *hub_err2name(hub_err_t err) {

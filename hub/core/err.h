@@ -42,6 +42,7 @@ typedef enum hub_err {
   HUB_ERR_DUPLICATE,       /* a duplicate was absorbed */
   HUB_ERR_AUTH,            /* authentication failed */
   HUB_ERR_UNDECIDED,       /* a check hit a matching limit: neither passed nor failed */
+  HUB_ERR_UNAVAILABLE,     /* an endpoint is suspended: its circuit breaker is open */
   HUB_ERR__COUNT
 } hub_err_t;
 

@@ -26,6 +26,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hub_route_metrics *routes;
 static struct hub_connector_metrics *connectors;
 static struct hub_metric_counter *_Atomic counters; /* pushed once each, never removed */
+static struct hub_metric_family *_Atomic families;   /* likewise */
+
+void hub_metrics_register_family(struct hub_metric_family *f) {
+  if (atomic_exchange(&f->registered, 1)) return;
+  f->next = atomic_load(&families);
+  while (!atomic_compare_exchange_weak(&families, &f->next, f)) {
+  }
+}
 
 void hub_metrics_register_counter(struct hub_metric_counter *c) {
   if (atomic_exchange(&c->registered, 1)) return;
@@ -234,6 +242,11 @@ char *hub_metrics_render_new(void) {
   for (struct hub_metric_counter *c = atomic_load(&counters); c; c = c->next)
     add(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", c->name, c->help, c->name, c->name,
         (unsigned long long)atomic_load(&c->value));
+  for (struct hub_metric_family *f = atomic_load(&families); f; f = f->next) {
+    char *text = f->render_new();
+    if (text) add(&b, "%s", text);
+    free(text);
+  }
   add(&b, "# HELP lienthong_process_peak_resident_memory_bytes Peak resident set size.\n"
           "# TYPE lienthong_process_peak_resident_memory_bytes gauge\n"
           "lienthong_process_peak_resident_memory_bytes %lld\n",

@@ -68,6 +68,16 @@ struct hub_metric_counter {
 };
 void hub_metrics_register_counter(struct hub_metric_counter *c);
 
+/* Labelled series a library owns (the HTTP client's breakers and rate limits, one per
+ * connector and endpoint): `render_new` returns their Prometheus text (HELP, TYPE, samples),
+ * malloc'd, or NULL. Static storage, registered once; called from the admin thread. */
+struct hub_metric_family {
+  char *(*render_new)(void);
+  atomic_int registered;
+  struct hub_metric_family *next;
+};
+void hub_metrics_register_family(struct hub_metric_family *f);
+
 /* Resident set size now and at its peak, in bytes (from /proc/self/status); -1 if unknown. */
 int64_t hub_metrics_rss_bytes(void);
 int64_t hub_metrics_peak_rss_bytes(void);

@@ -35,6 +35,7 @@ void hub_step_outcome_clear(struct hub_step_outcome *out) {
   free(out->detail);
   out->detail = NULL;
   out->detail_len = 0;
+  out->retry_after_ms = 0;
   out->code = HUB_OK;
   out->reason[0] = '\0';
 }

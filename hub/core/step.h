@@ -10,6 +10,7 @@
 #define HUB_STEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hub/core/cfgmap.h"
 #include "hub/core/err.h"
@@ -33,6 +34,9 @@ struct hub_step_outcome {
    * transaction (each with its own key, lt.parent and lt.id). Owned by the outcome. */
   struct hub_msg **extra;
   size_t n_extra;
+  /* RETRY: the soonest the record may be tried again (an endpoint's Retry-After), in ms; the
+   * engine's backoff waits at least this long. 0: the backoff alone decides. */
+  int64_t retry_after_ms;
 };
 
 /* Sets code and a formatted reason; returns `result` so a step can `return hub_step_fail(...)`. */

@@ -197,8 +197,9 @@ static enum hub_step_result deliver(struct hub_route *r, const struct hub_msg *w
 }
 
 /* Runs the steps (and the sink) on one record and produces its result or DLQ record inside the
- * open transaction. HOLD_RETRY: the caller holds it and runs it again later (attempt + 1). */
-static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
+ * open transaction. HOLD_RETRY: the caller holds it and runs it again later (attempt + 1), not
+ * before *retry_after_ms. */
+static enum outcome process_one(struct hub_route *r, struct hub_msg *m, int64_t *retry_after_ms) {
   struct hub_step_outcome out = {0};
   char stage[128] = "";
   struct hub_msg *work = hub_msg_dup(m), *result = NULL;
@@ -229,6 +230,7 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m) {
     hub_log(HUB_LOG_INFO, "route", "%s asked for a retry of %s/%d/%lld (attempt %d of %lld): %s", stage, m->topic,
             (int)m->partition, (long long)m->offset, m->attempt, (long long)r->cfg->errors.retries + 1, out.reason);
     res = HOLD_RETRY;
+    *retry_after_ms = out.retry_after_ms;
     goto out;
   }
   if (sr == HUB_STEP_OK && r->sink) {
@@ -403,7 +405,8 @@ hub_err_t hub_route_run(struct hub_route *r) {
         t_open = now_s();
       }
       double t0 = now_s();
-      enum outcome o = process_one(r, m);
+      int64_t retry_after = 0;
+      enum outcome o = process_one(r, m, &retry_after);
       if (o == DONE) {
         batch_add(r, t0);
         if (was_held) r->tops->resume(r->t, m); /* its partition flows again, after it */
@@ -416,6 +419,7 @@ hub_err_t hub_route_run(struct hub_route *r) {
       } else { /* HOLD_RETRY: only this record's partition waits; the others go on */
         int64_t d = hub_backoff_delay_ms(r->cfg->errors.backoff.min_ms, r->cfg->errors.backoff.max_ms, m->attempt,
                                          hub_backoff_random());
+        if (d < retry_after) d = retry_after; /* the endpoint said when (Retry-After) */
         if (!was_held) r->tops->pause(r->t, m);
         m->attempt++;
         if (hold_add(r, m, now_s() + (double)d / 1000.0) != 0) { /* no memory to hold it: redo from poll */
