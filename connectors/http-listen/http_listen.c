@@ -365,7 +365,17 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   }
   if (!find_key(s, r, json, doc, &key, a)) goto out;
   char id[37], trace[56];
-  hub_uuid7(id);
+  /* A caller that re-sends an event after a lost answer (the hub died before its 202) names it
+   * with the same Idempotency-Key: the record then gets the same lt.id, so everything downstream
+   * (a sink's Idempotency-Key) sees one event, not two. */
+  const char *idem = hub_http_request_header(r, "Idempotency-Key");
+  if (idem && *idem) {
+    char seed[600];
+    int n = snprintf(seed, sizeof seed, "http-listen\n%s\n%s", hub_source_name(s->ctx), idem);
+    hub_uuid_from_bytes(seed, n < 0 ? 0 : (size_t)n >= sizeof seed ? sizeof seed - 1 : (size_t)n, id);
+  } else {
+    hub_uuid7(id);
+  }
   const char *tp = hub_http_request_header(r, "traceparent");
   if (!tp || !traceparent_valid(tp)) traceparent_new(trace);
   m = hub_msg_new(key, key ? strlen(key) : 0, body, len);

@@ -195,16 +195,19 @@ void hub_uuid7(char out[37]) {
   uuid_format(b, out);
 }
 
-void hub_uuid_from_origin(const char *topic, int32_t partition, int64_t offset, char out[37]) {
-  char origin[512];
+void hub_uuid_from_bytes(const void *data, size_t len, char out[37]) {
   unsigned char md[32];
   unsigned int mdlen = 0;
-  int n = snprintf(origin, sizeof origin, "%s/%d/%lld", topic ? topic : "", (int)partition, (long long)offset);
-  EVP_Digest(origin, n < 0 ? 0 : (size_t)n >= sizeof origin ? sizeof origin - 1 : (size_t)n, md, &mdlen, EVP_sha256(),
-             NULL);
+  EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
   md[6] = (unsigned char)(0x80 | (md[6] & 0x0f)); /* version 8: custom (RFC 9562) */
   md[8] = (unsigned char)(0x80 | (md[8] & 0x3f));
   uuid_format(md, out);
+}
+
+void hub_uuid_from_origin(const char *topic, int32_t partition, int64_t offset, char out[37]) {
+  char origin[512];
+  int n = snprintf(origin, sizeof origin, "%s/%d/%lld", topic ? topic : "", (int)partition, (long long)offset);
+  hub_uuid_from_bytes(origin, n < 0 ? 0 : (size_t)n >= sizeof origin ? sizeof origin - 1 : (size_t)n, out);
 }
 
 void hub_sha256_hex(const void *data, size_t len, char out[65]) {

@@ -78,6 +78,8 @@ void hub_uuid7(char out[37]);
 /* A UUIDv8 derived from where a record sits (SHA-256 of "topic/partition/offset"): the same
  * record always gets the same id, so a sink can use it as an idempotency key. */
 void hub_uuid_from_origin(const char *topic, int32_t partition, int64_t offset, char out[37]);
+/* A UUIDv8 from the SHA-256 of `data`: the same bytes always give the same id. */
+void hub_uuid_from_bytes(const void *data, size_t len, char out[37]);
 /* Lower-case hex SHA-256 of data, 64 characters + NUL. */
 void hub_sha256_hex(const void *data, size_t len, char out[65]);
 
