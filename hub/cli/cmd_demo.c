@@ -325,7 +325,7 @@ static int demo_main(int argc, char **argv) {
           "      path: /onestop/dossiers, key: $.dossierCode, auth: { hmac_sha256_secret_file: webhook.secret } }\n"
           "  - { name: dvcqg, type: http, from: dvcqg.sync.request, result: dvcqg.sync.result,\n"
           "      url: 'http://127.0.0.1:%d/api/DongBoHoSoMC', timeout: 10s }\n"
-          "  - { name: axis-inbox, type: file-in, topic: axis.document.received, path: axis-inbox, settle: 200ms }\n"
+          "  - { name: axis-inbox, type: file-in, topic: axis.document.received, path: axis-inbox, settle: 200ms,\n      poll_interval: 100ms }\n"
           "  - { name: dms-outbox, type: file-out, from: axis.document.verified, path: dms-outbox,\n"
           "      filename: '${key}' }\n"
           "routes:\n"
@@ -473,7 +473,7 @@ static int demo_main(int argc, char **argv) {
   const struct hub_msg *d1 = by_key(&got, "cong-van-123.edxml"), *d2 = by_key(&sig, "cong-van-123.edxml"),
                        *d3 = by_key(&ver, "cong-van-123.edxml");
   struct stat st;
-  double written = stat(outbox, &st) == 0 ? (double)st.st_mtime : 0;
+  double written = stat(outbox, &st) == 0 ? (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9 : 0;
   step(t_doc, t_doc, "agency", "dropped into axis-inbox/");
   step(t_doc, d1 ? (double)d1->timestamp_ms / 1000.0 : 0, "hub: file-in", "committed, moved to axis-inbox/done/");
   char sigline[400];
