@@ -38,7 +38,7 @@ hub = Hub("", "http-e2e")
 sim_log, sim_port_file = os.path.join(hub.dir, "sim.log"), os.path.join(hub.dir, "sim.port")
 sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "http_sim.py"), "--port-file", sim_port_file,
                         "--log", sim_log, "--seed", str(rand.randrange(1 << 30)), "--fail-rate", "0.2",
-                        "--fail-status", "503", "--hang-rate", "0.02", "--hang-for", "3", "--reject-if", "REFUSE-ME",
+                        "--fail-status", "503", "--hang-rate", "0.005", "--hang-for", "2", "--reject-if", "REFUSE-ME",
                         "--reject-status", "422"], stdout=subprocess.DEVNULL, stderr=open(sim_log + ".err", "w"))
 for _ in range(100):
     if os.path.exists(sim_port_file) and open(sim_port_file).read().strip():
@@ -180,7 +180,7 @@ def sim_requests():
     return out
 
 
-deadline = time.time() + 300
+deadline = time.time() + 600
 seen = set()
 while time.time() < deadline:
     seen = {r["headers"].get("idempotency-key") for r in sim_requests() if r["path"].startswith("/api/events/")}
