@@ -127,7 +127,7 @@ def caller(start):
             progress[0] += 1
 
 
-threads = [threading.Thread(target=caller, args=(t,)) for t in range(THREADS)]
+threads = [threading.Thread(target=caller, args=(t,), daemon=True) for t in range(THREADS)]
 for t in threads:
     t.start()
 
