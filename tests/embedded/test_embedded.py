@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import BIN, Checks, Hub, log  # noqa: E402
+from harness import BIN, Checks, Hub, lines, log, wait_until  # noqa: E402
 
 c = Checks("embedded")
 work = tempfile.mkdtemp(prefix="lt-embedded-")
@@ -45,25 +45,6 @@ def topic(name):
             for p, o, k, v, _ in rows]
 
 
-def lines(path):
-    try:
-        with open(path) as f:
-            return [l.rstrip("\n") for l in f if l.endswith("\n")]
-    except FileNotFoundError:
-        return []
-
-
-def wait_until(cond, timeout, hub=None, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        if hub is not None and not hub.alive():
-            log(f"hub died while waiting for {what}:\n{hub.tail()}")
-            return False
-        time.sleep(0.2)
-    log(f"timed out waiting for {what}")
-    return False
 
 
 def exactly_once_in_order(records, what):

@@ -206,6 +206,29 @@ class Unreachable:
             self.con = None
 
 
+def lines(path):
+    """The complete lines of a file a process is still appending to ([] before it exists)."""
+    try:
+        with open(path) as f:
+            return [l.rstrip("\n") for l in f if l.endswith("\n")]
+    except FileNotFoundError:
+        return []
+
+
+def wait_until(cond, timeout, hub=None, what="condition"):
+    """Polls cond() until it holds (True), the timeout passes or the hub dies (False, logged)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        if hub is not None and not hub.alive():
+            log(f"hub died while waiting for {what}:\n{hub.tail()}")
+            return False
+        time.sleep(0.2)
+    log(f"timed out waiting for {what}")
+    return False
+
+
 def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -16,7 +16,7 @@ import json
 import os
 import time
 
-from harness import PORT, Checks, Hub, consume, log, produce, unique, wait_count
+from harness import PORT, Checks, Hub, consume, lines, log, produce, unique, wait_count, wait_until
 
 c = Checks("connectors")
 bootstrap = f"127.0.0.1:{PORT}"
@@ -29,25 +29,6 @@ def hub_config(connectors, routes=""):
             f"connectors:\n{connectors}" + (f"routes:\n{routes}" if routes else ""))
 
 
-def lines(path):
-    try:
-        with open(path) as f:
-            return [l.rstrip("\n") for l in f if l.endswith("\n")]
-    except FileNotFoundError:
-        return []
-
-
-def wait_until(cond, timeout, hub=None, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        if hub is not None and not hub.alive():
-            log(f"hub died while waiting for {what}:\n{hub.tail()}")
-            return False
-        time.sleep(0.2)
-    log(f"timed out waiting for {what}")
-    return False
 
 
 # ---------------------------------------------------------------- 1 and 2: poller + sink, SIGKILL

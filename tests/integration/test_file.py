@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from harness import PORT, Checks, Hub, consume, log, produce, rng, unique, wait_count
+from harness import PORT, Checks, Hub, consume, log, produce, rng, unique, wait_count, wait_until
 
 c = Checks("file")
 bootstrap = f"127.0.0.1:{PORT}"
@@ -37,18 +37,6 @@ def visible(folder):
     except FileNotFoundError:
         return set()
 
-
-def wait_until(cond, timeout, hub=None, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        if hub is not None and not hub.alive():
-            log(f"hub died while waiting for {what}:\n{hub.tail()}")
-            return False
-        time.sleep(0.2)
-    log(f"timed out waiting for {what}")
-    return False
 
 
 def content(i, r):

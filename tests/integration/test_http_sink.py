@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 
-from harness import PORT, Checks, Hub, consume, log, produce, unique, wait_count
+from harness import PORT, Checks, Hub, consume, lines, log, produce, unique, wait_count, wait_until
 
 c = Checks("http_sink")
 bootstrap = f"127.0.0.1:{PORT}"
@@ -28,12 +28,8 @@ SRC = os.environ["LT_SOURCE_DIR"]
 N = 2000
 
 
-def lines(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.endswith("\n")]
-    except FileNotFoundError:
-        return []
+def sim_records(path):
+    return [json.loads(l) for l in lines(path)]
 
 
 def origin_id(topic, partition, offset):
@@ -43,18 +39,6 @@ def origin_id(topic, partition, offset):
     md[8] = 0x80 | (md[8] & 0x3F)
     return str(uuid.UUID(bytes=bytes(md)))
 
-
-def wait_until(cond, timeout, hub, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        if not hub.alive():
-            log(f"hub died while waiting for {what}:\n{hub.tail()}")
-            return False
-        time.sleep(0.2)
-    log(f"timed out waiting for {what}")
-    return False
 
 
 topic, results, name = unique("http.in"), unique("http.res"), unique("httpsink")
@@ -92,7 +76,7 @@ try:
     c.eq(len(inputs), N, "input records")
 
     def distinct_keys():
-        return len({r["headers"].get("idempotency-key") for r in lines(sim_log) if r["path"].startswith("/dossiers/")})
+        return len({r["headers"].get("idempotency-key") for r in sim_records(sim_log) if r["path"].startswith("/dossiers/")})
 
     for k, target in enumerate((600, 1300)):
         wait_until(lambda: distinct_keys() >= target, 180, hub, f"{target} records at the sim")
@@ -108,7 +92,7 @@ try:
     time.sleep(2)  # anything extra would show now
     res = consume(bootstrap, results)
     dlq = consume(bootstrap, f"{name}.dlq")
-    seen = [r for r in lines(sim_log) if r["path"].startswith("/dossiers/")]
+    seen = [r for r in sim_records(sim_log) if r["path"].startswith("/dossiers/")]
     log(f"sim: {len(seen)} calls, {sum(1 for r in seen if r['answer'] >= 500)} 5xx, "
         f"{sum(1 for r in seen if r.get('hang'))} held past the timeout; results {len(res)}, DLQ {len(dlq)}")
 
