@@ -85,7 +85,9 @@ c.eq(len(set(res_values)), N, "distinct results")
 by_value = {r["value"]: r["key"] for r in out}
 c.ok(all(by_value.get(json.loads(r["value"])["delivered"]) == r["key"] for r in res), "results keyed like their input")
 m = hub.metrics()
-c.ok(m.get(f'lienthong_connector_records_total{{connector="{name}",kind="source"}}', 0) > 0, "source metrics")
+# The last restart may have found nothing left to emit: the series must be there, its count may be 0.
+c.ok(f'lienthong_connector_records_total{{connector="{name}",kind="source"}}' in m, "source metrics")
+c.ok(m.get(f'lienthong_connector_up{{connector="{name}",kind="source"}}') == 1.0, "source reported up")
 c.ok(m.get(f'lienthong_connector_up{{connector="{sink}",kind="sink"}}') == 1.0, "sink reported up")
 rc, _ = hub.terminate()
 c.eq(rc, 0, "exit code after SIGTERM")
