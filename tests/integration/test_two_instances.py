@@ -18,8 +18,14 @@ b.start()
 a.wait_ready()
 b.wait_ready()
 lbl = f'{{route="{route}"}}'
-pa = a.metrics().get(f"lienthong_route_assigned_partitions{lbl}", 0)
-pb = b.metrics().get(f"lienthong_route_assigned_partitions{lbl}", 0)
+# Both are ready once each holds partitions; the other may still be taking its share for a moment.
+deadline = time.time() + 15
+while True:
+    pa = a.metrics().get(f"lienthong_route_assigned_partitions{lbl}", 0)
+    pb = b.metrics().get(f"lienthong_route_assigned_partitions{lbl}", 0)
+    if (pa + pb == 4.0 and pa > 0 and pb > 0) or time.time() > deadline:
+        break
+    time.sleep(0.2)
 c.eq(pa + pb, 4.0, f"the 4 partitions are split between the instances ({pa} + {pb})")
 c.ok(pa > 0 and pb > 0, "each instance holds partitions")
 records = keyed_records(N, KEYS)
