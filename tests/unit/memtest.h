@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdio.h>
+
+#include "hub/core/config.h"
 #include "hub/transport/transport.h"
 
 static const struct hub_transport_ops *T;
@@ -65,6 +68,19 @@ static inline double now_ms(void) {
 static inline void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* Writes YAML as DIR/hub.yaml and loads it (NULL, with the error on stderr, when it is refused). */
+static inline struct hub_config *config_load_in(const char *dir, const char *yaml) {
+  char path[512], e[1024] = "";
+  snprintf(path, sizeof path, "%s/hub.yaml", dir);
+  FILE *f = fopen(path, "w");
+  if (!f) return NULL;
+  fputs(yaml, f);
+  fclose(f);
+  struct hub_config *cfg = NULL;
+  if (hub_config_load(path, &cfg, e, sizeof e) != HUB_OK) fprintf(stderr, "config: %s\n", e);
+  return cfg;
 }
 
 #endif

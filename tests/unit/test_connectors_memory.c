@@ -30,18 +30,6 @@ static char dir[] = "/tmp/lt-connectors-XXXXXX";
 
 
 
-static struct hub_config *load(const char *yaml) {
-  char path[512], e[1024] = "";
-  snprintf(path, sizeof path, "%s/hub.yaml", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return NULL;
-  fputs(yaml, f);
-  fclose(f);
-  struct hub_config *cfg = NULL;
-  if (hub_config_load(path, &cfg, e, sizeof e) != HUB_OK) fprintf(stderr, "config: %s\n", e);
-  return cfg;
-}
-
 /* The lines of a file (malloc'd array of malloc'd strings). */
 struct lines {
   char **v;
@@ -107,7 +95,7 @@ static void test_source(void) {
            "  - {name: src1, type: test-source, topic: s.out, poll_interval: 10ms, count: 400, batch: 10,\n"
            "     keys: 7, ack_file: %s/ack, fail_starts: 2}\n",
            dir);
-  struct hub_config *cfg = load(yaml);
+  struct hub_config *cfg = config_load_in(dir, yaml);
   CHECK(cfg && cfg->n_sources == 1);
   if (!cfg) return;
   char e[1024];
@@ -165,7 +153,7 @@ static void test_source(void) {
            "  - {name: src1, type: test-source, topic: s.out, poll_interval: 10ms, count: 450, batch: 10,\n"
            "     keys: 7, ack_file: %s/ack}\n",
            dir);
-  cfg = load(yaml);
+  cfg = config_load_in(dir, yaml);
   s = NULL;
   CHECK(cfg && hub_source_runner_create(cfg, &cfg->sources[0], T, &s, e, sizeof e) == HUB_OK);
   if (s) {
@@ -228,7 +216,7 @@ static void test_sink(void) {
            "  - {name: snk, type: test-sink, from: k.in, result: k.res, log_file: %s/sink.log, retry_if: STUCK,\n"
            "     give_result: true, errors: {retries: 3, backoff: 1s..1s}, batch: {max_wait: 5ms}}\n",
            dir);
-  struct hub_config *cfg = load(yaml);
+  struct hub_config *cfg = config_load_in(dir, yaml);
   CHECK(cfg && cfg->n_routes == 1 && cfg->routes[0].sink);
   if (!cfg) return;
   char e[1024];

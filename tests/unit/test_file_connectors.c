@@ -87,18 +87,6 @@ static int count_files(const char *sub) {
   return n;
 }
 
-static struct hub_config *load(const char *yaml) {
-  char path[512], e[1024] = "";
-  snprintf(path, sizeof path, "%s/hub.yaml", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return NULL;
-  fputs(yaml, f);
-  fclose(f);
-  struct hub_config *cfg = NULL;
-  if (hub_config_load(path, &cfg, e, sizeof e) != HUB_OK) fprintf(stderr, "config: %s\n", e);
-  return cfg;
-}
-
 /* Takes names for up to timeout_ms; returns how many, and whether `name` was among them. */
 static int take_for(struct hub_folder_watch *w, int timeout_ms, const char *name, int *seen) {
   int got = 0;
@@ -236,7 +224,7 @@ static const char *src_yaml =
 static struct hub_source_runner *start_source(struct hub_config **cfg) {
   char yaml[1024], e[1024];
   snprintf(yaml, sizeof yaml, src_yaml, dir);
-  *cfg = load(yaml);
+  *cfg = config_load_in(dir, yaml);
   struct hub_source_runner *s = NULL;
   CHECK(*cfg && hub_source_runner_create(*cfg, &(*cfg)->sources[0], T, &s, e, sizeof e) == HUB_OK);
   if (s) CHECK(hub_source_runner_start(s) == HUB_OK);
@@ -391,7 +379,7 @@ static void test_source_late_folder(void) {
            "connectors:\n"
            "  - {name: late, type: file-in, topic: late.out, path: %s/late, poll_interval: 20ms, settle: 100ms}\n",
            dir);
-  struct hub_config *cfg = load(yaml);
+  struct hub_config *cfg = config_load_in(dir, yaml);
   struct hub_source_runner *s = NULL;
   CHECK(cfg && hub_source_runner_create(cfg, &cfg->sources[0], T, &s, e, sizeof e) == HUB_OK);
   if (!s) return;
@@ -450,7 +438,7 @@ static void test_source_move_fails(void) {
   char p[600];
   path_of(p, sizeof p, "xdev", NULL);
   CHECK(mkdir(p, 0755) == 0);
-  struct hub_config *cfg = load(yaml);
+  struct hub_config *cfg = config_load_in(dir, yaml);
   struct hub_source_runner *s = NULL;
   CHECK(cfg && hub_source_runner_create(cfg, &cfg->sources[0], T, &s, e, sizeof e) == HUB_OK);
   if (!s) return;
@@ -551,7 +539,7 @@ static void test_sink(void) {
            "     errors: {retries: 1000, backoff: 100ms..100ms}, batch: {max_wait: 5ms}}\n"
            "  - {name: fperm, type: file-out, from: p.in, path: /sys, errors: {retries: 3, backoff: 20ms..20ms}}\n",
            dir, dir);
-  struct hub_config *cfg = load(yaml);
+  struct hub_config *cfg = config_load_in(dir, yaml);
   CHECK(cfg && cfg->n_routes == 3);
   if (!cfg || cfg->n_routes != 3) return;
   char e[1024], p[600];

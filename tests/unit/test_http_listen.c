@@ -207,15 +207,6 @@ static void write_file(const char *name, const char *text) {
   }
 }
 
-static struct hub_config *load(const char *yaml) {
-  char path[512], e[1024] = "";
-  snprintf(path, sizeof path, "%s/hub.yaml", dir);
-  write_file("hub.yaml", yaml);
-  struct hub_config *cfg = NULL;
-  if (hub_config_load(path, &cfg, e, sizeof e) != HUB_OK) fprintf(stderr, "config: %s\n", e);
-  return cfg;
-}
-
 struct hub_run {
   struct hub_config *cfg;
   struct hub_source_runner *r[4];
@@ -225,7 +216,7 @@ struct hub_run {
 static int start(struct hub_run *h, const char *yaml) {
   char e[1024] = "";
   memset(h, 0, sizeof *h);
-  if (!(h->cfg = load(yaml))) return 0;
+  if (!(h->cfg = config_load_in(dir, yaml))) return 0;
   for (size_t i = 0; i < h->cfg->n_sources && i < 4; i++) {
     if (hub_source_runner_create(h->cfg, &h->cfg->sources[i], T, &h->r[i], e, sizeof e) != HUB_OK) {
       fprintf(stderr, "create: %s\n", e);
