@@ -803,6 +803,8 @@ hub_err_t hub_xmldsig_verifier_new(const struct hub_xmldsig_verify_opts *opts, s
       (rc = hub_truststore_new(opts->trust_ca, opts->n_trust_ca, opts->crl, opts->n_crl, opts->clock_skew_s, &v->ts,
                                errbuf, errbuf_size)) != HUB_OK)
     goto out;
+  if (v->ts && opts->cert_policy && (rc = hub_truststore_set_policy(v->ts, opts->cert_policy, errbuf, errbuf_size)))
+    goto out;
   if (opts->n_pinned) {
     if (!(v->pins = calloc(opts->n_pinned, sizeof *v->pins))) {
       rc = HUB_ERR_NOMEM;

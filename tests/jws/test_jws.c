@@ -9,6 +9,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -228,6 +229,9 @@ static int make_expired_cert(void) {
     X509_gmtime_adj(X509_getm_notBefore(x), -2L * 365 * 86400);
     X509_gmtime_adj(X509_getm_notAfter(x), -1L * 365 * 86400);
     X509_set_pubkey(x, pub);
+    X509_EXTENSION *ku = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature");
+    if (ku) X509_add_ext(x, ku, -1);
+    X509_EXTENSION_free(ku);
     if (X509_sign(x, ca_key, EVP_sha256()) > 0 && (f = fopen(tpath("rsa-expired.crt"), "w"))) {
       if (PEM_write_X509(f, x)) rc = 0;
       fclose(f);
