@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <libxml/c14n.h>
+#include <libxml/hash.h>
 #include <libxml/parser.h>
 #include <libxml/valid.h>
 #include <openssl/ecdsa.h>
@@ -197,32 +198,43 @@ static void collect_ds(xmlNodePtr n, const char *local, xmlNodePtr *found, size_
   }
 }
 
-/* Registers every Id/ID/id attribute as an XML ID so "#x" references resolve, refusing a
- * value used twice: duplicate Ids are the classic way to make the verifier and the reader look
- * at different elements. */
-static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+/* Registers every Id/ID/id attribute without a namespace as an XML ID so "#x" references resolve
+ * (libxml2 registers xml:id itself), refusing a value used twice by any attribute named Id, ID or
+ * id in any namespace (xml:id, wsu:Id, ...): duplicate Ids are the classic way to make the verifier
+ * and the reader look at different elements, and libxml2 binds only the first. `seen` maps each
+ * value to its first attribute. */
+static hub_err_t register_ids_in(xmlDocPtr doc, xmlNodePtr n, xmlHashTablePtr seen, char *errbuf,
+                                 size_t errbuf_size) {
   for (; n; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
     for (xmlAttrPtr a = n->properties; a; a = a->next) {
-      if (a->ns || (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") &&
-                    strcmp((const char *)a->name, "id")))
+      if (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") && strcmp((const char *)a->name, "id"))
         continue;
       xmlChar *val = xmlNodeListGetString(doc, a->children, 1);
       if (!val) continue;
-      xmlAttrPtr prev = xmlGetID(doc, val);
-      if (prev && prev != a) {
+      xmlAttrPtr prev = xmlHashLookup(seen, val);
+      if (prev) {
         snprintf(errbuf, errbuf_size, "duplicate Id '%s' (line %d and line %d)", (const char *)val,
                  prev->parent ? prev->parent->line : 0, n->line);
         xmlFree(val);
         return HUB_ERR_SIG_POLICY;
       }
-      if (!prev) xmlAddID(NULL, doc, val, a);
+      xmlHashAddEntry(seen, val, a);
+      if (!a->ns && !xmlGetID(doc, val)) xmlAddID(NULL, doc, val, a);
       xmlFree(val);
     }
-    hub_err_t rc = register_ids(doc, n->children, errbuf, errbuf_size);
+    hub_err_t rc = register_ids_in(doc, n->children, seen, errbuf, errbuf_size);
     if (rc) return rc;
   }
   return HUB_OK;
+}
+
+static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+  xmlHashTablePtr seen = xmlHashCreate(16);
+  if (!seen) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  hub_err_t rc = register_ids_in(doc, n, seen, errbuf, errbuf_size);
+  xmlHashFree(seen, NULL);
+  return rc;
 }
 
 static char *attr(xmlNodePtr n, const char *name) {
