@@ -874,6 +874,24 @@ static int in_tree(xmlNodePtr n, xmlNodePtr top) {
   return 0;
 }
 
+#define EXC_C14N_NS "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+/* Exclusive c14n's parameter (RFC 3741 / exc-c14n §3): an ec:InclusiveNamespaces with only a
+ * PrefixList, as the one child of a CanonicalizationMethod or Transform whose algorithm is
+ * exclusive c14n. It sits inside SignedInfo, so the signature covers it; xmlsec applies it. */
+static int inclusive_namespaces(xmlNodePtr n) {
+  xmlNodePtr p = n->parent;
+  if (!is_el(n, EXC_C14N_NS, "InclusiveNamespaces") || first_el(n->children) || !p ||
+      !(is_ds(p, "CanonicalizationMethod") || is_ds(p, "Transform")) || first_el(p->children) != n || next_el(n))
+    return 0;
+  for (xmlAttrPtr a = n->properties; a; a = a->next)
+    if (a->ns || strcmp((const char *)a->name, "PrefixList")) return 0;
+  xmlChar *alg = xmlGetProp(p, (const xmlChar *)"Algorithm");
+  int ok = alg && (!strcmp((const char *)alg, EXC_C14N_NS) || !strcmp((const char *)alg, EXC_C14N_NS "WithComments"));
+  xmlFree(alg);
+  return ok;
+}
+
 /* The first element under `n` (skipping `skip`) outside the XML-DSig namespaces, or NULL. */
 static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
   static const char *const ok[] = {DSIG_NS, "http://www.w3.org/2009/xmldsig11#",
@@ -882,6 +900,7 @@ static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
     if (n->type != XML_ELEMENT_NODE || n == skip) continue;
     int known = 0;
     for (int i = 0; ok[i] && !known; i++) known = n->ns && !strcmp((const char *)n->ns->href, ok[i]);
+    if (!known && inclusive_namespaces(n)) continue;
     if (!known) return n;
     xmlNodePtr f = foreign_element(n->children, skip);
     if (f) return f;

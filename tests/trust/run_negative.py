@@ -111,6 +111,28 @@ with tempfile.TemporaryDirectory() as d:
     expect("the signed xml:id reused by a namespaced Id", verify(paths["xmlid-other"], ["--element-id", "doc"]),
            "sig-policy", "duplicate Id 'doc'")
 
+    # exclusive c14n's InclusiveNamespaces PrefixList inside SignedInfo, as xmlsec1 signs it: accepted;
+    # the same element anywhere else, or carrying anything but PrefixList, is unsigned content
+    ec = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    t = tmpl(PAY, uri="#doc", root_attrs=' Id="doc" xmlns:x="urn:x"')
+    t = t.replace('<CanonicalizationMethod Algorithm="%s"/>' % ec, '<CanonicalizationMethod Algorithm="%s">'
+                  '<ec:InclusiveNamespaces xmlns:ec="%s" PrefixList="x #default"/></CanonicalizationMethod>' % (ec, ec))
+    t = t.replace('<Transform Algorithm="%s"/>' % ec, '<Transform Algorithm="%s"><ec:InclusiveNamespaces '
+                  'xmlns:ec="%s" PrefixList="x"/></Transform>' % (ec, ec))
+    assert t.count("InclusiveNamespaces ") == 2
+    incl = xmlsec_sign(t, "agency-rsa-key.pem", "agency-rsa-cert.pem", id_attr="Payment").decode("utf-8")
+    for name, doc, want, reason in [
+            ("InclusiveNamespaces PrefixList (xmlsec1-signed)", incl, "ok", "UBND Tinh Nghe An"),
+            ("InclusiveNamespaces in KeyInfo", incl.replace("<KeyInfo>", '<KeyInfo><ec:InclusiveNamespaces xmlns:ec="%s" '
+                                                            'PrefixList="x"/>' % ec, 1),
+             "sig-policy", "foreign element InclusiveNamespaces"),
+            ("InclusiveNamespaces with a child", incl.replace('PrefixList="x"/>', 'PrefixList="x"><Amount>1</Amount>'
+                                                              '</ec:InclusiveNamespaces>', 1),
+             "sig-policy", "foreign element InclusiveNamespaces")]:
+        path = os.path.join(d, "incl.xml")
+        open(path, "w").write(doc)
+        expect(name, verify(path, []), want, reason)
+
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)
     r = subprocess.run([LT, "verify", "--trust", os.path.join(KEYS, "ca.pem"), "--policy", "lax", big],
