@@ -310,7 +310,7 @@ static enum hub_step_result ps_deliver(void *p, const struct hub_msg *in, struct
   /* The platform refused the call: its words go to the DLQ. */
   const char *code = json_is_string(maloi) ? json_string_value(maloi) : json_is_string(ecode) ? json_string_value(ecode) : "?";
   const char *why = json_string_value(json_object_get(ans, json_is_string(maloi) ? "MoTaLoi" : "error_message"));
-  sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_HTTP, "%s %s refused %s: HTTP %ld, %s %s: %.300s", op_types[op],
+  sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_HTTP, "%s %s refused %s: HTTP %ld; %s %s: %.300s", op_types[op],
                      s->url[op], ref, st, json_is_string(maloi) ? "MaLoi" : "error_code", code, why ? why : "");
   set_detail(out, resp.body, resp.body_len);
 out:
