@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "hub/core/log.h"
+#include "hub/core/metrics.h"
 #include "hub/core/registry.h"
 #include "hub/engine/connector.h"
 #include "hub/io/http_server.h"
@@ -102,8 +103,15 @@ struct state {
   pthread_cond_t cv;
   struct txn *buckets[BUCKETS];
   atomic_int paused, listening;
-  atomic_ulong accepted, rejected, duplicates;
 };
+
+/* In /metrics, for every paygov-confirm of the process. */
+static struct hub_metric_counter m_accepted = {"lienthong_paygov_callbacks_accepted_total",
+                                               "confirm callbacks verified and committed (one per transaction)"};
+static struct hub_metric_counter m_rejected = {"lienthong_paygov_callbacks_rejected_total",
+                                               "confirm callbacks refused (bad MaXacThuc, malformed, other partner)"};
+static struct hub_metric_counter m_duplicates = {"lienthong_paygov_callbacks_duplicate_total",
+                                                 "confirm callbacks for a transaction already taken (no effect)"};
 
 static unsigned hash(const char *s) {
   unsigned h = 2166136261u;
@@ -189,7 +197,7 @@ static hub_err_t record_refusal(struct state *s, const unsigned char *body, size
 static void refuse(struct state *s, struct hub_http_answer *a, const unsigned char *body, size_t len,
                    const char *ref, const char *ecode, const char *maloi, const char *text, const char *reason,
                    const char *ct) {
-  atomic_fetch_add(&s->rejected, 1);
+  atomic_fetch_add(&m_rejected.value, 1);
   hub_log(HUB_LOG_WARN, "paygov-confirm", "%s: callback%s%s refused: %s", hub_source_name(s->ctx), ref ? " " : "",
           ref ? ref : "", reason);
   if (record_refusal(s, body, len, ref, "paygov.callback.rejected", ecode, reason, ct) != HUB_OK)
@@ -265,7 +273,7 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   while ((t = txn_find(s, txn_key)) && !t->done) pthread_cond_wait(&s->cv, &s->mu); /* the same, in flight */
   if (t) {
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add(&s->duplicates, 1);
+    atomic_fetch_add(&m_duplicates.value, 1);
     if (record_refusal(s, body, len, ref, "paygov.callback.duplicate", "duplicate",
                        "this transaction was already accepted; the callback has no further effect", ct) != HUB_OK)
       unavailable(a, "the repeated callback could not be recorded; send it again");
@@ -297,7 +305,7 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   if (rc == HUB_OK) {
-    atomic_fetch_add(&s->accepted, 1);
+    atomic_fetch_add(&m_accepted.value, 1);
     reply(s, a, 200, "00", "Thành công", ref);
   } else {
     unavailable(a, rc == HUB_ERR_STOPPED ? "the hub is stopping; nothing was written"
@@ -346,6 +354,9 @@ static hub_err_t pc_create(const void *cfg, const struct hub_plugin_env *env, st
 
 static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {
   struct state *s = p;
+  hub_metrics_register_counter(&m_accepted);
+  hub_metrics_register_counter(&m_rejected);
+  hub_metrics_register_counter(&m_duplicates);
   hub_err_t err = hub_source_ensure_topic(s->ctx, s->cfg->rejected_topic, errbuf, errbuf_size);
   if (err != HUB_OK) return err;
   /* What was accepted before a restart, so a repeated callback still has one effect. */
