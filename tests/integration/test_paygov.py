@@ -302,6 +302,18 @@ nop = sign(dict(first["body"], MaDoiTac=PARTNER, MaThamChieu="NOPARTNER-1", MaGi
 del nop["MaDoiTac"]
 st, ans = post_callback(nop)
 c.ok(st == 200 and ans.get("MaLoi") == "00", f"a signed callback without MaDoiTac is taken: {st} {ans}")
+# The same new callback 8 times at once: the first takes it, the others wait for its commit
+# and have no effect.
+import threading
+same = sign(dict(first["body"], MaThamChieu="SAME-1", MaGiaoDich="GDSAME"))
+answers = []
+threads = [threading.Thread(target=lambda: answers.append(post_callback(same))) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+c.eq(sorted(a[1].get("MaLoi") if isinstance(a[1], dict) else a for a in answers), ["00"] * 8,
+     "8 concurrent copies of one callback are all answered 00")
 route_dlq = f"{route}.dlq"
 wait_until(lambda: len(consume(bootstrap, route_dlq)) >= 1, 60, hub, "the route's DLQ record")
 dlq = consume(bootstrap, route_dlq)
@@ -309,10 +321,12 @@ c.eq([r["key"] for r in dlq], ["LOWER-1"], "the route's DLQ holds the lower-case
 c.ok(dlq and "/MaTienTe" in dlq[0]["headers"].get("lt.error.reason", ""), "its reason names /MaTienTe")
 time.sleep(1)
 events = consume(bootstrap, t_events)
-wait_until(lambda: len(consume(bootstrap, t_events)) >= before + 1, 60, hub, "the event without MaDoiTac")
+wait_until(lambda: len(consume(bootstrap, t_events)) >= before + 2, 60, hub, "the events of the direct callbacks")
+time.sleep(1)
 events = consume(bootstrap, t_events)
 refs = [json.loads(r["value"])["reference"] for r in events]
-c.eq(len(events), before + 1, "one payment event from the direct callbacks (the one without MaDoiTac)")
+c.eq(len(events), before + 2, "two payment events from the direct callbacks (without MaDoiTac, 8 concurrent copies)")
+c.eq(refs.count("SAME-1"), 1, "the 8 concurrent copies make one payment")
 c.eq(set(refs) & {"ZZ-1", "LOWER-1", "PIPE-1", "OTHER-1"}, set(), "no refused callback is a payment")
 nop_ev = [json.loads(r["value"]) for r in events if json.loads(r["value"])["reference"] == "NOPARTNER-1"]
 c.ok(len(nop_ev) == 1 and nop_ev[0]["partner"] == PARTNER, f"the callback without MaDoiTac is paid to {PARTNER}")
@@ -320,6 +334,7 @@ rej = {r["key"]: r["headers"] for r in consume(bootstrap, t_rej)}
 c.eq(rej.get("ZZ-1", {}).get("lt.error.code"), "auth", "the 'zz' callback is on the rejected topic (auth)")
 c.eq(rej.get("PIPE-1", {}).get("lt.error.code"), "invalid", "the '|' callback is on the rejected topic (invalid)")
 c.eq(rej.get("OTHER-1", {}).get("lt.error.code"), "auth", "the other partner's callback is on the rejected topic")
+c.eq(sum(1 for r in consume(bootstrap, t_rej) if r["key"] == "SAME-1"), 7, "7 of the concurrent copies noted as duplicates")
 c.eq(rej.get(first["ref"], {}).get("lt.type"), "paygov.callback.duplicate", "the late repeat is noted as a duplicate")
 
 m = hub.metrics()
