@@ -12,7 +12,7 @@
 
 const char *const paygov_fields_reply[] = {"MaLoi", "MaDoiTac", "MaThamChieu", "ThoiGianGD"};
 const size_t paygov_fields_reply_n = 4;
-const char *const paygov_fields_refund[] = {"LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu",
+const char *const paygov_fields_refund[] = {"LoaiBanTin", "PhienBan", "MaDoiTac",  "MaThamChieu",
                                             "MaGiaoDich", "SoTien",   "ThoiGianGD"};
 const size_t paygov_fields_refund_n = 7;
 

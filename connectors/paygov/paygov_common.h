@@ -22,9 +22,10 @@ void paygov_key_free(char *key, size_t key_len);
 void paygov_time(int64_t unix_ms, char out[15]);
 
 /* Field lists (checksum order) the Java code does not show, chosen for lienthong: */
-extern const char *const paygov_fields_reply[];  /* MaLoi|MaDoiTac|MaThamChieu|ThoiGianGD */
+extern const char *const paygov_fields_reply[]; /* MaLoi|MaDoiTac|MaThamChieu|ThoiGianGD */
 extern const size_t paygov_fields_reply_n;
-extern const char *const paygov_fields_refund[]; /* LoaiBanTin|PhienBan|MaDoiTac|MaThamChieu|MaGiaoDich|SoTien|ThoiGianGD */
+extern const char
+    *const paygov_fields_refund[]; /* LoaiBanTin|PhienBan|MaDoiTac|MaThamChieu|MaGiaoDich|SoTien|ThoiGianGD */
 extern const size_t paygov_fields_refund_n;
 
 #endif

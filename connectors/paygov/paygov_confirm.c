@@ -32,7 +32,6 @@ struct cfg {
   int64_t max_body;
 };
 
-
 #define F(f) offsetof(struct cfg, f)
 static const struct hub_cfg_entry entries[] = {
     {"listen", HUB_CFG_STR, F(listen), NULL, 1,
@@ -115,7 +114,8 @@ static struct hub_metric_counter m_duplicates = {"lienthong_paygov_callbacks_dup
 
 static unsigned hash(const char *s) {
   unsigned h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
   return h % BUCKETS;
 }
 
@@ -194,9 +194,8 @@ static hub_err_t record_refusal(struct state *s, const unsigned char *body, size
 
 /* Refuses: records it, then answers MaLoi `code` (503 when it could not be recorded, so the
  * platform sends it again and nothing is lost). */
-static void refuse(struct state *s, struct hub_http_answer *a, const unsigned char *body, size_t len,
-                   const char *ref, const char *ecode, const char *maloi, const char *text, const char *reason,
-                   const char *ct) {
+static void refuse(struct state *s, struct hub_http_answer *a, const unsigned char *body, size_t len, const char *ref,
+                   const char *ecode, const char *maloi, const char *text, const char *reason, const char *ct) {
   atomic_fetch_add(&m_rejected.value, 1);
   hub_log(HUB_LOG_WARN, "paygov-confirm", "%s: callback%s%s refused: %s", hub_source_name(s->ctx), ref ? " " : "",
           ref ? ref : "", reason);
@@ -245,9 +244,8 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   const char *const *fields;
   size_t n;
   hub_paygov_preset("confirm", &fields, &n);
-  hub_err_t vrc = with_partner ? hub_paygov_mac_check_json((enum hub_paygov_alg)s->cfg->algorithm, with_partner,
-                                                           fields, n, s->key, s->key_len, str(o, "MaXacThuc"), err,
-                                                           sizeof err)
+  hub_err_t vrc = with_partner ? hub_paygov_mac_check_json((enum hub_paygov_alg)s->cfg->algorithm, with_partner, fields,
+                                                           n, s->key, s->key_len, str(o, "MaXacThuc"), err, sizeof err)
                                : HUB_ERR_NOMEM;
   json_decref(with_partner);
   if (vrc == HUB_ERR_NOMEM) {
@@ -270,7 +268,8 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   snprintf(txn_key, sizeof txn_key, "%.280s/%.280s", ref, str(o, "MaGiaoDich"));
   pthread_mutex_lock(&s->mu);
   struct txn *t;
-  while ((t = txn_find(s, txn_key)) && !t->done) pthread_cond_wait(&s->cv, &s->mu); /* the same, in flight */
+  while ((t = txn_find(s, txn_key)) && !t->done)
+    pthread_cond_wait(&s->cv, &s->mu); /* the same, in flight */
   if (t) {
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&m_duplicates.value, 1);
@@ -364,7 +363,8 @@ static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {
   err = hub_source_scan(s->ctx, hub_source_topic(s->ctx), on_committed, s, errbuf, errbuf_size);
   size_t known = 0;
   for (int i = 0; i < BUCKETS; i++)
-    for (struct txn *t = s->buckets[i]; t; t = t->next) known++;
+    for (struct txn *t = s->buckets[i]; t; t = t->next)
+      known++;
   pthread_mutex_unlock(&s->mu);
   if (err != HUB_OK) return err;
   hub_log(HUB_LOG_INFO, "paygov-confirm", "%s: %zu transaction(s) already accepted", hub_source_name(s->ctx), known);

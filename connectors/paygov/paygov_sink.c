@@ -62,8 +62,8 @@ static const struct hub_cfg_map message_map = {"messages", message_entries};
 static const struct hub_cfg_entry breaker_entries[] = {
     {"failures", HUB_CFG_INT, BR(failures), "5", 0,
      "consecutive failures (5xx, timeout, connection error) that open the breaker (0: never)", NULL, NULL, 0, 1000},
-    {"open_for", HUB_CFG_DURATION, BR(open_for_ms), "30s", 0, "how long it stays open before one probe may go",
-     NULL, NULL, 10, 3600000},
+    {"open_for", HUB_CFG_DURATION, BR(open_for_ms), "30s", 0, "how long it stays open before one probe may go", NULL,
+     NULL, 10, 3600000},
     {NULL},
 };
 static const struct hub_cfg_map breaker_map = {"breaker", breaker_entries};
@@ -120,7 +120,8 @@ static void ps_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   paygov_key_free(s->key, s->key_len);
-  for (int i = 0; i < OP_N; i++) free(s->url[i]);
+  for (int i = 0; i < OP_N; i++)
+    free(s->url[i]);
   hub_breaker_destroy(s->breaker);
   free(s);
 }
@@ -134,15 +135,16 @@ static hub_err_t ps_create(const void *cfg, const struct hub_plugin_env *env, vo
   hub_err_t rc = paygov_key_read(env, "key_file", s->cfg->key_file, &s->key, &s->key_len, errbuf, errbuf_size);
   if (rc != HUB_OK) goto fail;
   size_t base = strlen(s->cfg->url);
-  while (base && s->cfg->url[base - 1] == '/') base--;
+  while (base && s->cfg->url[base - 1] == '/')
+    base--;
   for (int i = 0; i < OP_N; i++) {
     size_t n = base + strlen(s->cfg->paths.v[i]) + 1;
     if (!(s->url[i] = malloc(n))) goto oom;
     snprintf(s->url[i], n, "%.*s%s", (int)base, s->cfg->url, s->cfg->paths.v[i]);
   }
   const char *owner = env && env->owner ? env->owner : "paygov";
-  if (!(s->breaker = hub_breaker_new(owner, s->url[OP_INIT], (int)s->cfg->breaker.failures,
-                                     s->cfg->breaker.open_for_ms)))
+  if (!(s->breaker =
+            hub_breaker_new(owner, s->url[OP_INIT], (int)s->cfg->breaker.failures, s->cfg->breaker.open_for_ms)))
     goto oom;
   return HUB_OK;
 oom:
@@ -210,15 +212,16 @@ static char *build_request(struct state *s, int op, const struct hub_msg *in, ch
   } else {
     hub_paygov_preset("get-bill", &fields, &n); /* get-bill and get-receipt name the same fields */
   }
-  hub_err_t rc = hub_paygov_mac_json((enum hub_paygov_alg)s->cfg->algorithm, o, fields, n, s->key, s->key_len, mac,
-                                     err, sizeof err);
+  hub_err_t rc = hub_paygov_mac_json((enum hub_paygov_alg)s->cfg->algorithm, o, fields, n, s->key, s->key_len, mac, err,
+                                     sizeof err);
   if (rc != HUB_OK) {
     hub_step_fail(out, rc == HUB_ERR_NOMEM ? HUB_STEP_RETRY : HUB_STEP_REJECT, rc, "%s: MaXacThuc: %s", op_types[op],
                   err);
     goto out;
   }
   json_object_set_new(o, "MaXacThuc", json_string(mac));
-  *ref = strdup(json_string_value(json_object_get(o, "MaThamChieu")) ? json_string_value(json_object_get(o, "MaThamChieu")) : "");
+  *ref = strdup(
+      json_string_value(json_object_get(o, "MaThamChieu")) ? json_string_value(json_object_get(o, "MaThamChieu")) : "");
   if (!(body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) || !*ref)
     hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
 out:
@@ -263,8 +266,13 @@ static enum hub_step_result ps_deliver(void *p, const struct hub_msg *in, struct
     out->retry_after_ms = wait_ms;
     goto out;
   }
-  struct hub_http_request req = {.method = "POST", .url = s->url[op], .headers = hv, .body = body,
-                                 .body_len = strlen(body), .timeout_ms = s->cfg->timeout_ms, .max_body = 1 << 20};
+  struct hub_http_request req = {.method = "POST",
+                                 .url = s->url[op],
+                                 .headers = hv,
+                                 .body = body,
+                                 .body_len = strlen(body),
+                                 .timeout_ms = s->cfg->timeout_ms,
+                                 .max_body = 1 << 20};
   hub_err_t rc = hub_http_perform(&req, &resp);
   if (rc != HUB_OK) {
     if (rc == HUB_ERR_STOPPED)
@@ -299,7 +307,8 @@ static enum hub_step_result ps_deliver(void *p, const struct hub_msg *in, struct
     struct hub_msg *m = hub_msg_new(ref, strlen(ref), resp.body, resp.body_len);
     char type[64];
     snprintf(type, sizeof type, "%s.result", op_types[op]);
-    if (!m || hub_msg_header_set_str(m, HUB_H_TYPE, type) || hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json")) {
+    if (!m || hub_msg_header_set_str(m, HUB_H_TYPE, type) ||
+        hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json")) {
       hub_msg_destroy(m);
       sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory building the result record");
       goto out;
@@ -308,7 +317,9 @@ static enum hub_step_result ps_deliver(void *p, const struct hub_msg *in, struct
     goto out;
   }
   /* The platform refused the call: its words go to the DLQ. */
-  const char *code = json_is_string(maloi) ? json_string_value(maloi) : json_is_string(ecode) ? json_string_value(ecode) : "?";
+  const char *code = json_is_string(maloi)   ? json_string_value(maloi)
+                     : json_is_string(ecode) ? json_string_value(ecode)
+                                             : "?";
   const char *why = json_string_value(json_object_get(ans, json_is_string(maloi) ? "MoTaLoi" : "error_message"));
   sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_HTTP, "%s %s refused %s: HTTP %ld; %s %s: %.300s", op_types[op],
                      s->url[op], ref, st, json_is_string(maloi) ? "MaLoi" : "error_code", code, why ? why : "");

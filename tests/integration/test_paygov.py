@@ -33,6 +33,7 @@ bootstrap = f"127.0.0.1:{PORT}"
 N = int(os.environ.get("LT_PAYGOV_N", "500"))
 PARTNER, AGENCY, ACCOUNT = "SOTTTT_QNI", "000.00.01.H22", "3511.0.1055874"
 KEY = "kh0á-bí-mật-paygov-0123"
+ALG = os.environ.get("LT_PAYGOV_ALG", "sha256")  # test_paygov_hmac.py runs it with hmac-sha256
 rand = rng()
 
 hub = Hub("", "paygov")
@@ -43,7 +44,7 @@ cb_port = free_port()
 sim_log, sim_port_file = os.path.join(hub.dir, "sim.log"), os.path.join(hub.dir, "sim.port")
 sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "paygov_sim.py"), "--port-file", sim_port_file,
                         "--log", sim_log, "--seed", str(rand.randrange(1 << 30)), "--key-file", key_file,
-                        "--partner", PARTNER, "--callback", f"http://127.0.0.1:{cb_port}/paygov/confirm",
+                        "--partner", PARTNER, "--algorithm", ALG, "--callback", f"http://127.0.0.1:{cb_port}/paygov/confirm",
                         "--fail-rate", "0.1", "--slow-rate", "0.02", "--slow-for", "3", "--bad-mac-rate", "0.08",
                         "--duplicate-rate", "0.12", "--early-rate", "0.05", "--decline-rate", "0.04",
                         "--pay-delay", "0.3"],
@@ -79,11 +80,12 @@ hub.write_config(
     "connectors:\n"
     f"  - name: {sink}\n    type: paygov\n    from: {t_init}\n    result: {t_res}\n"
     f"    url: 'http://127.0.0.1:{sim_port}'\n    partner: {PARTNER}\n    key_file: paygov.key\n    timeout: 2s\n"
+    f"    algorithm: {ALG}\n"
     "    breaker: { failures: 50, open_for: 300ms }\n"
     "    errors: { retries: 60, backoff: 20ms..500ms }\n    batch: { max_wait: 10ms }\n"
     f"  - name: paygov-callback\n    type: paygov-confirm\n    topic: {t_confirm}\n    rejected_topic: {t_rej}\n"
     f"    listen: '127.0.0.1:{cb_port}'\n    path: /paygov/confirm\n    partner: {PARTNER}\n"
-    f"    key_file: paygov.key\n    agency: '{AGENCY}'\n    account: '{ACCOUNT}'\n"
+    f"    key_file: paygov.key\n    algorithm: {ALG}\n    agency: '{AGENCY}'\n    account: '{ACCOUNT}'\n"
     "routes:\n"
     f"  - name: {route}\n    from: {t_confirm}\n    to: {t_events}\n    steps:\n"
     f"      - map: {SRC}/mappings/paygov/confirm-to-event.yaml\n    batch: {{ max_wait: 10ms }}\n")
@@ -208,6 +210,15 @@ c.eq(sim_stats()["bad_mac_received"], 0, "calls the platform received with a wro
 api = sim_records("api")
 c.ok(any(a["status"] == 503 for a in api), "the sim failed some calls with 503 (the sink retried them)")
 c.ok(all(a.get("idempotency_key") for a in api), "every call carries an Idempotency-Key")
+tries = {}
+for a in api:
+    if a["path"] == "/init-transaction":
+        tries.setdefault(a["idempotency_key"], []).append(a)
+again = [k for k, v in tries.items() if len(v) > 1]
+c.ok(again, "some inits were sent again (after a 503 or a timeout) under the same Idempotency-Key")
+c.eq([k for k in again if len({json.dumps(x["answer"], sort_keys=True) for x in tries[k] if x["status"] == 200}) > 1], [],
+     "a repeated init got the same answer as the first")
+log(f"{len(again)} inits sent more than once, {sum(1 for a in api if a['status'] == 503)} answered 503")
 
 results = consume(bootstrap, t_res)
 res_keys = {}
@@ -270,7 +281,7 @@ def sign(body):
     sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
     import paygov_sim
     body = dict(body)
-    body["MaXacThuc"] = paygov_sim.mac("sha256", KEY, body, paygov_sim.F_CONFIRM)
+    body["MaXacThuc"] = paygov_sim.mac(ALG, KEY, body, paygov_sim.F_CONFIRM)
     return body
 
 
