@@ -25,6 +25,8 @@
 
 #define H_TXN "lt.paygov.txn" /* MaThamChieu/MaGiaoDich: the dedupe key, read back at start */
 #define RETRY_AFTER "2"
+#define REF_MAX 128 /* MaThamChieu, MaGiaoDich: the dedupe key is made of both, never cut */
+#define REF_MAX_TEXT "128"
 
 struct cfg {
   char *listen, *path, *partner, *key_file, *rejected_topic, *agency, *account;
@@ -234,13 +236,9 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   }
   const char *ref = str(o, "MaThamChieu");
   /* MaDoiTac is in the checksum but the callback may leave it out: then it is ours. */
-  const char *partner = str(o, "MaDoiTac");
-  if (json_object_get(o, "MaDoiTac") && (!partner || strcmp(partner, s->cfg->partner))) {
-    refuse(s, a, body, len, ref, "auth", "03", "Sai mã đối tác", "MaDoiTac is not this hub's partner code", ct);
-    goto out;
-  }
+  int has_partner = json_object_get(o, "MaDoiTac") != NULL;
   json_t *with_partner = json_deep_copy(o);
-  if (with_partner && !partner) json_object_set_new(with_partner, "MaDoiTac", json_string(s->cfg->partner));
+  if (with_partner && !has_partner) json_object_set_new(with_partner, "MaDoiTac", json_string(s->cfg->partner));
   const char *const *fields;
   size_t n;
   hub_paygov_preset("confirm", &fields, &n);
@@ -258,14 +256,21 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
            bad_mac ? "Sai mã xác thực" : "Dữ liệu không hợp lệ", err, ct);
     goto out;
   }
-  if (!ref || !*ref || !str(o, "MaGiaoDich") || !*str(o, "MaGiaoDich")) {
+  /* Authentic; now what it says. Another partner's payment, sent here by mistake, is not ours. */
+  const char *partner = str(o, "MaDoiTac");
+  if (has_partner && (!partner || strcmp(partner, s->cfg->partner))) {
+    refuse(s, a, body, len, ref, "auth", "03", "Sai mã đối tác", "MaDoiTac is not this hub's partner code", ct);
+    goto out;
+  }
+  const char *gd = str(o, "MaGiaoDich");
+  if (!ref || !*ref || !gd || !*gd || strlen(ref) > REF_MAX || strlen(gd) > REF_MAX) {
     refuse(s, a, body, len, ref, "invalid", "02", "Dữ liệu không hợp lệ",
-           "MaThamChieu and MaGiaoDich must be non-empty strings", ct);
+           "MaThamChieu and MaGiaoDich must be non-empty strings of at most " REF_MAX_TEXT " characters", ct);
     goto out;
   }
   /* Authentic from here on. One effect per transaction: MaThamChieu/MaGiaoDich (both in the
    * checksum, neither may hold '|', so the key is unambiguous). */
-  snprintf(txn_key, sizeof txn_key, "%.280s/%.280s", ref, str(o, "MaGiaoDich"));
+  snprintf(txn_key, sizeof txn_key, "%s/%s", ref, gd); /* both bounded above: never cut */
   pthread_mutex_lock(&s->mu);
   struct txn *t;
   while ((t = txn_find(s, txn_key)) && !t->done)
