@@ -17,6 +17,7 @@ sends a callback again until it gets a signed reply, as the platform does. Asser
   with the reason.
 Runs on kafka and, with LT_TEST_TRANSPORT=embedded, on the embedded transport.
 """
+import atexit
 import json
 import os
 import subprocess
@@ -49,6 +50,7 @@ sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "paygo
                         "--duplicate-rate", "0.12", "--early-rate", "0.05", "--decline-rate", "0.04",
                         "--pay-delay", "0.3"],
                        stdout=subprocess.DEVNULL, stderr=open(sim_log + ".err", "w"))
+atexit.register(lambda: sim.poll() is None and (sim.kill(), sim.wait()))  # also when a check raises
 for _ in range(100):
     if os.path.exists(sim_port_file) and open(sim_port_file).read().strip():
         break
