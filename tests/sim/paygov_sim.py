@@ -18,7 +18,8 @@ hmac-sha256 is HMAC-SHA256 hex with KEY over the fields joined with "|". Field l
 A field holding "|" is refused (the checksum would be ambiguous).
 
 API (POST, JSON): answers {"MaLoi": "00", "MoTaLoi": ..., ...} on success; errors are HTTP 400
-{"error_code": CODE, "error_message": TEXT}: 01 bad MaXacThuc, 02 malformed or missing field,
+{"error_code": CODE, "error_message": TEXT} (with --errors-as-maloi: HTTP 200 {"MaLoi": CODE,
+"MoTaLoi": TEXT}, as some platform versions answer): 01 bad MaXacThuc, 02 malformed or missing field,
 03 other partner, 04 unknown transaction, 05 MaThamChieu reused with other content, 06 not paid
 (receipt, refund), 07 refund larger than what was paid or to another MaGiaoDich.
   /init-transaction  creates the transaction (the same init again gets the same answer, so a
@@ -123,6 +124,7 @@ def parse_args(argv):
     p.add_argument("--early-rate", type=float, default=0.0)
     p.add_argument("--decline-rate", type=float, default=0.0)
     p.add_argument("--callback-give-up", type=float, default=300.0)
+    p.add_argument("--errors-as-maloi", action="store_true")
     return p.parse_args(argv)
 
 
@@ -316,6 +318,8 @@ class Handler(BaseHTTPRequestHandler):
             status, ans, after = self.apply(sim, path, req)
             if after:
                 after()  # an early callback: sent and answered before the init's answer
+        if cfg["errors_as_maloi"] and status == 400 and "error_code" in ans:
+            status, ans = 200, {"MaLoi": ans["error_code"], "MoTaLoi": ans["error_message"]}
         entry.update(status=status, answer=ans)
         sim.record(entry)
         if r_slow < cfg["slow_rate"]:
