@@ -188,10 +188,11 @@ static const struct hub_cfg_entry verify_entries[] = {
      "default|legacy-sha1", NULL, 0, 0},
     {"clock_skew", HUB_CFG_DURATION, offsetof(struct verify_cfg, skew_ms), "5m", 0,
      "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
-    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), "16MiB", 0, "largest document accepted", NULL,
-     NULL, 1, (int64_t)1 << 31},
-    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), "128", 0, "deepest element nesting accepted",
-     NULL, NULL, 1, 10000},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), NULL, 0,
+     "largest document accepted; default: the route's xml.max_size (16MiB unless set)", NULL, NULL, 1,
+     0x7fffffff},
+    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
+     "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map verify_map = {"verify-xml", verify_entries,
