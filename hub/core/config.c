@@ -63,7 +63,7 @@ static const struct hub_cfg_entry xml_entries[] = {
     {"max_size", HUB_CFG_SIZE, XCFG(max_size), "16MiB", 0,
      "largest XML document its steps parse (verify-xml, validate, map, sign-xml); raise it for edXML packets with "
      "big attachments, and the transport's record limit with it (docs/bigdoc.md)",
-     NULL, NULL, 1024, 0x7fffffff},
+     NULL, NULL, 1024, (int64_t)1 << 31},
     {"max_depth", HUB_CFG_INT, XCFG(max_depth), "128", 0, "deepest element nesting its steps accept", NULL, NULL, 1,
      10000},
     {NULL},

@@ -190,7 +190,7 @@ static const struct hub_cfg_entry verify_entries[] = {
      "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
     {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), NULL, 0,
      "largest document accepted; default: the route's xml.max_size (16MiB unless set)", NULL, NULL, 1,
-     0x7fffffff},
+     (int64_t)1 << 31},
     {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
      "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
