@@ -144,9 +144,10 @@ hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits
   ctxt->sax->serror = parse_error_ignored;
   /* Options: never the network, never entity substitution or DTD loading; no libxml2 output. */
   int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
-  /* libxml2 refuses a text node over 10 MB (XML_MAX_TEXT_LENGTH) unless XML_PARSE_HUGE; a
-   * base64 attachment is one text node. HUGE lifts libxml2's own depth and name limits too: the
-   * depth guard above and max_bytes bound them instead. */
+  /* Without XML_PARSE_HUGE libxml2 refuses an attribute value (and text in some paths) over
+   * 10 MB (XML_MAX_TEXT_LENGTH), with a misleading "Extra content" error, however high the
+   * route's limit. HUGE lifts libxml2's own depth and name limits too: the depth guard above and
+   * max_bytes bound them instead. */
   if (max_bytes > 10000000u) opts |= XML_PARSE_HUGE;
   struct mem_reader rd = {buf, len};
   xmlDocPtr d = xmlCtxtReadIO(ctxt, mem_read, mem_close, &rd, NULL, NULL, opts);
