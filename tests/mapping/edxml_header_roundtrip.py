@@ -112,9 +112,10 @@ src = open(os.path.join(MAPS, "document-to-json.yaml"), encoding="utf-8").read()
 lost_rule = re.sub(r"      - to: replacements\n(        .*\n)+", "", src)
 assert lost_rule != src, "the replacements rule was not found"
 with tempfile.TemporaryDirectory() as d:
+    import shutil  # copies, not links: the hub opens schema and mapping files without following links
+    shutil.copytree(os.path.join(SRC, "schemas"), os.path.join(d, "schemas"))
     os.makedirs(os.path.join(d, "mappings", "edxml"))
-    os.symlink(os.path.join(SRC, "schemas"), os.path.join(d, "schemas"))
-    os.symlink(os.path.join(MAPS, "organ.yaml"), os.path.join(d, "mappings", "edxml", "organ.yaml"))
+    shutil.copy(os.path.join(MAPS, "organ.yaml"), os.path.join(d, "mappings", "edxml", "organ.yaml"))
     tmp = os.path.join(d, "mappings", "edxml", "document-to-json.yaml")
     open(tmp, "w", encoding="utf-8").write(lost_rule)
     packet = open(os.path.join(HERE, "document-replace.edxml"), "rb").read()
