@@ -2,8 +2,9 @@
 """Every header element of an edXML packet survives the round trip (vn-standards.md §1.2-1.4).
 
 For each packet fixture in tests/mapping/edxml: packet -> JSON -> packet with the shipped
-mappings (`lienthong map`), then the leaf elements of edXMLHeader (and of AttachmentEncoded)
-of the original and of the rebuilt packet are compared as multisets of (path, text). The JSON
+mappings (`lienthong map`), then the leaf elements and the attributes of edXMLHeader (and of
+AttachmentEncoded) of the original and of the rebuilt packet are compared as multisets of
+(path, text). The JSON
 golden tests only see what the mappings map; this sees what they drop. Normalised first, as
 the mappings document: the Bkav spellings (Business*, OrganInCharge) become the QCVN ones,
 dates and timestamps become yyyy/MM/dd, ContentId loses "cid:", a status in a MessageHeader
@@ -37,6 +38,8 @@ def leaves(el, path, out):
     if name == "Signature":
         return
     p = path + "/" + name
+    for a, v in el.attrib.items():  # TraceHeaderList's id, version, mustUnderstand, actor
+        out.append((p + "/@" + local(a), v.strip()))
     if not kids:
         text = (el.text or "").strip()
         if name == "ContentTransferEncoded":
