@@ -79,9 +79,10 @@ static void unlead(struct hub_source_ctx *c) {
   pthread_cond_broadcast(&c->cv);
 }
 
-/* The record as it goes to the topic: lt.id and lt.source when the source gave none. */
+/* The record as it goes to the topic: lt.id and lt.source when the source gave none. The copy
+ * borrows the value (produce copies it anyway): a big record is not held once more. */
 static hub_err_t produce_record(struct hub_source_ctx *c, const struct hub_msg *m) {
-  struct hub_msg *w = hub_msg_dup(m);
+  struct hub_msg *w = hub_msg_dup_borrow(m);
   hub_err_t rc = w ? HUB_OK : HUB_ERR_NOMEM;
   if (rc == HUB_OK && !hub_msg_header_get(w, HUB_H_ID)) {
     char id[37];

@@ -89,7 +89,8 @@ struct hub_xmldsig_result {
   char signer[512];        /* on success: "subject; sha256=<thumbprint>" */
   unsigned char *detail;   /* on SIG_DIGEST: the canonical bytes that were digested (owned) */
   size_t detail_len;
-  xmlDocPtr doc;           /* on success: the document that was verified (owned) */
+  xmlDocPtr doc;           /* on success: the document that was verified (owned); text nodes over 1 MiB
+                              are cut into adjacent pieces (read text with xmlNodeGetContent) */
   xmlNodePtr element;      /* on success: the element the signature covers, in doc (borrowed) */
 };
 

@@ -193,10 +193,11 @@ static const struct hub_cfg_entry verify_entries[] = {
     {"certificate", HUB_CFG_OBJECT, offsetof(struct verify_cfg, cert), NULL, 0,
      "what a signer's certificate must be (key size, keyUsage, CA, extended key usage); see docs/trust.md", NULL,
      &cert_policy_map, 0, 0},
-    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), "16MiB", 0, "largest document accepted", NULL,
-     NULL, 1, (int64_t)1 << 31},
-    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), "128", 0, "deepest element nesting accepted",
-     NULL, NULL, 1, 10000},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), NULL, 0,
+     "largest document accepted; default: the route's xml.max_size (16MiB unless set)", NULL, NULL, 1,
+     (int64_t)1 << 31},
+    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
+     "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map verify_map = {"verify-xml", verify_entries,
