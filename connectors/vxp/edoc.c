@@ -139,6 +139,10 @@ struct seen_id {
   char *id;
   int ok;
 };
+struct seen_digest {
+  char hex[33]; /* first 16 bytes of SHA-256 */
+  int ok;       /* the receipt the packet got */
+};
 struct confirm {
   char *id;
   int ok;
@@ -153,7 +157,7 @@ struct edoc_inbox {
   struct hub_xmldsig_verifier *verifier;
   struct seen_id *ids; /* oldest first */
   size_t n_ids;
-  char (*digests)[33]; /* first 16 bytes of SHA-256, hex; oldest first */
+  struct seen_digest *digests; /* oldest first */
   size_t n_digests;
   struct confirm *pend; /* receipts not sent yet */
   size_t n_pend;
@@ -276,11 +280,12 @@ static int id_add(struct edoc_inbox *in, const char *id, int ok) {
   return 0;
 }
 
-static int digest_add(struct edoc_inbox *in, const char *hex) {
-  char(*v)[33] = realloc(in->digests, (in->n_digests + 1) * sizeof *v);
+static int digest_add(struct edoc_inbox *in, const char *hex, int ok) {
+  struct seen_digest *v = realloc(in->digests, (in->n_digests + 1) * sizeof *v);
   if (!v) return -1;
   in->digests = v;
-  memcpy(v[in->n_digests++], hex, 33);
+  memcpy(v[in->n_digests].hex, hex, 33);
+  v[in->n_digests++].ok = ok;
   return 0;
 }
 
@@ -290,10 +295,10 @@ static const struct seen_id *id_find(const struct edoc_inbox *in, const char *id
   return NULL;
 }
 
-static int digest_find(const struct edoc_inbox *in, const char *hex) {
+static const struct seen_digest *digest_find(const struct edoc_inbox *in, const char *hex) {
   for (size_t i = in->n_digests; i-- > 0;)
-    if (!memcmp(in->digests[i], hex, 32)) return 1;
-  return 0;
+    if (!memcmp(in->digests[i].hex, hex, 32)) return &in->digests[i];
+  return NULL;
 }
 
 /* Keeps the newest `window` entries of each list. */
@@ -322,7 +327,7 @@ static char *cursor_new(const struct edoc_inbox *in, size_t *len) {
   for (size_t i = in->n_ids > w ? in->n_ids - w : 0; i < in->n_ids; i++)
     json_array_append_new(ids, json_pack("[s,i]", in->ids[i].id, in->ids[i].ok));
   for (size_t i = in->n_digests > w ? in->n_digests - w : 0; i < in->n_digests; i++)
-    json_array_append_new(dg, json_string(in->digests[i]));
+    json_array_append_new(dg, json_pack("[s,i]", in->digests[i].hex, in->digests[i].ok));
   for (size_t i = 0; i < in->n_pend; i++)
     json_array_append_new(pd, json_pack("[s,i,s?]", in->pend[i].id, in->pend[i].ok, in->pend[i].reason));
   json_object_set(j, "ids", ids);
@@ -365,7 +370,10 @@ hub_err_t edoc_inbox_start(struct edoc_inbox *in, char *errbuf, size_t errbuf_si
       goto out;
   }
   json_array_foreach(json_object_get(j, "digests"), i, v) {
-    if (json_is_string(v) && json_string_length(v) == 32 && digest_add(in, json_string_value(v))) goto out;
+    json_t *h = json_array_get(v, 0);
+    if (json_is_string(h) && json_string_length(h) == 32 &&
+        digest_add(in, json_string_value(h), (int)json_integer_value(json_array_get(v, 1))))
+      goto out;
   }
   json_array_foreach(json_object_get(j, "pending"), i, v) {
     if (json_is_string(json_array_get(v, 0)) &&
@@ -503,19 +511,22 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
     }
     char hex[33];
     digest_hex(data, len, hex);
-    if (digest_find(in, hex)) { /* the same bytes under another axis id: a sender's re-send */
+    const struct seen_digest *dup = digest_find(in, hex);
+    if (dup) { /* the same bytes under another axis id: a sender's re-send; same receipt */
+      int dok = dup->ok;
       hub_log(HUB_LOG_INFO, in->ops->name, "packet %s repeats one received already (same SHA-256); not emitted",
               it->id);
       atomic_fetch_add(&duplicates_total.value, 1);
       free(data);
-      if (id_add(in, it->id, 1) || pend_add(in, it->id, 1, NULL)) goto oom;
+      if (id_add(in, it->id, dok) || pend_add(in, it->id, dok, dok ? NULL : "repeats a packet refused earlier"))
+        goto oom;
       continue;
     }
     int ok = 1;
     char reason[1200];
     struct hub_msg *m = record_new(in, it, data, len, &ok, reason, sizeof reason);
     free(data);
-    if (!m || id_add(in, it->id, ok) || digest_add(in, hex) || pend_add(in, it->id, ok, ok ? NULL : reason)) {
+    if (!m || id_add(in, it->id, ok) || digest_add(in, hex, ok) || pend_add(in, it->id, ok, ok ? NULL : reason)) {
       hub_msg_destroy(m);
       goto oom;
     }
