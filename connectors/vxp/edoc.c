@@ -142,6 +142,7 @@ struct seen_id {
 struct seen_digest {
   char hex[33]; /* first 16 bytes of SHA-256 */
   int ok;       /* the receipt the packet got */
+  char *reason; /* why, when it was `fail` (sent again with a repeat) */
 };
 struct confirm {
   char *id;
@@ -234,6 +235,8 @@ out:
   return rc;
 }
 
+static void digests_truncate(struct edoc_inbox *in, size_t n);
+
 static void pend_clear(struct edoc_inbox *in, size_t from) {
   for (size_t i = from; i < in->n_pend; i++) {
     free(in->pend[i].id);
@@ -247,6 +250,7 @@ void edoc_inbox_destroy(struct edoc_inbox *in) {
   hub_xmldsig_verifier_destroy(in->verifier);
   for (size_t i = 0; i < in->n_ids; i++) free(in->ids[i].id);
   free(in->ids);
+  digests_truncate(in, 0);
   free(in->digests);
   pend_clear(in, 0);
   free(in->pend);
@@ -280,13 +284,20 @@ static int id_add(struct edoc_inbox *in, const char *id, int ok) {
   return 0;
 }
 
-static int digest_add(struct edoc_inbox *in, const char *hex, int ok) {
+static int digest_add(struct edoc_inbox *in, const char *hex, int ok, const char *reason) {
   struct seen_digest *v = realloc(in->digests, (in->n_digests + 1) * sizeof *v);
   if (!v) return -1;
   in->digests = v;
   memcpy(v[in->n_digests].hex, hex, 33);
-  v[in->n_digests++].ok = ok;
+  v[in->n_digests].ok = ok;
+  if (!(v[in->n_digests].reason = !ok && reason ? strdup(reason) : NULL) && !ok && reason) return -1;
+  in->n_digests++;
   return 0;
+}
+
+static void digests_truncate(struct edoc_inbox *in, size_t n) {
+  for (size_t i = n; i < in->n_digests; i++) free(in->digests[i].reason);
+  in->n_digests = n < in->n_digests ? n : in->n_digests;
 }
 
 static const struct seen_id *id_find(const struct edoc_inbox *in, const char *id) {
@@ -312,6 +323,7 @@ static void windows_trim(struct edoc_inbox *in) {
   }
   if (in->n_digests > w) {
     size_t drop = in->n_digests - w;
+    for (size_t i = 0; i < drop; i++) free(in->digests[i].reason);
     memmove(in->digests, in->digests + drop, w * sizeof *in->digests);
     in->n_digests = w;
   }
@@ -327,7 +339,7 @@ static char *cursor_new(const struct edoc_inbox *in, size_t *len) {
   for (size_t i = in->n_ids > w ? in->n_ids - w : 0; i < in->n_ids; i++)
     json_array_append_new(ids, json_pack("[s,i]", in->ids[i].id, in->ids[i].ok));
   for (size_t i = in->n_digests > w ? in->n_digests - w : 0; i < in->n_digests; i++)
-    json_array_append_new(dg, json_pack("[s,i]", in->digests[i].hex, in->digests[i].ok));
+    json_array_append_new(dg, json_pack("[s,i,s?]", in->digests[i].hex, in->digests[i].ok, in->digests[i].reason));
   for (size_t i = 0; i < in->n_pend; i++)
     json_array_append_new(pd, json_pack("[s,i,s?]", in->pend[i].id, in->pend[i].ok, in->pend[i].reason));
   json_object_set(j, "ids", ids);
@@ -351,7 +363,7 @@ hub_err_t edoc_inbox_start(struct edoc_inbox *in, char *errbuf, size_t errbuf_si
   /* start may run again after a failure: begin from the committed cursor each time */
   for (size_t i = 0; i < in->n_ids; i++) free(in->ids[i].id);
   in->n_ids = 0;
-  in->n_digests = 0;
+  digests_truncate(in, 0);
   pend_clear(in, 0);
   if (!cur) return HUB_OK;
   json_error_t je;
@@ -372,7 +384,8 @@ hub_err_t edoc_inbox_start(struct edoc_inbox *in, char *errbuf, size_t errbuf_si
   json_array_foreach(json_object_get(j, "digests"), i, v) {
     json_t *h = json_array_get(v, 0);
     if (json_is_string(h) && json_string_length(h) == 32 &&
-        digest_add(in, json_string_value(h), (int)json_integer_value(json_array_get(v, 1))))
+        digest_add(in, json_string_value(h), (int)json_integer_value(json_array_get(v, 1)),
+                   json_string_value(json_array_get(v, 2))))
       goto out;
   }
   json_array_foreach(json_object_get(j, "pending"), i, v) {
@@ -514,19 +527,21 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
     const struct seen_digest *dup = digest_find(in, hex);
     if (dup) { /* the same bytes under another axis id: a sender's re-send; same receipt */
       int dok = dup->ok;
+      char *dreason = dup->reason ? strdup(dup->reason) : NULL;
       hub_log(HUB_LOG_INFO, in->ops->name, "packet %s repeats one received already (same SHA-256); not emitted",
               it->id);
       atomic_fetch_add(&duplicates_total.value, 1);
       free(data);
-      if (id_add(in, it->id, dok) || pend_add(in, it->id, dok, dok ? NULL : "repeats a packet refused earlier"))
-        goto oom;
+      int bad = id_add(in, it->id, dok) || pend_add(in, it->id, dok, dok ? NULL : dreason ? dreason : "refused earlier");
+      free(dreason);
+      if (bad) goto oom;
       continue;
     }
     int ok = 1;
     char reason[1200];
     struct hub_msg *m = record_new(in, it, data, len, &ok, reason, sizeof reason);
     free(data);
-    if (!m || id_add(in, it->id, ok) || digest_add(in, hex, ok) || pend_add(in, it->id, ok, ok ? NULL : reason)) {
+    if (!m || id_add(in, it->id, ok) || digest_add(in, hex, ok, reason) || pend_add(in, it->id, ok, ok ? NULL : reason)) {
       hub_msg_destroy(m);
       goto oom;
     }
@@ -544,7 +559,7 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
       set_why(in, "emit: %s", hub_err2str(rc));
       for (size_t i = ids0; i < in->n_ids; i++) free(in->ids[i].id);
       in->n_ids = ids0;
-      in->n_digests = dg0;
+      digests_truncate(in, dg0);
       pend_clear(in, pend0);
       goto out;
     }
@@ -560,7 +575,7 @@ oom:
   rc = HUB_ERR_NOMEM;
   for (size_t i = ids0; i < in->n_ids; i++) free(in->ids[i].id);
   in->n_ids = ids0;
-  in->n_digests = dg0;
+  digests_truncate(in, dg0);
   pend_clear(in, pend0);
 out:
   for (size_t i = 0; i < n_msgs; i++) hub_msg_destroy(msgs[i]);

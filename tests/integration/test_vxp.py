@@ -29,7 +29,7 @@ from test_vxp_common import (ORG_A, ORG_B, consume_json, keys_section, make_docu
 N = int(os.environ.get("LT_VXP_DOCS", "300"))
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("getedoc_5xx", {"getedoc_5xx": 0.3}),
          ("hash_file_fail", {"hash_file_fail": 0.3}), ("bad_hmac", {"bad_hmac": 0.2}),
-         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.1, "wrong_signed": 0.04})]
+         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.1, "wrong_signed": 0.12})]
 NO_FAULTS = {k: 0 for k in ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper",
                             "wrong_signed", "slow"]}
 
@@ -135,6 +135,8 @@ def main():
         missing = set(docs) - set(got) - dlq_keys
         # A document whose packet was replaced by the rogue one is in the DLQ under the rogue's id.
         rogue_n = sum(1 for d in state if d.get("fault") == "wrong_signed")
+        c.ok(rogue_n > 0, "the wrong-signed fault replaced some packets")
+        c.ok(any(tag + "-rogue" in r["key"] for r in dlq), "the wrongly-signed packet is in the DLQ")
         c.ok(len(missing) <= rogue_n, f"every document is in B's inbox or the DLQ ({len(missing)} replaced by the "
                                       f"rogue packet, {rogue_n} such substitutions)")
         c.ok(len(dlq) > 0 and all(r["headers"].get("lt.error.stage") and "sig" in r["headers"].get("lt.error.code", "")

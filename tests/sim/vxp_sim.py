@@ -319,6 +319,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404, {"error": "unknown control path"})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a killed client is normal here
+            super().handle_error(request, client_address)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=0)
@@ -335,8 +343,7 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", args.port), Handler)
     srv.sim = Sim(args)
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
