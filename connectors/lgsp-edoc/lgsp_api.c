@@ -52,7 +52,8 @@ hub_err_t lgsp_api_new(const struct lgsp_api_cfg *cfg, const struct hub_plugin_e
       goto out;
     }
   size_t n = strlen(cfg->endpoint);
-  while (n && cfg->endpoint[n - 1] == '/') n--;
+  while (n && cfg->endpoint[n - 1] == '/')
+    n--;
   if (!(a->base = strndup(cfg->endpoint, n)) ||
       !(a->agency_secret = hub_plugin_env_path_new(env, cfg->agency_secret_file)) ||
       !(a->client_secret = hub_plugin_env_path_new(env, cfg->client_secret_file)) ||
@@ -87,7 +88,9 @@ void lgsp_answer_release(struct lgsp_answer *ans) {
   ans->http_status = 0;
 }
 
-unsigned long lgsp_api_token_fetches(struct lgsp_api *a) { return hub_http_auth_fetches(a->auth); }
+unsigned long lgsp_api_token_fetches(struct lgsp_api *a) {
+  return hub_http_auth_fetches(a->auth);
+}
 
 char *lgsp_path_new(const char *base, const char *segment) {
   char *esc = curl_easy_escape(NULL, segment, 0);
@@ -110,7 +113,8 @@ static char *first_line(const char *path) {
     free(line);
     return NULL;
   }
-  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r')) line[--r] = 0;
+  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
+    line[--r] = 0;
   return line;
 }
 
@@ -120,7 +124,8 @@ static int answer_ok(const json_t *j) {
   int ok = !st || json_is_true(st) || (json_is_integer(st) && json_integer_value(st) == 200) ||
            (json_is_string(st) && (!strcasecmp(json_string_value(st), "OK") || !strcmp(json_string_value(st), "200")));
   if (ec && !json_is_null(ec))
-    ok &= (json_is_integer(ec) && json_integer_value(ec) == 0) || (json_is_string(ec) && !strcmp(json_string_value(ec), "0"));
+    ok &= (json_is_integer(ec) && json_integer_value(ec) == 0) ||
+          (json_is_string(ec) && !strcmp(json_string_value(ec), "0"));
   return ok;
 }
 

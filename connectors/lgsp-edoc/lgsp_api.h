@@ -23,6 +23,7 @@ struct lgsp_api_cfg {
   char *ca_file;
 };
 
+/* clang-format off */
 #define LGSP_API_ENTRIES(T, f)                                                                                        \
   {"endpoint", HUB_CFG_STR, offsetof(T, f.endpoint), NULL, 1,                                                         \
    "base URL of the API, e.g. https://lgsp.example.gov.vn/truclienthong/v1.0.0"},                                     \
@@ -39,6 +40,7 @@ struct lgsp_api_cfg {
   {                                                                                                                   \
     "ca_file", HUB_CFG_STR, offsetof(T, f.ca_file), NULL, 0, "PEM file of the CAs to trust for https"                 \
   }
+/* clang-format on */
 
 struct lgsp_api;
 

@@ -118,12 +118,12 @@ static enum edoc_fetch fetch(void *p, const struct edoc_item *it, unsigned char 
   int dl = buf ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)bl) : -1;
   if (dl < 0) {
     free(buf);
-    snprintf(errbuf, errbuf_size, "lgsp-edoc GET /vanbans/%s: `data` is %s", it->id,
-             !b64 ? "missing" : "not base64");
+    snprintf(errbuf, errbuf_size, "lgsp-edoc GET /vanbans/%s: `data` is %s", it->id, !b64 ? "missing" : "not base64");
     r = EDOC_FETCH_FAIL;
     goto out;
   }
-  for (size_t k = bl; k > 0 && b64[k - 1] == '='; k--) dl--;
+  for (size_t k = bl; k > 0 && b64[k - 1] == '='; k--)
+    dl--;
   *data = buf;
   *len = (size_t)dl;
   r = EDOC_FETCH_OK;
@@ -151,8 +151,8 @@ static void li_destroy(void *p) {
   free(s);
 }
 
-static hub_err_t li_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx,
-                           void **state, char *errbuf, size_t errbuf_size) {
+static hub_err_t li_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx, void **state,
+                           char *errbuf, size_t errbuf_size) {
   const struct cfg *cfg = cfgp;
   struct state *s = calloc(1, sizeof *s);
   hub_err_t rc;
@@ -174,7 +174,9 @@ static hub_err_t li_create(const void *cfgp, const struct hub_plugin_env *env, s
 static hub_err_t li_start(void *p, char *errbuf, size_t errbuf_size) {
   return edoc_inbox_start(((struct state *)p)->inbox, errbuf, errbuf_size);
 }
-static hub_err_t li_poll(void *p) { return edoc_inbox_poll(((struct state *)p)->inbox); }
+static hub_err_t li_poll(void *p) {
+  return edoc_inbox_poll(((struct state *)p)->inbox);
+}
 static int li_health(void *p, char *why, size_t why_size) {
   return edoc_inbox_health(((struct state *)p)->inbox, why, why_size);
 }

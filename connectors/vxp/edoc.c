@@ -18,8 +18,8 @@
 #include "hub/core/xml.h"
 #include "hub/trust/xmldsig.h"
 
-static struct hub_metric_counter received_total = {
-    "lienthong_edoc_received_total", "edXML packets the document-axis sources emitted", 0, 0, NULL};
+static struct hub_metric_counter received_total = {"lienthong_edoc_received_total",
+                                                   "edXML packets the document-axis sources emitted", 0, 0, NULL};
 static struct hub_metric_counter duplicates_total = {
     "lienthong_edoc_duplicates_total",
     "packets listed again or re-sent with the same bytes, confirmed without a second emit", 0, 0, NULL};
@@ -45,8 +45,10 @@ static char *text_new(const xmlNode *n) {
   if (!t) return NULL;
   /* Trim: producers indent. */
   char *s = (char *)t, *e = s + strlen(s);
-  while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') s++;
-  while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) e--;
+  while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
+    s++;
+  while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t'))
+    e--;
   char *r = *s ? strndup(s, (size_t)(e - s)) : NULL;
   xmlFree(t);
   return r;
@@ -111,14 +113,16 @@ void edoc_info_release(struct edoc_info *info) {
   free(info->document_id);
   free(info->from);
   free(info->status_code);
-  for (size_t i = 0; i < info->n_to; i++) free(info->to[i]);
+  for (size_t i = 0; i < info->n_to; i++)
+    free(info->to[i]);
   free(info->to);
   memset(info, 0, sizeof *info);
 }
 
 char *edoc_to_json_new(const struct edoc_info *info) {
   json_t *a = json_array();
-  for (size_t i = 0; a && i < info->n_to; i++) json_array_append_new(a, json_string(info->to[i]));
+  for (size_t i = 0; a && i < info->n_to; i++)
+    json_array_append_new(a, json_string(info->to[i]));
   char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
   json_decref(a);
   return s;
@@ -198,7 +202,7 @@ hub_err_t edoc_inbox_new(const struct edoc_inbox_cfg *cfg, const struct hub_plug
   n_ca = cfg->verify_trust.n ? cfg->verify_trust.n : !kn ? 0 : kn->kind == HUB_NODE_SEQ ? kn->n : 1;
   if (n_ca && !(ca = calloc(n_ca, sizeof *ca))) goto out;
   for (size_t i = 0; i < n_ca; i++) {
-    const char *p = cfg->verify_trust.n ? cfg->verify_trust.v[i]
+    const char *p = cfg->verify_trust.n        ? cfg->verify_trust.v[i]
                     : kn->kind == HUB_NODE_SEQ ? kn->items[i]->scalar
                                                : kn->scalar;
     if (!p) {
@@ -224,7 +228,8 @@ hub_err_t edoc_inbox_new(const struct edoc_inbox_cfg *cfg, const struct hub_plug
   hub_metrics_register_counter(&receipt_fail_total);
   rc = HUB_OK;
 out:
-  for (size_t i = 0; ca && i < n_ca; i++) free(ca[i]);
+  for (size_t i = 0; ca && i < n_ca; i++)
+    free(ca[i]);
   free(ca);
   if (rc != HUB_OK) {
     if (rc == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "%s: out of memory", ops->name);
@@ -248,7 +253,8 @@ static void pend_clear(struct edoc_inbox *in, size_t from) {
 void edoc_inbox_destroy(struct edoc_inbox *in) {
   if (!in) return;
   hub_xmldsig_verifier_destroy(in->verifier);
-  for (size_t i = 0; i < in->n_ids; i++) free(in->ids[i].id);
+  for (size_t i = 0; i < in->n_ids; i++)
+    free(in->ids[i].id);
   free(in->ids);
   digests_truncate(in, 0);
   free(in->digests);
@@ -296,7 +302,8 @@ static int digest_add(struct edoc_inbox *in, const char *hex, int ok, const char
 }
 
 static void digests_truncate(struct edoc_inbox *in, size_t n) {
-  for (size_t i = n; i < in->n_digests; i++) free(in->digests[i].reason);
+  for (size_t i = n; i < in->n_digests; i++)
+    free(in->digests[i].reason);
   in->n_digests = n < in->n_digests ? n : in->n_digests;
 }
 
@@ -317,13 +324,15 @@ static void windows_trim(struct edoc_inbox *in) {
   size_t w = (size_t)in->cfg->dedupe_window;
   if (in->n_ids > w) {
     size_t drop = in->n_ids - w;
-    for (size_t i = 0; i < drop; i++) free(in->ids[i].id);
+    for (size_t i = 0; i < drop; i++)
+      free(in->ids[i].id);
     memmove(in->ids, in->ids + drop, w * sizeof *in->ids);
     in->n_ids = w;
   }
   if (in->n_digests > w) {
     size_t drop = in->n_digests - w;
-    for (size_t i = 0; i < drop; i++) free(in->digests[i].reason);
+    for (size_t i = 0; i < drop; i++)
+      free(in->digests[i].reason);
     memmove(in->digests, in->digests + drop, w * sizeof *in->digests);
     in->n_digests = w;
   }
@@ -361,7 +370,8 @@ hub_err_t edoc_inbox_start(struct edoc_inbox *in, char *errbuf, size_t errbuf_si
   hub_err_t rc = hub_source_cursor_get(in->ctx, &cur, &len, errbuf, errbuf_size);
   if (rc != HUB_OK) return rc;
   /* start may run again after a failure: begin from the committed cursor each time */
-  for (size_t i = 0; i < in->n_ids; i++) free(in->ids[i].id);
+  for (size_t i = 0; i < in->n_ids; i++)
+    free(in->ids[i].id);
   in->n_ids = 0;
   digests_truncate(in, 0);
   pend_clear(in, 0);
@@ -424,7 +434,8 @@ static void digest_hex(const void *data, size_t len, char out[33]) {
   unsigned char md[32];
   unsigned int n = 0;
   EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-  for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  for (int i = 0; i < 16; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* One fetched packet as a record; *ok and reason say which receipt it gets. */
@@ -457,7 +468,8 @@ static struct hub_msg *record_new(struct edoc_inbox *in, const struct edoc_item 
     bad |= hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/xml") != HUB_OK;
     bad |= hub_msg_header_set_str(m, "edoc.axis-id", it->id) != HUB_OK;
     if (it->from) bad |= hub_msg_header_set_str(m, "edoc.from", it->from) != HUB_OK;
-    if (rc == HUB_OK && info.status_code) bad |= hub_msg_header_set_str(m, "edoc.status-code", info.status_code) != HUB_OK;
+    if (rc == HUB_OK && info.status_code)
+      bad |= hub_msg_header_set_str(m, "edoc.status-code", info.status_code) != HUB_OK;
     bad |= hub_msg_header_set_str(m, "edoc.receipt", *ok ? "done" : "fail") != HUB_OK;
     if (!*ok) bad |= hub_msg_header_set_str(m, "edoc.receipt-reason", reason) != HUB_OK;
   }
@@ -498,7 +510,8 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
     const struct seen_id *seen = id_find(in, it->id);
     if (seen) { /* listed again: emitted already (maybe in this round); only the receipt again */
       int queued = 0;
-      for (size_t k = 0; k < in->n_pend; k++) queued |= !strcmp(in->pend[k].id, it->id);
+      for (size_t k = 0; k < in->n_pend; k++)
+        queued |= !strcmp(in->pend[k].id, it->id);
       if (!queued && (size_t)(seen - in->ids) < ids0) {
         atomic_fetch_add(&duplicates_total.value, 1);
         if (pend_add(in, it->id, seen->ok, seen->ok ? NULL : "refused earlier")) goto oom;
@@ -532,7 +545,10 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
               it->id);
       atomic_fetch_add(&duplicates_total.value, 1);
       free(data);
-      int bad = id_add(in, it->id, dok) || pend_add(in, it->id, dok, dok ? NULL : dreason ? dreason : "refused earlier");
+      int bad = id_add(in, it->id, dok) || pend_add(in, it->id, dok,
+                                                    dok       ? NULL
+                                                    : dreason ? dreason
+                                                              : "refused earlier");
       free(dreason);
       if (bad) goto oom;
       continue;
@@ -541,7 +557,8 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
     char reason[1200];
     struct hub_msg *m = record_new(in, it, data, len, &ok, reason, sizeof reason);
     free(data);
-    if (!m || id_add(in, it->id, ok) || digest_add(in, hex, ok, reason) || pend_add(in, it->id, ok, ok ? NULL : reason)) {
+    if (!m || id_add(in, it->id, ok) || digest_add(in, hex, ok, reason) ||
+        pend_add(in, it->id, ok, ok ? NULL : reason)) {
       hub_msg_destroy(m);
       goto oom;
     }
@@ -557,7 +574,8 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
     rc = hub_source_emit(in->ctx, msgs, n_msgs, cursor, clen);
     if (rc != HUB_OK) { /* nothing of it is visible: forget this round, receipts included */
       set_why(in, "emit: %s", hub_err2str(rc));
-      for (size_t i = ids0; i < in->n_ids; i++) free(in->ids[i].id);
+      for (size_t i = ids0; i < in->n_ids; i++)
+        free(in->ids[i].id);
       in->n_ids = ids0;
       digests_truncate(in, dg0);
       pend_clear(in, pend0);
@@ -573,12 +591,14 @@ hub_err_t edoc_inbox_poll(struct edoc_inbox *in) {
   goto out;
 oom:
   rc = HUB_ERR_NOMEM;
-  for (size_t i = ids0; i < in->n_ids; i++) free(in->ids[i].id);
+  for (size_t i = ids0; i < in->n_ids; i++)
+    free(in->ids[i].id);
   in->n_ids = ids0;
   digests_truncate(in, dg0);
   pend_clear(in, pend0);
 out:
-  for (size_t i = 0; i < n_msgs; i++) hub_msg_destroy(msgs[i]);
+  for (size_t i = 0; i < n_msgs; i++)
+    hub_msg_destroy(msgs[i]);
   free(msgs);
   free(cursor);
   edoc_items_free(items, n);

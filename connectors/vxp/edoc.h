@@ -25,11 +25,11 @@ enum edoc_kind { EDOC_DOCUMENT, EDOC_STATUS };
 
 struct edoc_info {
   enum edoc_kind kind;
-  char *document_id;   /* MessageHeader/DocumentId, or ResponseFor/DocumentId of a status; NULL if none */
-  char *from;          /* From/OrganId, or NULL */
-  char **to;           /* document: To/OrganId; status: ResponseFor/OrganId */
+  char *document_id; /* MessageHeader/DocumentId, or ResponseFor/DocumentId of a status; NULL if none */
+  char *from;        /* From/OrganId, or NULL */
+  char **to;         /* document: To/OrganId; status: ResponseFor/OrganId */
   size_t n_to;
-  char *status_code;   /* status: StatusCode */
+  char *status_code; /* status: StatusCode */
 };
 
 /* Parses the packet with the hub's one XML parse (max_bytes 0: its default) and reads the
@@ -65,14 +65,15 @@ struct edoc_axis_ops {
 
 /* The inbox options every receiving axis connector has (config map entries below). */
 struct edoc_inbox_cfg {
-  int messagetype;          /* 0 edoc, 1 status */
+  int messagetype; /* 0 edoc, 1 status */
   int64_t max_per_poll;
   int64_t dedupe_window;
   struct hub_str_list verify_trust; /* CA files: check the signature before confirming */
-  int verify_policy; /* 0 default, 1 legacy-sha1 */
+  int verify_policy;                /* 0 default, 1 legacy-sha1 */
   int64_t max_size;
 };
 
+/* clang-format off */
 #define EDOC_INBOX_ENTRIES(T, f)                                                                                      \
   {"messagetype", HUB_CFG_ENUM, offsetof(T, f.messagetype), "edoc", 0,                                               \
    "which packets this source lists and takes: documents (edoc) or status packets (status)", "edoc|status"},    \
@@ -90,6 +91,7 @@ struct edoc_inbox_cfg {
     "max_size", HUB_CFG_SIZE, offsetof(T, f.max_size), "16MiB", 0, "largest packet accepted", NULL, NULL, 1024,       \
         1024LL * 1024 * 1024                                                                                          \
   }
+/* clang-format on */
 
 struct edoc_inbox;
 

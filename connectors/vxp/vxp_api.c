@@ -41,7 +41,8 @@ hub_err_t vxp_api_new(const struct vxp_api_cfg *cfg, const struct hub_plugin_env
                           "endpoint must start with http:// or https://");
   }
   size_t n = strlen(cfg->endpoint);
-  while (n && cfg->endpoint[n - 1] == '/') n--;
+  while (n && cfg->endpoint[n - 1] == '/')
+    n--;
   if (!(a->base = strndup(cfg->endpoint, n))) goto oom;
   if (!(a->secret_path = hub_plugin_env_path_new(env, cfg->secret_file))) goto oom;
   if (cfg->ca_file && !(a->ca_file = hub_plugin_env_path_new(env, cfg->ca_file))) goto oom;
@@ -60,7 +61,9 @@ oom:
   return HUB_ERR_NOMEM;
 }
 
-const char *vxp_api_organ_id(const struct vxp_api *a) { return a->cfg->organ_id; }
+const char *vxp_api_organ_id(const struct vxp_api *a) {
+  return a->cfg->organ_id;
+}
 
 void vxp_answer_release(struct vxp_answer *ans) {
   json_decref(ans->json);
@@ -80,7 +83,8 @@ static char *secret_read(const char *path, size_t *len) {
     free(line);
     return NULL;
   }
-  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r')) line[--r] = 0;
+  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
+    line[--r] = 0;
   *len = (size_t)r;
   return line;
 }
@@ -130,7 +134,8 @@ hub_err_t vxp_api_call(struct vxp_api *a, const char *op, const char *messagetyp
   ln[k] = "servicetype", lv[k++] = "eDoc";
   ln[k] = "messagetype", lv[k++] = messagetype ? messagetype : "edoc";
   ln[k] = "from", lv[k++] = c->organ_id;
-  for (size_t i = 0; i < n; i++) ln[k] = names[i], lv[k++] = values[i];
+  for (size_t i = 0; i < n; i++)
+    ln[k] = names[i], lv[k++] = values[i];
   if ((rc = hub_vxp_sign_header_new(ln, lv, k, &sign_json, &key_list, errbuf, errbuf_size)) != HUB_OK) goto out;
   if (!(secret = secret_read(a->secret_path, &secret_len))) {
     snprintf(errbuf, errbuf_size, "vxp %s: cannot read the secret file %s: %s", op, a->secret_path, strerror(errno));
@@ -198,7 +203,8 @@ hub_err_t vxp_api_call(struct vxp_api *a, const char *op, const char *messagetyp
   }
 out:
   if (rc == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "vxp %s: out of memory", op);
-  for (size_t i = 0; i < nl; i++) free(lines[i]);
+  for (size_t i = 0; i < nl; i++)
+    free(lines[i]);
   if (secret) memset(secret, 0, secret_len);
   free(secret);
   free(sign_json);

@@ -25,6 +25,7 @@ struct vxp_api_cfg {
   char *user_agent;
 };
 
+/* clang-format off */
 #define VXP_API_ENTRIES(T, f)                                                                                         \
   {"endpoint", HUB_CFG_STR, offsetof(T, f.endpoint), NULL, 1, "base URL of the axis (http or https)"},                \
       {"systemid", HUB_CFG_STR, offsetof(T, f.systemid), NULL, 1, "this system's id on the axis (XroadVnpt-systemid)"}, \
@@ -40,6 +41,7 @@ struct vxp_api_cfg {
     "user_agent", HUB_CFG_STR, offsetof(T, f.user_agent), "JAVASDKAgent/1.0.0 XRoad/VPCP", 0,                         \
         "User-Agent (the SDK's by default: some axis front ends filter on it)"                                        \
   }
+/* clang-format on */
 
 struct vxp_api;
 

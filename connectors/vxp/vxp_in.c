@@ -100,7 +100,8 @@ static enum edoc_fetch fetch(void *p, const struct edoc_item *it, unsigned char 
     r = EDOC_FETCH_FAIL;
     goto out;
   }
-  for (size_t k = bl; k > 0 && b64[k - 1] == '='; k--) dl--; /* EVP_DecodeBlock counts the padding */
+  for (size_t k = bl; k > 0 && b64[k - 1] == '='; k--)
+    dl--; /* EVP_DecodeBlock counts the padding */
   *data = buf;
   *len = (size_t)dl;
   r = EDOC_FETCH_OK;
@@ -125,9 +126,8 @@ static hub_err_t confirm(void *p, const char *id, int ok, const char *reason, ch
     snprintf(errbuf, errbuf_size, "vxp updateStatus: out of memory");
     return HUB_ERR_NOMEM;
   }
-  hub_err_t rc =
-      vxp_api_call(s->api, "updateStatus", "edoc", names, values, 1, plain, body, strlen(body), NULL, &ans, errbuf,
-                   errbuf_size);
+  hub_err_t rc = vxp_api_call(s->api, "updateStatus", "edoc", names, values, 1, plain, body, strlen(body), NULL, &ans,
+                              errbuf, errbuf_size);
   free(body);
   vxp_answer_release(&ans);
   return rc;
@@ -143,8 +143,8 @@ static void vi_destroy(void *p) {
   free(s);
 }
 
-static hub_err_t vi_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx,
-                           void **state, char *errbuf, size_t errbuf_size) {
+static hub_err_t vi_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx, void **state,
+                           char *errbuf, size_t errbuf_size) {
   const struct cfg *cfg = cfgp;
   struct state *s = calloc(1, sizeof *s);
   hub_err_t rc = HUB_ERR_NOMEM;
@@ -168,7 +168,9 @@ static hub_err_t vi_start(void *p, char *errbuf, size_t errbuf_size) {
   return edoc_inbox_start(s->inbox, errbuf, errbuf_size);
 }
 
-static hub_err_t vi_poll(void *p) { return edoc_inbox_poll(((struct state *)p)->inbox); }
+static hub_err_t vi_poll(void *p) {
+  return edoc_inbox_poll(((struct state *)p)->inbox);
+}
 
 static int vi_health(void *p, char *why, size_t why_size) {
   return edoc_inbox_health(((struct state *)p)->inbox, why, why_size);

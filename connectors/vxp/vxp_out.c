@@ -92,7 +92,8 @@ static struct hub_msg *result_new(const struct edoc_info *info, const char *mt, 
   if (j && info->status_code) json_object_set_new(j, "statusCode", json_string(info->status_code));
   if (j) {
     json_t *to = json_array();
-    for (size_t i = 0; i < info->n_to; i++) json_array_append_new(to, json_string(info->to[i]));
+    for (size_t i = 0; i < info->n_to; i++)
+      json_array_append_new(to, json_string(info->to[i]));
     json_object_set_new(j, "to", to);
   }
   char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -137,8 +138,8 @@ static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct
   const char *names[] = {"to"}, *values[] = {to};
   int64_t wait_ms = 0;
   if (!hub_breaker_allow(s->breaker, &wait_ms)) {
-    sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_UNAVAILABLE, "circuit breaker for %s is open",
-                       s->cfg->api.endpoint);
+    sr =
+        hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_UNAVAILABLE, "circuit breaker for %s is open", s->cfg->api.endpoint);
     out->retry_after_ms = wait_ms;
     goto out;
   }
@@ -160,8 +161,8 @@ static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct
   }
   int retry = rc != HUB_ERR_DOWNSTREAM && rc != HUB_ERR_JSON && rc != HUB_ERR_HTTP;
   if (rc == HUB_ERR_HTTP) retry = st >= 500 || st == 408 || st == 429 || st == 401 || st == 403 || st == 412;
-  sr = hub_step_fail(out, retry ? HUB_STEP_RETRY : HUB_STEP_REJECT, rc == HUB_ERR_HTTP && (st == 401 || st == 403) ? HUB_ERR_AUTH : rc,
-                     "%s", e);
+  sr = hub_step_fail(out, retry ? HUB_STEP_RETRY : HUB_STEP_REJECT,
+                     rc == HUB_ERR_HTTP && (st == 401 || st == 403) ? HUB_ERR_AUTH : rc, "%s", e);
 out:
   free(to);
   vxp_answer_release(&ans);
