@@ -127,7 +127,8 @@ def santuario_verifies(java, text):
 
 
 def routes(prefix, dlq_in):
-    """The document-axis routes of examples/province-docaxis.yaml, on the test's topics."""
+    """The steps of the document-axis routes of examples/province-docaxis.yaml (verify, validate;
+    validate, sign), on the test's topics, with agency A sending and B receiving."""
     x = os.path.join(SRC, "schemas", "edxml")
     return (
         "routes:\n"
