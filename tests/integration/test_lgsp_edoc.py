@@ -110,8 +110,10 @@ def main():
                 time.sleep(1)
                 hub.start()
                 hub.wait_ready()
-            else:
-                time.sleep(3)
+            # the part's packets are all fetched under its fault before the next fault goes on
+            fetched = lambda: sum(1 for d in sim_call(port, "/_sim/state")["docs"]
+                                  if d["messageType"] == "edoc" and "fault" in d) >= len(docs)
+            c.ok(wait_until(fetched, 300, hub, f"part {k + 1} fetched"), f"part {k + 1} was fetched under {fault}")
         sim_call(port, "/_sim/config", NO_FAULTS)
         # The registry: an agency registered through a record, and a packet for one it lacks.
         produce(bootstrap, f"{p}.agencies", [("000.00.00.H99", json.dumps(

@@ -29,9 +29,9 @@ from test_vxp_common import (ORG_A, ORG_B, consume_json, keys_section, make_docu
 N = int(os.environ.get("LT_VXP_DOCS", "300"))
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("getedoc_5xx", {"getedoc_5xx": 0.3}),
          ("hash_file_fail", {"hash_file_fail": 0.3}), ("bad_hmac", {"bad_hmac": 0.2}),
-         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.1, "wrong_signed": 0.12})]
+         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.1, "wrong_signed": 0.12, "broken": 0.1})]
 NO_FAULTS = {k: 0 for k in ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper",
-                            "wrong_signed", "slow"]}
+                            "wrong_signed", "broken", "slow"]}
 
 
 def sim_call(port, path, body=None):
@@ -101,8 +101,10 @@ def main():
                 time.sleep(1)
                 hub.start()
                 hub.wait_ready()
-            else:
-                time.sleep(3)
+            # the part's packets are all fetched under its fault before the next fault goes on
+            fetched = lambda: sum(1 for d in sim_call(port, "/_sim/state")["docs"]
+                                  if d["messageType"] == "edoc" and "fault" in d) >= len(docs)
+            c.ok(wait_until(fetched, 300, hub, f"part {k + 1} fetched"), f"part {k + 1} was fetched under {fault}")
         sim_call(port, "/_sim/config", NO_FAULTS)
 
         def sim_docs():
@@ -114,14 +116,18 @@ def main():
         c.ok(wait_until(settled, 600, hub, "every document sent and confirmed on the axis"),
              "every document reached the axis and got its receipt")
         state = sim_docs()
-        damaged = {d["docId"] for d in state if d.get("fault") in ("tamper", "wrong_signed")}
+        damaged = {d["docId"] for d in state if d.get("fault") in ("tamper", "wrong_signed", "broken")}
+        broken = {d["docId"] for d in state if d.get("fault") == "broken"}
         log(f"axis: {len(state)} packets for B ({len(state) - len({d['sha256'] for d in state})} re-sent by the "
             f"sink after a lost answer), {len(damaged)} damaged")
         c.ok(len(damaged) > 0, "the tamper fault damaged some packets")
         wrong_status = [d["docId"] for d in state if d["status"] != ("fail" if d["docId"] in damaged else "done")]
         c.eq(wrong_status, [], "updateStatus fail for the damaged packets, done for the others")
-        reasons = [d.get("description") or "" for d in state if d["docId"] in damaged]
+        reasons = [d.get("description") or "" for d in state if d["docId"] in damaged - broken]
         c.ok(all("signature" in r for r in reasons), f"the fail receipts carry the verification reason: {reasons[:3]}")
+        reasons = [d.get("description") or "" for d in state if d["docId"] in broken]
+        c.ok(len(broken) > 0 and all(r.startswith("xml: ") and "line" in r for r in reasons),
+             f"broken packets got fail with the parse error and its place: {reasons[:2]}")
 
         # B's side: each document once (the damaged ones in the DLQ instead).
         wait_until(lambda: len(consume_json(bootstrap, f"{p}.dms.b.inbox")) + len(consume_json(bootstrap, dlq_in))
@@ -137,9 +143,12 @@ def main():
         rogue_n = sum(1 for d in state if d.get("fault") == "wrong_signed")
         c.ok(rogue_n > 0, "the wrong-signed fault replaced some packets")
         c.ok(any(tag + "-rogue" in r["key"] for r in dlq), "the wrongly-signed packet is in the DLQ")
-        c.ok(len(missing) <= rogue_n, f"every document is in B's inbox or the DLQ ({len(missing)} replaced by the "
-                                      f"rogue packet, {rogue_n} such substitutions)")
-        c.ok(len(dlq) > 0 and all(r["headers"].get("lt.error.stage") and "sig" in r["headers"].get("lt.error.code", "")
+        # A broken packet cannot be read: its DLQ record is keyed by the axis id.
+        c.ok(broken <= dlq_keys, "every broken packet is in the DLQ under its axis id")
+        c.ok(len(missing) <= rogue_n + len(broken), f"every document is in B's inbox or the DLQ ({len(missing)} "
+             f"unreadable or replaced by the rogue packet; {rogue_n} substitutions, {len(broken)} broken)")
+        c.ok(len(dlq) > 0 and all(r["headers"].get("lt.error.stage") and
+                                  r["headers"].get("lt.error.code", "").startswith(("sig", "xml"))
                                   for r in dlq),
              "the DLQ holds the damaged packets with a signature error code: "
              + str([(r["headers"].get("lt.error.code"), r["headers"].get("lt.error.reason", "")[:80]) for r in dlq[:3]]))

@@ -24,7 +24,7 @@ token, answer, reason?, docId?, status?, docIds?, fault?), --client ID:SECRET, -
 CODE:SECRETDONVI (repeatable; registered), --token-ttl S (default 3600), --seed N,
 --rogue-file FILE. Faults (POST /_sim/config while running): list_twice, relist_done,
 get_5xx, expire_token (fraction of calls that find their token expired: 401), tamper,
-wrong_signed, slow (+ slow_for S). GET /_sim/state: docs, registry, stats, tokens issued.
+wrong_signed, broken (stray bytes before <?xml, an unclosed tag), slow (+ slow_for S). GET /_sim/state: docs, registry, stats, tokens issued.
 """
 import argparse
 import base64
@@ -40,7 +40,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ["list_twice", "relist_done", "get_5xx", "expire_token", "tamper", "wrong_signed", "slow"]
+FAULTS = ["list_twice", "relist_done", "get_5xx", "expire_token", "tamper", "wrong_signed", "broken", "slow"]
 
 
 class Sim:
@@ -264,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
             if fault is None:
                 fault = ("tamper" if sim.rng.random() < float(sim.cfg["tamper"] or 0) else
                          "wrong_signed" if sim.rogue and sim.rng.random() < float(sim.cfg["wrong_signed"] or 0)
-                         else "")
+                         else "broken" if sim.rng.random() < float(sim.cfg["broken"] or 0) else "")
                 d["fault"] = fault
         data = d["data"]
         if fault == "tamper":
@@ -273,6 +273,8 @@ class Handler(BaseHTTPRequestHandler):
             data = (t[:i + 8] + "[altered] " + t[i + 8:]).encode() if i >= 0 else data + b" "
         elif fault == "wrong_signed":
             data = sim.rogue
+        elif fault == "broken":
+            data = b"\x00\x00junk" + data.replace(b"</edXML:Subject>", b"", 1)
         if fault:
             e["fault"] = fault
         self.answer(e, 200, {"status": "OK", "errorCode": 0, "errorDesc": "",

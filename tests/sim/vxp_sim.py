@@ -26,6 +26,8 @@ Faults (also settable while running: POST /_sim/config {"getedoc_5xx": 0.2, ...}
   --wrong-signed F    fraction of getEdoc answers replaced by --rogue-file (a packet signed by
                       an untrusted key)
   --rogue-file FILE
+  --broken F          fraction of getEdoc answers whose packet has stray bytes before <?xml and
+                      an unclosed tag (broken packets exist in the wild, §8)
   --slow F / --slow-for S   fraction of calls held S seconds before answering
 
 Log lines: {"time", "op", "from", "systemid", "messagetype", "answer", "reason"?, and per op:
@@ -49,7 +51,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TS_RE = re.compile(r"^(\d{2})(\d{2})(\d{4})T(\d{2})(\d{2})(\d{2})\+(\d{4})$")
-FAULTS = ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper", "wrong_signed", "slow"]
+FAULTS = ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper", "wrong_signed", "broken",
+          "slow"]
 
 
 def hash_file(data):
@@ -260,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
             if fault is None:  # a packet is damaged (or not) once, the same way each time it is fetched
                 fault = ("tamper" if sim.rng.random() < float(sim.cfg["tamper"] or 0) else
                          "wrong_signed" if sim.rogue and sim.rng.random() < float(sim.cfg["wrong_signed"] or 0)
-                         else "")
+                         else "broken" if sim.rng.random() < float(sim.cfg["broken"] or 0) else "")
                 d["fault"] = fault
         if fault == "tamper":
             text = data.decode("utf-8")
@@ -268,6 +271,8 @@ class Handler(BaseHTTPRequestHandler):
             data = (text[:i + 8] + "[altered] " + text[i + 8:]).encode() if i >= 0 else data + b" "
         elif fault == "wrong_signed":
             data = sim.rogue
+        elif fault == "broken":
+            data = b"\x00\x00junk" + data.replace(b"</edXML:Subject>", b"", 1)
         if fault:
             entry["fault"] = fault
         entry["answer"] = 200
