@@ -80,8 +80,8 @@ struct edoc_inbox_cfg {
       {"max_per_poll", HUB_CFG_INT, offsetof(T, f.max_per_poll), "50", 0,                                             \
        "packets fetched per poll (one transaction)", NULL, NULL, 1, 1000},                                            \
       {"dedupe_window", HUB_CFG_INT, offsetof(T, f.dedupe_window), "4096", 0,                                         \
-       "axis ids and packet digests remembered (in the cursor) to absorb a packet listed or sent twice", NULL, NULL, \
-       16, 100000},                                                                                                  \
+       "axis ids and packet digests remembered (in the cursor, ~100 bytes each) to absorb a packet listed or "   \
+       "sent twice", NULL, NULL, 16, 8000},                                                                                                  \
       {"verify_trust", HUB_CFG_STR_LIST, offsetof(T, f.verify_trust), NULL, 0,                                        \
        "CA files (PEM): the packet's XML-DSig is checked before the receipt, and a failure is confirmed `fail` "     \
        "with the reason (the record is still emitted: the route's verify-xml puts it in its DLQ); default keys.trust.ca"}, \
