@@ -221,6 +221,9 @@ def main():
         produce(bootstrap, f"{p}.agencies", [("000.00.00.H99", "{}")], extra=["-H", "lt.type=lgsp.agency.unregister"])
         c.ok(wait_until(lambda: not any(a["code"] == "000.00.00.H99" for a in sim_call(port, "/_sim/state")["registry"]),
                         60, hub, "unregistration"), "the unregister record removed 000.00.00.H99")
+        m = hub.metrics()
+        c.ok(m.get("lienthong_edoc_received_total", 0) > 0 and m.get("lienthong_edoc_receipt_fail_total", 0) > 0,
+             "/metrics counts received packets and fail receipts since the last start")
         rc, _ = hub.terminate()
         c.eq(rc, 0, "the hub stops cleanly")
     finally:

@@ -198,6 +198,9 @@ def main():
         c.ok(any(e.get("fault") == "getedoc_5xx" for e in calls), "getEdoc answered 503 at times")
         sent_status = [e for e in calls if e["op"] == "sendEdoc" and e.get("messagetype") == "status"]
         c.ok(len(sent_status) >= len(got), "status packets were sent with messagetype status")
+        m = hub.metrics()
+        c.ok(m.get("lienthong_edoc_received_total", 0) > 0 and m.get("lienthong_edoc_receipt_fail_total", 0) > 0,
+             "/metrics counts received packets and fail receipts since the last start")
         rc, _ = hub.terminate()
         c.eq(rc, 0, "the hub stops cleanly")
     finally:
