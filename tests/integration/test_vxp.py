@@ -174,9 +174,10 @@ def main():
             ok, why = xmlsec1_verifies(dlq[0]["value"])
             c.ok(not ok, "xmlsec1 refuses a packet from the DLQ too")
 
-        # B's DMS answers each document with status 06; A's records get it.
+        # B's DMS answers each document with status 06 (one in five in the published MessageHeader form);
+        # A's records get it.
         produce(bootstrap, f"{p}.dms.b.status",
-                [(k, make_status(k, "06", "Đã xử lý xong")) for k in got])
+                [(k, make_status(k, "06", "Đã xử lý xong", published_form=n % 5 == 0)) for n, k in enumerate(got)])
         c.ok(wait_until(lambda: len({r["key"] for r in consume_json(bootstrap, f"{p}.dms.a.status")}) >= len(got),
                         300, hub, "status packets at A"), "every status packet reached A")
         status = consume_json(bootstrap, f"{p}.dms.a.status")

@@ -58,8 +58,12 @@ def make_document(tag, i):
     return did, variant, text
 
 
-def make_status(did, code, description):
+def make_status(did, code, description, published_form=False):
+    """A status packet; published_form puts its fields under MessageHeader, as every published
+    status packet has them (vn-standards.md §8), instead of Status (§1.4)."""
     text = one_line(os.path.join(FIXTURE, "edxml-status.edxml"))
+    if published_form:
+        text = text.replace("edXML:Status>", "edXML:MessageHeader>")
     text = text.replace("000.00.00.G22,2015/09/30,7816/VPCP-TTĐT", did)
     text = text.replace("<edXML:StatusCode>01</edXML:StatusCode>", f"<edXML:StatusCode>{code}</edXML:StatusCode>")
     text = text.replace("Đã đến - Phần mềm QLVB đã nhận nhưng văn thư chưa xử lý", description)
