@@ -29,7 +29,7 @@ from test_vxp_common import (ORG_A, ORG_B, consume_json, keys_section, make_docu
 N = int(os.environ.get("LT_VXP_DOCS", "300"))
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("getedoc_5xx", {"getedoc_5xx": 0.3}),
          ("hash_file_fail", {"hash_file_fail": 0.3}), ("bad_hmac", {"bad_hmac": 0.2}),
-         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.1, "wrong_signed": 0.12, "broken": 0.1})]
+         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.15, "wrong_signed": 0.15, "broken": 0.2})]
 NO_FAULTS = {k: 0 for k in ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper",
                             "wrong_signed", "broken", "slow"]}
 
