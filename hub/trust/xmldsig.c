@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <libxml/c14n.h>
+#include <libxml/hash.h>
 #include <libxml/parser.h>
 #include <libxml/valid.h>
 #include <openssl/ecdsa.h>
@@ -197,32 +198,43 @@ static void collect_ds(xmlNodePtr n, const char *local, xmlNodePtr *found, size_
   }
 }
 
-/* Registers every Id/ID/id attribute as an XML ID so "#x" references resolve, refusing a
- * value used twice: duplicate Ids are the classic way to make the verifier and the reader look
- * at different elements. */
-static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+/* Registers every Id/ID/id attribute without a namespace as an XML ID so "#x" references resolve
+ * (libxml2 registers xml:id itself), refusing a value used twice by any attribute named Id, ID or
+ * id in any namespace (xml:id, wsu:Id, ...): duplicate Ids are the classic way to make the verifier
+ * and the reader look at different elements, and libxml2 binds only the first. `seen` maps each
+ * value to its first attribute. */
+static hub_err_t register_ids_in(xmlDocPtr doc, xmlNodePtr n, xmlHashTablePtr seen, char *errbuf,
+                                 size_t errbuf_size) {
   for (; n; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
     for (xmlAttrPtr a = n->properties; a; a = a->next) {
-      if (a->ns || (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") &&
-                    strcmp((const char *)a->name, "id")))
+      if (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") && strcmp((const char *)a->name, "id"))
         continue;
       xmlChar *val = xmlNodeListGetString(doc, a->children, 1);
       if (!val) continue;
-      xmlAttrPtr prev = xmlGetID(doc, val);
-      if (prev && prev != a) {
+      xmlAttrPtr prev = xmlHashLookup(seen, val);
+      if (prev) {
         snprintf(errbuf, errbuf_size, "duplicate Id '%s' (line %d and line %d)", (const char *)val,
                  prev->parent ? prev->parent->line : 0, n->line);
         xmlFree(val);
         return HUB_ERR_SIG_POLICY;
       }
-      if (!prev) xmlAddID(NULL, doc, val, a);
+      xmlHashAddEntry(seen, val, a);
+      if (!a->ns && !xmlGetID(doc, val)) xmlAddID(NULL, doc, val, a);
       xmlFree(val);
     }
-    hub_err_t rc = register_ids(doc, n->children, errbuf, errbuf_size);
+    hub_err_t rc = register_ids_in(doc, n->children, seen, errbuf, errbuf_size);
     if (rc) return rc;
   }
   return HUB_OK;
+}
+
+static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+  xmlHashTablePtr seen = xmlHashCreate(16);
+  if (!seen) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  hub_err_t rc = register_ids_in(doc, n, seen, errbuf, errbuf_size);
+  xmlHashFree(seen, NULL);
+  return rc;
 }
 
 static char *attr(xmlNodePtr n, const char *name) {
@@ -803,6 +815,8 @@ hub_err_t hub_xmldsig_verifier_new(const struct hub_xmldsig_verify_opts *opts, s
       (rc = hub_truststore_new(opts->trust_ca, opts->n_trust_ca, opts->crl, opts->n_crl, opts->clock_skew_s, &v->ts,
                                errbuf, errbuf_size)) != HUB_OK)
     goto out;
+  if (v->ts && opts->cert_policy && (rc = hub_truststore_set_policy(v->ts, opts->cert_policy, errbuf, errbuf_size)))
+    goto out;
   if (opts->n_pinned) {
     if (!(v->pins = calloc(opts->n_pinned, sizeof *v->pins))) {
       rc = HUB_ERR_NOMEM;
@@ -860,6 +874,24 @@ static int in_tree(xmlNodePtr n, xmlNodePtr top) {
   return 0;
 }
 
+#define EXC_C14N_NS "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+/* Exclusive c14n's parameter (RFC 3741 / exc-c14n §3): an ec:InclusiveNamespaces with only a
+ * PrefixList, as the one child of a CanonicalizationMethod or Transform whose algorithm is
+ * exclusive c14n. It sits inside SignedInfo, so the signature covers it; xmlsec applies it. */
+static int inclusive_namespaces(xmlNodePtr n) {
+  xmlNodePtr p = n->parent;
+  if (!is_el(n, EXC_C14N_NS, "InclusiveNamespaces") || first_el(n->children) || !p ||
+      !(is_ds(p, "CanonicalizationMethod") || is_ds(p, "Transform")) || first_el(p->children) != n || next_el(n))
+    return 0;
+  for (xmlAttrPtr a = n->properties; a; a = a->next)
+    if (a->ns || strcmp((const char *)a->name, "PrefixList")) return 0;
+  xmlChar *alg = xmlGetProp(p, (const xmlChar *)"Algorithm");
+  int ok = alg && (!strcmp((const char *)alg, EXC_C14N_NS) || !strcmp((const char *)alg, EXC_C14N_NS "WithComments"));
+  xmlFree(alg);
+  return ok;
+}
+
 /* The first element under `n` (skipping `skip`) outside the XML-DSig namespaces, or NULL. */
 static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
   static const char *const ok[] = {DSIG_NS, "http://www.w3.org/2009/xmldsig11#",
@@ -868,6 +900,7 @@ static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
     if (n->type != XML_ELEMENT_NODE || n == skip) continue;
     int known = 0;
     for (int i = 0; ok[i] && !known; i++) known = n->ns && !strcmp((const char *)n->ns->href, ok[i]);
+    if (!known && inclusive_namespaces(n)) continue;
     if (!known) return n;
     xmlNodePtr f = foreign_element(n->children, skip);
     if (f) return f;
