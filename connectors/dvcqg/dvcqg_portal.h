@@ -27,6 +27,7 @@ struct dvcqg_portal {
   size_t max_response;
   const struct hub_str_list *ok_codes, *session_codes, *retry_codes;
   const char *exists_text;
+  int fresh_connection; /* one connection per call (no reuse) */
   pthread_mutex_t lock; /* guards session */
   char *session;
   unsigned long logins;

@@ -26,6 +26,7 @@
 
 #define DETAIL_MAX 16384 /* answer bytes kept in a DLQ record */
 #define KNOWN_MAX 4096   /* dossier codes remembered as existing (split variant) */
+#define EVENT_HEADER "onestop.event-id" /* the one-stop event a request came from (connectors/onestop) */
 
 enum variant { V_OPENCPS, V_SPLIT };
 
@@ -42,6 +43,7 @@ struct cfg {
   int64_t timeout_ms, progress_chunk, max_response;
   struct hub_str_list ok_codes, session_codes, retry_codes;
   char *exists_text;
+  int reuse_connections;
   struct breaker_cfg breaker;
 };
 
@@ -89,6 +91,9 @@ static const struct hub_cfg_entry entries[] = {
      "text of a create's answer message saying the dossier exists: the create is sent again as an update"},
     {"max_response", HUB_CFG_SIZE, F(max_response), "1MiB", 0, "a longer answer is an error (RETRY)", NULL, NULL, 1024,
      64 * 1024 * 1024},
+    {"reuse_connections", HUB_CFG_BOOL, F(reuse_connections), "false", 0,
+     "keep connections to the portal open between calls; off by default because adapters have been seen writing an "
+     "answer twice, and on a reused connection the stray copy would be read as the answer to the next call"},
     {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for the portal", NULL, &breaker_map},
     {NULL},
 };
@@ -249,6 +254,7 @@ static hub_err_t dv_create(const void *cfgp, const struct hub_plugin_env *env, v
   s->portal.session_codes = &s->session;
   s->portal.retry_codes = &s->retry;
   s->portal.exists_text = c->exists_text;
+  s->portal.fresh_connection = !c->reuse_connections;
   rc = HUB_OK;
 out:
   free(tok);
@@ -353,6 +359,14 @@ static int lookup(struct run *r, const char *madonvi, const char *code, struct d
   if (a->verdict == DV_RETRY || a->verdict == DV_SESSION) return -1;
   if (a->verdict != DV_OK) return 0;
   json_t *res = json_object_get(a->body, "result");
+  json_t *first = json_is_array(res) ? json_array_get(res, 0) : res;
+  json_t *said = json_is_object(first) ? json_object_get(first, "MaHoSo") : NULL;
+  if (json_is_string(said) && strcmp(json_string_value(said), code)) {
+    /* An answer about another dossier cannot be this call's: do not act on it. */
+    a->verdict = DV_RETRY;
+    snprintf(a->message, sizeof a->message, "TraCuuHoSo for %s was answered about %s", code, json_string_value(said));
+    return -1;
+  }
   return (json_is_array(res) && json_array_size(res)) || (json_is_object(res) && json_object_size(res));
 }
 
@@ -532,12 +546,23 @@ static enum hub_step_result dv_deliver(void *p, const struct hub_msg *in, struct
   if (sr != HUB_STEP_OK) goto out;
   json_t *res = json_pack("{s:s, s:s, s:s, s:b, s:O}", "dossierCode", r.code, "outcome", "OK", "variant",
                           s->cfg->variant == V_OPENCPS ? "opencps" : "split", "created", r.created, "calls", r.calls);
+  const char *event = hub_msg_header_get_str(in, EVENT_HEADER), *tp = hub_msg_header_get_str(in, HUB_H_TRACEPARENT);
+  if (res && id) json_object_set_new(res, "requestId", json_string(id));
+  if (res && event) json_object_set_new(res, "eventId", json_string(event));
   char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
   json_decref(res);
   struct hub_msg *m = text ? hub_msg_new(r.code, strlen(r.code), text, strlen(text)) : NULL;
   free(text);
+  /* The same request delivered again (after a crash) gives a result with the same lt.id, so
+   * whoever reads the results can tell a repeat from a new outcome. */
+  char rid[37], seed[128];
+  int sn = snprintf(seed, sizeof seed, "dvcqg-result\n%s", id ? id : "");
+  hub_uuid_from_bytes(seed, sn < 0 ? 0 : (size_t)sn >= sizeof seed ? sizeof seed - 1 : (size_t)sn, rid);
   if (!m || hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json") != HUB_OK ||
-      hub_msg_header_set_str(m, HUB_H_TYPE, "dvcqg.sync.result") != HUB_OK) {
+      hub_msg_header_set_str(m, HUB_H_TYPE, "dvcqg.sync.result") != HUB_OK ||
+      (id && hub_msg_header_set_str(m, HUB_H_ID, rid) != HUB_OK) ||
+      (event && hub_msg_header_set_str(m, EVENT_HEADER, event) != HUB_OK) ||
+      (tp && hub_msg_header_set_str(m, HUB_H_TRACEPARENT, tp) != HUB_OK)) {
     hub_msg_destroy(m);
     sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory building the result record");
     goto out;

@@ -4,7 +4,8 @@
  * `X-Signature-256: sha256=HEX` (HMAC-SHA256 of the raw body with the shared secret). Each event
  * becomes one record keyed by its dossierCode (so a dossier's events keep their order), with
  * lt.type = its event, answered 202 {"id"} only after the record is committed. An event sent
- * again after a lost answer (same Idempotency-Key header, or same eventId) gets the same lt.id.
+ * again after a lost answer (same Idempotency-Key header, or same eventId) gets the same lt.id;
+ * that id of the event is also kept in header onestop.event-id, for the outcome sent back.
  * The full event contract is checked by the route behind it, so that an event the contract
  * refuses is kept, with the reason, in that route's DLQ rather than lost at the door; here only
  * what the record needs: a signed JSON object with a dossierCode and an event. */
@@ -192,6 +193,8 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_TYPE, type);
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json");
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_TRACEPARENT, tp);
+  /* Carried to the outcome the one-stop system gets back (dvcqg result, DLQ record). */
+  if (rc == HUB_OK && idem) rc = hub_msg_header_set_str(m, "onestop.event-id", idem);
   if (rc == HUB_OK) rc = hub_source_emit(s->ctx, &m, 1, NULL, 0);
   if (rc == HUB_OK) {
     json_t *o = json_pack("{s:s, s:s}", "id", id, "dossierCode", code);
