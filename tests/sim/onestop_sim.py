@@ -195,6 +195,7 @@ def make_dossiers(n, seed, first=1, day=datetime(2024, 1, 15)):
 
 class OutcomeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stall
     server_version = "onestop_sim/1"
 
     def log_message(self, fmt, *a):
