@@ -302,6 +302,7 @@ struct run {
   struct state *s;
   json_t *calls; /* the result record's list of calls */
   const char *code; /* the dossier code */
+  const char *madonvi; /* for a part without its own */
   struct hub_step_outcome *out;
   int created;
 };
@@ -336,9 +337,10 @@ static enum hub_step_result fail(struct run *r, const char *what, struct dvcqg_a
   return HUB_STEP_RETRY;
 }
 
-static const char *madonvi_of(struct state *s, json_t *req) {
+/* The request's madonvi, else the delivery's (the other part's, else the option's). */
+static const char *madonvi_of(const struct run *r, json_t *req) {
   json_t *m = json_object_get(req, "madonvi");
-  return json_is_string(m) ? json_string_value(m) : s->cfg->madonvi;
+  return json_is_string(m) && json_string_length(m) ? json_string_value(m) : r->madonvi;
 }
 
 /* TraCuuHoSo (OpenCPS): 1 exists, 0 does not, -1 failed (answer in a). The portal's answer to a
@@ -375,7 +377,7 @@ static enum hub_step_result sync_dossier(struct run *r, json_t *req, json_t *ite
   struct state *s = r->s;
   struct dvcqg_answer a = {0};
   enum hub_step_result sr = HUB_STEP_OK;
-  const char *madonvi = madonvi_of(s, req);
+  const char *madonvi = madonvi_of(r, req);
   json_t *code_v = json_object_get(item, "MaHoSo");
   const char *code = json_is_string(code_v) ? json_string_value(code_v) : r->code;
   int exists;
@@ -433,7 +435,7 @@ static enum hub_step_result sync_progress(struct run *r, json_t *req, size_t fir
   struct state *s = r->s;
   json_t *data = json_object_get(req, "data");
   size_t n = json_array_size(data), chunk = (size_t)s->cfg->progress_chunk;
-  const char *madonvi = madonvi_of(s, req);
+  const char *madonvi = madonvi_of(r, req);
   for (size_t k = first; k * chunk < n; k++) {
     json_t *part = json_array();
     for (size_t i = k * chunk; i < n && i < (k + 1) * chunk; i++)
@@ -510,7 +512,10 @@ static enum hub_step_result dv_deliver(void *p, const struct hub_msg *in, struct
                                                   !first_code(dossier)) ? "dossier" : "progress");
     goto out;
   }
-  if (!madonvi_of(s, dossier ? dossier : progress)) {
+  r.madonvi = s->cfg->madonvi;
+  if (progress) r.madonvi = madonvi_of(&r, progress);
+  if (dossier) r.madonvi = madonvi_of(&r, dossier);
+  if (!r.madonvi) {
     sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_SCHEMA,
                        "value: the request has no madonvi and the connector sets none (option madonvi)");
     goto out;

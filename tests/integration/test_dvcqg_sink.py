@@ -59,7 +59,7 @@ hub.write_config(
     f"hub:\n{transport_section()}  instance: dvs\n  admin: {{ listen: '@ADMIN@' }}\nconnectors:\n"
     f"  - name: {s_good}\n    type: dvcqg\n    from: {t_good}\n    result: {res_good}\n"
     f"    url: http://127.0.0.1:{ok_port}\n    username: tinh-qn\n    password_file: good.pw\n"
-    f"    madonvi: 000.00.01.H22\n    errors: {{ retries: 3, backoff: 20ms..100ms }}\n{common}"
+    f"    errors: {{ retries: 3, backoff: 20ms..100ms }}\n{common}"
     f"  - name: {s_badpw}\n    type: dvcqg\n    from: {t_badpw}\n    url: http://127.0.0.1:{ok_port}\n"
     f"    username: tinh-qn\n    password_file: bad.pw\n    errors: {{ retries: 2, backoff: 20ms..100ms }}\n{common}"
     f"  - name: {s_split}\n    type: dvcqg\n    variant: split\n    from: {t_split}\n"
@@ -68,7 +68,7 @@ hub.write_config(
 hub.start()
 hub.wait_ready()
 
-CODE = "000.00.01.H22-240201-0001"
+CODE, CODE2 = "000.00.01.H22-240201-0001", "000.00.01.H22-240201-0003"
 dossier = {"MaHoSo": CODE, "MaTTHC": "2.000889.000.00.00.H22", "TenTTHC": "Đăng ký khai sinh", "ChuHoSo": "Lê Thị Hoa",
            "LoaiDoiTuong": "1", "KenhThucHien": "2", "NgayTiepNhan": "20240201080000", "NgayHenTra": "20240205170000",
            "TrangThaiHoSo": "2", "DonViXuLy": "UBND phường Hồng Hải",
@@ -81,15 +81,20 @@ records = [
     (CODE, {"madonvi": "000.00.01.H22", "service": "CapNhatTienDoHoSoMC", "data": steps}),
     ("junk", {"hello": "world"}),
     ("empty", {"dossier": {"service": "DongBoHoSoMC", "data": []}}),
-    (bad_proc["MaHoSo"], {"dossier": {"service": "DongBoHoSoMC", "isUpdating": "False", "data": [bad_proc]}}),
+    (bad_proc["MaHoSo"], {"dossier": {"madonvi": "000.00.01.H22", "service": "DongBoHoSoMC", "isUpdating": "False",
+                                      "data": [bad_proc]}}),
+    # a progress part without madonvi takes the dossier part's (the sink has no madonvi option)
+    (CODE2, {"dossier": {"madonvi": "000.00.01.H22", "service": "DongBoHoSoMC", "isUpdating": "False",
+                         "data": [dict(dossier, MaHoSo=CODE2)]},
+             "progress": {"service": "CapNhatTienDoHoSoMC", "data": [dict(steps[0], MaHoSo=CODE2)]}}),
 ]
 produce(bootstrap, t_good, [(k, json.dumps(v, ensure_ascii=False)) for k, v in records])
 produce(bootstrap, t_badpw, [(CODE, json.dumps(records[0][1], ensure_ascii=False))])
 produce(bootstrap, t_split, [(CODE, json.dumps({"dossier": records[0][1], "progress": records[1][1]},
                                                ensure_ascii=False))])
 
-c.ok(wait_until(lambda: len(consume(bootstrap, res_good, timeout=10)) >= 2, 120, hub=hub, what="two results"),
-     "both requests delivered")
+c.ok(wait_until(lambda: len(consume(bootstrap, res_good, timeout=10)) >= 3, 120, hub=hub, what="three results"),
+     "the three requests delivered")
 c.ok(wait_until(lambda: len(consume(bootstrap, f"{s_good}.dlq", timeout=10)) >= 3, 120, hub=hub, what="good DLQ"),
      "three refusals in the DLQ")
 c.ok(wait_until(lambda: consume(bootstrap, f"{s_badpw}.dlq", timeout=10) and consume(bootstrap, f"{s_split}.dlq",
@@ -100,7 +105,7 @@ c.ok(wait_until(lambda: consume(bootstrap, f"{s_badpw}.dlq", timeout=10) and con
 st = state(ok_port)
 c.eq(st.get(CODE, {}).get("creates"), 1, "the dossier was created once")
 c.eq(st.get(CODE, {}).get("progress"), steps, "all 25 progress entries, in order")
-calls = [e for e in sim_log(ok_log) if e.get("service") == "CapNhatTienDoHoSoMC"]
+calls = [e for e in sim_log(ok_log) if e.get("service") == "CapNhatTienDoHoSoMC" and e["body"]["data"][0]["MaHoSo"] == CODE]
 c.eq([len(e["body"]["data"]) for e in calls], [10, 10, 5], "progress went in chunks of 10, 10 and 5")
 c.eq([e["body"]["data"][0]["NoiDungXuLy"] for e in calls], ["Bước 1", "Bước 11", "Bước 21"], "chunks in order")
 c.ok(all(e["body"].get("session") for e in sim_log(ok_log) if e.get("service") not in ("login", None)),
@@ -109,7 +114,9 @@ about = [e["service"] for e in sim_log(ok_log) if e.get("service") not in ("logi
          (e["body"].get("mahoso") == CODE or (e["body"].get("data") or [{}])[0].get("MaHoSo") == CODE)]
 c.eq(about, ["TraCuuHoSo", "DongBoHoSoMC"] + ["CapNhatTienDoHoSoMC"] * 3,
      "the dossier's calls: TraCuuHoSo, DongBoHoSoMC, then the progress")
-res = [json.loads(r["value"]) for r in consume(bootstrap, res_good)]
+c.eq(st.get(CODE2, {}).get("progress"), [dict(steps[0], MaHoSo=CODE2)],
+     "a progress part without madonvi went with the dossier part's")
+res = [json.loads(r["value"]) for r in consume(bootstrap, res_good) if r["key"] == CODE]
 c.eq([r["calls"][-1]["entries"] for r in res if r["calls"][-1]["service"] == "CapNhatTienDoHoSoMC"], [5],
      "the progress result lists its last chunk")
 c.eq([[x["service"] for x in r["calls"]] for r in res],
