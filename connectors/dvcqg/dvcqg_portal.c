@@ -9,7 +9,24 @@
 #include <time.h>
 
 #include "hub/core/files.h"
+#include "hub/core/metrics.h"
 #include "hub/io/http_client.h"
+
+/* Process-wide, over every dvcqg connector (connectors/dvcqg/README.md, "Metrics"). */
+static struct hub_metric_counter m_logins = {"lienthong_dvcqg_logins_total",
+                                             "DVCQG session logins (opencps variant), the first included"};
+static struct hub_metric_counter m_refused = {"lienthong_dvcqg_sessions_refused_total",
+                                              "DVCQG calls answered that the session is not valid (then a new login)"};
+static struct hub_metric_counter m_calls = {"lienthong_dvcqg_calls_total", "calls made to DVCQG, logins included"};
+static struct hub_metric_counter m_no_answer = {"lienthong_dvcqg_calls_unanswered_total",
+                                                "DVCQG calls without an answer (connection error, timeout)"};
+
+void dvcqg_metrics_register(void) {
+  hub_metrics_register_counter(&m_logins);
+  hub_metrics_register_counter(&m_refused);
+  hub_metrics_register_counter(&m_calls);
+  hub_metrics_register_counter(&m_no_answer);
+}
 
 void dvcqg_answer_release(struct dvcqg_answer *a) {
   json_decref(a->body);
@@ -67,6 +84,8 @@ static int post(struct dvcqg_portal *p, const char *url, const char *text, struc
                                  .max_body = p->max_response, .fresh_connection = p->fresh_connection};
   struct hub_http_response resp = {0};
   hub_err_t rc = hub_http_perform(&req, &resp);
+  atomic_fetch_add(&m_calls.value, 1);
+  if (rc != HUB_OK && rc != HUB_ERR_STOPPED) atomic_fetch_add(&m_no_answer.value, 1);
   free(auth_hdr);
   free(user);
   if (pw) memset(pw, 0, strlen(pw));
@@ -171,6 +190,7 @@ static int login(struct dvcqg_portal *p, struct dvcqg_answer *a) {
     free(p->session);
     p->session = strdup(json_string_value(sv));
     p->logins++;
+    atomic_fetch_add(&m_logins.value, 1);
     ok = p->session != NULL;
   } else {
     /* A refused login is an account problem to fix, not a reason to drop a dossier: RETRY. */
@@ -210,6 +230,7 @@ void dvcqg_call(struct dvcqg_portal *p, const char *url, json_t *req, struct dvc
     if (!got) return;
     classify(p, a);
     if (a->verdict != DV_SESSION || !p->auth_url) return;
+    atomic_fetch_add(&m_refused.value, 1);
     /* Drop the session that was refused (unless another delivery renewed it meanwhile) and
      * try once more with a new one. */
     pthread_mutex_lock(&p->lock);

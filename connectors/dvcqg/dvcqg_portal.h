@@ -49,6 +49,8 @@ void dvcqg_answer_release(struct dvcqg_answer *a);
 /* POSTs `req` (JSON) to url; for the OpenCPS variant sets "session" first, logging in when there
  * is none, and logs in again once when the answer says the session is invalid. */
 void dvcqg_call(struct dvcqg_portal *p, const char *url, json_t *req, struct dvcqg_answer *a);
+/* Registers the connector's counters in /metrics (once per process; again is harmless). */
+void dvcqg_metrics_register(void);
 /* Frees the session and the resolved paths (not the struct). */
 void dvcqg_portal_release(struct dvcqg_portal *p);
 

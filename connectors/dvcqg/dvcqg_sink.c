@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dvcqg_portal.h"
+#include "hub/core/metrics.h"
 #include "hub/core/registry.h"
 #include "hub/engine/connector.h"
 #include "mappings/shape/json.h"
@@ -29,6 +30,17 @@
 #define EVENT_HEADER "onestop.event-id" /* the one-stop event a request came from (connectors/onestop) */
 
 enum variant { V_OPENCPS, V_SPLIT };
+
+static struct hub_metric_counter m_created = {"lienthong_dvcqg_dossiers_created_total",
+                                              "dossiers created on DVCQG (DongBoHoSoMC isUpdating False / URLThemMoi)"};
+static struct hub_metric_counter m_updated = {"lienthong_dvcqg_dossiers_updated_total",
+                                              "dossier updates accepted by DVCQG"};
+static struct hub_metric_counter m_exists = {"lienthong_dvcqg_exists_as_update_total",
+                                             "creates answered \"đã tồn tại\" and sent again as updates"};
+static struct hub_metric_counter m_chunks = {"lienthong_dvcqg_progress_chunks_total",
+                                             "CapNhatTienDoHoSoMC calls accepted (at most 10 entries each)"};
+static struct hub_metric_counter m_rejected = {"lienthong_dvcqg_rejected_total",
+                                               "deliveries the portal refused (to the DLQ with its message)"};
 
 struct breaker_cfg {
   int64_t failures, open_for_ms;
@@ -255,6 +267,12 @@ static hub_err_t dv_create(const void *cfgp, const struct hub_plugin_env *env, v
   s->portal.retry_codes = &s->retry;
   s->portal.exists_text = c->exists_text;
   s->portal.fresh_connection = !c->reuse_connections;
+  dvcqg_metrics_register();
+  hub_metrics_register_counter(&m_created);
+  hub_metrics_register_counter(&m_updated);
+  hub_metrics_register_counter(&m_exists);
+  hub_metrics_register_counter(&m_chunks);
+  hub_metrics_register_counter(&m_rejected);
   rc = HUB_OK;
 out:
   free(tok);
@@ -323,6 +341,7 @@ static enum dvcqg_verdict note(struct run *r, const char *service, const char *u
 static enum hub_step_result fail(struct run *r, const char *what, struct dvcqg_answer *a) {
   struct hub_step_outcome *out = r->out;
   if (a->verdict == DV_REJECT) {
+    atomic_fetch_add(&m_rejected.value, 1);
     hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_DOWNSTREAM, "DVCQG refused %s of dossier %s: %s", what, r->code,
                   a->message);
     if (a->raw_len && (out->detail = malloc(a->raw_len < DETAIL_MAX ? a->raw_len : DETAIL_MAX))) {
@@ -414,11 +433,13 @@ static enum hub_step_result sync_dossier(struct run *r, json_t *req, json_t *ite
     enum dvcqg_verdict v = note(r, "DongBoHoSoMC", updating, 1, &a);
     if (v == DV_OK) {
       if (!exists) r->created = 1;
+      atomic_fetch_add(exists ? &m_updated.value : &m_created.value, 1);
       if (s->cfg->variant == V_SPLIT) known_add(s, code);
       goto out;
     }
     if (v == DV_EXISTS && !exists) { /* §3.2: retried as an update */
       exists = 1;
+      atomic_fetch_add(&m_exists.value, 1);
       continue;
     }
     if (v == DV_EXISTS) a.verdict = DV_REJECT; /* "exists" to an update: the portal contradicts itself */
@@ -460,6 +481,7 @@ static enum hub_step_result sync_progress(struct run *r, json_t *req, size_t fir
       return sr;
     }
     dvcqg_answer_release(&a);
+    atomic_fetch_add(&m_chunks.value, 1);
     *done = k + 1;
   }
   return HUB_STEP_OK;

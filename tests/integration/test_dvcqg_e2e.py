@@ -328,6 +328,10 @@ c.ok(all(len(e["body"]["data"]) <= 10 for e in entries if e.get("service") == "C
 c.ok(all(e["headers"].get("content-type", "").startswith("application/json") for e in entries),
      "every call is JSON")
 
+m = hub.metrics()  # since the last restart, which came before the "exists" fault
+c.ok(m.get("lienthong_dvcqg_exists_as_update_total", 0) > 0, "/metrics: creates answered \"đã tồn tại\" became updates")
+c.ok(m.get("lienthong_dvcqg_progress_chunks_total", 0) > 0, "/metrics: progress chunks counted")
+
 # The split variant got everything too, with the same data.
 everyone = phase1 + phase2
 wait_until(lambda: split_has(everyone), 300, hub=hub, what="split portal")

@@ -145,6 +145,13 @@ c.ok(split_dlq and "credentials refused" in split_dlq[0]["headers"].get("lt.erro
 c.eq(state(split_port).get(CODE), None, "nothing reached the split portal without the token")
 c.ok(sum(1 for e in sim_log(split_log) if e["answer"]["status"] == 401) == 3, "the refused call was tried 1 + 2 times")
 
+m = hub.metrics()
+c.eq(m.get("lienthong_dvcqg_dossiers_created_total"), 2.0, "/metrics: two dossiers created")
+c.eq(m.get("lienthong_dvcqg_progress_chunks_total"), 4.0, "/metrics: four progress chunks accepted")
+c.eq(m.get("lienthong_dvcqg_rejected_total"), 1.0, "/metrics: one delivery refused by the portal")
+c.ok(m.get("lienthong_dvcqg_logins_total", 0) >= 1, "/metrics: logins counted")
+c.eq(m.get("lienthong_dvcqg_calls_unanswered_total"), 0.0, "/metrics: every call was answered")
+
 rc, _ = hub.terminate()
 c.eq(rc, 0, "exit code after SIGTERM")
 for p in (ok_sim, split_sim):
