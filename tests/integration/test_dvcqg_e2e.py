@@ -36,7 +36,7 @@ import onestop_sim  # noqa: E402
 c = Checks("dvcqg-e2e")
 bootstrap = f"127.0.0.1:{PORT}"
 N = int(os.environ.get("LT_DVCQG_DOSSIERS", "300"))
-PER_FAULT = int(os.environ.get("LT_DVCQG_PER_FAULT", "10"))
+PER_FAULT = int(os.environ.get("LT_DVCQG_PER_FAULT", "6"))
 SECRETS = os.path.join(SRC, "examples", "secrets")
 SECRET = open(os.path.join(SECRETS, "onestop.key"), "rb").read().strip()
 PASSWORD = open(os.path.join(SECRETS, "dvcqg.password")).read().strip()
