@@ -18,6 +18,7 @@ SIGKILLed twice meanwhile. Asserted after each phase, for every dossier on both 
   dossiers the portal refuses in the dvcqg DLQ with the portal's message, and nothing else;
 - every event's outcome reached the one-stop simulator (OK, or REJECTED with the reason).
 """
+import atexit
 import json
 import os
 import re
@@ -47,6 +48,18 @@ hub = Hub("", "dvcqg-e2e")
 
 
 # ---------------------------------------------------------------- the portals (simulators)
+sims = []
+
+
+@atexit.register
+def _stop_sims():
+    """A test that fails half-way leaves no simulator running behind it."""
+    for p in sims:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def start_sim(name, *args):
     port_file = os.path.join(hub.dir, f"{name}.port")
     logf = os.path.join(hub.dir, f"{name}.log")
@@ -54,6 +67,7 @@ def start_sim(name, *args):
                           "--log", logf, "--password", PASSWORD, "--unknown-procedure",
                           onestop_sim.UNKNOWN_PROCEDURE, "--slow-for", "3", *args],
                          stdout=subprocess.DEVNULL, stderr=open(logf + ".err", "w"))
+    sims.append(p)
     wait_until(lambda: os.path.exists(port_file), 30, what=f"{name} simulator")
     return p, int(open(port_file).read())
 

@@ -11,6 +11,7 @@
   dropped silently, and no dossier call was made without credentials.
 Runs on kafka and, with LT_TEST_TRANSPORT=embedded, on the embedded transport.
 """
+import atexit
 import json
 import os
 import subprocess
@@ -25,12 +26,25 @@ bootstrap = f"127.0.0.1:{PORT}"
 hub = Hub("", "dvcqg-sink")
 
 
+sims = []
+
+
+@atexit.register
+def _stop_sims():
+    """A test that fails half-way leaves no simulator running behind it."""
+    for p in sims:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def start_sim(name, *args):
     port_file = os.path.join(hub.dir, f"{name}.port")
     logf = os.path.join(hub.dir, f"{name}.log")
     p = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "dvcqg_sim.py"), "--port-file", port_file,
                           "--log", logf, "--password", "right-password", "--unknown-procedure",
                           "9.999999.000.00.00.H22", *args], stdout=subprocess.DEVNULL, stderr=open(logf + ".err", "w"))
+    sims.append(p)
     wait_until(lambda: os.path.exists(port_file), 30, what=f"{name} simulator")
     return p, int(open(port_file).read()), logf
 
