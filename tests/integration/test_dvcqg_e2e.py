@@ -284,6 +284,38 @@ def play(dossiers, kill_at=None):
     c.eq(refused[:3], [], "the hub took every signed event (202)")
 
 
+# ---------------------------------------------------------------- the webhook's door
+def raw_post(body, sig=None, ctype="application/json", idem=None):
+    import hashlib
+    import hmac
+    import http.client
+    mac = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    h = {"Content-Type": ctype, "X-Signature-256": sig if sig is not None else mac}
+    if idem:
+        h["Idempotency-Key"] = idem
+    conn = http.client.HTTPConnection("127.0.0.1", hook_port, timeout=30)
+    conn.request("POST", "/onestop/events", body=body, headers=h)
+    r = conn.getresponse()
+    out = r.status, json.loads(r.read() or b"{}")
+    conn.close()
+    return out
+
+
+probe = onestop_sim.make_dossiers(1, seed=999, first=9000)[0].events[0]
+probe_body = json.dumps(probe, ensure_ascii=False).encode()
+c.eq(raw_post(probe_body, sig="sha256=" + "0" * 64)[0], 401, "a badly signed event is refused (401)")
+c.eq(raw_post(probe_body, sig="")[0], 401, "an unsigned event is refused (401)")
+c.eq(raw_post(probe_body, ctype="text/plain")[0], 415, "an event that is not JSON by type is refused (415)")
+st, ans = raw_post(json.dumps({"event": "dossier.created"}).encode())
+c.ok(st == 400 and "dossierCode" in ans.get("detail", ""), f"an event without dossierCode is refused (400): {ans}")
+c.eq(raw_post(b'{"event": ')[0], 400, "malformed JSON is refused (400)")
+first = raw_post(probe_body)
+again = raw_post(probe_body)
+c.ok(first[0] == 202 and again[0] == 202 and first[1]["id"] == again[1]["id"] and
+     first[1]["dossierCode"] == probe["dossierCode"], "the same event sent twice keeps its id (eventId)")
+probe_dossiers = [onestop_sim.make_dossiers(1, seed=999, first=9000)[0]]
+probe_dossiers[0].events = probe_dossiers[0].events[:1]
+
 # ---------------------------------------------------------------- phase 1: N dossiers, no fault
 t0 = time.time()
 phase1 = onestop_sim.make_dossiers(N, seed=1, first=1)
@@ -347,7 +379,7 @@ c.ok(m.get("lienthong_dvcqg_exists_as_update_total", 0) > 0, "/metrics: creates 
 c.ok(m.get("lienthong_dvcqg_progress_chunks_total", 0) > 0, "/metrics: progress chunks counted")
 
 # The split variant got everything too, with the same data.
-everyone = phase1 + phase2
+everyone = phase1 + phase2 + probe_dossiers
 wait_until(lambda: split_has(everyone), 300, hub=hub, what="split portal")
 check_portal(split_port, everyone, "split variant, all phases")
 split_entries = [json.loads(l) for l in open(os.path.join(hub.dir, "split.log"))]
