@@ -79,9 +79,16 @@ static int post(struct dvcqg_portal *p, const char *url, const char *text, struc
     return -1;
   }
   hv[2] = auth_hdr;
-  struct hub_http_request req = {.method = "POST", .url = url, .headers = hv, .body = text, .body_len = strlen(text),
-                                 .timeout_ms = p->timeout_ms, .basic_user = user, .basic_password = pw,
-                                 .max_body = p->max_response, .fresh_connection = p->fresh_connection};
+  struct hub_http_request req = {.method = "POST",
+                                 .url = url,
+                                 .headers = hv,
+                                 .body = text,
+                                 .body_len = strlen(text),
+                                 .timeout_ms = p->timeout_ms,
+                                 .basic_user = user,
+                                 .basic_password = pw,
+                                 .max_body = p->max_response,
+                                 .fresh_connection = p->fresh_connection};
   struct hub_http_response resp = {0};
   hub_err_t rc = hub_http_perform(&req, &resp);
   atomic_fetch_add(&m_calls.value, 1);

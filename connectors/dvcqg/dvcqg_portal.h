@@ -17,9 +17,9 @@
 enum dvcqg_verdict { DV_OK, DV_EXISTS, DV_SESSION, DV_RETRY, DV_REJECT };
 
 struct dvcqg_portal {
-  const char *auth_url;     /* OpenCPS login URL, NULL for the split variant */
-  const char *username;     /* OpenCPS login */
-  char *password_file;      /* resolved; read at each login (rotation) */
+  const char *auth_url;       /* OpenCPS login URL, NULL for the split variant */
+  const char *username;       /* OpenCPS login */
+  char *password_file;        /* resolved; read at each login (rotation) */
   struct hub_http_auth *auth; /* split variant: an Authorization header, or NONE */
   struct hub_breaker *breaker;
   const char *endpoint; /* for messages */
@@ -36,11 +36,11 @@ struct dvcqg_portal {
 /* What one call did, for the result record and the DLQ reason. */
 struct dvcqg_answer {
   enum dvcqg_verdict verdict;
-  long http;             /* HTTP status, 0 when there was no answer */
-  char code[64];         /* error_code as text ("" when absent) */
-  char message[600];     /* the portal's message, or what went wrong */
-  json_t *body;          /* the parsed answer (owned), NULL when not JSON */
-  unsigned char *raw;    /* the raw answer (owned), for the DLQ detail */
+  long http;          /* HTTP status, 0 when there was no answer */
+  char code[64];      /* error_code as text ("" when absent) */
+  char message[600];  /* the portal's message, or what went wrong */
+  json_t *body;       /* the parsed answer (owned), NULL when not JSON */
+  unsigned char *raw; /* the raw answer (owned), for the DLQ detail */
   size_t raw_len;
   int64_t retry_after_ms;
 };

@@ -25,8 +25,8 @@
 #include "hub/engine/connector.h"
 #include "mappings/shape/json.h"
 
-#define DETAIL_MAX 16384 /* answer bytes kept in a DLQ record */
-#define KNOWN_MAX 4096   /* dossier codes remembered as existing (split variant) */
+#define DETAIL_MAX 16384                /* answer bytes kept in a DLQ record */
+#define KNOWN_MAX 4096                  /* dossier codes remembered as existing (split variant) */
 #define EVENT_HEADER "onestop.event-id" /* the one-stop event a request came from (connectors/onestop) */
 
 enum variant { V_OPENCPS, V_SPLIT };
@@ -75,7 +75,8 @@ static const struct hub_cfg_entry entries[] = {
      "which API: opencps (§3.1: session login, one integration endpoint, `service` field, TraCuuHoSo first) or "
      "split (§3.2: create, update and progress endpoints taking JSON arrays)",
      "opencps|split"},
-    {"url", HUB_CFG_STR, F(url), NULL, 1, "the portal adapter's base URL (http:// or https://), e.g. https://dvcqg.example/ws"},
+    {"url", HUB_CFG_STR, F(url), NULL, 1,
+     "the portal adapter's base URL (http:// or https://), e.g. https://dvcqg.example/ws"},
     {"auth_endpoint", HUB_CFG_STR, F(auth_endpoint), "/api/auth", 0, "opencps: login path, POST {username, password}"},
     {"integration_endpoint", HUB_CFG_STR, F(integration_endpoint), "/api/integration", 0,
      "opencps: the path every service is POSTed to"},
@@ -135,8 +136,7 @@ static hub_err_t check(const void *p, const struct hub_node *node, const struct 
 static const struct hub_cfg_constraint constraints[] = {
     {"url starts with http:// or https://", "url", "{url: 'ftp://127.0.0.1/', variant: split}",
      "{url: 'https://127.0.0.1/', variant: split}"},
-    {"variant opencps needs username and password_file", "username", "{url: 'http://127.0.0.1/', username: u}",
-     NULL},
+    {"variant opencps needs username and password_file", "username", "{url: 'http://127.0.0.1/', username: u}", NULL},
     {"variant split takes no username/password_file (bearer_token_file instead)", "username",
      "{url: 'http://127.0.0.1/', variant: split, username: u}", NULL},
     {NULL},
@@ -226,12 +226,13 @@ static hub_err_t dv_create(const void *cfgp, const struct hub_plugin_env *env, v
   for (char *q = s->endpoint; *q; q++) /* a label value in /metrics */
     if (*q == '"' || *q == '\\' || *q == '\n') *q = '_';
   if (c->variant == V_OPENCPS) {
-    if (!(s->auth_url = join(c->url, c->auth_endpoint)) || !(s->integration_url = join(c->url, c->integration_endpoint)))
+    if (!(s->auth_url = join(c->url, c->auth_endpoint)) ||
+        !(s->integration_url = join(c->url, c->integration_endpoint)))
       goto out;
     if (!(s->portal.password_file = hub_plugin_env_path_new(env, c->password_file))) goto out;
     if (access(s->portal.password_file, R_OK) != 0) {
-      rc = hub_node_error(hub_plugin_env_at(env, "password_file"), errbuf, errbuf_size,
-                          "password_file: cannot read %s", s->portal.password_file);
+      rc = hub_node_error(hub_plugin_env_at(env, "password_file"), errbuf, errbuf_size, "password_file: cannot read %s",
+                          s->portal.password_file);
       goto out;
     }
   } else {
@@ -318,8 +319,8 @@ static void known_add(struct state *s, const char *code) {
 
 struct run {
   struct state *s;
-  json_t *calls; /* the result record's list of calls */
-  const char *code; /* the dossier code */
+  json_t *calls;       /* the result record's list of calls */
+  const char *code;    /* the dossier code */
   const char *madonvi; /* for a part without its own */
   struct hub_step_outcome *out;
   int created;
@@ -461,9 +462,9 @@ static enum hub_step_result sync_progress(struct run *r, json_t *req, size_t fir
     json_t *part = json_array();
     for (size_t i = k * chunk; i < n && i < (k + 1) * chunk; i++)
       json_array_append(part, json_array_get(data, i));
-    json_t *body = s->cfg->variant == V_OPENCPS
-                       ? json_pack("{s:s, s:s, s:o}", "madonvi", madonvi, "service", "CapNhatTienDoHoSoMC", "data", part)
-                       : part;
+    json_t *body = s->cfg->variant == V_OPENCPS ? json_pack("{s:s, s:s, s:o}", "madonvi", madonvi, "service",
+                                                            "CapNhatTienDoHoSoMC", "data", part)
+                                                : part;
     struct dvcqg_answer a = {0};
     if (!part || !body) {
       a.verdict = DV_RETRY;
@@ -524,14 +525,17 @@ static enum hub_step_result dv_deliver(void *p, const struct hub_msg *in, struct
   }
   /* Checked here, not left to the portal: an empty list or a missing code would otherwise be a
    * call that cannot succeed. The full contract is the mapping's output_schema. */
-  if ((dossier && (!json_is_object(dossier) || !json_array_size(json_object_get(dossier, "data")) ||
-                   !first_code(dossier))) ||
-      (progress && (!json_is_object(progress) || !json_array_size(json_object_get(progress, "data")) ||
-                    !first_code(progress)))) {
-    sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_SCHEMA, "value: %s.data must be a non-empty list of entries "
-                       "with MaHoSo", dossier && (!json_is_object(dossier) ||
-                                                  !json_array_size(json_object_get(dossier, "data")) ||
-                                                  !first_code(dossier)) ? "dossier" : "progress");
+  if ((dossier &&
+       (!json_is_object(dossier) || !json_array_size(json_object_get(dossier, "data")) || !first_code(dossier))) ||
+      (progress &&
+       (!json_is_object(progress) || !json_array_size(json_object_get(progress, "data")) || !first_code(progress)))) {
+    sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_SCHEMA,
+                       "value: %s.data must be a non-empty list of entries "
+                       "with MaHoSo",
+                       dossier && (!json_is_object(dossier) || !json_array_size(json_object_get(dossier, "data")) ||
+                                   !first_code(dossier))
+                           ? "dossier"
+                           : "progress");
     goto out;
   }
   r.madonvi = s->cfg->madonvi;

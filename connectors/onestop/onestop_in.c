@@ -159,9 +159,12 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   const char *code = json_is_object(json) ? text_of(json, "dossierCode") : NULL;
   const char *event = json_is_object(json) ? text_of(json, "event") : NULL;
   if (!code || !event) {
-    hub_http_answer_error(a, 400, "not a dossier event", "body: %s is missing or empty (a dossier event is an "
-                          "object with at least event and dossierCode)", !json_is_object(json) ? "the object"
-                          : !code ? "dossierCode" : "event");
+    hub_http_answer_error(a, 400, "not a dossier event",
+                          "body: %s is missing or empty (a dossier event is an "
+                          "object with at least event and dossierCode)",
+                          !json_is_object(json) ? "the object"
+                          : !code               ? "dossierCode"
+                                                : "event");
     goto out;
   }
   if (strlen(code) > 200 || strlen(event) > 100) {

@@ -37,7 +37,8 @@ static const struct hub_cfg_entry entries[] = {
      "where an outcome is POSTed; ${key} is the record key (the dossier code), URL-encoded"},
     {"hmac_sha256_secret_file", HUB_CFG_STR, F(secret_file), NULL, 1,
      "file with the secret shared with the one-stop system: each outcome carries X-Signature-256: sha256=HEX"},
-    {"system", HUB_CFG_STR, F(system), "dvcqg", 0, "the system the outcomes are about, as the one-stop system names it"},
+    {"system", HUB_CFG_STR, F(system), "dvcqg", 0,
+     "the system the outcomes are about, as the one-stop system names it"},
     {"timeout", HUB_CFG_DURATION, F(timeout_ms), "30s", 0, "each call", NULL, NULL, 100, 600000},
     {NULL},
 };
@@ -138,8 +139,7 @@ static enum hub_step_result oo_deliver(void *p, const struct hub_msg *in, struct
   struct state *s = p;
   (void)result;
   enum hub_step_result sr = HUB_STEP_OK;
-  char *key = in->key && in->key_len ? strndup((const char *)in->key, in->key_len) : NULL, *url = NULL,
-       *text = NULL;
+  char *key = in->key && in->key_len ? strndup((const char *)in->key, in->key_len) : NULL, *url = NULL, *text = NULL;
   json_t *o = json_object(), *value = NULL;
   struct hub_http_response resp = {0};
   if (!key) {
@@ -179,8 +179,13 @@ static enum hub_step_result oo_deliver(void *p, const struct hub_msg *in, struct
     out->retry_after_ms = wait_ms;
     goto out;
   }
-  struct hub_http_request req = {.method = "POST", .url = url, .headers = hv, .body = text, .body_len = strlen(text),
-                                 .timeout_ms = s->cfg->timeout_ms, .max_body = 65536};
+  struct hub_http_request req = {.method = "POST",
+                                 .url = url,
+                                 .headers = hv,
+                                 .body = text,
+                                 .body_len = strlen(text),
+                                 .timeout_ms = s->cfg->timeout_ms,
+                                 .max_body = 65536};
   hub_err_t rc = hub_http_perform(&req, &resp);
   if (rc != HUB_OK) {
     if (rc == HUB_ERR_STOPPED)
