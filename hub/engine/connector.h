@@ -74,6 +74,9 @@ struct hub_sink_ops {
                                   struct hub_step_outcome *out);
   int (*health)(void *state, char *why, size_t why_size); /* as for sources; NULL: healthy */
   void (*destroy)(void *state);
+  /* 1: deliver may run on several threads at once (for records of different keys), so the
+   * sink's `concurrency` may be above 1 (and defaults to 4); 0: one record at a time. */
+  int concurrent;
 };
 
 #endif
