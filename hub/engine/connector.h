@@ -53,6 +53,18 @@ struct hub_source_ops {
  * HUB_ERR_STOPPED: the hub is stopping. */
 hub_err_t hub_source_emit(struct hub_source_ctx *c, struct hub_msg *const *m, size_t n, const void *cursor,
                           size_t cursor_len);
+/* As hub_source_emit, with record i going to topics[i] (NULL: the source's topic), so a source
+ * may commit records to several topics (a snapshot and its changes) with its cursor at once.
+ * Create the other topics first with hub_source_ensure_topics. */
+hub_err_t hub_source_emit_to(struct hub_source_ctx *c, const char *const *topics, struct hub_msg *const *m, size_t n,
+                             const void *cursor, size_t cursor_len);
+/* Creates the topics that do not exist yet (from start or poll). */
+hub_err_t hub_source_ensure_topics(struct hub_source_ctx *c, const char *const *topics, size_t n, char *errbuf,
+                                   size_t errbuf_size);
+/* Reads every committed record of `topic` from its start to its current end (from start or
+ * poll); HUB_ERR_NOT_FOUND when the topic does not exist. */
+hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, int (*cb)(void *arg, const struct hub_msg *m),
+                          void *arg, char *errbuf, size_t errbuf_size);
 /* The cursor this source committed last (malloc'd, *len bytes; NULL when it never did). */
 hub_err_t hub_source_cursor_get(struct hub_source_ctx *c, void **cursor, size_t *len, char *errbuf,
                                 size_t errbuf_size);
