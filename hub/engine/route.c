@@ -23,6 +23,8 @@ struct item {
   struct hub_step_outcome out;
   enum hub_step_result sr;
   char stage[128];
+  struct item *parked; /* a held record's parked followers (struct hold), taken with it */
+  size_t n_parked;
 };
 
 struct hub_route {
@@ -43,6 +45,11 @@ struct hub_route {
   struct hold {
     struct hub_msg *m;
     double due; /* monotonic seconds */
+    /* Later records of its partition that a wave delivered before m asked for its retry: their
+     * outcomes wait here, in order, and are committed right after m (see run_wave). */
+    struct item *parked;
+    size_t n_parked;
+    unsigned long closed; /* the wave in which this partition's followers stopped being parked */
   } *holds;
   size_t n_holds, cap_holds;
   /* A sink connector's route delivers each record after its steps. */
@@ -51,6 +58,7 @@ struct hub_route {
   struct hub_connector_metrics *sink_metrics;
   /* Waves (see run_wave): records delivered together, at most `concurrency`. */
   size_t concurrency;
+  unsigned long wave_no;
   struct item *wave;
   size_t n_wave;
   struct hub_msg **backlog; /* read, not processed yet, in the order read */
@@ -361,7 +369,7 @@ out:
 }
 
 /* Holds m (taken) until `due`, pausing its partition so the others flow meanwhile. */
-static int hold_add(struct hub_route *r, struct hub_msg *m, double due) {
+static int hold_add(struct hub_route *r, struct hub_msg *m, double due, struct item *parked, size_t n_parked) {
   if (r->n_holds == r->cap_holds) {
     size_t cap = r->cap_holds ? r->cap_holds * 2 : 8;
     struct hold *h = realloc(r->holds, cap * sizeof *h);
@@ -369,14 +377,15 @@ static int hold_add(struct hub_route *r, struct hub_msg *m, double due) {
     r->holds = h;
     r->cap_holds = cap;
   }
-  r->holds[r->n_holds++] = (struct hold){m, due};
+  r->holds[r->n_holds++] = (struct hold){m, due, parked, n_parked, 0};
   atomic_store(&r->metrics->held, (int)r->n_holds);
   return 0;
 }
 
-/* The held record due first if it is due by `now` (taken out of the holds), else NULL; *next is
- * the earliest due time of what stays held (0 if none). */
-static struct hub_msg *hold_take_due(struct hub_route *r, double now, double *next) {
+/* The held record due first if it is due by `now` (taken out of the holds, with its parked
+ * followers in *parked), else NULL; *next is the earliest due time of what stays held (0 if none). */
+static struct hub_msg *hold_take_due(struct hub_route *r, double now, double *next, struct item **parked,
+                                     size_t *n_parked) {
   size_t best = r->n_holds;
   for (size_t i = 0; i < r->n_holds; i++)
     if (best == r->n_holds || r->holds[i].due < r->holds[best].due) best = i;
@@ -387,6 +396,8 @@ static struct hub_msg *hold_take_due(struct hub_route *r, double now, double *ne
     return NULL;
   }
   struct hub_msg *m = r->holds[best].m;
+  *parked = r->holds[best].parked;
+  *n_parked = r->holds[best].n_parked;
   r->holds[best] = r->holds[--r->n_holds];
   atomic_store(&r->metrics->held, (int)r->n_holds);
   return m;
@@ -394,10 +405,19 @@ static struct hub_msg *hold_take_due(struct hub_route *r, double now, double *ne
 
 /* After an abort or a rebalance the consumer was rewound: held records, and records read but
  * not processed yet, come again from poll. */
+static void parked_free(struct item *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    item_release(&v[i]);
+    hub_msg_destroy(v[i].m);
+  }
+  free(v);
+}
+
 static void holds_drop(struct hub_route *r) {
   for (size_t i = 0; i < r->n_holds; i++) {
     r->tops->resume(r->t, r->holds[i].m);
     hub_msg_destroy(r->holds[i].m);
+    parked_free(r->holds[i].parked, r->holds[i].n_parked);
   }
   r->n_holds = 0;
   atomic_store(&r->metrics->held, 0);
@@ -421,10 +441,12 @@ static void abort_batch(struct hub_route *r) {
  * the backlog because its key was in flight). The steps run one record after the other; the
  * deliveries run in parallel; then, in the order read, each record's result or DLQ record is
  * produced and its offset marked, exactly as one at a time. A record that asks for a retry
- * holds its partition; the later records of that partition in the wave were delivered too
- * early for their offsets to be committed: they go back to the backlog and are delivered again
- * (with the same lt.id) after it, so per key the endpoint never sees a record before the one
- * in front of it has succeeded. With N = 1 a wave is one record, as before. */
+ * holds its partition; the later records of that partition in the wave (other keys) were
+ * delivered already, but their offsets may not be committed before it: their outcomes are
+ * parked behind the held record and committed right after it; from the first of them that asked
+ * for a retry itself on, they go back to the backlog and are delivered again after it. So per
+ * key the endpoint never sees a record before the one in front of it has succeeded, and
+ * offsets advance only over finished records. With N = 1 a wave is one record, as before. */
 
 static int part_in(const int32_t *v, size_t n, int32_t p) {
   for (size_t i = 0; i < n; i++)
@@ -473,11 +495,13 @@ static int backlog_push(struct hub_route *r, struct hub_msg *m) {
   return 0;
 }
 
-static void wave_add(struct hub_route *r, struct hub_msg *m, int was_held) {
+static void wave_add(struct hub_route *r, struct hub_msg *m, int was_held, struct item *parked, size_t n_parked) {
   struct item *it = &r->wave[r->n_wave++];
   memset(it, 0, sizeof *it);
   it->m = m;
   it->was_held = was_held;
+  it->parked = parked;
+  it->n_parked = n_parked;
 }
 
 /* A record that cannot join this wave: it waits in the backlog and blocks its partition. -1:
@@ -496,6 +520,7 @@ static void wave_drop(struct hub_route *r) {
     item_release(&r->wave[i]);
     if (r->wave[i].was_held) r->tops->resume(r->t, r->wave[i].m);
     hub_msg_destroy(r->wave[i].m);
+    parked_free(r->wave[i].parked, r->wave[i].n_parked);
   }
   r->n_wave = 0;
 }
@@ -509,13 +534,16 @@ static hub_err_t collect(struct hub_route *r, double now, int wait_ms) {
   struct hub_msg *m;
   r->n_wave = 0;
   r->n_blocked = 0;
-  while (r->n_wave < r->concurrency && (m = hold_take_due(r, now, &next_due)) != NULL) wave_add(r, m, 1);
+  struct item *parked;
+  size_t n_parked;
+  while (r->n_wave < r->concurrency && (m = hold_take_due(r, now, &next_due, &parked, &n_parked)) != NULL)
+    wave_add(r, m, 1, parked, n_parked);
   size_t keep = 0;
   for (size_t i = 0; i < r->n_backlog; i++) {
     struct hub_msg *b = r->backlog[i];
     if (r->n_wave < r->concurrency && !part_in(r->blocked, r->n_blocked, b->partition) && !part_held(r, b->partition) &&
         !key_in_wave(r, b)) {
-      wave_add(r, b, 0);
+      wave_add(r, b, 0, NULL, 0);
     } else {
       r->backlog[keep++] = b;
       if (add_part(r, b->partition) != 0) {
@@ -535,7 +563,7 @@ static hub_err_t collect(struct hub_route *r, double now, int wait_ms) {
     if (part_in(r->blocked, r->n_blocked, m->partition) || part_held(r, m->partition) || key_in_wave(r, m)) {
       if (defer(r, m) != 0) return HUB_ERR_NOMEM;
     } else {
-      wave_add(r, m, 0);
+      wave_add(r, m, 0, NULL, 0);
     }
     if (r->concurrency == 1) break;
   }
@@ -554,11 +582,48 @@ static const struct hub_msg *last_read(const struct hub_route *r, const struct h
   return last;
 }
 
+static struct hold *hold_of(struct hub_route *r, int32_t partition) {
+  for (size_t i = 0; i < r->n_holds; i++)
+    if (r->holds[i].m->partition == partition) return &r->holds[i];
+  return NULL;
+}
+
+/* Parks a delivered item behind the held record of its partition (the item is moved). */
+static int park(struct hold *h, struct item *it) {
+  struct item *v = realloc(h->parked, (h->n_parked + 1) * sizeof *v);
+  if (!v) return -1;
+  h->parked = v;
+  v[h->n_parked++] = *it;
+  return 0;
+}
+
+/* Commits a held record's parked followers, in order, right after it. -1: the transaction is
+ * lost (an outcome that cannot be committed now is redone from poll). */
+static int finish_parked(struct hub_route *r, struct item *v, size_t n, double t0) {
+  int lost = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t retry_after = 0;
+    if (!lost && finish(r, &v[i], &retry_after) == DONE)
+      batch_add(r, t0);
+    else {
+      item_release(&v[i]);
+      lost = 1;
+    }
+    hub_msg_destroy(v[i].m);
+  }
+  free(v);
+  return lost ? -1 : 0;
+}
+
 /* Processes the wave inside the open transaction. 0, or -1 when the transaction is lost (the
- * caller aborts the batch). */
+ * caller aborts the batch). A record that asks for a retry holds its partition; the records
+ * after it in the wave from that partition were delivered already: their outcomes are parked
+ * behind it and committed right after it (no second call), except from the first one that
+ * asked for a retry itself on, which go back to the backlog. */
 static int run_wave(struct hub_route *r) {
   double t0 = now_s();
   size_t n_deliver = 0;
+  r->wave_no++;
   for (size_t i = 0; i < r->n_wave; i++) {
     prepare(r, &r->wave[i]);
     n_deliver += r->wave[i].to_deliver;
@@ -577,9 +642,13 @@ static int run_wave(struct hub_route *r) {
       item_release(it);
       if (it->was_held) r->tops->resume(r->t, m);
       hub_msg_destroy(m);
+      parked_free(it->parked, it->n_parked);
       continue;
     }
     if (part_in(r->blocked, r->n_blocked, m->partition)) { /* behind a record now on hold */
+      struct hold *h = hold_of(r, m->partition);
+      if (h && h->closed != r->wave_no && it->sr != HUB_STEP_RETRY && park(h, it) == 0) continue;
+      if (h) h->closed = r->wave_no; /* from here on this partition's records go back */
       item_release(it);
       r->wave[n_back++].m = m;
       continue;
@@ -588,11 +657,15 @@ static int run_wave(struct hub_route *r) {
     enum outcome o = finish(r, it, &retry_after);
     if (o == DONE) {
       batch_add(r, t0);
+      if (it->n_parked && finish_parked(r, it->parked, it->n_parked, t0) != 0) lost = 1;
+      it->parked = NULL;
+      it->n_parked = 0;
       if (it->was_held) r->tops->resume(r->t, m); /* its partition flows again, after it */
       hub_msg_destroy(m);
     } else if (o == TXN_LOST) {
       if (it->was_held) r->tops->resume(r->t, m);
       hub_msg_destroy(m);
+      parked_free(it->parked, it->n_parked);
       lost = 1;
     } else { /* HOLD_RETRY: only this record's partition waits; the others go on */
       int64_t d = hub_backoff_delay_ms(r->cfg->errors.backoff.min_ms, r->cfg->errors.backoff.max_ms, m->attempt,
@@ -600,13 +673,16 @@ static int run_wave(struct hub_route *r) {
       if (d < retry_after) d = retry_after; /* the endpoint said when (Retry-After) */
       if (!it->was_held) r->tops->pause(r->t, last_read(r, m, i + 1));
       m->attempt++;
-      if (hold_add(r, m, now_s() + (double)d / 1000.0) != 0 || add_part(r, m->partition) != 0) {
-        if (!part_held(r, m->partition)) { /* no memory to hold it: redo from poll */
-          r->tops->resume(r->t, m);
-          hub_msg_destroy(m);
-        }
+      if (hold_add(r, m, now_s() + (double)d / 1000.0, it->parked, it->n_parked) != 0) {
+        r->tops->resume(r->t, m); /* no memory to hold it: redo from poll */
+        hub_msg_destroy(m);
+        parked_free(it->parked, it->n_parked);
         lost = 1;
+      } else if (add_part(r, m->partition) != 0) {
+        lost = 1; /* the hold is dropped with the others */
       }
+      it->parked = NULL;
+      it->n_parked = 0;
     }
   }
   /* Back to the front of the backlog, in the order read, before what was read after them. */
