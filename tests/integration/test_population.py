@@ -18,7 +18,7 @@ import time
 import unicodedata
 import urllib.request
 
-from harness import PORT, Checks, Hub, consume, log, produce, transport_section, unique, wait_count
+from harness import BIN, PORT, Checks, Hub, consume, log, produce, transport_section, unique, wait_count
 
 c = Checks("population")
 bootstrap = f"127.0.0.1:{PORT}"
@@ -160,6 +160,17 @@ try:
     c.ok(st["tokens_issued"] > issued, "a new token was fetched")
     c.ok(st["by_status"].get("503", 0) > 0 and st["by_status"].get("401", 0) > 0, "the sim failed and refused calls")
     c.ok(hub.metrics().get(f'lienthong_route_retried_total{{route="{name}"}}', 0) > 0, "retries counted")
+    # Every result keeps its documented contract.
+    rdir = os.path.join(hub.dir, "results")
+    os.makedirs(rdir, exist_ok=True)
+    files = []
+    for i, r in enumerate(res):
+        files.append(os.path.join(rdir, f"{i}.json"))
+        with open(files[-1], "w") as f:
+            f.write(r["value"])
+    v = subprocess.run([BIN, "validate", "-q", os.path.join(SRC, "schemas/citizen/verify-result.schema.json")] + files,
+                       capture_output=True, text=True)
+    c.eq(v.returncode, 0, f"results valid against schemas/citizen/verify-result.schema.json {v.stdout[-300:]}")
     calls = [json.loads(l) for l in open(sim_log) if '"/dancu/congdan"' in l]
     c.ok(all(x["query"].get("MaDonVi") == "000.00.00.H22" for x in calls), "MaDonVi on every look-up")
     c.eq(hub.http("/ready")[0], 200, "/ready at the end")
