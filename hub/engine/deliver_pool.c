@@ -80,7 +80,9 @@ void hub_deliver_pool_run(struct hub_deliver_pool *p, hub_deliver_fn fn, void *c
   p->n = n;
   p->next = p->finished = 0;
   p->gen++;
-  if (n > 1) pthread_cond_broadcast(&p->work);
+  /* Wake only the workers this run can use (the caller takes one index itself): a wave of
+   * two records should not cost fifteen context switches. */
+  for (size_t w = 1; w < n && w <= p->n_threads; w++) pthread_cond_signal(&p->work);
   work_on(p);
   while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
   p->n = p->next = p->finished = 0;
