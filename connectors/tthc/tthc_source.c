@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "connectors/tthc/tthc.h"
 #include "hub/core/config.h"
 #include "hub/core/files.h"
 #include "hub/core/log.h"
+#include "hub/core/metrics.h"
 #include "hub/core/registry.h"
 #include "hub/core/stop.h"
 #include "hub/engine/connector.h"
@@ -85,15 +87,60 @@ static const struct hub_cfg_map map = {"tthc", entries, .check = check, .constra
 struct state {
   const struct cfg *cfg;
   struct hub_source_ctx *ctx;
+  /* for /metrics (read by the admin thread) */
+  atomic_ullong runs_ok, runs_failed, procedures, changes;
+  struct state *next_state;
   char *password_file, *auth_url, *int_url;
   struct hub_ratelimit *limit;
   char *session;
   int ran_once; /* for `tthc sync` */
 };
 
+/* lienthong_tthc_runs_total{connector,outcome}, lienthong_tthc_procedures{connector},
+ * lienthong_tthc_changes_total{connector}: every tthc source's runs. */
+static pthread_mutex_t states_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct state *states;
+
+static char *render_new(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  pthread_mutex_lock(&states_mu);
+  if (states) {
+    fputs("# HELP lienthong_tthc_runs_total Catalogue runs: committed, or failed (nothing published).\n"
+          "# TYPE lienthong_tthc_runs_total counter\n", f);
+    for (struct state *s = states; s; s = s->next_state)
+      fprintf(f, "lienthong_tthc_runs_total{connector=\"%s\",outcome=\"committed\"} %llu\n"
+                 "lienthong_tthc_runs_total{connector=\"%s\",outcome=\"failed\"} %llu\n",
+              hub_source_name(s->ctx), atomic_load(&s->runs_ok), hub_source_name(s->ctx), atomic_load(&s->runs_failed));
+    fputs("# HELP lienthong_tthc_procedures Procedures in the catalogue at the last committed run.\n"
+          "# TYPE lienthong_tthc_procedures gauge\n", f);
+    for (struct state *s = states; s; s = s->next_state)
+      fprintf(f, "lienthong_tthc_procedures{connector=\"%s\"} %llu\n", hub_source_name(s->ctx),
+              atomic_load(&s->procedures));
+    fputs("# HELP lienthong_tthc_changes_total Change records committed (added, changed, removed).\n"
+          "# TYPE lienthong_tthc_changes_total counter\n", f);
+    for (struct state *s = states; s; s = s->next_state)
+      fprintf(f, "lienthong_tthc_changes_total{connector=\"%s\"} %llu\n", hub_source_name(s->ctx),
+              atomic_load(&s->changes));
+  }
+  pthread_mutex_unlock(&states_mu);
+  fclose(f);
+  return text;
+}
+static struct hub_metric_family family = {render_new};
+
 static void st_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
+  pthread_mutex_lock(&states_mu);
+  for (struct state **pp = &states; *pp; pp = &(*pp)->next_state)
+    if (*pp == s) {
+      *pp = s->next_state;
+      break;
+    }
+  pthread_mutex_unlock(&states_mu);
   free(s->password_file);
   free(s->auth_url);
   free(s->int_url);
@@ -129,6 +176,11 @@ static hub_err_t st_create(const void *cfgp, const struct hub_plugin_env *env, s
     snprintf(errbuf, errbuf_size, "out of memory");
     return HUB_ERR_NOMEM;
   }
+  hub_metrics_register_family(&family);
+  pthread_mutex_lock(&states_mu);
+  s->next_state = states;
+  states = s;
+  pthread_mutex_unlock(&states_mu);
   *out = s;
   return HUB_OK;
 }
@@ -476,6 +528,13 @@ static hub_err_t st_poll(void *p) {
   if (once && s->ran_once) return HUB_OK; /* `tthc sync`: one run per source */
   struct tthc_report rep = {0};
   hub_err_t rc = run_catalogue(s, &rep);
+  if (rc == HUB_OK) {
+    atomic_fetch_add(&s->runs_ok, 1);
+    atomic_store(&s->procedures, rep.procedures);
+    atomic_fetch_add(&s->changes, rep.added + rep.changed + rep.removed);
+  } else {
+    atomic_fetch_add(&s->runs_failed, 1);
+  }
   if (rc == HUB_OK)
     hub_log(HUB_LOG_INFO, "tthc", "%s: catalogue run committed: %zu procedures, %zu added, %zu changed, %zu removed",
             hub_source_name(s->ctx), rep.procedures, rep.added, rep.changed, rep.removed);

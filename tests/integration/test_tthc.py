@@ -87,6 +87,10 @@ try:
     by_code = {p["MATTHC"]: p for p in catalogue}
     c.ok(all(json.loads(r["value"]) == by_code[k] for k, r in snap.items()), "snapshot values are the procedures")
     c.eq(cursor()["run"], json.loads(first[0]["value"])["run"], "the cursor names the first run")
+    m = hub.metrics()
+    c.eq(m.get(f'lienthong_tthc_runs_total{{connector="{name}",outcome="committed"}}'), 1.0, "committed run in /metrics")
+    c.eq(m.get(f'lienthong_tthc_procedures{{connector="{name}"}}'), float(N), "procedures in /metrics")
+    c.eq(m.get(f'lienthong_tthc_changes_total{{connector="{name}"}}'), float(N), "change records in /metrics")
 
     # ---- the scripted change, synced on demand, with the session expiring on the way
     codes = sorted(by_code)
