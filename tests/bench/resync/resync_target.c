@@ -34,9 +34,18 @@ static double now_s(void) {
 
 /* ------------------------------------------------------------------ serve */
 
-#define KEYS (1u << 20)
+/* Per key, the last sequence number seen: an open-addressing table holding the keys themselves
+ * (a table of hashes alone would mistake two keys for one: birthday collisions). */
+#define KEYS (1u << 19)
+#define KEY_MAX 48
+struct slot {
+  char key[KEY_MAX];
+  long long seq; /* -1: unseen */
+  int used;
+};
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static long long last_seq[KEYS]; /* by key hash; -1 unseen */
+static struct slot *slots;
+static int table_full;
 static unsigned long long requests, distinct, duplicates, out_of_order;
 static double first_at, last_at;
 static unsigned hist[64]; /* handler time, log2 microseconds */
@@ -48,10 +57,24 @@ struct body {
   double t0;
 };
 
-static unsigned key_hash(const char *k, size_t n) {
+/* The slot of key k (under mu), claimed if new; NULL when the table is full. */
+static struct slot *slot_of(const char *k, size_t n) {
+  if (n >= KEY_MAX) n = KEY_MAX - 1;
   unsigned h = 2166136261u;
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 16777619u;
-  return h % KEYS;
+  for (unsigned probe = 0; probe < KEYS; probe++) {
+    struct slot *sl = &slots[(h + probe) % KEYS];
+    if (!sl->used) {
+      sl->used = 1;
+      memcpy(sl->key, k, n);
+      sl->key[n] = '\0';
+      sl->seq = -1;
+      return sl;
+    }
+    if (strlen(sl->key) == n && !memcmp(sl->key, k, n)) return sl;
+  }
+  table_full = 1;
+  return NULL;
 }
 
 static double hist_pct(double p) {
@@ -87,7 +110,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   }
   if (!strcmp(method, "GET") && !strcmp(url, "/_reset")) { /* between the capacity and the hub phase */
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < KEYS; i++) last_seq[i] = -1;
+    memset(slots, 0, (size_t)KEYS * sizeof *slots);
+    table_full = 0;
     requests = distinct = duplicates = out_of_order = 0;
     first_at = last_at = 0;
     memset(hist, 0, sizeof hist);
@@ -115,14 +139,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   long long seq = strtoll(s + 6, NULL, 10);
   if (delay_us > 0) usleep((useconds_t)delay_us);
   double t = now_s();
-  unsigned h = key_hash(k, kn);
   pthread_mutex_lock(&mu);
+  struct slot *sl = slot_of(k, kn);
   requests++;
   if (!first_at) first_at = t;
   last_at = t;
-  if (seq == last_seq[h]) duplicates++;
-  else if (seq < last_seq[h]) out_of_order++;
-  else last_seq[h] = seq, distinct++;
+  if (!sl) out_of_order++; /* more keys than the table holds: counted as a failure, never hidden */
+  else if (seq == sl->seq) duplicates++;
+  else if (seq < sl->seq) out_of_order++;
+  else sl->seq = seq, distinct++;
   double us = (t - b->t0) * 1e6;
   int bucket = 0;
   while (bucket < 63 && (double)(1ull << bucket) < us) bucket++;
@@ -145,7 +170,7 @@ static void on_term(int sig) {
 
 static int serve(const char *port_file, long delay) {
   delay_us = delay;
-  for (size_t i = 0; i < KEYS; i++) last_seq[i] = -1;
+  if (!(slots = calloc(KEYS, sizeof *slots))) return 1;
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   /* With a service time every call sleeps: a thread per connection, so calls overlap as they
