@@ -8,7 +8,8 @@
   (old and new values), the removed one with its previous content; the snapshot follows.
 - A failure mid-run (the sim fails every call after 10 LayThuTuc): the command exits 1 and
   nothing is published (no change record, no snapshot record, no cursor).
-- The same run again with dropped connections: the pending changes, exactly once.
+- The same run again with dropped connections and calls held past the timeout: the pending
+  changes, exactly once.
 - A restarted hub's run finds nothing changed: a new cursor, no change record.
 Runs on Kafka (kafka.tthc) and on the embedded transport (embedded.tthc).
 """
@@ -143,13 +144,16 @@ try:
     c.eq(cursor(), cur, "no cursor from the failed run")
 
     # ---- again, with dropped connections: the pending changes, once
-    ctl("/_sim/config", {"fail_after": -1, "drop_rate": 0.1})
+    ctl("/_sim/config", {"fail_after": -1, "drop_rate": 0.1, "hang_rate": 0.05, "hang_for": 2.5})  # past timeout: 2s
     rc, out, err = sync()
     c.eq(rc, 0, f"tthc sync after the fault ({err.strip()[-300:]})")
     c.eq(json.loads(out or "{}").get("added"), 1, "one added")
+    seen = [json.loads(l) for l in open(sim_log)]
+    c.ok(any(e.get("dropped") for e in seen) and any(e.get("hang") for e in seen),
+         "the sim dropped connections and held calls past the timeout")
     after = consume(bootstrap, changes)
     c.eq(len(after), n_changes + 2, "exactly the two pending change records")
-    ctl("/_sim/config", {"drop_rate": 0.0})
+    ctl("/_sim/config", {"drop_rate": 0.0, "hang_rate": 0.0})
 
     # ---- a restarted hub finds nothing new
     rc, _ = hub.terminate()

@@ -143,6 +143,8 @@ class Handler(BaseHTTPRequestHandler):
         entry["error_code"] = answer.get("error_code") if isinstance(answer, dict) else None
         if drop:
             entry["dropped"] = True
+        if hang:
+            entry["hang"] = hang
         sim.record(entry)
         if hang:
             time.sleep(hang)
