@@ -647,5 +647,6 @@ static const struct hub_sink_ops ops = {
     .deliver = hs_deliver,
     .health = hs_health,
     .destroy = hs_destroy,
+    .concurrent = 1, /* breaker, rate limit, credentials and client are thread-safe; the rest is read-only */
 };
 HUB_SINK_PLUGIN(hub_plugin_sink_http, ops);

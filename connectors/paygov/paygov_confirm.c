@@ -361,11 +361,13 @@ static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {
   hub_metrics_register_counter(&m_accepted);
   hub_metrics_register_counter(&m_rejected);
   hub_metrics_register_counter(&m_duplicates);
-  hub_err_t err = hub_source_ensure_topic(s->ctx, s->cfg->rejected_topic, errbuf, errbuf_size);
+  const char *rejected[] = {s->cfg->rejected_topic};
+  hub_err_t err = hub_source_ensure_topics(s->ctx, rejected, 1, errbuf, errbuf_size);
   if (err != HUB_OK) return err;
   /* What was accepted before a restart, so a repeated callback still has one effect. */
   pthread_mutex_lock(&s->mu);
   err = hub_source_scan(s->ctx, hub_source_topic(s->ctx), on_committed, s, errbuf, errbuf_size);
+  if (err == HUB_ERR_NOT_FOUND) err = HUB_OK; /* nothing accepted yet */
   size_t known = 0;
   for (int i = 0; i < BUCKETS; i++)
     for (struct txn *t = s->buckets[i]; t; t = t->next)

@@ -104,6 +104,10 @@ static const struct hub_cfg_entry sink_entries[] = {
     {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
     {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching (offsets and results)", NULL, &batch_map},
     {"xml", HUB_CFG_OBJECT, RCFG(xml), NULL, 0, "limits of the XML its steps and the sink parse", NULL, &xml_map},
+    {"concurrency", HUB_CFG_INT, RCFG(concurrency), "0", 0,
+     "records delivered at once, never two of one key, each key in order (0: 4 for a sink that can deliver "
+     "concurrently, else 1)",
+     NULL, NULL, 0, 256},
     {NULL},
 };
 const struct hub_cfg_map hub_sink_cfg_map = {"sink connector", sink_entries, any_key};

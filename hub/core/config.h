@@ -44,6 +44,7 @@ struct hub_route_cfg {
   const struct hub_plugin_info *sink; /* NULL for a plain route */
   void *sink_cfg;                     /* the sink's options, filled by its map */
   struct hub_node *options;           /* the plugin's keys of the entry (a view; owned) */
+  int64_t concurrency;                /* sinks: records (of different keys) delivered at once; 0: the sink's default */
 };
 
 /* A source connector (`connectors:` entry whose type is a source plugin). */

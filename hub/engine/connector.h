@@ -54,18 +54,26 @@ struct hub_source_ops {
  * HUB_ERR_STOPPED: the hub is stopping. */
 hub_err_t hub_source_emit(struct hub_source_ctx *c, struct hub_msg *const *m, size_t n, const void *cursor,
                           size_t cursor_len);
+/* As hub_source_emit, with record i going to topics[i] (NULL: the source's topic), so a source
+ * may commit records to several topics (a snapshot and its changes) with its cursor at once.
+ * Create the other topics first with hub_source_ensure_topics. */
+hub_err_t hub_source_emit_to(struct hub_source_ctx *c, const char *const *topics, struct hub_msg *const *m, size_t n,
+                             const void *cursor, size_t cursor_len);
+/* Creates the topics that do not exist yet (from start or poll). */
+hub_err_t hub_source_ensure_topics(struct hub_source_ctx *c, const char *const *topics, size_t n, char *errbuf,
+                                   size_t errbuf_size);
+/* Reads every committed record of `topic` from its start to its current end (from start or
+ * poll), e.g. to rebuild what a source already accepted after a restart; HUB_ERR_NOT_FOUND when
+ * the topic does not exist. */
+hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *arg, char *errbuf,
+                          size_t errbuf_size);
 /* The cursor this source committed last (malloc'd, *len bytes; NULL when it never did). */
 hub_err_t hub_source_cursor_get(struct hub_source_ctx *c, void **cursor, size_t *len, char *errbuf,
                                 size_t errbuf_size);
 /* A record with its `topic` set (hub_msg_set_topic) goes to that topic instead of the source's,
- * in the same transaction: a source that sorts what it receives (accepted, refused) writes
- * both kinds atomically with its cursor. Create such a topic first (hub_source_ensure_topic). */
-hub_err_t hub_source_ensure_topic(struct hub_source_ctx *c, const char *topic, char *errbuf, size_t errbuf_size);
-/* Reads every committed record of `topic` from its start to its current end (a topic that does
- * not exist yet has none), e.g. to rebuild what a source already accepted after a restart.
- * Call from start, before accepting callers. */
-hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
-                          size_t errbuf_size);
+ * in the same transaction (as hub_source_emit_to does): a source that sorts what it receives
+ * (accepted, refused) writes both kinds atomically with its cursor. Create such a topic first
+ * (hub_source_ensure_topics). */
 /* The connector's name and topic (borrowed). */
 const char *hub_source_name(const struct hub_source_ctx *c);
 const char *hub_source_topic(const struct hub_source_ctx *c);
@@ -84,6 +92,9 @@ struct hub_sink_ops {
                                   struct hub_step_outcome *out);
   int (*health)(void *state, char *why, size_t why_size); /* as for sources; NULL: healthy */
   void (*destroy)(void *state);
+  /* 1: deliver may run on several threads at once (for records of different keys), so the
+   * sink's `concurrency` may be above 1 (and defaults to 4); 0: one record at a time. */
+  int concurrent;
 };
 
 #endif

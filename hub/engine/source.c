@@ -24,6 +24,7 @@
 #define PROBE_EVERY_MS 500  /* while paused: how often the transport is tried again */
 
 struct emit_req {
+  const char *const *topics; /* per record; NULL: all to the source's topic */
   struct hub_msg *const *m;
   size_t n;
   const void *cursor;
@@ -79,9 +80,10 @@ static void unlead(struct hub_source_ctx *c) {
   pthread_cond_broadcast(&c->cv);
 }
 
-/* The record as it goes to the topic: lt.id and lt.source when the source gave none. The copy
- * borrows the value (produce copies it anyway): a big record is not held once more. */
-static hub_err_t produce_record(struct hub_source_ctx *c, const struct hub_msg *m) {
+/* The record as it goes to the topic (`topic`, else the record's own, else the source's): lt.id
+ * and lt.source when the source gave none. The copy borrows the value (produce copies it
+ * anyway): a big record is not held once more. */
+static hub_err_t produce_record(struct hub_source_ctx *c, const char *topic, const struct hub_msg *m) {
   struct hub_msg *w = hub_msg_dup_borrow(m);
   hub_err_t rc = w ? HUB_OK : HUB_ERR_NOMEM;
   if (rc == HUB_OK && !hub_msg_header_get(w, HUB_H_ID)) {
@@ -90,7 +92,8 @@ static hub_err_t produce_record(struct hub_source_ctx *c, const struct hub_msg *
     rc = hub_msg_header_set_str(w, HUB_H_ID, id);
   }
   if (rc == HUB_OK && !hub_msg_header_get(w, HUB_H_SOURCE)) rc = hub_msg_header_set_str(w, HUB_H_SOURCE, c->cfg->name);
-  if (rc == HUB_OK) rc = c->tops->produce(c->t, m->topic && *m->topic ? m->topic : c->cfg->topic, w);
+  if (!topic) topic = m->topic && *m->topic ? m->topic : c->cfg->topic;
+  if (rc == HUB_OK) rc = c->tops->produce(c->t, topic, w);
   hub_msg_destroy(w);
   return rc;
 }
@@ -100,7 +103,7 @@ static hub_err_t commit_once(struct hub_source_ctx *c, struct emit_req *batch) {
   hub_err_t rc = c->tops->begin(c->t);
   const struct emit_req *last_cursor = NULL;
   for (struct emit_req *r = batch; rc == HUB_OK && r; r = r->next) {
-    for (size_t i = 0; rc == HUB_OK && i < r->n; i++) rc = produce_record(c, r->m[i]);
+    for (size_t i = 0; rc == HUB_OK && i < r->n; i++) rc = produce_record(c, r->topics ? r->topics[i] : NULL, r->m[i]);
     if (r->cursor) last_cursor = r;
   }
   if (rc == HUB_OK && last_cursor) {
@@ -134,7 +137,12 @@ static void set_paused(struct hub_source_ctx *c, int paused) {
 
 hub_err_t hub_source_emit(struct hub_source_ctx *c, struct hub_msg *const *m, size_t n, const void *cursor,
                           size_t cursor_len) {
-  struct emit_req req = {m, n, cursor, cursor_len, HUB_OK, 0, NULL};
+  return hub_source_emit_to(c, NULL, m, n, cursor, cursor_len);
+}
+
+hub_err_t hub_source_emit_to(struct hub_source_ctx *c, const char *const *topics, struct hub_msg *const *m, size_t n,
+                             const void *cursor, size_t cursor_len) {
+  struct emit_req req = {topics, m, n, cursor, cursor_len, HUB_OK, 0, NULL};
   pthread_mutex_lock(&c->mu);
   if (c->stopping || hub_stop_requested()) {
     pthread_mutex_unlock(&c->mu);
@@ -224,7 +232,8 @@ hub_err_t hub_source_cursor_get(struct hub_source_ctx *c, void **cursor, size_t 
   return rc;
 }
 
-/* Runs fn with the transport to itself (as cursor_get does), so it never meets a commit. */
+/* Runs fn with the transport to itself, as the leader (as cursor_get does), so it never meets a
+ * commit. */
 static hub_err_t with_transport(struct hub_source_ctx *c, hub_err_t (*fn)(struct hub_source_ctx *c, void *arg),
                                 void *arg) {
   pthread_mutex_lock(&c->mu);
@@ -240,34 +249,36 @@ static hub_err_t with_transport(struct hub_source_ctx *c, hub_err_t (*fn)(struct
   return rc;
 }
 
-struct scan_args {
-  const char *topic;
+struct topics_arg {
+  const char *const *topics;
+  size_t n;
   hub_scan_cb cb;
-  void *ctx;
+  void *cb_arg;
   char *errbuf;
   size_t errbuf_size;
 };
 
-static hub_err_t do_scan(struct hub_source_ctx *c, void *arg) {
-  struct scan_args *a = arg;
-  hub_err_t rc = c->tops->scan(c->t, a->topic, a->cb, a->ctx, a->errbuf, a->errbuf_size);
-  return rc == HUB_ERR_NOT_FOUND ? HUB_OK : rc; /* a topic nobody wrote yet has no records */
+static hub_err_t do_ensure(struct hub_source_ctx *c, void *p) {
+  struct topics_arg *a = p;
+  return c->tops->ensure_topics(c->t, a->topics, a->n, a->errbuf, a->errbuf_size);
 }
 
-hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
-                          size_t errbuf_size) {
-  struct scan_args a = {topic, cb, ctx, errbuf, errbuf_size};
-  return with_transport(c, do_scan, &a);
+static hub_err_t do_scan(struct hub_source_ctx *c, void *p) {
+  struct topics_arg *a = p;
+  return c->tops->scan(c->t, a->topics[0], a->cb, a->cb_arg, a->errbuf, a->errbuf_size);
 }
 
-static hub_err_t do_ensure(struct hub_source_ctx *c, void *arg) {
-  struct scan_args *a = arg;
-  return c->tops->ensure_topics(c->t, &a->topic, 1, a->errbuf, a->errbuf_size);
-}
-
-hub_err_t hub_source_ensure_topic(struct hub_source_ctx *c, const char *topic, char *errbuf, size_t errbuf_size) {
-  struct scan_args a = {topic, NULL, NULL, errbuf, errbuf_size};
+hub_err_t hub_source_ensure_topics(struct hub_source_ctx *c, const char *const *topics, size_t n, char *errbuf,
+                                   size_t errbuf_size) {
+  struct topics_arg a = {topics, n, NULL, NULL, errbuf, errbuf_size};
   return with_transport(c, do_ensure, &a);
+}
+
+hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *arg, char *errbuf,
+                          size_t errbuf_size) {
+  const char *topics[] = {topic};
+  struct topics_arg a = {topics, 1, cb, arg, errbuf, errbuf_size};
+  return with_transport(c, do_scan, &a);
 }
 
 hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hub_source_cfg *scfg,

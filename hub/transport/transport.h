@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hub/core/cfgmap.h"
 #include "hub/core/err.h"
@@ -82,6 +83,14 @@ struct hub_transport_ops {
 /* Where sources keep their cursors: one record per source (key: its name, value: its cursor),
  * written in the same transaction as the source's records. A compacted topic on Kafka. */
 #define HUB_TOPIC_CURSORS "lienthong.cursors"
+
+/* Topics kept compacted (the latest record per key): the cursors, and any topic whose name ends
+ * in ".snapshot" (a source's snapshot of an external catalogue, e.g. connectors/tthc). */
+#define HUB_TOPIC_SNAPSHOT_SUFFIX ".snapshot"
+static inline int hub_topic_compacted(const char *name) {
+  size_t n = strlen(name), sn = sizeof HUB_TOPIC_SNAPSHOT_SUFFIX - 1;
+  return !strcmp(name, HUB_TOPIC_CURSORS) || (n > sn && !strcmp(name + n - sn, HUB_TOPIC_SNAPSHOT_SUFFIX));
+}
 
 /* The transport plugin named `name`, or NULL. */
 static inline const struct hub_transport_ops *hub_transport_get(const char *name) {

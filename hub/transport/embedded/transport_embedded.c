@@ -684,7 +684,7 @@ static int append(struct hub_transport *t, const struct pending *p, int64_t ts, 
   int ok = sqlite3_step(ins) == SQLITE_DONE;
   sqlite3_reset(ins);
   free(h);
-  if (ok && p->m->key && !strcmp(p->topic, HUB_TOPIC_CURSORS)) { /* compacted: the latest per key */
+  if (ok && p->m->key && hub_topic_compacted(p->topic)) { /* compacted: the latest per key */
     sqlite3_bind_text(compact, 1, p->topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(compact, 2, part);
     sqlite3_bind_blob(compact, 3, p->m->key, (int)p->m->key_len, SQLITE_STATIC);

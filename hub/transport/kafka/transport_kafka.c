@@ -691,7 +691,7 @@ static hub_err_t k_ensure_topics(struct hub_transport *t, const char *const *top
       goto out;
     }
     /* Only the latest cursor of each source matters (Kafka Connect's offsets topic does the same). */
-    if (!strcmp(topics[i], HUB_TOPIC_CURSORS)) rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+    if (hub_topic_compacted(topics[i])) rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
   }
   rd_kafka_CreateTopics(t->producer, nt, n, ao, q);
   ev = rd_kafka_queue_poll(q, (int)t->cfg->request_timeout_ms + 5000);
