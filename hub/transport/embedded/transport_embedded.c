@@ -801,9 +801,19 @@ static int retention_by_age(struct hub_transport *t, int64_t now) {
 }
 
 /* Appends one pending record (inside the open SQLite transaction). */
+/* The partition count of the topic appended to last (a commit mostly writes one topic). */
+struct topic_cache {
+  const char *topic;
+  int n;
+};
+
 static int append(struct hub_transport *t, const struct pending *p, int64_t ts, sqlite3_stmt *end, sqlite3_stmt *ins,
-                  sqlite3_stmt *compact) {
-  int n = topic_partitions(t, p->topic, 1);
+                  sqlite3_stmt *compact, struct topic_cache *tc) {
+  if (!tc->topic || strcmp(tc->topic, p->topic)) {
+    tc->n = topic_partitions(t, p->topic, 1);
+    tc->topic = p->topic;
+  }
+  int n = tc->n;
   if (!n) return 0;
   int part = p->m->key ? (int)(key_hash(p->m->key, p->m->key_len) % (uint32_t)n) : (int)(t->rr_produce++ % (uint32_t)n);
   if (p->exact) {
@@ -896,8 +906,9 @@ static hub_err_t e_commit(struct hub_transport *t) {
     goto rollback;
   }
   int64_t ts = now_ms();
+  struct topic_cache tc = {NULL, 0};
   for (size_t i = 0; i < t->n_pending; i++)
-    if (!append(t, &t->pending[i], ts, end, ins, compact)) {
+    if (!append(t, &t->pending[i], ts, end, ins, compact, &tc)) {
       hub_log(HUB_LOG_WARN, "embedded", "%s: appending to %s: %s", t->path, t->pending[i].topic, sqlite3_errmsg(t->db));
       rc = HUB_ERR_ABORTED;
       goto rollback;
