@@ -874,7 +874,8 @@ static const struct hub_cmd cmd = {
         "  --transport embedded      this comparison (options: --bootstrap, --messages (default 100000,\n"
         "                            20000 with --quick), --size, --keys, --partitions, --rounds 1..9\n"
         "                            (medians; the transports alternate who goes first), --keep and\n"
-        "                            --embedded-sync full|normal (hub.embedded.sync, default full))\n\n"
+        "                            --embedded-sync full|normal (hub.embedded.sync, default full),\n"
+        "                            --broker-pid PID (the broker's CPU, when --bootstrap is given))\n\n"
         "The source tree (for scripts/) is LT_SOURCE_DIR, else the one this binary was built from.\n"
         "Exit codes: 0 measured and verified, 1 a failure (a lost, duplicated or damaged record, a hub\n"
         "that did not run or stop cleanly, no broker), 2 usage error.",

@@ -43,15 +43,32 @@
 
 struct topts {
   const char *bootstrap;
+  long broker_pid; /* for the broker's CPU time: the one the bench started, or --broker-pid */
   uint64_t messages, size, keys, partitions, rounds;
   int sync_normal, keep;
 };
 
 struct measure {
   double rate, seconds, rss_mib, cpu_s;
+  double broker_cpu_s; /* Kafka: the broker's CPU over the same window (-1: unknown) */
   uint64_t dup, missing, corrupt;
   int ok;
 };
+
+/* user + system CPU seconds of a process so far, or -1. */
+static double proc_cpu_s(long pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  unsigned long long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* ---- the observer: a consumer group of its own on OUT, counting sequence numbers ---------- */
 
@@ -260,6 +277,8 @@ static int measure_one(struct run *r, struct measure *m) {
   kill(r->hub.pid, SIGSTOP);
   int loaded = load(r, WARMUP, r->o->messages, 1);
   double cpu0 = (bench_child_poll(&r->hub), r->hub.cpu_s);
+  int kafka = !strcmp(r->name, "kafka");
+  double bcpu0 = kafka ? proc_cpu_s(r->o->broker_pid) : -1;
   int64_t t0 = bench_now_us();
   kill(r->hub.pid, SIGCONT);
   if (loaded < 0 || wait_seen(r, WARMUP + r->o->messages) < 0) goto stop;
@@ -267,6 +286,8 @@ static int measure_one(struct run *r, struct measure *m) {
   m->rate = m->seconds > 0 ? (double)r->o->messages / m->seconds : 0;
   bench_child_poll(&r->hub);
   m->cpu_s = r->hub.cpu_s - cpu0;
+  double bcpu1 = bcpu0 >= 0 ? proc_cpu_s(r->o->broker_pid) : -1;
+  m->broker_cpu_s = bcpu1 >= 0 ? bcpu1 - bcpu0 : (kafka ? -1 : 0);
   rc = 0;
 stop:
   kill(r->hub.pid, SIGCONT);
@@ -333,6 +354,10 @@ static int parse(int argc, char **argv, struct topts *o) {
     if (!strcmp(a, "--transport")) {
       if (strcmp(val, "embedded"))
         return hub_cmd_usage_error(the_cmd, "--transport: only 'embedded' (compared with kafka), not '%s'", val);
+    } else if (!strcmp(a, "--broker-pid")) {
+      uint64_t v;
+      if (parse_u64(a, val, 1, 4194304, &v) < 0) return HUB_EXIT_USAGE;
+      o->broker_pid = (long)v;
     } else if (!strcmp(a, "--bootstrap")) {
       o->bootstrap = val;
     } else if (!strcmp(a, "--messages")) {
@@ -357,6 +382,16 @@ static int parse(int argc, char **argv, struct topts *o) {
   }
   if (quick && !have_n) o->messages = 20000;
   return HUB_EXIT_OK;
+}
+
+static double loadavg1(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
 }
 
 static double median(double *v, size_t n) {
@@ -387,6 +422,13 @@ int bench_transports_main(const struct hub_cmd *cmd, int argc, char **argv) {
     return HUB_EXIT_FAIL;
   } else {
     started = 1;
+    char pidfile[PATH_MAX];
+    snprintf(pidfile, sizeof pidfile, "%s/broker/pid", scratch);
+    FILE *f = fopen(pidfile, "r");
+    if (f) {
+      if (fscanf(f, "%ld", &o.broker_pid) != 1) o.broker_pid = 0;
+      fclose(f);
+    }
   }
   struct measure mk[MAX_ROUNDS] = {0}, me[MAX_ROUNDS] = {0};
   const char *error = NULL;
@@ -414,15 +456,19 @@ int bench_transports_main(const struct hub_cmd *cmd, int argc, char **argv) {
   else fprintf(stderr, "bench: logs kept in %s\n", scratch);
 
   double kr[MAX_ROUNDS], er[MAX_ROUNDS], ratio[MAX_ROUNDS], krss = 0, erss = 0, kcpu[MAX_ROUNDS], ecpu[MAX_ROUNDS];
+  double bcpu[MAX_ROUNDS];
+  int have_b = done > 0;
   for (size_t i = 0; i < done; i++) {
     kr[i] = mk[i].rate, er[i] = me[i].rate;
     ratio[i] = mk[i].rate > 0 ? me[i].rate / mk[i].rate : 0;
     kcpu[i] = mk[i].cpu_s * 1e6 / (double)o.messages, ecpu[i] = me[i].cpu_s * 1e6 / (double)o.messages;
+    bcpu[i] = mk[i].broker_cpu_s * 1e6 / (double)o.messages;
+    have_b = have_b && mk[i].broker_cpu_s >= 0;
     if (mk[i].rss_mib > krss) krss = mk[i].rss_mib;
     if (me[i].rss_mib > erss) erss = me[i].rss_mib;
   }
   double k = median(kr, done), e = median(er, done), q = median(ratio, done);
-  double kc = median(kcpu, done), ec = median(ecpu, done);
+  double kc = median(kcpu, done), ec = median(ecpu, done), bc = have_b ? median(bcpu, done) : -1;
   printf("bench passthrough --transport embedded: %llu records of %llu bytes, %llu keys, %llu partitions, %zu "
          "round(s), %ld CPU(s)\n",
          (unsigned long long)o.messages, (unsigned long long)o.size, (unsigned long long)o.keys,
@@ -430,6 +476,11 @@ int bench_transports_main(const struct hub_cmd *cmd, int argc, char **argv) {
   printf("  kafka transport     %10.0f records/s  %6.1f CPU us/record  hub peak RSS %6.1f MiB\n", k, kc, krss);
   printf("  embedded transport  %10.0f records/s  %6.1f CPU us/record  hub peak RSS %6.1f MiB (sync: %s)\n", e, ec,
          erss, o.sync_normal ? "normal" : "full");
+  if (bc >= 0)
+    printf("  kafka broker (JVM)  %10s            %6.1f CPU us/record  (hub + broker: %.1f us/record)\n", "", bc,
+           kc + bc);
+  printf("  load average        %10.1f at the end, %ld CPU(s): a loaded machine shares its CPUs by thread\n",
+         loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));
   printf("  embedded / kafka    %10.2f (target >= 2: %s); embedded RSS target < 48 MiB: %s\n", q,
          done ? (q >= 2 ? "met" : "MISSED") : "not measured", done ? (erss < 48 ? "met" : "MISSED") : "not measured");
   json_t *j = json_object(), *rounds = json_array();
@@ -443,6 +494,8 @@ int bench_transports_main(const struct hub_cmd *cmd, int argc, char **argv) {
   json_object_set_new(j, "ratio", json_real(q));
   json_object_set_new(j, "kafka_cpu_us_per_msg", json_real(kc));
   json_object_set_new(j, "embedded_cpu_us_per_msg", json_real(ec));
+  json_object_set_new(j, "kafka_broker_cpu_us_per_msg", bc >= 0 ? json_real(bc) : json_null());
+  json_object_set_new(j, "load_avg_end", json_real(loadavg1()));
   json_object_set_new(j, "kafka_peak_rss_mib", json_real(krss));
   json_object_set_new(j, "embedded_peak_rss_mib", json_real(erss));
   for (size_t i = 0; i < done; i++) {
