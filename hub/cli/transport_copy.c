@@ -694,6 +694,8 @@ static const struct hub_cmd cmd = {
         "        - the consumer groups' committed offsets, translated so that each group resumes at the\n"
         "          same record (not with --no-offsets);\n"
         "        - the sources' cursors (topic lienthong.cursors, the latest per source).\n"
+        "      Records keep their timestamps, so the destination's retention by time applies to them (Kafka:\n"
+        "      retention.ms, 7 days unless the topic says otherwise): raise it first to keep older records.\n"
         "      Verified: each partition is read back from TO and compared with FROM by record count and\n"
         "      digest (SHA-256 over every record's timestamp, key, value and headers); a table per topic\n"
         "      and a summary go to stdout, progress to stderr.\n"

@@ -75,7 +75,9 @@ def fill(db):
     """A's content, written in the embedded transport's layout (the schema exists: `transport list` made it)."""
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("BEGIN IMMEDIATE")
-    base = 1_760_000_000_000
+    # Recent timestamps: records keep them, and a broker deletes what is older than its
+    # retention.ms (7 days by default) at its next retention check, copied or not.
+    base = int(time.time() * 1000) - 300_000
     plan = [(T_IN, 4, 60_500), (T_OTHER, 3, 30_000), (T_DLQ, 1, 10_000)]
     ts = base
     for topic, parts, n in plan:
