@@ -158,10 +158,12 @@ topics = [a for t in (T_IN, T_OTHER, T_DLQ, CURSORS) for a in ("--topic", t)]
 
 # ---------------------------------------------------------------- 1: A -> Kafka -> B
 log("1: embedded A -> kafka -> embedded B")
-r = lt("transport", "copy", a_cfg, k_cfg, "--dry-run", *topics)
+# The broker's cursor topic may already hold other tests' cursors: append ours there (--force).
+r = lt("transport", "copy", a_cfg, k_cfg, "--dry-run", "--force", *topics)
 c.eq(r.returncode, 0, "--dry-run exits 0")
 c.ok("nothing was written" in r.stdout, "--dry-run says it wrote nothing")
-# The broker's cursor topic may already hold other tests' cursors: append ours there (--force).
+r = lt("transport", "list", k_cfg)
+c.ok(T_IN not in r.stdout, "--dry-run created no topic on Kafka")
 t0 = time.time()
 r = lt("transport", "copy", a_cfg, k_cfg, "--force", *topics)
 c.eq(r.returncode, 0, "copy A -> kafka exits 0")
