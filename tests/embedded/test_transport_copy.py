@@ -252,4 +252,41 @@ c.eq(r.returncode, 2, "--resume against a destination that is not a copy is refu
 c.ok("differs" in r.stderr, "... naming the record that differs")
 r = lt("transport", "copy", a_cfg, c_cfg, "--topic", "no.such.topic")
 c.eq(r.returncode, 2, "an unknown --topic is a usage error")
+
+# ---------------------------------------------------------------- 4: from a topic written in transactions
+log("4: a topic the hub wrote on Kafka in transactions (markers take offsets) -> embedded D")
+k_out = f"{run_id}.k-out"
+khub = Hub(f"hub:\n  transport: kafka\n  instance: k4\n  kafka: {{ bootstrap: '127.0.0.1:{PORT}' }}\n"
+           f"  admin: {{ listen: '@ADMIN@' }}\nroutes:\n  - name: k4-{run_id}\n    from: {T_DLQ}\n    to: {k_out}\n"
+           "    steps:\n      - passthrough: {}\n    batch: { max_messages: 500 }\n", name="hub-k")
+khub.start()
+
+
+def k_list():
+    r = subprocess.run([BIN, "transport", "list", k_cfg], capture_output=True, text=True, timeout=120)
+    return [l.split("\t") for l in r.stdout.splitlines()]
+
+
+def k_high():
+    return sum(int(f[3]) for f in k_list() if f[0] == k_out)
+
+
+def k_done():  # the route committed its whole input (offset 10000 on the one partition of T_DLQ)
+    return any(f[0] == f"lienthong.k4-{run_id}" and f[1] == T_DLQ and f[3] == "10000" for f in k_list())
+
+
+try:
+    wait_until(k_done, 300, hub=khub, what="the Kafka route to commit its input")
+finally:
+    c.eq(khub.terminate()[0], 0, "the hub on Kafka stops cleanly")
+d_cfg = embedded_config("d")
+d_db = os.path.join(work, "d.db")
+r = lt("transport", "copy", k_cfg, d_cfg, "--topic", k_out)
+c.eq(r.returncode, 0, "copy of a transactionally written Kafka topic exits 0")
+c.ok("verified" in r.stdout and "MISMATCH" not in r.stdout, "... verified by digest")
+got = records(d_db, k_out)
+high = k_high()
+c.ok(high > 10_000, f"Kafka's end offsets count the transaction markers too ({high} for 10,000 records)")
+c.eq(len(got), 10_000, "D holds the 10,000 records, not the markers")
+c.eq(sorted(v for *_, v, _ in got), sorted(v for *_, v, _ in records(a_db, T_DLQ)), "... with the values A had")
 c.done()
