@@ -40,5 +40,8 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# What the binary runs rather than links (dpkg-shlibdeps cannot see it): `lienthong demo` makes
+# its throw-away PKI with the openssl command. The library dependencies are appended.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "openssl")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${CMAKE_CURRENT_SOURCE_DIR}/packaging/conffiles")
 include(CPack)

@@ -27,6 +27,7 @@
 
 #include "hub/bench/bench_proc.h"
 #include "hub/bench/bench_records.h"
+#include "hub/bench/bench_transports.h"
 #include "hub/core/cmd.h"
 #include "hub/core/config.h"
 #include "hub/core/registry.h"
@@ -181,7 +182,7 @@ static const char *source_dir(void) {
 }
 
 /* Creates SRC/.cache/bench/run-XXXXXX. */
-static int make_scratch(char *out, size_t cap) {
+int bench_scratch_make(char *out, size_t cap) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/.cache", source_dir());
   mkdir(path, 0755);
@@ -194,7 +195,7 @@ static int make_scratch(char *out, size_t cap) {
   return 0;
 }
 
-static int broker_start(const char *scratch, char *bootstrap, size_t cap) {
+int bench_broker_start(const char *scratch, char *bootstrap, size_t cap) {
   char script[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], env_port[64], env_cport[64];
   int port = bench_free_port(-1), cport = port > 0 ? bench_free_port(port) : -1;
   if (cport < 0) {
@@ -222,7 +223,7 @@ static int broker_start(const char *scratch, char *bootstrap, size_t cap) {
   return 0;
 }
 
-static void broker_stop(const char *scratch) {
+void bench_broker_stop(const char *scratch) {
   char script[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
   snprintf(script, sizeof script, "%s/scripts/kafka-stop", source_dir());
   snprintf(dir, sizeof dir, "%s/broker", scratch);
@@ -737,6 +738,8 @@ static int bench_main(int argc, char **argv) {
   size_t n_topics = 0;
   int started_broker = 0, exit_code = HUB_EXIT_FAIL;
   const char *error = NULL;
+  for (int i = 1; i < argc; i++) /* the hub on each transport instead of against kcat */
+    if (!strcmp(argv[i], "--transport")) return bench_transports_main(&cmd, argc, argv);
   int rc = parse_opts(argc, argv, &o);
   if (rc != HUB_EXIT_OK) return rc;
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -758,7 +761,7 @@ static int bench_main(int argc, char **argv) {
   r.load[0] = loadavg();
   r.eff_max_messages = o.batch_max_messages;
   r.eff_max_wait_ms = o.batch_max_wait_ms;
-  if (make_scratch(scratch, sizeof scratch) < 0) {
+  if (bench_scratch_make(scratch, sizeof scratch) < 0) {
     error = "cannot create a scratch directory";
     goto out;
   }
@@ -766,7 +769,7 @@ static int bench_main(int argc, char **argv) {
   if (o.bootstrap) {
     snprintf(bootstrap, sizeof bootstrap, "%s", o.bootstrap);
   } else {
-    if (broker_start(scratch, bootstrap, sizeof bootstrap) < 0) {
+    if (bench_broker_start(scratch, bootstrap, sizeof bootstrap) < 0) {
       error = "the broker did not start";
       goto out;
     }
@@ -811,7 +814,7 @@ out:
   if (bootstrap[0] && !started_broker && !o.keep && n_topics &&
       bench_topics_delete(bootstrap, topics, n_topics, errbuf, sizeof errbuf))
     fprintf(stderr, "bench: deleting the bench topics: %s\n", errbuf);
-  if (started_broker) broker_stop(scratch);
+  if (started_broker) bench_broker_stop(scratch);
   if (scratch[0]) {
     char data[PATH_MAX];
     snprintf(data, sizeof data, "%s/broker/data", scratch);
@@ -863,6 +866,16 @@ static const struct hub_cmd cmd = {
         "  --hub-property NAME=VALUE librdkafka property for the hub's clients (hub.kafka.properties);\n"
         "                            repeatable\n"
         "  --keep                    keep the scratch directory (logs, generated config) and the topics\n\n"
+        "With --transport embedded, instead: the same route run by the hub on the Kafka transport and on\n"
+        "the embedded (SQLite) one, in the same run: per transport, 1000 warm-up records, then N records\n"
+        "loaded with the hub paused and timed from its resumption to the last one seen by an observer\n"
+        "(a consumer group of its own, read_committed); its peak RSS; every record checked exactly once.\n"
+        "Reports each rate, embedded/kafka (target >= 2) and the embedded hub's RSS (target < 48 MiB).\n"
+        "  --transport embedded      this comparison (options: --bootstrap, --messages (default 100000,\n"
+        "                            20000 with --quick), --size, --keys, --partitions, --rounds 1..9\n"
+        "                            (medians; the transports alternate who goes first), --keep and\n"
+        "                            --embedded-sync full|normal (hub.embedded.sync, default full),\n"
+        "                            --broker-pid PID (the broker's CPU, when --bootstrap is given))\n\n"
         "The source tree (for scripts/) is LT_SOURCE_DIR, else the one this binary was built from.\n"
         "Exit codes: 0 measured and verified, 1 a failure (a lost, duplicated or damaged record, a hub\n"
         "that did not run or stop cleanly, no broker), 2 usage error.",

@@ -45,4 +45,11 @@ int bench_rmtree(const char *path);
 /* Last `lines` lines of a text file to stderr, each prefixed (for failure reports). */
 void bench_print_tail(const char *path, int lines, const char *prefix);
 
+/* The scratch directory of a run: SRC/.cache/bench/run-XXXXXX (created); 0 or -1. */
+int bench_scratch_make(char *out, size_t cap);
+/* A throw-away broker in SCRATCH/broker on two free ports (scripts/kafka-start); its
+ * bootstrap in `bootstrap`; 0 or -1 after saying why. */
+int bench_broker_start(const char *scratch, char *bootstrap, size_t cap);
+void bench_broker_stop(const char *scratch);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hub/core/cfgmap.h"
@@ -33,6 +34,15 @@ struct hub_transport;
 
 /* Called by scan() for each record of a topic, in partition order. Return nonzero to stop. */
 typedef int (*hub_scan_cb)(void *ctx, const struct hub_msg *m);
+
+/* A topic as list_topics() describes it. */
+struct hub_topic_desc {
+  char *name;
+  int partitions;
+};
+
+/* Called by list_offsets() for each committed offset: `next` is the next record the group reads. */
+typedef int (*hub_offset_cb)(void *ctx, const char *group, const char *topic, int32_t partition, int64_t next);
 
 struct hub_transport_ops {
   struct hub_plugin_info info; /* name (hub.transport), summary, options (the section hub.NAME) */
@@ -78,7 +88,38 @@ struct hub_transport_ops {
   /* Reads every committed record of `topic` from the start to its current end. */
   hub_err_t (*scan)(struct hub_transport *t, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
                     size_t errbuf_size);
+
+  /* ---- Moving a log to another transport (`lienthong transport copy`). NULL where a transport
+   * cannot (memory: it lives and dies with one process). Open the handle without a group. */
+  /* Every topic but the transport's internal ones (Kafka's __*), sorted by name; free the array
+   * with hub_topic_descs_free. */
+  hub_err_t (*list_topics)(struct hub_transport *t, struct hub_topic_desc **out, size_t *n, char *errbuf,
+                           size_t errbuf_size);
+  /* The first offset a partition still holds (retention, compaction) and the offset its next
+   * record gets. */
+  hub_err_t (*watermarks)(struct hub_transport *t, const char *topic, int32_t partition, int64_t *low, int64_t *high,
+                          char *errbuf, size_t errbuf_size);
+  /* Calls cb for each committed record of one partition with from <= offset < to, in order. */
+  hub_err_t (*read_range)(struct hub_transport *t, const char *topic, int32_t partition, int64_t from, int64_t to,
+                          hub_scan_cb cb, void *ctx, char *errbuf, size_t errbuf_size);
+  /* Creates `topic` with exactly `partitions` partitions (the cursor topic compacted). A topic
+   * that exists with that count is fine; with another count, HUB_ERR_CONFIG. */
+  hub_err_t (*create_topic)(struct hub_transport *t, const char *topic, int partitions, char *errbuf,
+                            size_t errbuf_size);
+  /* As produce, but into m->partition and keeping m->timestamp_ms. */
+  hub_err_t (*produce_exact)(struct hub_transport *t, const char *topic, const struct hub_msg *m);
+  /* Calls cb for every committed offset of every consumer group. */
+  hub_err_t (*list_offsets)(struct hub_transport *t, hub_offset_cb cb, void *ctx, char *errbuf, size_t errbuf_size);
+  /* Sets committed offsets of `group` on `topic` (partitions[i] -> next[i]); the group must have
+   * no live member. */
+  hub_err_t (*set_offsets)(struct hub_transport *t, const char *group, const char *topic, const int32_t *partitions,
+                           const int64_t *next, size_t n, char *errbuf, size_t errbuf_size);
 };
+
+static inline void hub_topic_descs_free(struct hub_topic_desc *d, size_t n) {
+  for (size_t i = 0; d && i < n; i++) free(d[i].name);
+  free(d);
+}
 
 /* Where sources keep their cursors: one record per source (key: its name, value: its cursor),
  * written in the same transaction as the source's records. A compacted topic on Kafka. */

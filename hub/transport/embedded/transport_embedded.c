@@ -11,8 +11,12 @@
  *   commit whose offsets were read under an older generation is refused (Kafka's generation
  *   check), so two members never commit the same partition.
  * - A transactional id has an epoch; opening it again bumps the epoch and fences older handles.
- * - `lienthong.cursors` is compacted on write (older records of the same key are deleted), and
- *   records older than `retention` are deleted now and then.
+ * - `lienthong.cursors` is compacted on write (older records of the same key are deleted),
+ *   records older than `retention` are deleted now and then, and a partition that grows past
+ *   its share of `retention_bytes` loses its oldest records at once (table `sizes` keeps each
+ *   partition's bytes, so the check costs no scan).
+ * - For `lienthong transport copy`: topics, watermarks, ranges, records written to an exact
+ *   partition with their timestamp, and the groups' committed offsets.
  * Each handle owns one SQLite connection; SQLite's locking makes processes safe together. */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +42,7 @@ struct embedded_cfg {
   int64_t partitions;
   int64_t session_timeout_ms;
   int64_t retention_ms;
+  int64_t retention_bytes;
   int sync; /* 0 full, 1 normal */
   int64_t busy_timeout_ms;
 };
@@ -54,6 +59,11 @@ static const struct hub_cfg_entry embedded_entries[] = {
     {"retention", HUB_CFG_DURATION, ECFG(retention_ms), "7d", 0,
      "records older than this are deleted (the cursor topic keeps each source's latest)", NULL, NULL, 60000,
      INT64_C(315360000000)},
+    {"retention_bytes", HUB_CFG_SIZE, ECFG(retention_bytes), "0", 0,
+     "at most this many bytes (keys, values, headers) per topic, 0: no limit; each of a topic's P partitions keeps "
+     "at most 1/P of it (as Kafka's retention.bytes, per partition) and drops its oldest records first; the "
+     "cursor topic is exempt",
+     NULL, NULL, 0, INT64_C(1099511627776)},
     {"sync", HUB_CFG_ENUM, ECFG(sync), "full", 0,
      "full: each commit is on disk before it returns (survives power loss); normal: survives a crash of the "
      "process, not of the machine, and commits faster",
@@ -76,7 +86,12 @@ static const char *const schema_sql =
     " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS members(grp TEXT, topic TEXT, member TEXT, seen INTEGER NOT NULL, gen INTEGER,"
     " PRIMARY KEY(grp, topic, member)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS producers(txn_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS producers(txn_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sizes(topic TEXT, part INTEGER, bytes INTEGER NOT NULL, PRIMARY KEY(topic, part))"
+    " WITHOUT ROWID;";
+
+/* A record's size as retention_bytes counts it. */
+#define REC_BYTES_SQL "(coalesce(length(key), 0) + length(value) + length(headers))"
 
 #define FETCH_MAX 500        /* records read from one partition per query */
 #define HEARTBEAT_MS 500     /* how often a member says it is alive (and looks at its group) */
@@ -92,6 +107,14 @@ struct part_state {
 struct pending {
   char *topic;
   struct hub_msg *m;
+  int exact; /* produce_exact: m->partition and m->timestamp_ms are kept */
+};
+
+/* Bytes appended to one partition by the commit under way (for retention_bytes). */
+struct grown {
+  char *topic;
+  int32_t part;
+  int64_t bytes;
 };
 
 struct hub_transport {
@@ -117,6 +140,8 @@ struct hub_transport {
   size_t n_marks, cap_marks;
   int64_t last_heartbeat, data_version, commits;
   int lock_fd; /* held while a transactional id is open: one live process per id */
+  struct grown *grown;
+  size_t n_grown, cap_grown;
   int connected;
 };
 
@@ -269,8 +294,11 @@ static void rewind_positions(struct hub_transport *t) {
   sqlite3_finalize(st);
 }
 
+static void grown_clear(struct hub_transport *t);
+
 static void drop_txn(struct hub_transport *t) {
   pending_clear(t);
+  grown_clear(t);
   t->n_marks = 0;
   t->in_txn = 0;
 }
@@ -413,6 +441,8 @@ static void e_close(struct hub_transport *t) {
   buf_clear(t);
   pending_clear(t);
   free(t->pending);
+  grown_clear(t);
+  free(t->grown);
   free(t->marks);
   free(t->parts);
   if (t->db) sqlite3_close(t->db);
@@ -485,7 +515,10 @@ static hub_err_t e_open(const void *cfg, const struct hub_transport_opts *opts, 
     goto fail;
   }
   sqlite3_busy_timeout(t->db, (int)c->busy_timeout_ms);
-  if (exec(t, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+  /* 16 KiB pages (for a new file; an existing one keeps its own): a record of a few KiB then
+   * fits its B-tree page instead of spilling into an overflow page, which halves the pages each
+   * commit writes (and then checkpoints) for 1 KiB records: measured in docs/bench.md. */
+  if (exec(t, "PRAGMA page_size=16384") != SQLITE_OK || exec(t, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
       exec(t, c->sync ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL") != SQLITE_OK ||
       exec(t, schema_sql) != SQLITE_OK) {
     rc = hub_errf(errbuf, errbuf_size, HUB_ERR_TRANSPORT, "%s: %s", t->path, sqlite3_errmsg(t->db));
@@ -620,12 +653,20 @@ static hub_err_t e_produce(struct hub_transport *t, const char *topic, const str
     t->cap_pending = cap;
   }
   struct pending *p = &t->pending[t->n_pending];
+  p->exact = 0;
   if (!(p->topic = strdup(topic)) || !(p->m = hub_msg_dup(m))) {
     free(p->topic);
     return HUB_ERR_NOMEM;
   }
   t->n_pending++;
   return HUB_OK;
+}
+
+static hub_err_t e_produce_exact(struct hub_transport *t, const char *topic, const struct hub_msg *m) {
+  if (m->partition < 0) return HUB_ERR_INVALID_ARG;
+  hub_err_t rc = e_produce(t, topic, m);
+  if (rc == HUB_OK) t->pending[t->n_pending - 1].exact = 1;
+  return rc;
 }
 
 static void e_pause(struct hub_transport *t, const struct hub_msg *m) {
@@ -657,12 +698,135 @@ static void e_mark_done(struct hub_transport *t, const struct hub_msg *m) {
   t->marks[t->n_marks++].next = m->offset + 1;
 }
 
+/* ---- retention by size ----------------------------------------------------------------- */
+
+/* Remembers that the commit under way added `bytes` to a partition. */
+static int note_growth(struct hub_transport *t, const char *topic, int32_t part, int64_t bytes) {
+  for (size_t i = 0; i < t->n_grown; i++)
+    if (t->grown[i].part == part && !strcmp(t->grown[i].topic, topic)) {
+      t->grown[i].bytes += bytes;
+      return 1;
+    }
+  if (t->n_grown == t->cap_grown) {
+    size_t cap = t->cap_grown ? t->cap_grown * 2 : 16;
+    struct grown *g = realloc(t->grown, cap * sizeof *g);
+    if (!g) return 0;
+    t->grown = g;
+    t->cap_grown = cap;
+  }
+  if (!(t->grown[t->n_grown].topic = strdup(topic))) return 0;
+  t->grown[t->n_grown].part = part;
+  t->grown[t->n_grown++].bytes = bytes;
+  return 1;
+}
+
+static void grown_clear(struct hub_transport *t) {
+  for (size_t i = 0; i < t->n_grown; i++) free(t->grown[i].topic);
+  t->n_grown = 0;
+}
+
+/* Adds delta to a partition's byte count and returns the new count (-1 on error). A partition
+ * without a count yet (a database from before `sizes`) is counted once, in full. */
+static int64_t sizes_add(struct hub_transport *t, const char *topic, int32_t part, int64_t delta) {
+  int64_t bytes = -1;
+  sqlite3_stmt *st = prep(t, "UPDATE sizes SET bytes = bytes + ? WHERE topic = ? AND part = ? RETURNING bytes");
+  if (!st) return -1;
+  sqlite3_bind_int64(st, 1, delta);
+  sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, part);
+  if (sqlite3_step(st) == SQLITE_ROW) bytes = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (bytes >= 0) return bytes;
+  st = prep(t, "INSERT INTO sizes(topic, part, bytes) SELECT ?1, ?2, coalesce(sum(" REC_BYTES_SQL "), 0)"
+               " FROM records WHERE topic = ?1 AND part = ?2 RETURNING bytes");
+  if (!st) return -1;
+  sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, part);
+  if (sqlite3_step(st) == SQLITE_ROW) bytes = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return bytes;
+}
+
+/* Drops a partition's oldest records until it holds at most `limit` bytes; its newest record
+ * always stays (as Kafka keeps the active segment). Returns 0 on an SQLite error. */
+static int trim_partition(struct hub_transport *t, const char *topic, int32_t part, int64_t bytes, int64_t limit) {
+  int64_t excess = bytes - limit, freed = 0, last = -1;
+  sqlite3_stmt *st = prep(t, "SELECT off, " REC_BYTES_SQL " FROM records WHERE topic = ? AND part = ?"
+                             " AND off < (SELECT next - 1 FROM ends WHERE topic = ?1 AND part = ?2) ORDER BY off");
+  if (!st) return 0;
+  sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, part);
+  while (freed < excess && sqlite3_step(st) == SQLITE_ROW) {
+    last = sqlite3_column_int64(st, 0);
+    freed += sqlite3_column_int64(st, 1);
+  }
+  sqlite3_finalize(st);
+  if (last < 0) return 1;
+  st = prep(t, "DELETE FROM records WHERE topic = ? AND part = ? AND off <= ?");
+  if (!st) return 0;
+  sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, part);
+  sqlite3_bind_int64(st, 3, last);
+  int ok = sqlite3_step(st) == SQLITE_DONE;
+  sqlite3_finalize(st);
+  return ok && sizes_add(t, topic, part, -freed) >= 0;
+}
+
+/* After the commit's appends: counts what each partition grew by and trims what outgrew its
+ * share of retention_bytes. */
+static int apply_sizes(struct hub_transport *t) {
+  for (size_t i = 0; i < t->n_grown; i++) {
+    int64_t bytes = sizes_add(t, t->grown[i].topic, t->grown[i].part, t->grown[i].bytes);
+    if (bytes < 0) return 0;
+    if (t->cfg->retention_bytes <= 0) continue;
+    int n = topic_partitions(t, t->grown[i].topic, 0);
+    int64_t limit = t->cfg->retention_bytes / (n > 0 ? n : 1);
+    if (bytes > limit && !trim_partition(t, t->grown[i].topic, t->grown[i].part, bytes, limit)) return 0;
+  }
+  return 1;
+}
+
+/* Deletes what is older than `retention`, keeping the byte counts right. */
+static int retention_by_age(struct hub_transport *t, int64_t now) {
+  sqlite3_stmt *st = prep(t, "DELETE FROM records WHERE ts < ? AND topic <> '" HUB_TOPIC_CURSORS "'"
+                             " RETURNING topic, part, " REC_BYTES_SQL);
+  if (!st) return 0;
+  sqlite3_bind_int64(st, 1, now - t->cfg->retention_ms);
+  int rc, ok = 1;
+  grown_clear(t);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    ok = ok && note_growth(t, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1),
+                           -sqlite3_column_int64(st, 2));
+  sqlite3_finalize(st);
+  for (size_t i = 0; ok && i < t->n_grown; i++) ok = sizes_add(t, t->grown[i].topic, t->grown[i].part, t->grown[i].bytes) >= 0;
+  grown_clear(t);
+  return ok && rc == SQLITE_DONE;
+}
+
 /* Appends one pending record (inside the open SQLite transaction). */
+/* The partition count of the topic appended to last (a commit mostly writes one topic). */
+struct topic_cache {
+  const char *topic;
+  int n;
+};
+
 static int append(struct hub_transport *t, const struct pending *p, int64_t ts, sqlite3_stmt *end, sqlite3_stmt *ins,
-                  sqlite3_stmt *compact) {
-  int n = topic_partitions(t, p->topic, 1);
+                  sqlite3_stmt *compact, struct topic_cache *tc) {
+  if (!tc->topic || strcmp(tc->topic, p->topic)) {
+    tc->n = topic_partitions(t, p->topic, 1);
+    tc->topic = p->topic;
+  }
+  int n = tc->n;
   if (!n) return 0;
   int part = p->m->key ? (int)(key_hash(p->m->key, p->m->key_len) % (uint32_t)n) : (int)(t->rr_produce++ % (uint32_t)n);
+  if (p->exact) {
+    if (p->m->partition >= n) {
+      hub_log(HUB_LOG_WARN, "embedded", "%s has %d partition(s), no partition %d", p->topic, n, (int)p->m->partition);
+      return 0;
+    }
+    part = p->m->partition;
+    ts = p->m->timestamp_ms;
+  }
   sqlite3_bind_text(end, 1, p->topic, -1, SQLITE_STATIC);
   sqlite3_bind_int(end, 2, part);
   int64_t off = sqlite3_step(end) == SQLITE_ROW ? sqlite3_column_int64(end, 0) - 1 : -1;
@@ -684,6 +848,9 @@ static int append(struct hub_transport *t, const struct pending *p, int64_t ts, 
   int ok = sqlite3_step(ins) == SQLITE_DONE;
   sqlite3_reset(ins);
   free(h);
+  /* size retention spares compacted topics: their latest value per key must stay */
+  if (ok && !hub_topic_compacted(p->topic))
+    ok = note_growth(t, p->topic, part, (int64_t)(p->m->key ? p->m->key_len : 0) + (int64_t)p->m->value_len + (int64_t)hl);
   if (ok && p->m->key && hub_topic_compacted(p->topic)) { /* compacted: the latest per key */
     sqlite3_bind_text(compact, 1, p->topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(compact, 2, part);
@@ -743,8 +910,9 @@ static hub_err_t e_commit(struct hub_transport *t) {
     goto rollback;
   }
   int64_t ts = now_ms();
+  struct topic_cache tc = {NULL, 0};
   for (size_t i = 0; i < t->n_pending; i++)
-    if (!append(t, &t->pending[i], ts, end, ins, compact)) {
+    if (!append(t, &t->pending[i], ts, end, ins, compact, &tc)) {
       hub_log(HUB_LOG_WARN, "embedded", "%s: appending to %s: %s", t->path, t->pending[i].topic, sqlite3_errmsg(t->db));
       rc = HUB_ERR_ABORTED;
       goto rollback;
@@ -761,14 +929,13 @@ static hub_err_t e_commit(struct hub_transport *t) {
       goto rollback;
     }
   }
-  if (++t->commits % RETENTION_EVERY == 0) {
-    sqlite3_finalize(st);
-    st = prep(t, "DELETE FROM records WHERE ts < ? AND topic <> '" HUB_TOPIC_CURSORS "'");
-    if (st) {
-      sqlite3_bind_int64(st, 1, ts - t->cfg->retention_ms);
-      sqlite3_step(st);
-    }
+  if (!apply_sizes(t)) {
+    hub_log(HUB_LOG_WARN, "embedded", "%s: retention by size: %s", t->path, sqlite3_errmsg(t->db));
+    rc = HUB_ERR_ABORTED;
+    goto rollback;
   }
+  if (++t->commits % RETENTION_EVERY == 0 && !retention_by_age(t, ts))
+    hub_log(HUB_LOG_WARN, "embedded", "%s: retention by age: %s", t->path, sqlite3_errmsg(t->db));
   if (exec(t, "COMMIT") != SQLITE_OK) {
     rc = HUB_ERR_ABORTED;
     goto rollback;
@@ -840,6 +1007,170 @@ static hub_err_t e_scan(struct hub_transport *t, const char *topic, hub_scan_cb 
   return rc;
 }
 
+/* ---- for `lienthong transport copy` ------------------------------------------------------- */
+
+static hub_err_t sql_error(struct hub_transport *t, char *errbuf, size_t errbuf_size) {
+  return hub_errf(errbuf, errbuf_size, HUB_ERR_TRANSPORT, "%s: %s", t->path, sqlite3_errmsg(t->db));
+}
+
+static hub_err_t e_list_topics(struct hub_transport *t, struct hub_topic_desc **out, size_t *n, char *errbuf,
+                               size_t errbuf_size) {
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *st = prep(t, "SELECT name, partitions FROM topics ORDER BY name");
+  if (!st) return sql_error(t, errbuf, errbuf_size);
+  hub_err_t rc = HUB_OK;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct hub_topic_desc *d = realloc(*out, (*n + 1) * sizeof *d);
+    if (!d) {
+      rc = HUB_ERR_NOMEM;
+      break;
+    }
+    *out = d;
+    d[*n].partitions = sqlite3_column_int(st, 1);
+    if (!(d[*n].name = strdup((const char *)sqlite3_column_text(st, 0)))) {
+      rc = HUB_ERR_NOMEM;
+      break;
+    }
+    (*n)++;
+  }
+  if (rc == HUB_OK && step != SQLITE_DONE) rc = sql_error(t, errbuf, errbuf_size);
+  sqlite3_finalize(st);
+  if (rc != HUB_OK) {
+    hub_topic_descs_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+static hub_err_t e_watermarks(struct hub_transport *t, const char *topic, int32_t partition, int64_t *low,
+                              int64_t *high, char *errbuf, size_t errbuf_size) {
+  sqlite3_stmt *st = prep(t, "SELECT next, (SELECT min(off) FROM records WHERE topic = ?1 AND part = ?2)"
+                             " FROM ends WHERE topic = ?1 AND part = ?2");
+  if (!st) return sql_error(t, errbuf, errbuf_size);
+  sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, partition);
+  hub_err_t rc = HUB_OK;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *high = sqlite3_column_int64(st, 0);
+    *low = sqlite3_column_type(st, 1) == SQLITE_NULL ? *high : sqlite3_column_int64(st, 1);
+  } else {
+    rc = hub_errf(errbuf, errbuf_size, HUB_ERR_NOT_FOUND, "%s: no topic '%s' partition %d", t->path, topic,
+                  (int)partition);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static hub_err_t e_read_range(struct hub_transport *t, const char *topic, int32_t partition, int64_t from, int64_t to,
+                              hub_scan_cb cb, void *ctx, char *errbuf, size_t errbuf_size) {
+  sqlite3_stmt *st = prep(t, "SELECT topic, part, off, ts, key, value, headers FROM records"
+                             " WHERE topic = ? AND part = ? AND off >= ? AND off < ? ORDER BY off");
+  if (!st) return sql_error(t, errbuf, errbuf_size);
+  sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, partition);
+  sqlite3_bind_int64(st, 3, from);
+  sqlite3_bind_int64(st, 4, to);
+  hub_err_t rc = HUB_OK;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct hub_msg *m = row_to_msg(st);
+    if (!m) {
+      rc = hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory reading %s[%d]", topic, (int)partition);
+      break;
+    }
+    int stop = cb(ctx, m);
+    hub_msg_destroy(m);
+    if (stop) break;
+  }
+  if (rc == HUB_OK && step != SQLITE_ROW && step != SQLITE_DONE) rc = sql_error(t, errbuf, errbuf_size);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static hub_err_t e_create_topic(struct hub_transport *t, const char *topic, int partitions, char *errbuf,
+                                size_t errbuf_size) {
+  if (partitions < 1) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "topic '%s': no partitions", topic);
+  if (exec(t, "BEGIN IMMEDIATE") != SQLITE_OK) return sql_error(t, errbuf, errbuf_size);
+  hub_err_t rc = HUB_OK;
+  int have = topic_partitions(t, topic, 0);
+  if (have && have != partitions) {
+    rc = hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG, "%s: topic '%s' exists with %d partition(s), not %d", t->path,
+                  topic, have, partitions);
+  } else if (!have) {
+    sqlite3_stmt *st = prep(t, "INSERT INTO topics(name, partitions) VALUES(?, ?)");
+    int ok = st != NULL;
+    if (st) {
+      sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+      sqlite3_bind_int(st, 2, partitions);
+      ok = sqlite3_step(st) == SQLITE_DONE;
+      sqlite3_finalize(st);
+    }
+    st = ok ? prep(t, "INSERT OR IGNORE INTO ends(topic, part, next) VALUES(?, ?, 0)") : NULL;
+    for (int p = 0; st && ok && p < partitions; p++) {
+      sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+      sqlite3_bind_int(st, 2, p);
+      ok = sqlite3_step(st) == SQLITE_DONE;
+      sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (!ok || !st) rc = sql_error(t, errbuf, errbuf_size);
+  }
+  exec(t, rc == HUB_OK ? "COMMIT" : "ROLLBACK");
+  return rc;
+}
+
+static hub_err_t e_list_offsets(struct hub_transport *t, hub_offset_cb cb, void *ctx, char *errbuf,
+                                size_t errbuf_size) {
+  sqlite3_stmt *st = prep(t, "SELECT grp, topic, part, next FROM offsets ORDER BY grp, topic, part");
+  if (!st) return sql_error(t, errbuf, errbuf_size);
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3)))
+      break;
+  hub_err_t rc = step == SQLITE_ROW || step == SQLITE_DONE ? HUB_OK : sql_error(t, errbuf, errbuf_size);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static hub_err_t e_set_offsets(struct hub_transport *t, const char *group, const char *topic,
+                               const int32_t *partitions, const int64_t *next, size_t n, char *errbuf,
+                               size_t errbuf_size) {
+  if (exec(t, "BEGIN IMMEDIATE") != SQLITE_OK) return sql_error(t, errbuf, errbuf_size);
+  hub_err_t rc = HUB_OK;
+  /* A live member would commit over what is set here (Kafka refuses it the same way). */
+  sqlite3_stmt *st = prep(t, "SELECT count(*) FROM members WHERE grp = ? AND topic = ? AND seen >= ?");
+  if (st) {
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms() - t->cfg->session_timeout_ms);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0)
+      rc = hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG,
+                    "%s: group '%s' has live members on '%s': stop the hub before setting its offsets", t->path, group,
+                    topic);
+    sqlite3_finalize(st);
+  }
+  st = rc == HUB_OK ? prep(t, "INSERT INTO offsets(grp, topic, part, next) VALUES(?1, ?2, ?3, ?4)"
+                              " ON CONFLICT(grp, topic, part) DO UPDATE SET next = ?4")
+                    : NULL;
+  for (size_t i = 0; st && rc == HUB_OK && i < n; i++) {
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partitions[i]);
+    sqlite3_bind_int64(st, 4, next[i]);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = sql_error(t, errbuf, errbuf_size);
+    sqlite3_reset(st);
+  }
+  if (rc == HUB_OK && !st) rc = sql_error(t, errbuf, errbuf_size);
+  sqlite3_finalize(st);
+  if (rc == HUB_OK && exec(t, "COMMIT") != SQLITE_OK) rc = sql_error(t, errbuf, errbuf_size);
+  if (rc != HUB_OK) exec(t, "ROLLBACK");
+  return rc;
+}
+
 static const struct hub_transport_ops embedded_ops = {
     .info = {.name = "embedded",
              .summary = "topics in one SQLite file (WAL) on this machine: no broker, the same guarantees",
@@ -862,5 +1193,12 @@ static const struct hub_transport_ops embedded_ops = {
     .lag = e_lag,
     .connected = e_connected,
     .scan = e_scan,
+    .list_topics = e_list_topics,
+    .watermarks = e_watermarks,
+    .read_range = e_read_range,
+    .create_topic = e_create_topic,
+    .produce_exact = e_produce_exact,
+    .list_offsets = e_list_offsets,
+    .set_offsets = e_set_offsets,
 };
 HUB_TRANSPORT_PLUGIN(hub_plugin_transport_embedded, embedded_ops);

@@ -1,7 +1,9 @@
 /* The Kafka transport on librdkafka: a read_committed consumer in a consumer group and a
  * transactional, idempotent (acks=all) producer that commits the consumer's offsets in the
  * same transaction (KIP-447 group metadata). Abortable errors abort and rewind the consumer
- * to the committed offsets; fatal producer errors (fencing) recreate the producer. */
+ * to the committed offsets; fatal producer errors (fencing) recreate the producer. For
+ * `lienthong transport copy` it also lists topics and group offsets (admin API), reads
+ * partition ranges with a group-less read_committed consumer and writes to exact partitions. */
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -392,6 +394,7 @@ struct hub_transport {
   unsigned long long delivery_failed; /* plain producer: failed deliveries since the last commit */
   int64_t *committed; /* per partition, for the lag before a first record; INT64_MIN unknown */
   int n_committed;
+  rd_kafka_t *reader; /* read_range's group-less consumer, made on first use */
 };
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -633,6 +636,10 @@ static void k_close(struct hub_transport *t) {
       rd_kafka_flush(t->producer, 10000);
     }
     rd_kafka_destroy(t->producer);
+  }
+  if (t->reader) {
+    rd_kafka_consumer_close(t->reader);
+    rd_kafka_destroy(t->reader);
   }
   free(t->client_id);
   free(t->group_id);
@@ -1212,6 +1219,329 @@ out:
   return rc;
 }
 
+/* ---- for `lienthong transport copy` ------------------------------------------------------- */
+
+/* Runs an admin request on the producer's handle and waits for its result event. */
+static rd_kafka_event_t *admin_wait(struct hub_transport *t, rd_kafka_queue_t *q, const char *what, char *errbuf,
+                                    size_t errbuf_size, hub_err_t *rc) {
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, (int)t->cfg->request_timeout_ms + 5000);
+  if (!ev) {
+    snprintf(errbuf, errbuf_size, "%s: no answer from the cluster", what);
+    *rc = HUB_ERR_TIMEOUT;
+    return NULL;
+  }
+  if (rd_kafka_event_error(ev)) {
+    snprintf(errbuf, errbuf_size, "%s: %s", what, rd_kafka_event_error_string(ev));
+    *rc = HUB_ERR_TRANSPORT;
+    rd_kafka_event_destroy(ev);
+    return NULL;
+  }
+  return ev;
+}
+
+static rd_kafka_AdminOptions_t *admin_options(struct hub_transport *t, rd_kafka_admin_op_t op) {
+  char e[256];
+  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(t->producer, op);
+  if (ao) rd_kafka_AdminOptions_set_request_timeout(ao, (int)t->cfg->request_timeout_ms, e, sizeof e);
+  return ao;
+}
+
+static int desc_cmp(const void *a, const void *b) {
+  return strcmp(((const struct hub_topic_desc *)a)->name, ((const struct hub_topic_desc *)b)->name);
+}
+
+/* Partitions of `topic` (0 if it does not exist), or -1 with errbuf set. */
+static int topic_partition_count(struct hub_transport *t, const char *topic, char *errbuf, size_t errbuf_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->producer, topic, NULL);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(t->producer, 0, rkt, &md, (int)t->cfg->request_timeout_ms);
+  rd_kafka_topic_destroy(rkt);
+  if (err) {
+    snprintf(errbuf, errbuf_size, "metadata of '%s': %s", topic, rd_kafka_err2str(err));
+    return -1;
+  }
+  int n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+  for (int i = 0; i < n; i++)
+    if (md->topics[0].partitions[i].leader < 0 || md->topics[0].partitions[i].err) n = -2; /* not ready yet */
+  rd_kafka_metadata_destroy(md);
+  return n;
+}
+
+static hub_err_t k_list_topics(struct hub_transport *t, struct hub_topic_desc **out, size_t *n, char *errbuf,
+                               size_t errbuf_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  *out = NULL;
+  *n = 0;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(t->producer, 1, NULL, &md, (int)t->cfg->request_timeout_ms);
+  if (err) {
+    snprintf(errbuf, errbuf_size, "listing topics: %s", rd_kafka_err2str(err));
+    return HUB_ERR_TRANSPORT;
+  }
+  struct hub_topic_desc *d = calloc((size_t)md->topic_cnt + 1, sizeof *d);
+  hub_err_t rc = d ? HUB_OK : HUB_ERR_NOMEM;
+  size_t k = 0;
+  for (int i = 0; rc == HUB_OK && i < md->topic_cnt; i++) {
+    if (!strncmp(md->topics[i].topic, "__", 2) || md->topics[i].err) continue; /* the broker's own */
+    d[k].partitions = md->topics[i].partition_cnt;
+    if (!(d[k++].name = strdup(md->topics[i].topic))) rc = HUB_ERR_NOMEM;
+  }
+  rd_kafka_metadata_destroy(md);
+  if (rc != HUB_OK) {
+    hub_topic_descs_free(d, k);
+    return rc;
+  }
+  qsort(d, k, sizeof *d, desc_cmp);
+  *out = d;
+  *n = k;
+  return HUB_OK;
+}
+
+static hub_err_t k_watermarks(struct hub_transport *t, const char *topic, int32_t partition, int64_t *low,
+                              int64_t *high, char *errbuf, size_t errbuf_size) {
+  rd_kafka_resp_err_t err;
+  /* A topic just created may not have its leaders everywhere yet: transient, retried a while. */
+  for (int i = 0; i < 100; i++) {
+    err = rd_kafka_query_watermark_offsets(t->producer, topic, partition, low, high, (int)t->cfg->request_timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+        err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+      break;
+    struct timespec ts = {0, 100000000L};
+    nanosleep(&ts, NULL);
+  }
+  if (!err) return HUB_OK;
+  snprintf(errbuf, errbuf_size, "watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(err));
+  return err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? HUB_ERR_NOT_FOUND : HUB_ERR_TRANSPORT;
+}
+
+/* read_range stops at the partition's end as a read_committed consumer sees it (the last
+ * stable offset): records of aborted transactions and the transactions' markers take offsets
+ * but are never returned, so `to` itself may never come. */
+static hub_err_t k_read_range(struct hub_transport *t, const char *topic, int32_t partition, int64_t from, int64_t to,
+                              hub_scan_cb cb, void *ctx, char *errbuf, size_t errbuf_size) {
+  if (from >= to) return HUB_OK;
+  if (!t->reader) {
+    rd_kafka_conf_t *conf = base_conf(t, errbuf, errbuf_size);
+    if (!conf) return HUB_ERR_CONFIG;
+    if (set(conf, "group.id", "lienthong-copy", errbuf, errbuf_size) < 0 ||
+        set(conf, "isolation.level", "read_committed", errbuf, errbuf_size) < 0 ||
+        set(conf, "enable.auto.commit", "false", errbuf, errbuf_size) < 0 ||
+        set(conf, "enable.partition.eof", "true", errbuf, errbuf_size) < 0 ||
+        set(conf, "auto.offset.reset", "earliest", errbuf, errbuf_size) < 0 ||
+        apply_properties(t, conf, errbuf, errbuf_size) < 0) {
+      rd_kafka_conf_destroy(conf);
+      return HUB_ERR_CONFIG;
+    }
+    if (!(t->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, errbuf_size))) {
+      rd_kafka_conf_destroy(conf);
+      return HUB_ERR_TRANSPORT;
+    }
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = from;
+  rd_kafka_resp_err_t err = rd_kafka_assign(t->reader, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (err) {
+    snprintf(errbuf, errbuf_size, "reading %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(err));
+    return HUB_ERR_TRANSPORT;
+  }
+  hub_err_t rc = HUB_OK;
+  for (int done = 0; !done;) {
+    if (hub_stop_requested()) {
+      rc = HUB_ERR_STOPPED;
+      break;
+    }
+    rd_kafka_message_t *km = rd_kafka_consumer_poll(t->reader, (int)t->cfg->request_timeout_ms);
+    if (!km) {
+      snprintf(errbuf, errbuf_size, "reading %s[%d]: no answer for %lld ms", topic, (int)partition,
+               (long long)t->cfg->request_timeout_ms);
+      rc = HUB_ERR_TIMEOUT;
+      break;
+    }
+    if (km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      done = 1;
+    } else if (km->err) {
+      snprintf(errbuf, errbuf_size, "reading %s[%d]: %s", topic, (int)partition, rd_kafka_message_errstr(km));
+      rc = HUB_ERR_TRANSPORT;
+      done = 1;
+    } else if (km->offset >= to) {
+      done = 1;
+    } else {
+      struct hub_msg *m = msg_from_kafka(km);
+      if (!m) {
+        rc = HUB_ERR_NOMEM;
+        done = 1;
+      } else {
+        done = cb(ctx, m) || km->offset + 1 >= to;
+        hub_msg_destroy(m);
+      }
+    }
+    rd_kafka_message_destroy(km);
+  }
+  rd_kafka_assign(t->reader, NULL);
+  return rc;
+}
+
+static hub_err_t k_create_topic(struct hub_transport *t, const char *topic, int partitions, char *errbuf,
+                                size_t errbuf_size) {
+  int have = topic_partition_count(t, topic, errbuf, errbuf_size);
+  if (have == -1) return HUB_ERR_TRANSPORT;
+  for (int i = 0; have == -2 && i < 100; i++) { /* exists, partitions still electing leaders */
+    struct timespec ts = {0, 100000000L};
+    nanosleep(&ts, NULL);
+    have = topic_partition_count(t, topic, errbuf, errbuf_size);
+  }
+  if (have < 0) {
+    snprintf(errbuf, errbuf_size, "topic '%s': its partitions have no leader", topic);
+    return HUB_ERR_TRANSPORT;
+  }
+  if (have) {
+    if (have == partitions) return HUB_OK;
+    snprintf(errbuf, errbuf_size, "topic '%s' exists with %d partition(s), not %d", topic, have, partitions);
+    return HUB_ERR_CONFIG;
+  }
+  char e[256];
+  hub_err_t rc = HUB_OK;
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, (int)t->cfg->replication, e, sizeof e);
+  if (!nt) {
+    snprintf(errbuf, errbuf_size, "topic '%s': %s", topic, e);
+    return HUB_ERR_CONFIG;
+  }
+  if (!strcmp(topic, HUB_TOPIC_CURSORS)) rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+  rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
+  rd_kafka_AdminOptions_t *ao = admin_options(t, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(ao, (int)t->cfg->request_timeout_ms, e, sizeof e);
+  rd_kafka_CreateTopics(t->producer, &nt, 1, ao, q);
+  rd_kafka_event_t *ev = admin_wait(t, q, "creating a topic", errbuf, errbuf_size, &rc);
+  if (ev) {
+    size_t cnt;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+      rd_kafka_resp_err_t te = rd_kafka_topic_result_error(res[i]);
+      if (te && te != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(errbuf, errbuf_size, "creating topic '%s': %s", topic, rd_kafka_topic_result_error_string(res[i]));
+        rc = HUB_ERR_TRANSPORT;
+      }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_queue_destroy(q);
+  /* The new topic's leaders take a moment: wait until its metadata shows every partition. */
+  for (int i = 0; rc == HUB_OK && i < 100; i++) {
+    int n = topic_partition_count(t, topic, errbuf, errbuf_size);
+    if (n == partitions) break;
+    struct timespec ts = {0, 100000000L};
+    nanosleep(&ts, NULL);
+  }
+  return rc;
+}
+
+static hub_err_t k_produce_exact(struct hub_transport *t, const char *topic, const struct hub_msg *m) {
+  if (m->partition < 0) return HUB_ERR_INVALID_ARG;
+  for (;;) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(m->n_headers ? m->n_headers : 1);
+    for (size_t i = 0; i < m->n_headers; i++)
+      rd_kafka_header_add(h, m->headers[i].name, -1, m->headers[i].value, (ssize_t)m->headers[i].value_len);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        t->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(m->partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->value, m->value_len), RD_KAFKA_V_TIMESTAMP(m->timestamp_ms), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_END);
+    if (!err) return HUB_OK;
+    rd_kafka_headers_destroy(h);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !hub_stop_requested()) {
+      rd_kafka_poll(t->producer, 10);
+      continue;
+    }
+    hub_log(HUB_LOG_WARN, "kafka", "produce to %s[%d]: %s", topic, (int)m->partition, rd_kafka_err2str(err));
+    return err == RD_KAFKA_RESP_ERR__FATAL ? HUB_ERR_TRANSPORT_FATAL : HUB_ERR_TRANSPORT;
+  }
+}
+
+static hub_err_t k_list_offsets(struct hub_transport *t, hub_offset_cb cb, void *ctx, char *errbuf,
+                                size_t errbuf_size) {
+  hub_err_t rc = HUB_OK;
+  rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
+  rd_kafka_AdminOptions_t *ao = admin_options(t, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+  rd_kafka_ListConsumerGroups(t->producer, ao, q);
+  rd_kafka_event_t *ev = admin_wait(t, q, "listing consumer groups", errbuf, errbuf_size, &rc);
+  rd_kafka_AdminOptions_destroy(ao);
+  size_t ng = 0;
+  const rd_kafka_ConsumerGroupListing_t **groups =
+      ev ? rd_kafka_ListConsumerGroups_result_valid(rd_kafka_event_ListConsumerGroups_result(ev), &ng) : NULL;
+  int stop = 0;
+  for (size_t g = 0; rc == HUB_OK && !stop && g < ng; g++) {
+    const char *gid = rd_kafka_ConsumerGroupListing_group_id(groups[g]);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(gid, NULL);
+    rd_kafka_AdminOptions_t *go = admin_options(t, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+    rd_kafka_ListConsumerGroupOffsets(t->producer, &req, 1, go, q);
+    rd_kafka_event_t *gev = admin_wait(t, q, "listing a group's offsets", errbuf, errbuf_size, &rc);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    rd_kafka_AdminOptions_destroy(go);
+    if (!gev) break;
+    size_t nr = 0;
+    const rd_kafka_group_result_t **res =
+        rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(gev), &nr);
+    for (size_t i = 0; rc == HUB_OK && !stop && i < nr; i++) {
+      const rd_kafka_error_t *e = rd_kafka_group_result_error(res[i]);
+      if (e) {
+        snprintf(errbuf, errbuf_size, "offsets of group '%s': %s", gid, rd_kafka_error_string(e));
+        rc = HUB_ERR_TRANSPORT;
+        break;
+      }
+      const rd_kafka_topic_partition_list_t *p = rd_kafka_group_result_partitions(res[i]);
+      for (int k = 0; p && !stop && k < p->cnt; k++)
+        if (!p->elems[k].err && p->elems[k].offset >= 0)
+          stop = cb(ctx, gid, p->elems[k].topic, p->elems[k].partition, p->elems[k].offset);
+    }
+    rd_kafka_event_destroy(gev);
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+static hub_err_t k_set_offsets(struct hub_transport *t, const char *group, const char *topic,
+                               const int32_t *partitions, const int64_t *next, size_t n, char *errbuf,
+                               size_t errbuf_size) {
+  hub_err_t rc = HUB_OK;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+  for (size_t i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, topic, partitions[i])->offset = next[i];
+  rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(t->producer);
+  rd_kafka_AdminOptions_t *ao = admin_options(t, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
+  rd_kafka_AlterConsumerGroupOffsets(t->producer, &req, 1, ao, q);
+  rd_kafka_event_t *ev = admin_wait(t, q, "setting a group's offsets", errbuf, errbuf_size, &rc);
+  if (ev) {
+    size_t nr = 0;
+    const rd_kafka_group_result_t **res =
+        rd_kafka_AlterConsumerGroupOffsets_result_groups(rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &nr);
+    for (size_t i = 0; rc == HUB_OK && i < nr; i++) {
+      const rd_kafka_error_t *e = rd_kafka_group_result_error(res[i]);
+      const rd_kafka_topic_partition_list_t *p = rd_kafka_group_result_partitions(res[i]);
+      if (e) {
+        snprintf(errbuf, errbuf_size, "offsets of group '%s': %s", group, rd_kafka_error_string(e));
+        rc = HUB_ERR_TRANSPORT;
+      }
+      for (int k = 0; p && rc == HUB_OK && k < p->cnt; k++)
+        if (p->elems[k].err) {
+          snprintf(errbuf, errbuf_size, "offset of group '%s' on %s[%d]: %s%s", group, topic,
+                   (int)p->elems[k].partition, rd_kafka_err2str(p->elems[k].err),
+                   p->elems[k].err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ? " (stop the hub first)" : "");
+          rc = HUB_ERR_TRANSPORT;
+        }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
 static const struct hub_transport_ops kafka_ops = {
     .info = {.name = "kafka",
              .summary = "Apache Kafka (librdkafka): transactions with the consumer offsets, read_committed",
@@ -1234,5 +1564,12 @@ static const struct hub_transport_ops kafka_ops = {
     .lag = k_lag,
     .connected = k_connected,
     .scan = k_scan,
+    .list_topics = k_list_topics,
+    .watermarks = k_watermarks,
+    .read_range = k_read_range,
+    .create_topic = k_create_topic,
+    .produce_exact = k_produce_exact,
+    .list_offsets = k_list_offsets,
+    .set_offsets = k_set_offsets,
 };
 HUB_TRANSPORT_PLUGIN(hub_plugin_transport_kafka, kafka_ops);
