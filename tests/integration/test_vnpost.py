@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.request
 
-from harness import PORT, Checks, Hub, consume, lines, log, produce, unique, wait_count, wait_until
+from harness import PORT, Checks, Hub, transport_section, consume, lines, log, produce, unique, wait_count, wait_until
 
 c = Checks("vnpost")
 bootstrap = f"127.0.0.1:{PORT}"
@@ -82,8 +82,7 @@ def config(hub, sim, variant, req, res, track, status, tag):
            f"    oauth2: {{ token_url: 'http://127.0.0.1:{sim.port}/token', client_id: hub-client, "
            f"client_secret_file: '{secret}' }}\n"
            f"    timeout: 1s\n    breaker_failures: 5\n    breaker_open_for: 200ms\n")
-    return (f"hub:\n  transport: kafka\n  instance: test\n"
-            f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+    return (f"hub:\n{transport_section(bootstrap)}  instance: test\n"
             f"  admin: {{ listen: '@ADMIN@' }}\n"
             f"connectors:\n"
             f"  - name: post-out-{tag}\n    type: vnpost\n    from: {req}\n    result: {res}\n{api}"
