@@ -40,8 +40,8 @@ static const struct hub_cfg_entry limit_entries[] = {
     {"count", HUB_CFG_INT, L(count), "0", 0, "notices one recipient may get per `per` (0: no limit)", NULL, NULL, 0,
      100000},
     {"per", HUB_CFG_DURATION, L(per_ms), "1h", 0, "the window of count", NULL, NULL, 10, 86400000},
-    {"recipients", HUB_CFG_INT, L(recipients), "10000", 0, "recipients remembered (as SHA-256 digests)", NULL, NULL,
-     1, 10000000},
+    {"recipients", HUB_CFG_INT, L(recipients), "10000", 0, "recipients remembered (as SHA-256 digests)", NULL, NULL, 1,
+     10000000},
     {NULL},
 };
 const struct hub_cfg_map notify_limit_map = {"per_recipient", limit_entries};
@@ -98,7 +98,7 @@ static const struct hub_cfg_map map = {"email", entries, .check = email_check, .
 
 struct state {
   const struct cfg *cfg;
-  CURL *curl; /* kept: the connection is reused between records */
+  CURL *curl;                                                 /* kept: the connection is reused between records */
   char *ca_file, *password_file, *from_header, *journal_path; /* journal opened at the first delivery */
   struct notify_tpl *to, *subject, *body;
   struct notify_limit *limit;
@@ -135,7 +135,8 @@ static void encoded_words(struct lt_buf *b, const char *text) {
   }
   while (i < len) {
     size_t n = len - i < 39 ? len - i : 39;
-    while (n && i + n < len && ((unsigned char)text[i + n] & 0xC0) == 0x80) n--; /* not inside a character */
+    while (n && i + n < len && ((unsigned char)text[i + n] & 0xC0) == 0x80)
+      n--; /* not inside a character */
     unsigned char enc[64];
     EVP_EncodeBlock(enc, (const unsigned char *)text + i, (int)n);
     lt_buf_fmt(b, "%s=?UTF-8?B?%s?=", i ? "\r\n " : "", enc);
@@ -169,7 +170,8 @@ static hub_err_t em_create(const void *cfgp, const struct hub_plugin_env *env, v
     struct lt_buf b = {0};
     char chunk[4096];
     size_t n;
-    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0) lt_buf_put(&b, chunk, n);
+    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+      lt_buf_put(&b, chunk, n);
     if (!f) {
       rc = hub_node_error(hub_plugin_env_at(env, "body_file"), errbuf, errbuf_size, "body_file: cannot read %s",
                           p ? p : c->body_file);
@@ -195,8 +197,8 @@ static hub_err_t em_create(const void *cfgp, const struct hub_plugin_env *env, v
   lt_buf_fmt(&fh, "<%s>", c->from);
   if (fh.oom) goto out;
   s->from_header = fh.s;
-  if (c->per_recipient.count > 0 &&
-      !(s->limit = notify_limit_new(c->per_recipient.count, c->per_recipient.per_ms, (size_t)c->per_recipient.recipients)))
+  if (c->per_recipient.count > 0 && !(s->limit = notify_limit_new(c->per_recipient.count, c->per_recipient.per_ms,
+                                                                  (size_t)c->per_recipient.recipients)))
     goto out;
   if (c->journal && !(s->journal_path = hub_plugin_env_path_new(env, c->journal))) goto out;
   rc = HUB_OK;
@@ -245,8 +247,9 @@ static char *message_new(struct state *s, const char *to, const char *subject, c
   lt_buf_fmt(&b, "Date: %s\r\nFrom: %s\r\nTo: <%s>\r\nSubject: ", date, s->from_header, to);
   encoded_words(&b, subject);
   const char *at = strchr(s->cfg->from, '@');
-  lt_buf_fmt(&b, "\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n"
-                 "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+  lt_buf_fmt(&b,
+             "\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
              id, at + 1);
   /* The body with CRLF line ends, then base64 in lines of 76. */
   struct lt_buf crlf = {0};
@@ -300,7 +303,8 @@ static enum hub_step_result em_deliver(void *p, const struct hub_msg *in, struct
     sr = hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_JSON, "email: %s", e);
     goto out;
   }
-  if (!(to = notify_tpl_render(s->to, doc, e, sizeof e)) || !(subject = notify_tpl_render(s->subject, doc, e, sizeof e)) ||
+  if (!(to = notify_tpl_render(s->to, doc, e, sizeof e)) ||
+      !(subject = notify_tpl_render(s->subject, doc, e, sizeof e)) ||
       !(body = notify_tpl_render(s->body, doc, e, sizeof e))) {
     sr = *e ? hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_NOT_FOUND, "email: %s", e)
             : hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "email: out of memory");

@@ -25,7 +25,8 @@ struct notify_tpl {
 
 void notify_tpl_destroy(struct notify_tpl *t) {
   if (!t) return;
-  for (size_t i = 0; i < t->n; i++) free(t->parts[i].text);
+  for (size_t i = 0; i < t->n; i++)
+    free(t->parts[i].text);
   free(t->parts);
   free(t);
 }
@@ -59,8 +60,10 @@ hub_err_t notify_tpl_new(const char *text, const char *what, struct notify_tpl *
       return HUB_ERR_CONFIG;
     }
     const char *a = open + 2, *b = close;
-    while (a < b && *a == ' ') a++;
-    while (b > a && b[-1] == ' ') b--;
+    while (a < b && *a == ' ')
+      a++;
+    while (b > a && b[-1] == ' ')
+      b--;
     if (a == b || memchr(a, '{', (size_t)(b - a)) || memchr(a, ' ', (size_t)(b - a))) {
       snprintf(errbuf, errbuf_size, "%s: placeholder '%.*s' at character %d is not a field path like {{a.b}}", what,
                (int)(close + 2 - open), open, (int)(open - text) + 1);
@@ -112,12 +115,16 @@ char *notify_tpl_render(const struct notify_tpl *t, json_t *doc, char *errbuf, s
       lt_buf_put(&b, json_string_value(v), json_string_length(v));
     } else if (json_is_number(v) || json_is_boolean(v)) {
       char *s = json_dumps(v, JSON_ENCODE_ANY);
-      if (s) lt_buf_str(&b, s);
-      else b.oom = 1;
+      if (s)
+        lt_buf_str(&b, s);
+      else
+        b.oom = 1;
       free(s);
     } else {
       snprintf(errbuf, errbuf_size, "template field {{%s}} %s in the record", t->parts[i].text,
-               !v ? "is missing" : json_is_null(v) ? "is null" : "is an object or array, not text");
+               !v                ? "is missing"
+               : json_is_null(v) ? "is null"
+                                 : "is an object or array, not text");
       free(b.s);
       return NULL;
     }
@@ -222,7 +229,8 @@ struct notify_journal {
 
 static size_t hash_id(const char *s) {
   size_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
 
@@ -230,7 +238,8 @@ static void index_rebuild(struct notify_journal *j) {
   memset(j->slot, 0, j->cap * sizeof *j->slot);
   for (size_t i = 0; i < j->n; i++) {
     size_t h = hash_id(j->ids[i]) & (j->cap - 1);
-    while (j->slot[h]) h = (h + 1) & (j->cap - 1);
+    while (j->slot[h])
+      h = (h + 1) & (j->cap - 1);
     j->slot[h] = i + 1;
   }
 }
@@ -256,7 +265,8 @@ static hub_err_t compact(struct notify_journal *j) {
   FILE *f = fopen(tmp, "w");
   hub_err_t rc = HUB_ERR_IO;
   if (f) {
-    for (size_t i = 0; i < j->n; i++) fprintf(f, "%s\n", j->ids[i]);
+    for (size_t i = 0; i < j->n; i++)
+      fprintf(f, "%s\n", j->ids[i]);
     if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0 && rename(tmp, j->path) == 0) {
       if (j->f) fclose(j->f);
       j->f = fopen(j->path, "a");
@@ -277,7 +287,8 @@ hub_err_t notify_journal_add(struct notify_journal *j, const char *id) {
   }
   snprintf(j->ids[j->n], ID_MAX, "%s", id);
   size_t h = hash_id(id) & (j->cap - 1);
-  while (j->slot[h]) h = (h + 1) & (j->cap - 1);
+  while (j->slot[h])
+    h = (h + 1) & (j->cap - 1);
   j->slot[h] = ++j->n;
   /* Flushed to the kernel at once: a SIGKILL of the hub cannot lose it. */
   if (fprintf(j->f, "%s\n", id) < 0 || fflush(j->f) != 0) return HUB_ERR_IO;
@@ -300,7 +311,8 @@ hub_err_t notify_journal_open(const char *path, size_t max, struct notify_journa
   if (!j) return HUB_ERR_NOMEM;
   j->max = max < 2 ? 2 : max;
   j->cap = 1;
-  while (j->cap < 2 * j->max) j->cap <<= 1;
+  while (j->cap < 2 * j->max)
+    j->cap <<= 1;
   if (!(j->path = strdup(path)) || !(j->ids = calloc(j->max, sizeof *j->ids)) ||
       !(j->slot = calloc(j->cap, sizeof *j->slot))) {
     notify_journal_close(j);

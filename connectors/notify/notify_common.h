@@ -14,8 +14,7 @@
  * object keys; a number indexes an array). Rendering fails, naming the placeholder, when a
  * field is missing or is an object or array. */
 struct notify_tpl;
-hub_err_t notify_tpl_new(const char *text, const char *what, struct notify_tpl **out, char *errbuf,
-                         size_t errbuf_size);
+hub_err_t notify_tpl_new(const char *text, const char *what, struct notify_tpl **out, char *errbuf, size_t errbuf_size);
 void notify_tpl_destroy(struct notify_tpl *t);
 /* The filled text (malloc'd), or NULL with the reason in errbuf (NULL and errbuf "" on OOM). */
 char *notify_tpl_render(const struct notify_tpl *t, json_t *doc, char *errbuf, size_t errbuf_size);

@@ -104,7 +104,10 @@ static hub_err_t sms_create(const void *cfgp, const struct hub_plugin_env *env, 
   struct hub_http_auth_cfg ac = {.kind = tok  ? HUB_HTTP_AUTH_BEARER
                                          : pw ? HUB_HTTP_AUTH_BASIC
                                               : HUB_HTTP_AUTH_NONE,
-                                 .token_file = tok, .user = c->user, .password_file = pw, .tls = &s->tls};
+                                 .token_file = tok,
+                                 .user = c->user,
+                                 .password_file = pw,
+                                 .tls = &s->tls};
   if (hub_http_auth_new(&ac, &s->auth) != HUB_OK) goto out;
   const char *secret = tok ? tok : pw;
   /* Read for each call (so it may be rotated); missing now is worth a word, not a refusal:
@@ -118,8 +121,8 @@ static hub_err_t sms_create(const void *cfgp, const struct hub_plugin_env *env, 
     goto out;
   }
   rc = HUB_ERR_NOMEM;
-  if (c->per_recipient.count > 0 &&
-      !(s->limit = notify_limit_new(c->per_recipient.count, c->per_recipient.per_ms, (size_t)c->per_recipient.recipients)))
+  if (c->per_recipient.count > 0 && !(s->limit = notify_limit_new(c->per_recipient.count, c->per_recipient.per_ms,
+                                                                  (size_t)c->per_recipient.recipients)))
     goto out;
   rc = HUB_OK;
 out:
@@ -191,8 +194,14 @@ static enum hub_step_result sms_deliver(void *p, const struct hub_msg *in, struc
   snprintf(idh, sizeof idh, "Idempotency-Key: %s", id ? id : "");
   const char *hv[] = {"Content-Type: application/json; charset=utf-8", id ? idh : NULL, auth_hdr, NULL};
   if (!id) hv[1] = auth_hdr, hv[2] = NULL;
-  struct hub_http_request hr = {.method = "POST", .url = c->url, .headers = hv, .body = body, .body_len = strlen(body),
-                                .timeout_ms = c->timeout_ms, .tls = &s->tls, .basic_user = user,
+  struct hub_http_request hr = {.method = "POST",
+                                .url = c->url,
+                                .headers = hv,
+                                .body = body,
+                                .body_len = strlen(body),
+                                .timeout_ms = c->timeout_ms,
+                                .tls = &s->tls,
+                                .basic_user = user,
                                 .basic_password = password};
   rc = hub_http_perform(&hr, &resp);
   if (rc != HUB_OK) {
@@ -210,8 +219,8 @@ static enum hub_step_result sms_deliver(void *p, const struct hub_msg *in, struc
     goto out;
   }
   int retry = st >= 500 || st == 408 || st == 429;
-  sr = hub_step_fail(out, retry ? HUB_STEP_RETRY : HUB_STEP_REJECT, HUB_ERR_HTTP, "sms gateway %s answered HTTP %ld: %.300s",
-                     c->url, st, resp.body ? (const char *)resp.body : "");
+  sr = hub_step_fail(out, retry ? HUB_STEP_RETRY : HUB_STEP_REJECT, HUB_ERR_HTTP,
+                     "sms gateway %s answered HTTP %ld: %.300s", c->url, st, resp.body ? (const char *)resp.body : "");
   if (st == 429 || st == 503) {
     int64_t ra = hub_http_retry_after_ms(hub_http_response_header(&resp, "retry-after"), time(NULL));
     if (ra > 0) out->retry_after_ms = ra;

@@ -83,7 +83,8 @@ struct vnpost_api {
 
 void vnpost_api_destroy(struct vnpost_api *a) {
   if (!a) return;
-  for (int i = 0; i < VNPOST_OPS; i++) free(a->url[i]);
+  for (int i = 0; i < VNPOST_OPS; i++)
+    free(a->url[i]);
   free(a->ca_file);
   free(a->cert_file);
   free(a->key_file);
@@ -109,10 +110,12 @@ hub_err_t vnpost_api_new(const struct vnpost_api_cfg *c, const struct hub_plugin
   if (!a) goto out;
   a->cfg = c;
   size_t ulen = strlen(c->url);
-  while (ulen && c->url[ulen - 1] == '/') ulen--;
+  while (ulen && c->url[ulen - 1] == '/')
+    ulen--;
   for (int i = 0; i < VNPOST_OPS; i++) {
     const char *name = c->variant == 0 ? c->services.names[i] : c->paths.names[i];
-    while (c->variant == 1 && *name == '/') name++;
+    while (c->variant == 1 && *name == '/')
+      name++;
     size_t n = ulen + strlen(name) + 16;
     if (!(a->url[i] = malloc(n))) goto out;
     if (c->variant == 0)
@@ -145,8 +148,8 @@ hub_err_t vnpost_api_new(const struct vnpost_api_cfg *c, const struct hub_plugin
   snprintf(endpoint, sizeof endpoint, "%.*s", (int)n, c->url);
   for (char *q = endpoint; *q; q++)
     if (*q == '"' || *q == '\\') *q = '_';
-  if (!(a->breaker = hub_breaker_new(env && env->owner ? env->owner : "vnpost", endpoint,
-                                     (int)c->breaker_failures, c->breaker_open_ms)))
+  if (!(a->breaker = hub_breaker_new(env && env->owner ? env->owner : "vnpost", endpoint, (int)c->breaker_failures,
+                                     c->breaker_open_ms)))
     goto out;
   rc = HUB_OK;
 out:
@@ -175,8 +178,13 @@ enum vnpost_call_rc vnpost_api_call(struct vnpost_api *a, enum vnpost_op op, con
     snprintf(idem, sizeof idem, "Idempotency-Key: %s", idempotency_key);
     hv[nh++] = idem;
   }
-  struct hub_http_request req = {.method = "POST", .url = a->url[op], .headers = hv, .body = body,
-                                 .body_len = body_len, .timeout_ms = a->cfg->timeout_ms, .tls = &a->tls};
+  struct hub_http_request req = {.method = "POST",
+                                 .url = a->url[op],
+                                 .headers = hv,
+                                 .body = body,
+                                 .body_len = body_len,
+                                 .timeout_ms = a->cfg->timeout_ms,
+                                 .tls = &a->tls};
   for (int round = 0; round < 2; round++) {
     int64_t wait_ms = 0;
     if (!hub_breaker_allow(a->breaker, &wait_ms)) {

@@ -39,27 +39,27 @@ struct vnpost_api_cfg {
 extern const struct hub_cfg_map vnpost_services_map, vnpost_paths_map, vnpost_oauth2_map, vnpost_tls_map;
 
 /* The entries of struct vnpost_api_cfg (which must sit at offset 0 of the plugin's struct). */
-#define VNPOST_API_ENTRIES                                                                                             \
-  {"variant", HUB_CFG_ENUM, offsetof(struct vnpost_api_cfg, variant), "lgsp", 0,                                       \
-   "lgsp: POST url?service=NAME through the provincial gateway; direct: POST url/PATH", "lgsp|direct"},                \
-      {"url", HUB_CFG_STR, offsetof(struct vnpost_api_cfg, url), NULL, 1,                                              \
-       "lgsp: the gateway's VNPost endpoint; direct: the API's base URL (http or https)"},                             \
-      {"services", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, services), NULL, 0,                                  \
-       "lgsp: the gateway's service names", NULL, &vnpost_services_map},                                               \
-      {"paths", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, paths), NULL, 0, "direct: the paths under url", NULL, \
-       &vnpost_paths_map},                                                                                             \
-      {"oauth2", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, oauth2), NULL, 0,                                      \
-       "OAuth2 client credentials (token cached, fetched again before expiry or after a 401)", NULL,                   \
-       &vnpost_oauth2_map},                                                                                            \
-      {"tls", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, tls), NULL, 0, "TLS files", NULL, &vnpost_tls_map},    \
-      {"timeout", HUB_CFG_DURATION, offsetof(struct vnpost_api_cfg, timeout_ms), "30s", 0, "each call", NULL, NULL,   \
-       100, 600000},                                                                                                   \
-      {"breaker_failures", HUB_CFG_INT, offsetof(struct vnpost_api_cfg, breaker_failures), "5", 0,                     \
-       "consecutive failures (5xx, timeout) that open the circuit breaker (0: never)", NULL, NULL, 0, 1000},           \
-  {                                                                                                                    \
-    "breaker_open_for", HUB_CFG_DURATION, offsetof(struct vnpost_api_cfg, breaker_open_ms), "30s", 0,                  \
-        "how long the breaker stays open before one probe may go", NULL, NULL, 10, 3600000                             \
-  }
+/* clang-format off */
+#define VNPOST_API_ENTRIES \
+  {"variant", HUB_CFG_ENUM, offsetof(struct vnpost_api_cfg, variant), "lgsp", 0, \
+   "lgsp: POST url?service=NAME through the provincial gateway; direct: POST url/PATH", "lgsp|direct"}, \
+  {"url", HUB_CFG_STR, offsetof(struct vnpost_api_cfg, url), NULL, 1, \
+   "lgsp: the gateway's VNPost endpoint; direct: the API's base URL (http or https)"}, \
+  {"services", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, services), NULL, 0, \
+   "lgsp: the gateway's service names", NULL, &vnpost_services_map}, \
+  {"paths", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, paths), NULL, 0, \
+   "direct: the paths under url", NULL, &vnpost_paths_map}, \
+  {"oauth2", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, oauth2), NULL, 0, \
+   "OAuth2 client credentials (token cached, fetched again before expiry or after a 401)", NULL, &vnpost_oauth2_map}, \
+  {"tls", HUB_CFG_OBJECT, offsetof(struct vnpost_api_cfg, tls), NULL, 0, \
+   "TLS files", NULL, &vnpost_tls_map}, \
+  {"timeout", HUB_CFG_DURATION, offsetof(struct vnpost_api_cfg, timeout_ms), "30s", 0, \
+   "each call", NULL, NULL, 100, 600000}, \
+  {"breaker_failures", HUB_CFG_INT, offsetof(struct vnpost_api_cfg, breaker_failures), "5", 0, \
+   "consecutive failures (5xx, timeout) that open the circuit breaker (0: never)", NULL, NULL, 0, 1000}, \
+  {"breaker_open_for", HUB_CFG_DURATION, offsetof(struct vnpost_api_cfg, breaker_open_ms), "30s", 0, \
+   "how long the breaker stays open before one probe may go", NULL, NULL, 10, 3600000}
+/* clang-format on */
 
 /* Checks url and oauth2 (for the plugin's map `check`). */
 hub_err_t vnpost_api_check(const struct vnpost_api_cfg *c, const struct hub_node *node, const struct hub_node *at,

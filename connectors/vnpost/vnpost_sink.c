@@ -57,8 +57,10 @@ static hub_err_t sink_check(const void *p, const struct hub_node *node, const st
   return vnpost_api_check(p, node, at, errbuf, errbuf_size);
 }
 static const struct hub_cfg_constraint rules[] = {
-    {"url starts with http:// or https://", "url", "{url: 'ftp://x/y', customer_code: C, agency: {name: A, "
-     "address: B, tel: '0', province: 1, district: 1}}", NULL},
+    {"url starts with http:// or https://", "url",
+     "{url: 'ftp://x/y', customer_code: C, agency: {name: A, "
+     "address: B, tel: '0', province: 1, district: 1}}",
+     NULL},
     {"oauth2 needs token_url, client_id and client_secret_file", "oauth2",
      "{url: 'http://127.0.0.1:1/v', customer_code: C, oauth2: {client_id: c}, agency: {name: A, address: B, tel: '0', "
      "province: 1, district: 1}}",
@@ -170,8 +172,8 @@ static json_t *build_call(struct state *s, json_t *req, enum action *act, const 
   else if (!strcmp(a, "price"))
     *act = PRICE;
   else {
-    hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_SCHEMA,
-                  "postal request: action '%.64s' is not create, cancel or price", a);
+    hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_SCHEMA, "postal request: action '%.64s' is not create, cancel or price",
+                  a);
     return NULL;
   }
   int collection = 0;
@@ -199,8 +201,8 @@ static json_t *build_call(struct state *s, json_t *req, enum action *act, const 
       bad = 1;
     }
     if (bad) return NULL;
-    json_t *ag = json_pack("{s:I,s:I}", "provCode", (json_int_t)c->agency.province, "distCode",
-                           (json_int_t)c->agency.district);
+    json_t *ag =
+        json_pack("{s:I,s:I}", "provCode", (json_int_t)c->agency.province, "distCode", (json_int_t)c->agency.district);
     json_t *ci = json_pack("{s:I,s:I}", "provCode", prov, "distCode", dist);
     return json_pack("{s:I,s:s,s:i,s:o,s:o}", "weight", json_integer_value(w), "mainSrv", c->main_service, "isreturn",
                      1, "sender", collection ? ci : ag, "receiver", collection ? ag : ci);
@@ -226,8 +228,8 @@ static json_t *build_call(struct state *s, json_t *req, enum action *act, const 
   return order;
 }
 
-static struct hub_msg *result_new(const char *action, const char *direction, const char *order_no,
-                                  const char *outcome, const struct hub_http_response *r) {
+static struct hub_msg *result_new(const char *action, const char *direction, const char *order_no, const char *outcome,
+                                  const struct hub_http_response *r) {
   json_t *j = json_pack("{s:s,s:s,s:i}", "action", action, "outcome", outcome, "status", (int)r->status);
   struct hub_msg *m = NULL;
   char *text = NULL;
@@ -281,8 +283,8 @@ static enum hub_step_result vs_deliver(void *p, const struct hub_msg *in, struct
   static const char *const names[] = {"create", "cancel", "price"};
   enum vnpost_op op = ops[act];
   int64_t ra = 0;
-  enum vnpost_call_rc rc = vnpost_api_call(s->api, op, hub_msg_header_get_str(in, HUB_H_ID), body, strlen(body),
-                                           &resp, &ra, e, sizeof e);
+  enum vnpost_call_rc rc =
+      vnpost_api_call(s->api, op, hub_msg_header_get_str(in, HUB_H_ID), body, strlen(body), &resp, &ra, e, sizeof e);
   if (rc != VNPOST_ANSWERED) {
     sr = hub_step_fail(out, HUB_STEP_RETRY, rc == VNPOST_STOPPED ? HUB_ERR_STOPPED : HUB_ERR_UNAVAILABLE,
                        "vnpost %s: %s", vnpost_api_op_name(s->api, op), e);

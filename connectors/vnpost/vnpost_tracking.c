@@ -99,8 +99,8 @@ static void vt_destroy(void *p) {
   free(s);
 }
 
-static hub_err_t vt_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx,
-                           void **state, char *errbuf, size_t errbuf_size) {
+static hub_err_t vt_create(const void *cfgp, const struct hub_plugin_env *env, struct hub_source_ctx *ctx, void **state,
+                           char *errbuf, size_t errbuf_size) {
   struct state *s = calloc(1, sizeof *s);
   *state = NULL;
   if (!s) return HUB_ERR_NOMEM;
@@ -156,8 +156,8 @@ static hub_err_t one_page(struct state *s, size_t *n_new, size_t *n_page) {
     goto out;
   }
   if (resp.status < 200 || resp.status >= 300) {
-    set_problem(s, "tracking: %s answered HTTP %ld: %.200s", vnpost_api_op_name(s->api, VNPOST_TRACKING),
-                resp.status, resp.body ? (const char *)resp.body : "");
+    set_problem(s, "tracking: %s answered HTTP %ld: %.200s", vnpost_api_op_name(s->api, VNPOST_TRACKING), resp.status,
+                resp.body ? (const char *)resp.body : "");
     rc = HUB_ERR_HTTP;
     goto out;
   }
@@ -213,15 +213,18 @@ static hub_err_t one_page(struct state *s, size_t *n_new, size_t *n_page) {
   }
   *n_new = n;
   if (*n_page && !end) {
-    set_problem(s, "tracking: no entry of the page after lastId '%s' has a valid _id.$oid (24 hex digits); "
-                   "waiting for VNPost to fix it", s->cursor);
+    set_problem(s,
+                "tracking: no entry of the page after lastId '%s' has a valid _id.$oid (24 hex digits); "
+                "waiting for VNPost to fix it",
+                s->cursor);
     rc = HUB_ERR_JSON;
     goto out;
   }
   set_problem(s, NULL);
   rc = HUB_OK;
 out:
-  for (size_t k = 0; m && k < n; k++) hub_msg_destroy(m[k]);
+  for (size_t k = 0; m && k < n; k++)
+    hub_msg_destroy(m[k]);
   free(m);
   json_decref(page);
   hub_http_response_release(&resp);
