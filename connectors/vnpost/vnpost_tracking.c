@@ -6,8 +6,9 @@
  * an entry whose id is not after the cursor (a page that repeats entries) is skipped as a
  * duplicate. An entry without a usable id is written like any other (the route's contract sends
  * it to its DLQ) when a later entry of the page has one to carry the cursor past it; entries
- * after the page's last usable id wait for the next poll, and a page with none at all makes the
- * source report itself unhealthy with the reason. A page of `page_size` entries is
+ * after the page's last usable id wait for the next poll; a page with none at all is a failed
+ * poll. After UNHEALTHY_AFTER failed polls in a row (HTTP errors, timeouts, answers that are not
+ * a page) the source reports itself unhealthy with the reason. A page of `page_size` entries is
  * followed at once by the next, up to `max_pages` a poll. */
 #include <jansson.h>
 #include <pthread.h>
@@ -24,6 +25,8 @@
 #include "vnpost_api.h"
 
 #define OID_LEN 24
+/* One failed poll is weather (a 5xx, a timeout): /ready turns 503 only after this many in a row. */
+#define UNHEALTHY_AFTER 3
 
 struct cfg {
   struct vnpost_api_cfg api; /* first: VNPOST_API_ENTRIES address it at offset 0 */
@@ -71,7 +74,8 @@ struct state {
   struct vnpost_api *api;
   char cursor[OID_LEN + 1]; /* "" before the first entry */
   pthread_mutex_t mu;
-  char problem[512]; /* why the source is unhealthy, "" when it is not */
+  char problem[512]; /* why the last poll failed, "" when it did not */
+  int failures;      /* polls failed in a row */
   atomic_int stop;
 };
 
@@ -87,6 +91,7 @@ static void set_problem(struct state *s, const char *fmt, ...) {
   pthread_mutex_lock(&s->mu);
   int changed = strcmp(buf, s->problem) != 0;
   memcpy(s->problem, buf, sizeof buf);
+  s->failures = *buf ? s->failures + 1 : 0;
   pthread_mutex_unlock(&s->mu);
   if (changed && *buf) hub_log(HUB_LOG_WARN, hub_source_name(s->ctx), "%s", buf);
 }
@@ -245,8 +250,8 @@ static hub_err_t vt_poll(void *p) {
 static int vt_health(void *p, char *why, size_t why_size) {
   struct state *s = p;
   pthread_mutex_lock(&s->mu);
-  int ok = !s->problem[0];
-  if (!ok) snprintf(why, why_size, "%s", s->problem);
+  int ok = !s->problem[0] || s->failures < UNHEALTHY_AFTER;
+  if (!ok) snprintf(why, why_size, "%s (%d polls in a row)", s->problem, s->failures);
   pthread_mutex_unlock(&s->mu);
   return ok ? vnpost_api_health(s->api, why, why_size) : 0;
 }

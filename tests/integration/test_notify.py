@@ -11,6 +11,9 @@ certificate this test generates, AUTH required after it, 10% of messages answere
   the server's reply or the field in the reason; nothing else does;
 - five notices to one recipient with a limit of 2 per 2 s arrive no faster than the bucket lets
   them (the third about 1 s after the first, and so on);
+- the journal holds exactly the accepted ids; a second consumer group reading every notice again
+  with the same journal mails none of them; a journal at its bound keeps the newest ids, which
+  are not mailed again while the older ones are;
 - 60 SMS: the gateway accepts each once (Idempotency-Key = lt.id; repeats after timeouts are
   answered as duplicates and sent nothing), with the rendered Vietnamese text; one result each.
 """
@@ -242,6 +245,10 @@ try:
     rc, _ = hub.terminate()
     c.eq(rc, 0, "exit code after SIGTERM")
 
+    # The journal holds exactly the ids the server accepted (the Message-IDs' local parts).
+    journal = lines(os.path.join(d, "email.journal"))
+    c.eq(sorted(journal), sorted(mid[1:].split("@")[0] for mid in by_mid), "journal: the accepted ids")
+
     # The journal, deterministically: a sink under another name (its own consumer group) reads
     # every notice again with the same journal. Each gets the same lt.id, is found in the
     # journal and is not mailed: the server receives nothing new.
@@ -259,6 +266,38 @@ try:
     c.eq(len(accepted()), before, "replayed notices: messages the server accepted meanwhile")
     rc, _ = hub2.terminate()
     c.eq(rc, 0, "replay hub: exit code after SIGTERM")
+
+    # A journal at its bound (journal_max 100) keeps the newest ids: 130 notices, then a second
+    # consumer group reads them again: exactly the ids still in the journal are not mailed again.
+    topic3, res3, res3b = f"{tag}.small", f"{tag}.small-res", f"{tag}.small-again"
+    small = {dossier(i): notice(i, email_addr=f"s{i}@example.vn") for i in range(3001, 3131)}
+
+    def small_config(name, result, journal_max):
+        return (f"hub:\n{transport_section(bootstrap)}  instance: test\n  admin: {{ listen: '@ADMIN@' }}\n"
+                "connectors:\n" + mail_connector(name, result).replace(f"from: {topic_mail}", f"from: {topic3}")
+                .replace("email.journal'", f"small.journal'\n    journal_max: {journal_max}"))
+
+    hub3 = Hub(small_config(f"mail3-{tag}", res3, 100), "notify-small")
+    hub3.start()
+    hub3.wait_ready()  # the hub creates its topics
+    produce(bootstrap, topic3, [(k, json.dumps(v, ensure_ascii=False)) for k, v in small.items()])
+    wait_count(bootstrap, res3, len(small), timeout=120, hub=hub3)
+    c.eq(hub3.terminate()[0], 0, "small journal hub: exit code after SIGTERM")
+    kept = lines(os.path.join(d, "small.journal"))
+    c.ok(50 <= len(kept) <= 100, f"journal_max 100: {len(kept)} ids kept")
+    before = len(accepted())
+    # Read back with room to spare: a bound of 100 would drop loaded ids while the re-sent
+    # older ones are added, before their own records come by (partitions interleave).
+    hub4 = Hub(small_config(f"mail4-{tag}", res3b, 1000), "notify-small-again")
+    hub4.start()
+    hub4.wait_ready()
+    again3 = wait_count(bootstrap, res3b, len(small), timeout=120, hub=hub4)
+    outcomes = {}
+    for r in again3:
+        outcomes.setdefault(json.loads(r["value"])["outcome"], set()).add(json.loads(r["value"])["id"])
+    c.eq(outcomes.get("already-sent", set()), set(kept), "journal_max: the kept ids are not mailed again")
+    c.eq(len(accepted()) - before, len(small) - len(kept), "journal_max: the older ones are mailed again")
+    c.eq(hub4.terminate()[0], 0, "second small journal hub: exit code after SIGTERM")
 finally:
     if hub.alive():
         hub.kill()

@@ -22,8 +22,10 @@ lastId, pagesize at most, as `{"_embedded": {"rh:doc": [...]}, "_returned": N}`.
 
 Faults (command line or POST /_sim/config): --fail-rate (answer --fail-status), --slow-rate
 (hold --slow-for seconds before answering), --dup-rate (a tracking page repeats an entry it
-already sent: one before lastId or one twice), --token-ttl, POST /_sim/expire (every token
-expires now), --hold (no entries are added while true).
+already sent: one before lastId or one twice), --garbage-rate (a tracking call answered 200 with
+an HTML error page), --no-id-rate (the first entry of a page comes without its `_id`),
+--token-ttl, POST /_sim/expire (every token expires now), --hold (no entries are added while
+true).
 
 The log (--log): one JSON line per request, written before the answer: {"time", "method",
 "path", "service" (the operation), "headers", "body", "answer", "token", "slow", "outcome"}.
@@ -68,6 +70,8 @@ def parse_args(argv):
     p.add_argument("--slow-rate", type=float, default=0.0)
     p.add_argument("--slow-for", type=float, default=3.0)
     p.add_argument("--dup-rate", type=float, default=0.0)
+    p.add_argument("--garbage-rate", type=float, default=0.0)
+    p.add_argument("--no-id-rate", type=float, default=0.0)
     p.add_argument("--hold", action="store_true")
     return p.parse_args(argv)
 
@@ -123,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def send(self, status, obj, headers=None):
-        body = json.dumps(obj, ensure_ascii=False).encode()
+        body = obj if isinstance(obj, bytes) else json.dumps(obj, ensure_ascii=False).encode()
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -211,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
         if op is None:
             return 404, {"error": "unknown service", "path": self.path}, 0
         with sim.lock:
-            r_fail, r_slow, r_dup = sim.rng.random(), sim.rng.random(), sim.rng.random()
+            r_fail, r_slow, r_dup, r_odd = sim.rng.random(), sim.rng.random(), sim.rng.random(), sim.rng.random()
         if r_fail < cfg["fail_rate"]:
             return cfg["fail_status"], {"error": "simulated failure"}, 0
         slow = cfg["slow_for"] if r_slow < cfg["slow_rate"] else 0
@@ -221,7 +225,17 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"error": "body is not JSON"}, slow
         if not isinstance(req, dict):
             return 400, {"error": "body is not a JSON object"}, slow
+        if op == "tracking" and r_odd < cfg["garbage_rate"]:
+            entry["outcome"] = "garbage"  # gateways answer oddly at times (vn-standards §8)
+            return 200, b"<html><body>504 Gateway Time-out</body></html>", slow
         status, out = getattr(self, "op_" + op)(sim, cfg, req, entry, r_dup)
+        if op == "tracking" and status == 200 and len(out["_embedded"]["rh:doc"]) > 1 and \
+                entry.get("outcome") != "duplicated" and \
+                r_odd < cfg["garbage_rate"] + cfg["no_id_rate"]:
+            doc = dict(out["_embedded"]["rh:doc"][0])
+            del doc["_id"]  # an entry without its id, not the page's last
+            out["_embedded"]["rh:doc"][0] = doc
+            entry["outcome"] = "no-id"
         return status, out, slow
 
     def op_create(self, sim, cfg, req, entry, _):
