@@ -19,6 +19,7 @@
 #include "hub/core/registry.h"
 #include "hub/core/stop.h"
 #include "hub/engine/connector.h"
+#include "hub/io/breaker.h"
 #include "mappings/shape/json.h"
 #include "notify_common.h"
 
@@ -31,6 +32,7 @@ struct cfg {
   char *to, *subject, *body, *body_file;
   struct notify_limit_cfg per_recipient;
   int64_t timeout_ms;
+  int64_t breaker_failures, breaker_open_ms;
   char *journal;
   int64_t journal_max;
 };
@@ -62,6 +64,11 @@ static const struct hub_cfg_entry entries[] = {
     {"body_file", HUB_CFG_STR, F(body_file), NULL, 0, "file holding the body template, instead of body"},
     {"per_recipient", HUB_CFG_OBJECT, F(per_recipient), NULL, 0, "rate limit per recipient", NULL, &notify_limit_map},
     {"timeout", HUB_CFG_DURATION, F(timeout_ms), "30s", 0, "one SMTP exchange", NULL, NULL, 100, 600000},
+    {"breaker_failures", HUB_CFG_INT, F(breaker_failures), "5", 0,
+     "exchanges failing in a row (no reply, 421, TLS, timeout) that open the circuit breaker (0: never)", NULL, NULL, 0,
+     1000},
+    {"breaker_open_for", HUB_CFG_DURATION, F(breaker_open_ms), "30s", 0,
+     "how long the breaker stays open before one probe may go", NULL, NULL, 10, 3600000},
     {"journal", HUB_CFG_STR, F(journal), NULL, 0,
      "file of ids the server accepted: a record redelivered after a crash is not mailed again"},
     {"journal_max", HUB_CFG_INT, F(journal_max), "100000", 0, "ids the journal keeps", NULL, NULL, 100, 100000000},
@@ -103,6 +110,7 @@ struct state {
   struct notify_tpl *to, *subject, *body;
   struct notify_limit *limit;
   struct notify_journal *journal;
+  struct hub_breaker *breaker;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -119,6 +127,7 @@ static void em_destroy(void *p) {
   notify_tpl_destroy(s->body);
   notify_limit_destroy(s->limit);
   notify_journal_close(s->journal);
+  hub_breaker_destroy(s->breaker);
   free(s);
 }
 
@@ -201,6 +210,9 @@ static hub_err_t em_create(const void *cfgp, const struct hub_plugin_env *env, v
                                                                   (size_t)c->per_recipient.recipients)))
     goto out;
   if (c->journal && !(s->journal_path = hub_plugin_env_path_new(env, c->journal))) goto out;
+  if (!(s->breaker = hub_breaker_new(env && env->owner ? env->owner : "email", c->url, (int)c->breaker_failures,
+                                     c->breaker_open_ms)))
+    goto out;
   rc = HUB_OK;
 out:
   free(body_text);
@@ -350,6 +362,12 @@ static enum hub_step_result em_deliver(void *p, const struct hub_msg *in, struct
     sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "email: out of memory");
     goto out;
   }
+  int64_t wait_ms = 0;
+  if (!hub_breaker_allow(s->breaker, &wait_ms)) {
+    sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_UNAVAILABLE, "email: circuit breaker for %s is open", c->url);
+    out->retry_after_ms = wait_ms;
+    goto out;
+  }
   struct upload up = {msg, strlen(msg)};
   CURL *h = s->curl;
   curl_easy_reset(h); /* options only: the connection stays in the handle's cache */
@@ -375,6 +393,10 @@ static enum hub_step_result em_deliver(void *p, const struct hub_msg *in, struct
   CURLcode cc = curl_easy_perform(h);
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  if (cc == CURLE_ABORTED_BY_CALLBACK)
+    hub_breaker_cancel(s->breaker); /* abandoned: says nothing about the server */
+  else /* any reply but 421 (closing) says the server works, also a refusal of this message */
+    hub_breaker_record(s->breaker, code > 0 && code != 421);
   if (cc == CURLE_OK) {
     /* Written down before the record is acknowledged: a crash after this sends nothing twice. */
     hub_err_t jr = notify_journal_add(s->journal, id);
@@ -408,6 +430,11 @@ out:
   return sr;
 }
 
+static int em_health(void *p, char *why, size_t why_size) {
+  struct state *s = p;
+  return hub_breaker_health(s->breaker, why, why_size);
+}
+
 static const struct hub_sink_ops ops = {
     .info = {.name = "email",
              .summary = "an e-mail per record over SMTP with STARTTLS, from UTF-8 templates (RFC 2047 subject)",
@@ -415,6 +442,7 @@ static const struct hub_sink_ops ops = {
              .config_size = sizeof(struct cfg)},
     .create = em_create,
     .deliver = em_deliver,
+    .health = em_health,
     .destroy = em_destroy,
 };
 HUB_SINK_PLUGIN(hub_plugin_sink_email, ops);

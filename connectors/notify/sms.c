@@ -17,6 +17,7 @@
 #include "hub/core/log.h"
 #include "hub/core/registry.h"
 #include "hub/engine/connector.h"
+#include "hub/io/breaker.h"
 #include "hub/io/http_auth.h"
 #include "hub/io/http_client.h"
 #include "mappings/shape/json.h"
@@ -28,6 +29,7 @@ struct cfg {
   char *to, *text, *sender;
   struct notify_limit_cfg per_recipient;
   int64_t timeout_ms;
+  int64_t breaker_failures, breaker_open_ms;
 };
 
 #define F(f) offsetof(struct cfg, f)
@@ -42,6 +44,11 @@ static const struct hub_cfg_entry entries[] = {
     {"sender", HUB_CFG_STR, F(sender), NULL, 0, "the registered sender name (brandname)"},
     {"per_recipient", HUB_CFG_OBJECT, F(per_recipient), NULL, 0, "rate limit per recipient", NULL, &notify_limit_map},
     {"timeout", HUB_CFG_DURATION, F(timeout_ms), "30s", 0, "one call", NULL, NULL, 100, 600000},
+    {"breaker_failures", HUB_CFG_INT, F(breaker_failures), "5", 0,
+     "calls failing in a row (5xx, timeout, no connection) that open the circuit breaker (0: never)", NULL, NULL, 0,
+     1000},
+    {"breaker_open_for", HUB_CFG_DURATION, F(breaker_open_ms), "30s", 0,
+     "how long the breaker stays open before one probe may go", NULL, NULL, 10, 3600000},
     {NULL},
 };
 static hub_err_t sms_check(const void *p, const struct hub_node *node, const struct hub_node *at, char *errbuf,
@@ -74,6 +81,7 @@ struct state {
   struct hub_http_auth *auth;
   struct notify_tpl *to, *text;
   struct notify_limit *limit;
+  struct hub_breaker *breaker;
 };
 
 static void sms_destroy(void *p) {
@@ -84,6 +92,7 @@ static void sms_destroy(void *p) {
   notify_tpl_destroy(s->to);
   notify_tpl_destroy(s->text);
   notify_limit_destroy(s->limit);
+  hub_breaker_destroy(s->breaker);
   free(s);
 }
 
@@ -123,6 +132,16 @@ static hub_err_t sms_create(const void *cfgp, const struct hub_plugin_env *env, 
   rc = HUB_ERR_NOMEM;
   if (c->per_recipient.count > 0 && !(s->limit = notify_limit_new(c->per_recipient.count, c->per_recipient.per_ms,
                                                                   (size_t)c->per_recipient.recipients)))
+    goto out;
+  /* The breaker's endpoint (a /metrics label) is scheme://authority: a query may hold a key. */
+  const char *host = strstr(c->url, "://");
+  char endpoint[256];
+  snprintf(endpoint, sizeof endpoint, "%.*s", (int)(host ? strcspn(host + 3, "/?#") + (size_t)(host + 3 - c->url) : 0),
+           c->url);
+  for (char *q = endpoint; *q; q++)
+    if (*q == '"' || *q == '\\') *q = '_';
+  if (!(s->breaker = hub_breaker_new(env && env->owner ? env->owner : "sms", endpoint, (int)c->breaker_failures,
+                                     c->breaker_open_ms)))
     goto out;
   rc = HUB_OK;
 out:
@@ -186,8 +205,15 @@ static enum hub_step_result sms_deliver(void *p, const struct hub_msg *in, struc
     sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "sms: out of memory");
     goto out;
   }
+  int64_t wait_ms = 0;
+  if (!hub_breaker_allow(s->breaker, &wait_ms)) {
+    sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_UNAVAILABLE, "sms: circuit breaker for %s is open", c->url);
+    out->retry_after_ms = wait_ms;
+    goto out;
+  }
   hub_err_t rc = hub_http_auth_apply(s->auth, c->timeout_ms, &auth_hdr, &user, &password, e, sizeof e);
   if (rc != HUB_OK) {
+    hub_breaker_cancel(s->breaker);
     sr = hub_step_fail(out, HUB_STEP_RETRY, rc, "sms: %s", e);
     goto out;
   }
@@ -204,6 +230,10 @@ static enum hub_step_result sms_deliver(void *p, const struct hub_msg *in, struc
                                 .basic_user = user,
                                 .basic_password = password};
   rc = hub_http_perform(&hr, &resp);
+  if (rc == HUB_ERR_STOPPED)
+    hub_breaker_cancel(s->breaker);
+  else
+    hub_breaker_record(s->breaker, rc == HUB_OK && resp.status < 500);
   if (rc != HUB_OK) {
     sr = hub_step_fail(out, HUB_STEP_RETRY, rc, "sms: %s", resp.error);
     goto out;
@@ -240,6 +270,11 @@ out:
   return sr;
 }
 
+static int sms_health(void *p, char *why, size_t why_size) {
+  struct state *s = p;
+  return hub_breaker_health(s->breaker, why, why_size);
+}
+
 static const struct hub_sink_ops ops = {
     .info = {.name = "sms",
              .summary = "an SMS per record through an HTTP SMS gateway, from UTF-8 templates (Idempotency-Key: lt.id)",
@@ -247,6 +282,7 @@ static const struct hub_sink_ops ops = {
              .config_size = sizeof(struct cfg)},
     .create = sms_create,
     .deliver = sms_deliver,
+    .health = sms_health,
     .destroy = sms_destroy,
 };
 HUB_SINK_PLUGIN(hub_plugin_sink_sms, ops);

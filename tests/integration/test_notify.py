@@ -14,7 +14,8 @@ certificate this test generates, AUTH required after it, 10% of messages answere
 - the journal holds exactly the accepted ids; a second consumer group reading every notice again
   with the same journal mails none of them; a journal at its bound keeps the newest ids, which
   are not mailed again while the older ones are;
-- 60 SMS: the gateway accepts each once (Idempotency-Key = lt.id; repeats after timeouts are
+- 60 SMS, then 5 more during a gateway outage (every call failing: the breaker opens, /ready
+  says 503, and they go out when it is back): the gateway accepts each once (Idempotency-Key = lt.id; repeats after timeouts are
   answered as duplicates and sent nothing), with the rendered Vietnamese text; one result each.
 """
 import email
@@ -123,7 +124,7 @@ try:
         f"    url: 'http://127.0.0.1:{sms_port}/sms/send'\n    bearer_token_file: '{d}/sms.token'\n"
         f"    to: '{{{{applicant.phone}}}}'\n"
         f"    text: 'Hồ sơ {{{{dossierCode}}}} {{{{status}}}}. Tra cứu: dichvucong.hanam.gov.vn'\n"
-        f"    sender: HANAM-MC\n    timeout: 1s\n"
+        f"    sender: HANAM-MC\n    timeout: 1s\n    breaker_failures: 5\n    breaker_open_for: 500ms\n"
         f"    errors: {{ retries: 1000, backoff: 10ms..200ms }}\n    batch: {{ max_wait: 50ms }}\n")
     hub.start()
     hub.wait_ready()
@@ -153,6 +154,24 @@ try:
     produce(bootstrap, topic_mail, [(k, json.dumps(v, ensure_ascii=False)) for k, v in hot.items()])
     res = wait_count(bootstrap, results, N_MAIL + 5, timeout=120, hub=hub)
     sres = wait_count(bootstrap, sms_results, N_SMS, timeout=240, hub=hub)
+
+    # An SMS gateway outage: every call fails, the breaker opens (/metrics, /ready 503); when the
+    # gateway is back the notices of the outage go out.
+    def sim_config(port, **cfg):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/_sim/config", data=json.dumps(cfg).encode(),
+                                     method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    sim_config(sms_port, fail_rate=1.0)
+    outage = {dossier(i): notice(i) for i in range(1101, 1106)}
+    produce(bootstrap, topic_sms, [(k, json.dumps(v, ensure_ascii=False)) for k, v in outage.items()])
+    breaker = f'lienthong_breaker_state{{connector="sms-{tag}",endpoint="http://127.0.0.1:{sms_port}"}}'
+    c.ok(wait_until(lambda: hub.metrics().get(breaker, 0) >= 1 and hub.http("/ready")[0] == 503, 60, hub,
+                    "the SMS breaker open"), "the SMS breaker opened during the outage and /ready said 503")
+    sim_config(sms_port, fail_rate=0.1)
+    sms_notices.update(outage)
+    sres = wait_count(bootstrap, sms_results, len(sms_notices), timeout=120, hub=hub)
+    c.ok(wait_until(lambda: hub.http("/ready")[0] == 200, 30, hub, "ready again"), "/ready 200 after the outage")
     time.sleep(2)  # anything extra would show now
     res, sres = consume(bootstrap, results), consume(bootstrap, sms_results)
     dlq = consume(bootstrap, f"mail-{tag}.dlq")
@@ -230,15 +249,15 @@ try:
     log(f"SMS gateway: {len(recs)} calls, {sum(1 for r in recs if r['answer'] >= 500)} 5xx, "
         f"{sum(1 for r in recs if r.get('hang'))} held, {sum(1 for r in recs if r.get('duplicate'))} repeats absorbed")
     keys = [r["headers"].get("idempotency-key") for r in sent]
-    c.eq(len(keys), N_SMS, "SMS accepted by the gateway")
-    c.eq(len(set(keys)), N_SMS, "SMS accepted once each")
+    c.eq(len(keys), len(sms_notices), "SMS accepted by the gateway")
+    c.eq(len(set(keys)), len(sms_notices), "SMS accepted once each")
     texts = sorted(r["sms"]["text"] for r in sent)
     c.eq(texts, sorted(want_sms(n) for n in sms_notices.values()), "SMS texts")
     c.ok(all(r["sms"]["to"] == sms_notices[next(k for k in sms_notices if k in r["sms"]["text"])]["applicant"]["phone"]
              and r["sms"]["sender"] == "HANAM-MC" for r in sent), "SMS numbers and sender")
     c.ok(all(r["headers"].get("authorization") == "Bearer sms-token-1" for r in recs), "the gateway's token")
     c.ok(sum(1 for r in recs if r["answer"] >= 500) > 0, "the gateway failed some calls")
-    c.eq(len(sres), N_SMS, "SMS results")
+    c.eq(len(sres), len(sms_notices), "SMS results")
     c.eq(sorted(r["key"] for r in sres), sorted(sms_notices), "one SMS result per notice")
     c.ok(all(json.loads(r["value"]).get("answer", {}).get("messageId", "").startswith("SMS") for r in sres),
          "SMS results carry the gateway's messageId")
