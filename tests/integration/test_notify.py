@@ -14,6 +14,7 @@ certificate this test generates, AUTH required after it, 10% of messages answere
 - the journal holds exactly the accepted ids; a second consumer group reading every notice again
   with the same journal mails none of them; a journal at its bound keeps the newest ids, which
   are not mailed again while the older ones are;
+- a server that offers no STARTTLS gets nothing: the notice goes to the DLQ saying why;
 - 60 SMS, then 5 more during a gateway outage (every call failing: the breaker opens, /ready
   says 503, and they go out when it is back): the gateway accepts each once (Idempotency-Key = lt.id; repeats after timeouts are
   answered as duplicates and sent nothing), with the rendered Vietnamese text; one result each.
@@ -317,6 +318,31 @@ try:
     c.eq(outcomes.get("already-sent", set()), set(kept), "journal_max: the kept ids are not mailed again")
     c.eq(len(accepted()) - before, len(small) - len(kept), "journal_max: the older ones are mailed again")
     c.eq(hub4.terminate()[0], 0, "second small journal hub: exit code after SIGTERM")
+
+    # A server that offers no STARTTLS: the sink does not fall back to clear text; after its
+    # retries the notice is in the DLQ with the reason, and the server received nothing.
+    plain_log = os.path.join(d, "plain.log")
+    plain, plain_port = start([sys.executable, os.path.join(SRC, "tests/sim/smtp_sim.py"), "--port-file",
+                               os.path.join(d, "plain.port"), "--log", plain_log], os.path.join(d, "plain.port"))
+    try:
+        topic5 = f"{tag}.plain"
+        hub5 = Hub(f"hub:\n{transport_section(bootstrap)}  instance: test\n  admin: {{ listen: '@ADMIN@' }}\n"
+                   f"connectors:\n  - name: mail5-{tag}\n    type: email\n    from: {topic5}\n"
+                   f"    url: 'smtp://127.0.0.1:{plain_port}'\n    sender: motcua@hanam.gov.vn\n"
+                   f"    to: '{{{{applicant.email}}}}'\n    subject: 'Hồ sơ {{{{dossierCode}}}}'\n    body: b\n"
+                   f"    errors: {{ retries: 2, backoff: 10ms..50ms }}\n", "notify-plain")
+        hub5.start()
+        hub5.wait_ready()
+        produce(bootstrap, topic5, [(dossier(4001), json.dumps(notice(4001), ensure_ascii=False))])
+        dlq5 = wait_count(bootstrap, f"mail5-{tag}.dlq", 1, timeout=60, hub=hub5)
+        reason5 = dlq5[0]["headers"].get("lt.error.reason", "") if dlq5 else ""
+        c.eq(len(dlq5), 1, "no STARTTLS: the notice in the DLQ")
+        c.ok("SSL" in reason5 or "TLS" in reason5, f"no STARTTLS: the reason says so: {reason5!r}")
+        c.eq(lines(plain_log), [], "no STARTTLS: the server received no message")
+        c.eq(hub5.terminate()[0], 0, "no-STARTTLS hub: exit code after SIGTERM")
+    finally:
+        plain.kill()
+        plain.wait()
 finally:
     if hub.alive():
         hub.kill()

@@ -140,7 +140,9 @@ try:
     bad = [(dossier(999), json.dumps({"action": "cancel", "dossierCode": dossier(999)})),
            (dossier(5), json.dumps({"action": "create", "direction": "delivery", "dossierCode": dossier(5),
                                     "citizen": dict(citizen(5), tel="not-a-number")}, ensure_ascii=False))]
-    produce(bootstrap, req, [(d, json.dumps({"action": "cancel", "dossierCode": d})) for d in cancelled] + bad)
+    price = [(dossier(500), json.dumps({"action": "price", "direction": "collection", "citizen": citizen(3),
+                                         "weight": 300}, ensure_ascii=False))]
+    produce(bootstrap, req, [(d, json.dumps({"action": "cancel", "dossierCode": d})) for d in cancelled] + bad + price)
     c.ok(wait_until(lambda: sum(o["cancelled"] for o in sim.get("/_sim/orders").values()) >= 3, 120, hub,
                     "three cancels at the sim"), "the cancels reached the sim")
     sim.post("/_sim/config", {"hold": False})
@@ -162,7 +164,7 @@ try:
     c.ok(wait_until(done, 180, hub, "every order finished at the sim"), "every order finished at the sim")
     want_total = total_entries()
     out = wait_count(bootstrap, status, want_total, timeout=180, hub=hub)
-    wait_count(bootstrap, res, N + 3, timeout=120, hub=hub)
+    wait_count(bootstrap, res, N + 4, timeout=120, hub=hub)
     wait_count(bootstrap, f"post-out-{tag}.dlq", 2, timeout=120, hub=hub)
     time.sleep(2)  # anything extra would show now
     out = consume(bootstrap, status)
@@ -199,6 +201,13 @@ try:
     c.eq(sorted(k for k, _ in by_action.get("cancel", [])), sorted(cancelled), "cancel results")
     c.ok({o for _, o in by_action.get("cancel", [])} <= {"cancelled", "already-cancelled"}, "cancel outcomes")
     c.ok(all(r["headers"].get("lt.type") == "vnpost.order.result" for r in results), "result lt.type")
+    c.eq([(k, o) for k, o in by_action.get("price", [])], [(dossier(500), "priced")], "price result")
+    c.eq([json.loads(r["value"]).get("price") for r in results if r["key"] == dossier(500)], [25000],
+         "the price of 300 g from another province")
+    asked = [json.loads(r["body"]) for r in recs if r.get("service") == "price" and r["answer"] == 200]
+    c.ok(asked and all(a["sender"] == {"provCode": 1, "distCode": 101} and
+                       a["receiver"] == {"provCode": 35, "distCode": 3501} and a["mainSrv"] == "HCC" for a in asked),
+         f"a collection's price goes from the citizen to the agency: {asked[:1]}")
 
     # Cancels honoured; bad requests in the DLQ.
     c.eq(sorted(k for k, o in orders.items() if o["cancelled"]), sorted(cancelled), "cancelled orders at the sim")
