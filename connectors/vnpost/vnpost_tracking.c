@@ -131,8 +131,12 @@ static hub_err_t vt_start(void *p, char *errbuf, size_t errbuf_size) {
   if (cur && len == OID_LEN) {
     memcpy(s->cursor, cur, OID_LEN);
     s->cursor[OID_LEN] = 0;
-  } else if (!cur && s->cfg->start_after) {
-    snprintf(s->cursor, sizeof s->cursor, "%s", s->cfg->start_after);
+  } else {
+    /* Only this source writes the cursor (always an ObjectId); anything else is said aloud. */
+    if (cur)
+      hub_log(HUB_LOG_WARN, hub_source_name(s->ctx), "committed cursor is not an ObjectId (%zu bytes); starting %s",
+              len, s->cfg->start_after ? "after start_after" : "from the first entry");
+    if (s->cfg->start_after) snprintf(s->cursor, sizeof s->cursor, "%s", s->cfg->start_after);
   }
   free(cur);
   atomic_store(&s->stop, 0);
