@@ -133,7 +133,7 @@ def santuario_verifies(java, text):
 
 
 def routes(prefix, dlq_in):
-    """The steps of the document-axis routes of examples/province-docaxis.yaml (verify, validate;
+    """The steps of the document-axis routes of examples/province.yaml (verify, validate;
     validate, sign), on the test's topics, with agency A sending and B receiving."""
     x = os.path.join(SRC, "schemas", "edxml")
     return (
