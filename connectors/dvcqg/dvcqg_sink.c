@@ -620,5 +620,6 @@ static const struct hub_sink_ops ops = {
     .deliver = dv_deliver,
     .health = dv_health,
     .destroy = dv_destroy,
+    .concurrent = 1, /* the session and the known-dossier list are under locks; the client is thread-safe */
 };
 HUB_SINK_PLUGIN(hub_plugin_sink_dvcqg, ops);
