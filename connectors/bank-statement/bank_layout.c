@@ -167,9 +167,10 @@ static hub_err_t load_section(const struct hub_node *sec, const char *what, int 
   if (!fs || fs->kind != HUB_NODE_SEQ || !fs->n)
     return fail(errbuf, n, fs ? fs : sec, "%s: 'fields' must be a non-empty list", what);
   if (!(out->f = calloc(fs->n, sizeof *out->f))) return HUB_ERR_NOMEM;
-  for (size_t i = 0; i < fs->n; i++, out->n++) {
+  for (size_t i = 0; i < fs->n; i++) {
     const struct hub_node *fn = fs->items[i];
     struct bank_field *f = &out->f[i];
+    out->n = i + 1; /* released with the section, also when this field is refused */
     if ((rc = only_keys(fn, fkeys, what, errbuf, n)) != HUB_OK) return rc;
     const char *name = scalar(hub_node_get(fn, "name")), *type = scalar(hub_node_get(fn, "type"));
     const char *width = scalar(hub_node_get(fn, "width")), *opt = scalar(hub_node_get(fn, "optional"));

@@ -188,7 +188,7 @@ static int bench_recon_main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
       dir = argv[++i];
     } else if (!strcmp(argv[i], "--quick")) {
-      n = 100000;
+      n = 20000;
     } else {
       return hub_cmd_usage_error(&cmd, "unknown option '%s'", argv[i]);
     }
@@ -279,7 +279,7 @@ static const struct hub_cmd cmd = {
              "     payments and lines in time order; every injected anomaly must come out, exactly.\n"
              "Progress goes to stderr; a summary and, as the last line, one JSON object go to stdout.\n\n"
              "Options:\n"
-             "  --lines N       payments (and about as many lines), default 1000000; 100000 with --quick\n"
+             "  --lines N       payments (and about as many lines), default 1000000; 20000 with --quick\n"
              "  --window DUR    matching window, default 15m\n"
              "  --layout FILE   default mappings/bank/vnpay-fixed.yaml (here, or the installed copy)\n"
              "  --dir DIR       where the statements are written (default $TMPDIR or /tmp; removed after)\n"

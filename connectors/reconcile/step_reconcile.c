@@ -46,7 +46,7 @@ static const struct hub_cfg_entry entries[] = {
     {"platform_type", HUB_CFG_STR, F(platform_type), "payment.confirmed", 0,
      "lt.type (or JSON `event`) of a payment the platform confirmed"},
     {"platform_key", HUB_CFG_STR_LIST, F(platform_key), "transactionId", 0,
-     "payment fields forming the match key (joined with |), in the order of bank_key"},
+     "payment fields forming the match key, in the order of bank_key"},
     {"platform_amount", HUB_CFG_STR, F(platform_amount), "amount", 0, "payment field: amount in VND (integer)"},
     {"platform_time", HUB_CFG_STR, F(platform_time), "paidAt", 0, "payment field: when it was paid (RFC 3339)"},
     {"platform_agency", HUB_CFG_STR, F(platform_agency), "agency", 0,
