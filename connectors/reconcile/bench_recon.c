@@ -30,6 +30,12 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int64_t pay_time(long j) { return DAY0 + (int64_t)j * SPACING_US / 1000000; }
 static int64_t pay_amount(long j) { return 20000 + (j % 977) * 100; }
 
@@ -95,7 +101,7 @@ static struct recon_item *item(int side, const char *key, int64_t amount, int64_
 }
 
 struct run {
-  double secs;
+  double secs, cpu;
   long lines;
   size_t peak_pending;
   int64_t peak_rss;
@@ -115,7 +121,7 @@ static int reconcile(const struct bank_layout *l, const char *path, long n, int6
   long j = 0;
   int rc = -1;
   memset(out, 0, sizeof *out);
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   if (!f || !rd || !m) {
     snprintf(why, why_n, "cannot open %s: %s", path, strerror(errno));
     goto done;
@@ -145,6 +151,7 @@ static int reconcile(const struct bank_layout *l, const char *path, long n, int6
   json_decref(summary);
   recon_flush(m, on_outcome, &out->c);
   out->secs = now_s() - t0;
+  out->cpu = cpu_s() - c0;
   out->peak_pending = recon_pending_peak(m);
   out->peak_rss = hub_metrics_peak_rss_bytes();
   rc = 0;
@@ -237,15 +244,16 @@ static int bench_recon_main(int argc, char **argv) {
           rb.peak_pending, (double)rb.peak_rss / 1048576.0);
   rc = HUB_EXIT_OK;
   double rate = rb.lines / rb.secs, base_rate = base_lines / (base_s > 0 ? base_s : 1e-9);
-  printf("recon: %ld statement lines against %ld payments in %.2f s: %.0f lines/s (reading the file alone %.0f "
+  printf("recon: %ld statement lines against %ld payments in %.2f s (%.2f s of CPU): %.0f lines/s (reading the file alone %.0f "
          "lines/s; ratio %.3f); peak RSS %.1f MiB (%.1f MiB after a tenth of the lines at the same density, %.1f "
          "MiB before); peak pending %zu; outcomes matched %ld, missing-in-bank %ld, missing-in-platform %ld, "
          "amount-mismatch %ld, duplicate %ld\n",
-         rb.lines, n, rb.secs, rate, base_rate, rate / base_rate, (double)rb.peak_rss / 1048576.0,
+         rb.lines, n, rb.secs, rb.cpu, rate, base_rate, rate / base_rate, (double)rb.peak_rss / 1048576.0,
          (double)rs.peak_rss / 1048576.0, (double)rss0 / 1048576.0, rb.peak_pending, rb.c.n[0], rb.c.n[1], rb.c.n[2],
          rb.c.n[3], rb.c.n[4]);
-  json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
+  json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
                         "bench", "recon", "lines", (json_int_t)rb.lines, "payments", (json_int_t)n, "seconds", rb.secs,
+                        "cpu_seconds", rb.cpu, "lines_per_cpu_s", rb.cpu > 0 ? rb.lines / rb.cpu : 0.0,
                         "lines_per_s", rate, "baseline_lines_per_s", base_rate, "ratio", rate / base_rate,
                         "peak_rss_mib", (double)rb.peak_rss / 1048576.0, "peak_rss_tenth_mib",
                         (double)rs.peak_rss / 1048576.0, "rss_before_mib", (double)rss0 / 1048576.0, "peak_pending",

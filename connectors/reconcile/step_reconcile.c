@@ -371,6 +371,11 @@ static enum hub_step_result rc_process(void *p, struct hub_msg *msg, struct hub_
     s->n_parts = (size_t)part + 1;
   }
   struct part *pt = &s->parts[part];
+  if (part > 0 && !pt->m && pt->last < 0) /* once per partition: the matching assumes one order */
+    hub_log(HUB_LOG_ERROR, "reconcile",
+            "%s: a record from partition %d of %s: the input should have one partition; payments and lines in "
+            "different partitions are not matched with each other",
+            s->route, (int)part, msg->topic ? msg->topic : "the input");
   if (!pt->m || (msg->offset >= 0 && msg->offset <= pt->last)) { /* first sight, or rewound */
     char errbuf[600];
     hub_err_t rc = restore(s, part, msg->offset >= 0 ? msg->offset : 0, errbuf, sizeof errbuf);
