@@ -161,6 +161,9 @@ hub.start()
 hub.wait_ready()
 bank_sim.drop(csv_dir, f"statement-{DAY}.csv", statement2)  # after the restart: this process rebuilds its state
 send(pays2)
+# a payment event the reconciliation cannot read: to its DLQ with the field named, nothing else
+send([{"event": "payment.confirmed", "transactionId": "BAD1", "amount": "12x", "paidAt": f"{DAY}T09:00:00+07:00",
+       "agency": A1, "account": bank_sim.ACCOUNT}])
 wait_until(lambda: len(outcomes()) >= total_want, 300, hub, f"{total_want} outcomes")
 got_records = outcomes()
 
@@ -193,7 +196,12 @@ c.ok("short-line.txt:" in reasons.get("short-line.txt", "") and "truncated" in r
 inputs = consume(bootstrap, t_in)
 leaked = [x for x in inputs if json.loads(x["value"]).get("file") in bad]
 c.eq(len(leaked), 0, "records of refused statements in the reconciliation input")
-c.eq(len(consume(bootstrap, t_rdlq)), 0, "records the reconciliation refused")
+lst = subprocess.run([BIN, "dlq", "list", hub.config, "reconcile", "--json"], capture_output=True, text=True,
+                     timeout=300)
+rdlq = [json.loads(ln) for ln in lst.stdout.splitlines() if ln.startswith("{")]
+c.eq([x["key"] for x in rdlq], ["BAD1"], "records the reconciliation refused")
+c.ok(rdlq and "BAD1: 'amount' is not an integer amount in VND" in rdlq[0]["headers"].get("lt.error.reason", ""),
+     f"the refused payment's reason names its field ({rdlq[0]['headers'].get('lt.error.reason') if rdlq else None})")
 
 # ------------------------------------------------------------------ the report
 rep = subprocess.run([BIN, "recon", "report", hub.config, "reconcile", "--day", DAY, "--out", report_dir],
