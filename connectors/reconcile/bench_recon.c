@@ -278,9 +278,9 @@ static const struct hub_cmd cmd = {
     .name = "bench.recon",
     .summary = "reconcile a generated N-line statement against N payments; lines/s and peak RSS",
     .usage = "Usage: lienthong bench recon [OPTIONS]\n\n"
-             "Writes a fixed-width statement (mappings/bank/vnpay-fixed.yaml) for N payments a day apart\n"
-             "86.4 ms each, with one in a thousand of each anomaly (missing in the bank, a credit nobody paid,\n"
-             "a wrong amount, a line booked twice), then on one core, in this process:\n"
+             "Writes a fixed-width statement (mappings/bank/vnpay-fixed.yaml) for N payments, one every 86.4 ms\n"
+             "(a million make a day), with one in a thousand of each anomaly (missing in the bank, a credit\n"
+             "nobody paid, a wrong amount, a line booked twice), then on one core, in this process:\n"
              "  1. the baseline: reads the file line by line, nothing else;\n"
              "  2. reconciles a tenth of the payments at the same density (memory reference);\n"
              "  3. reconciles all: the reader parses and checks each line as a stream, the matcher takes the\n"
