@@ -44,7 +44,7 @@ static const struct hub_cfg_entry entries[] = {
      "a duplicate (at least the window; memory grows with it)",
      NULL, NULL, 0, 30 * 86400000LL},
     {"platform_type", HUB_CFG_STR, F(platform_type), "payment.confirmed", 0,
-     "lt.type (or JSON `event`) of a payment the platform confirmed"},
+     "JSON `event` (else lt.type) of a payment the platform confirmed"},
     {"platform_key", HUB_CFG_STR_LIST, F(platform_key), "transactionId", 0,
      "payment fields forming the match key, in the order of bank_key"},
     {"platform_amount", HUB_CFG_STR, F(platform_amount), "amount", 0, "payment field: amount in VND (integer)"},
@@ -138,9 +138,11 @@ static int text_of(json_t *v, char *out, size_t n) {
   return -1;
 }
 
+/* A payment event says what it is in `event` (payment.confirmed, payment.failed) whatever header
+ * the mapping left on the record; statement records say it in lt.type. */
 static const char *type_of(const struct hub_msg *m, json_t *v) {
-  const char *t = hub_msg_header_get_str(m, HUB_H_TYPE);
-  return t ? t : json_string_value(json_object_get(v, "event"));
+  const char *e = json_string_value(json_object_get(v, "event"));
+  return e ? e : hub_msg_header_get_str(m, HUB_H_TYPE);
 }
 
 static void day_of(int64_t t, char out[11]) {
