@@ -34,14 +34,15 @@ bootstrap = f"127.0.0.1:{PORT}"
 r = random.Random(int(os.environ.get("LT_TEST_SEED", "14")))
 DAY = "2026-12-05"
 N = 500
-A1, A2 = "000.00.00.H01", "000.00.00.H02"
+A1, A2, A3 = "000.00.00.H01", "000.00.00.H02", "000.00.00.H03"
+N3 = 6000  # agency 3's statement is 1.4 MB: more than one Kafka record may hold
 
-t_pay, t_files, t_csv, t_in, t_out = (unique(x) for x in ("pay", "stmt.files", "stmt.csv", "recon.in", "recon.out"))
+t_pay, t_files, t_in, t_out = (unique(x) for x in ("pay", "stmt.files", "recon.in", "recon.out"))
 t_sdlq, t_rdlq = unique("stmt.dlq"), unique("recon.dlq")
 hub = Hub("", "recon")
-bank_dir, csv_dir, report_dir = (os.path.join(hub.dir, x) for x in ("bank", "bank-csv", "reports"))
-os.makedirs(bank_dir)
-os.makedirs(csv_dir)
+bank_dir, csv_dir, big_dir, report_dir = (os.path.join(hub.dir, x) for x in ("bank", "bank-csv", "bank-big", "reports"))
+for d in (bank_dir, csv_dir, big_dir):
+    os.makedirs(d)
 transport = transport_section(bootstrap).rstrip("\n")
 transport = transport[:-2] + ", partitions: 1 }\n"  # the reconcile route's input: one partition
 hub.write_config(f"""hub:
@@ -49,19 +50,35 @@ hub.write_config(f"""hub:
   admin: {{ listen: '@ADMIN@' }}
 connectors:
   - {{ name: bank-in, type: file-in, topic: {t_files}, path: {bank_dir}, pattern: "*.txt", poll_interval: 100ms, settle: 1s, rescan: 1s, max_size: 900KiB }}
-  - {{ name: bank-csv-in, type: file-in, topic: {t_csv}, path: {csv_dir}, pattern: "*.csv", poll_interval: 100ms, settle: 1s, rescan: 1s }}
+  # file-in runs the step itself: a statement's lines go straight to the reconciliation input in
+  # the file's transaction, whatever the file's size; a refused file goes to failed/ with the reason
+  - name: bank-csv-in
+    type: file-in
+    topic: {t_in}
+    path: {csv_dir}
+    pattern: "*.csv"
+    poll_interval: 100ms
+    settle: 1s
+    rescan: 1s
+    steps:
+      - bank-statement: {{ layout: {SRC}/mappings/bank/csv-basic.yaml, agency: {A2}, key: transaction_code }}
+  - name: bank-big-in
+    type: file-in
+    topic: {t_in}
+    path: {big_dir}
+    pattern: "*.txt"
+    poll_interval: 100ms
+    settle: 1s
+    rescan: 1s
+    max_size: 10MiB
+    steps:
+      - bank-statement: {{ layout: {SRC}/mappings/bank/vnpay-fixed.yaml, agency: {A3}, key: transaction_code }}
 routes:
   - name: statements
     from: {t_files}
     to: {t_in}
     steps:
       - bank-statement: {{ layout: {SRC}/mappings/bank/vnpay-fixed.yaml, agency: {A1}, key: transaction_code }}
-    errors: {{ retries: 2, backoff: 100ms..1s, dlq: {t_sdlq} }}
-  - name: statements-csv
-    from: {t_csv}
-    to: {t_in}
-    steps:
-      - bank-statement: {{ layout: {SRC}/mappings/bank/csv-basic.yaml, agency: {A2}, key: transaction_code }}
     errors: {{ retries: 2, backoff: 100ms..1s, dlq: {t_sdlq} }}
   - name: payments
     from: {t_pay}
@@ -101,6 +118,14 @@ for p in pays2:  # another agency's transaction codes
     p["transactionId"] = "B" + p["transactionId"]
 lines2, expected2 = bank_sim.inject(pays2, r, missing=1, extra=2, wrong_amount=1, duplicate=1, extra_prefix="XB")
 statement2 = bank_sim.statement_csv(lines2, DAY)
+bad_csv = bank_sim.statement_csv(lines2[:5], DAY, count=4)  # refused by file-in's step: failed/
+
+pays3 = bank_sim.payments(N3, DAY, r, agency=A3, account="5566778899")
+for p in pays3:
+    p["transactionId"] = "C" + p["transactionId"]
+lines3, expected3 = bank_sim.inject(pays3, r, missing=3, extra=3, wrong_amount=3, duplicate=3, extra_prefix="XC")
+statement3 = bank_sim.statement_fixed(lines3, DAY)
+assert len(statement3) > 1000000
 
 # statements that must be refused whole (lines of payments nobody sends: a leak would show up
 # as missing-in-platform in the report)
@@ -128,19 +153,20 @@ def outcomes():
 
 
 want = collections.Counter()
-for o, keys in list(expected.items()) + list(expected2.items()):
+for o, keys in list(expected.items()) + list(expected2.items()) + list(expected3.items()):
     for k in keys:
         want[(o, k)] += 1
 bad_keys = set(expected["missing-in-bank"]) | set(expected["amount-mismatch"])
 for p in pays:
     if p["transactionId"] not in bad_keys:
         want[("matched", p["transactionId"])] += 1
-bad2 = set(expected2["missing-in-bank"]) | set(expected2["amount-mismatch"])
-for p in pays2:
-    if p["transactionId"] not in bad2:
-        want[("matched", p["transactionId"])] += 1
+for ps, exp in ((pays2, expected2), (pays3, expected3)):
+    bad_ = set(exp["missing-in-bank"]) | set(exp["amount-mismatch"])
+    for p in ps:
+        if p["transactionId"] not in bad_:
+            want[("matched", p["transactionId"])] += 1
 total_want = sum(want.values())
-log(f"{len(pays) + len(twice) + len(pays2)} payments, {len(lines) + len(lines2)} bank lines, "
+log(f"{len(pays) + len(twice) + len(pays2) + len(pays3)} payments, {len(lines) + len(lines2) + len(lines3)} bank lines, "
     f"{total_want} outcomes expected")
 
 # ------------------------------------------------------------------ the run, with two SIGKILLs
@@ -164,7 +190,10 @@ log(f"SIGKILL 2 with {len(outcomes())} outcomes committed")
 hub.start()
 hub.wait_ready()
 bank_sim.drop(csv_dir, f"statement-{DAY}.csv", statement2)  # after the restart: this process rebuilds its state
+bank_sim.drop(csv_dir, "bad-total.csv", bad_csv)
+bank_sim.drop(big_dir, f"statement-{DAY}.txt", statement3)
 send(pays2)
+send(pays3)
 # a payment event the reconciliation cannot read: to its DLQ with the field named, nothing else
 send([{"event": "payment.confirmed", "transactionId": "BAD1", "amount": "12x", "paidAt": f"{DAY}T09:00:00+07:00",
        "agency": A1, "account": bank_sim.ACCOUNT}])
@@ -197,8 +226,15 @@ c.ok(f"cut.txt:{n_ghost - 1}:" in reasons.get("cut.txt", "") and "truncated" in 
      f"cut file: reason names file and line {n_ghost - 1} ({reasons.get('cut.txt')})")
 c.ok("short-line.txt:" in reasons.get("short-line.txt", "") and "truncated" in reasons.get("short-line.txt", ""),
      f"short line: reason names file and line ({reasons.get('short-line.txt')})")
+note = os.path.join(csv_dir, "failed", "bad-total.csv.error")
+c.ok(os.path.exists(os.path.join(csv_dir, "failed", "bad-total.csv")) and os.path.exists(note),
+     "file-in with the step: a refused statement is in failed/ with its note")
+why = open(note).read() if os.path.exists(note) else ""
+c.ok("bad-total.csv:7: the footer's row_count says 4 detail line(s); the file has 5" in why,
+     f"the note names file, line and count ({why.strip()})")
+c.ok(os.path.exists(os.path.join(big_dir, "done", f"statement-{DAY}.txt")), "the 1.4 MB statement was taken whole")
 inputs = consume(bootstrap, t_in)
-leaked = [x for x in inputs if json.loads(x["value"]).get("file") in bad]
+leaked = [x for x in inputs if json.loads(x["value"]).get("file") in set(bad) | {"bad-total.csv"}]
 c.eq(len(leaked), 0, "records of refused statements in the reconciliation input")
 lst = subprocess.run([BIN, "dlq", "list", hub.config, "reconcile", "--json"], capture_output=True, text=True,
                      timeout=300)
@@ -211,7 +247,8 @@ c.ok(rdlq and "BAD1: 'amount' is not an integer amount in VND" in rdlq[0]["heade
 rep = subprocess.run([BIN, "recon", "report", hub.config, "reconcile", "--day", DAY, "--out", report_dir],
                      capture_output=True, text=True, timeout=300)
 c.eq(rep.returncode, 0, f"recon report exit code ({rep.stderr.strip()})")
-for agency, account, exp, ps in ((A1, bank_sim.ACCOUNT, expected, pays), (A2, "9988776655", expected2, pays2)):
+for agency, account, exp, ps in ((A1, bank_sim.ACCOUNT, expected, pays), (A2, "9988776655", expected2, pays2),
+                                 (A3, "5566778899", expected3, pays3)):
     base = os.path.join(report_dir, f"recon-{DAY}-{agency}-{account}")
     try:
         j = json.load(open(base + ".json"))
