@@ -110,8 +110,8 @@ struct run {
 
 /* Streams the statement through the reader and the matcher, feeding payments up to each line's
  * time first (both feeds in time order, as the topics deliver them). */
-static int reconcile(const struct bank_layout *l, const char *path, long n, int64_t window, struct run *out,
-                     char *why, size_t why_n) {
+static int reconcile(const struct bank_layout *l, const char *path, long n, int64_t window, int64_t lead,
+                     struct run *out, char *why, size_t why_n) {
   FILE *f = fopen(path, "r");
   struct bank_reader *rd = bank_reader_new(l, "bench.txt");
   struct recon *m = recon_new(window, window);
@@ -133,7 +133,7 @@ static int reconcile(const struct bank_layout *l, const char *path, long n, int6
     if (!d) continue;
     out->lines++;
     int64_t t = bank_time_parse(json_string_value(json_object_get(d, "at")));
-    for (; j < n && pay_time(j) <= t; j++) {
+    for (; j < n && pay_time(j) <= t + lead; j++) { /* the platform's confirmations run ahead */
       snprintf(key, sizeof key, "GD%012ld", j);
       recon_feed(m, item(RECON_PLATFORM, key, pay_amount(j), pay_time(j)), on_outcome, &out->c);
     }
@@ -178,7 +178,7 @@ static int check_counts(const struct counts *c, long n, char *why, size_t why_n)
 
 static int bench_recon_main(int argc, char **argv) {
   long n = 1000000;
-  int64_t window = 900;
+  int64_t window = 900, lead = 600;
   const char *layout_path = NULL, *dir = NULL;
   for (int i = 1; i < argc; i++) {
     char *end;
@@ -190,6 +190,10 @@ static int bench_recon_main(int argc, char **argv) {
       if (hub_parse_duration_ms(argv[++i], &ms) != 0 || ms < 1000)
         return hub_cmd_usage_error(&cmd, "--window: a duration of at least 1s");
       window = ms / 1000;
+    } else if (!strcmp(argv[i], "--lead") && i + 1 < argc) {
+      int64_t ms;
+      if (hub_parse_duration_ms(argv[++i], &ms) != 0) return hub_cmd_usage_error(&cmd, "--lead: a duration");
+      lead = ms / 1000;
     } else if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
       layout_path = argv[++i];
     } else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
@@ -200,6 +204,7 @@ static int bench_recon_main(int argc, char **argv) {
       return hub_cmd_usage_error(&cmd, "unknown option '%s'", argv[i]);
     }
   }
+  if (lead >= window) return hub_cmd_usage_error(&cmd, "--lead must be shorter than --window");
   if (!layout_path) {
     const char *cands[] = {"mappings/bank/vnpay-fixed.yaml", "/usr/share/lienthong/mappings/bank/vnpay-fixed.yaml"};
     for (size_t i = 0; i < 2 && !layout_path; i++)
@@ -235,11 +240,11 @@ static int bench_recon_main(int argc, char **argv) {
   free(line);
   if (f) fclose(f);
   int64_t rss0 = hub_metrics_peak_rss_bytes();
-  if (reconcile(l, path_small, small, window, &rs, why, sizeof why) != 0 || check_counts(&rs.c, small, why, sizeof why))
+  if (reconcile(l, path_small, small, window, lead, &rs, why, sizeof why) != 0 || check_counts(&rs.c, small, why, sizeof why))
     goto out;
   fprintf(stderr, "bench: %ld lines in %.2f s, peak %zu pending, peak RSS %.1f MiB\n", rs.lines, rs.secs,
           rs.peak_pending, (double)rs.peak_rss / 1048576.0);
-  if (reconcile(l, path_big, n, window, &rb, why, sizeof why) != 0 || check_counts(&rb.c, n, why, sizeof why)) goto out;
+  if (reconcile(l, path_big, n, window, lead, &rb, why, sizeof why) != 0 || check_counts(&rb.c, n, why, sizeof why)) goto out;
   fprintf(stderr, "bench: %ld lines in %.2f s, peak %zu pending, peak RSS %.1f MiB\n", rb.lines, rb.secs,
           rb.peak_pending, (double)rb.peak_rss / 1048576.0);
   rc = HUB_EXIT_OK;
@@ -251,13 +256,13 @@ static int bench_recon_main(int argc, char **argv) {
          rb.lines, n, rb.secs, rb.cpu, rate, base_rate, rate / base_rate, (double)rb.peak_rss / 1048576.0,
          (double)rs.peak_rss / 1048576.0, (double)rss0 / 1048576.0, rb.peak_pending, rb.c.n[0], rb.c.n[1], rb.c.n[2],
          rb.c.n[3], rb.c.n[4]);
-  json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
+  json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
                         "bench", "recon", "lines", (json_int_t)rb.lines, "payments", (json_int_t)n, "seconds", rb.secs,
                         "cpu_seconds", rb.cpu, "lines_per_cpu_s", rb.cpu > 0 ? rb.lines / rb.cpu : 0.0,
                         "lines_per_s", rate, "baseline_lines_per_s", base_rate, "ratio", rate / base_rate,
                         "peak_rss_mib", (double)rb.peak_rss / 1048576.0, "peak_rss_tenth_mib",
                         (double)rs.peak_rss / 1048576.0, "rss_before_mib", (double)rss0 / 1048576.0, "peak_pending",
-                        (json_int_t)rb.peak_pending, "window_s", (json_int_t)window, "rss_ratio",
+                        (json_int_t)rb.peak_pending, "window_s", (json_int_t)window, "lead_s", (json_int_t)lead, "rss_ratio",
                         rs.peak_rss > rss0 ? (double)(rb.peak_rss - rss0) / (double)(rs.peak_rss - rss0) : 0.0,
                         "outcomes", "matched", (json_int_t)rb.c.n[0], "missing-in-bank", (json_int_t)rb.c.n[1],
                         "missing-in-platform", (json_int_t)rb.c.n[2], "amount-mismatch", (json_int_t)rb.c.n[3],
@@ -289,6 +294,8 @@ static const struct hub_cmd cmd = {
              "Options:\n"
              "  --lines N       payments (and about as many lines), default 1000000; 20000 with --quick\n"
              "  --window DUR    matching window, default 15m\n"
+             "  --lead DUR      how far the payments run ahead of their bank lines (they wait that long;\n"
+             "                  shorter than the window), default 10m\n"
              "  --layout FILE   default mappings/bank/vnpay-fixed.yaml (here, or the installed copy)\n"
              "  --dir DIR       where the statements are written (default $TMPDIR or /tmp; removed after)\n"
              "  --quick         a small run for CI\n\n"
