@@ -136,7 +136,9 @@ static hub_err_t fail(char *errbuf, size_t n, const struct hub_node *at, const c
   return hub_node_error(at, errbuf, n, "%s", msg);
 }
 
-static const char *scalar(const struct hub_node *n) { return n && n->kind == HUB_NODE_SCALAR ? n->scalar : NULL; }
+static const char *scalar(const struct hub_node *n) {
+  return n && n->kind == HUB_NODE_SCALAR ? n->scalar : NULL;
+}
 
 /* Refuses keys of `map` not in `allowed`. */
 static hub_err_t only_keys(const struct hub_node *map, const char *const *allowed, const char *what, char *errbuf,
@@ -144,7 +146,8 @@ static hub_err_t only_keys(const struct hub_node *map, const char *const *allowe
   if (!map || map->kind != HUB_NODE_MAP) return fail(errbuf, n, map, "%s: expected a mapping", what);
   for (size_t i = 0; i < map->n; i++) {
     size_t k = 0;
-    while (allowed[k] && strcmp(allowed[k], map->keys[i]->scalar)) k++;
+    while (allowed[k] && strcmp(allowed[k], map->keys[i]->scalar))
+      k++;
     if (!allowed[k]) return fail(errbuf, n, map->keys[i], "%s: unknown key '%s'", what, map->keys[i]->scalar);
   }
   return HUB_OK;
@@ -220,8 +223,8 @@ static const struct bank_field *ts_field(const struct bank_layout *l, const char
 }
 
 hub_err_t bank_layout_load(const char *path, struct bank_layout **out, char *errbuf, size_t errbuf_size) {
-  static const char *const keys[] = {"name", "format", "delimiter", "header", "detail", "footer", "checks",
-                                     "timestamp", "statement_date", NULL};
+  static const char *const keys[] = {"name",   "format", "delimiter", "header",         "detail",
+                                     "footer", "checks", "timestamp", "statement_date", NULL};
   static const char *const ckeys[] = {"count", "sum", "sum_of", NULL};
   static const char *const tkeys[] = {"date", "time", "year_from", "to", "zone", NULL};
   char *end;
@@ -256,7 +259,8 @@ hub_err_t bank_layout_load(const char *path, struct bank_layout **out, char *err
     if ((rc = load_section(s, secs[i], l->csv, sv[i], errbuf, errbuf_size)) != HUB_OK) goto out;
   }
   int footer_marked = 0;
-  for (size_t i = 0; i < l->footer.n; i++) footer_marked |= l->footer.f[i].equals != NULL;
+  for (size_t i = 0; i < l->footer.n; i++)
+    footer_marked |= l->footer.f[i].equals != NULL;
   if (!footer_marked) {
     rc = fail(errbuf, errbuf_size, hub_node_get(root, "footer"),
               "footer: at least one field needs 'equals' (how a footer line is told from a detail line)");
@@ -376,7 +380,7 @@ void bank_layout_destroy(struct bank_layout *l) {
 struct bank_reader {
   const struct bank_layout *l;
   char *file;
-  size_t line;       /* lines fed so far */
+  size_t line; /* lines fed so far */
   size_t details;
   int64_t total;
   json_t *header, *footer;
@@ -475,7 +479,8 @@ static hub_err_t split(struct bank_reader *r, const struct bank_section *s, cons
         }
         if (i < len && line[i] != r->l->delimiter) return bad(r, errbuf, n, "text after a quoted cell");
       } else {
-        while (i < len && line[i] != r->l->delimiter) *o++ = line[i++];
+        while (i < len && line[i] != r->l->delimiter)
+          *o++ = line[i++];
       }
       *o++ = 0;
       if (i >= len) break;
@@ -487,8 +492,10 @@ static hub_err_t split(struct bank_reader *r, const struct bank_section *s, cons
   for (size_t i = 0; i < r->n_cell; i++) { /* trim spaces both sides (fixed fields are padded) */
     char *c = r->cell[i];
     size_t l = strlen(c);
-    while (l && (c[l - 1] == ' ' || c[l - 1] == '\t')) c[--l] = 0;
-    while (*c == ' ' || *c == '\t') c++;
+    while (l && (c[l - 1] == ' ' || c[l - 1] == '\t'))
+      c[--l] = 0;
+    while (*c == ' ' || *c == '\t')
+      c++;
     r->cell[i] = c;
   }
   return HUB_OK;
@@ -503,8 +510,10 @@ static int marked(struct bank_reader *r, const struct bank_section *s, const cha
       if (at + s->f[i].width > len) return 0;
       const char *c = line + at;
       size_t w = s->f[i].width;
-      while (w && c[w - 1] == ' ') w--;
-      while (w && *c == ' ') c++, w--;
+      while (w && c[w - 1] == ' ')
+        w--;
+      while (w && *c == ' ')
+        c++, w--;
       if (w != strlen(s->f[i].equals) || memcmp(c, s->f[i].equals, w)) return 0;
     }
     return 1;
@@ -537,7 +546,8 @@ static hub_err_t to_json(struct bank_reader *r, const struct bank_section *s, co
     } else if (f->type == BANK_INTEGER) {
       const char *p = v + (*v == '-');
       int ok = *p != 0;
-      for (; *p && ok; p++) ok = isdigit((unsigned char)*p);
+      for (; *p && ok; p++)
+        ok = isdigit((unsigned char)*p);
       char *end;
       long long x = ok ? strtoll(v, &end, 10) : 0;
       if (!ok || x == LLONG_MAX || x == LLONG_MIN) {
@@ -575,12 +585,20 @@ static const char *ts_value(struct bank_reader *r, json_t *detail, const char *r
 /* The detail's time (RFC 3339, the layout's zone) into detail[ts_to]. */
 static hub_err_t add_time(struct bank_reader *r, json_t *detail, char *errbuf, size_t n) {
   const struct bank_field *df, *tf = NULL;
-  const char *dv = ts_value(r, detail, r->l->ts_date, &df), *tv = r->l->ts_time ? ts_value(r, detail, r->l->ts_time, &tf) : NULL;
+  const char *dv = ts_value(r, detail, r->l->ts_date, &df),
+             *tv = r->l->ts_time ? ts_value(r, detail, r->l->ts_time, &tf) : NULL;
   struct dt d, t = {-1, -1, -1, -1, -1, -1};
   if (!dv || dt_parse(dv, df->format, &d) != 0 || (r->l->ts_time && (!tv || dt_parse(tv, tf->format, &t) != 0)))
     return bad(r, errbuf, n, "no date/time to build '%s' from", r->l->ts_to);
-  int h = t.h >= 0 ? t.h : d.h >= 0 ? d.h : 0, mi = t.mi >= 0 ? t.mi : d.mi >= 0 ? d.mi : 0,
-      s = t.s >= 0 ? t.s : d.s >= 0 ? d.s : 0;
+  int h = t.h >= 0   ? t.h
+          : d.h >= 0 ? d.h
+                     : 0,
+      mi = t.mi >= 0   ? t.mi
+           : d.mi >= 0 ? d.mi
+                       : 0,
+      s = t.s >= 0   ? t.s
+          : d.s >= 0 ? d.s
+                     : 0;
   int64_t day;
   if (d.y >= 0) {
     day = days_from_civil(d.y, d.mo, d.d);
@@ -592,8 +610,7 @@ static hub_err_t add_time(struct bank_reader *r, json_t *detail, char *errbuf, s
     if (ref - day > 183) day = days_from_civil(y->y + 1, d.mo, d.d);
   }
   char out[32];
-  bank_time_format(day * 86400 + h * 3600 + mi * 60 + s - (int64_t)r->l->tz_offset_min * 60, r->l->tz_offset_min,
-                   out);
+  bank_time_format(day * 86400 + h * 3600 + mi * 60 + s - (int64_t)r->l->tz_offset_min * 60, r->l->tz_offset_min, out);
   return json_object_set_new(detail, r->l->ts_to, json_string(out)) == 0 ? HUB_OK : HUB_ERR_NOMEM;
 }
 
@@ -658,8 +675,8 @@ hub_err_t bank_reader_finish(struct bank_reader *r, json_t **summary, char *errb
   r->line = r->footer_line; /* the footer's own checks point at it */
   json_int_t count = json_integer_value(json_object_get(r->footer, r->l->count_field));
   if (count < 0 || (size_t)count != r->details)
-    return bad(r, errbuf, errbuf_size, "the footer's %s says %lld detail line(s); the file has %zu",
-               r->l->count_field, (long long)count, r->details);
+    return bad(r, errbuf, errbuf_size, "the footer's %s says %lld detail line(s); the file has %zu", r->l->count_field,
+               (long long)count, r->details);
   if (r->l->sum_field) {
     json_int_t sum = json_integer_value(json_object_get(r->footer, r->l->sum_field));
     if (sum != r->total)
@@ -682,8 +699,8 @@ hub_err_t bank_reader_finish(struct bank_reader *r, json_t **summary, char *errb
 }
 
 hub_err_t bank_parse_buffer(const struct bank_layout *l, const char *file, const char *buf, size_t len,
-                            int (*on_detail)(void *ctx, json_t *detail_take), void *ctx, json_t **summary,
-                            char *errbuf, size_t errbuf_size) {
+                            int (*on_detail)(void *ctx, json_t *detail_take), void *ctx, json_t **summary, char *errbuf,
+                            size_t errbuf_size) {
   struct bank_reader *r = bank_reader_new(l, file);
   hub_err_t rc = r ? HUB_OK : HUB_ERR_NOMEM;
   size_t at = 0;

@@ -17,11 +17,11 @@ enum bank_field_type { BANK_STRING, BANK_INTEGER, BANK_DATE };
 
 struct bank_field {
   char *name;
-  size_t width;         /* fixed: bytes */
+  size_t width; /* fixed: bytes */
   enum bank_field_type type;
-  char *format;         /* BANK_DATE: yyyy yy MM dd HH mm ss and literal characters */
-  char *equals;         /* the trimmed value must be this (record type codes, CSV titles) */
-  int optional;         /* an empty value is allowed (integers: null) */
+  char *format; /* BANK_DATE: yyyy yy MM dd HH mm ss and literal characters */
+  char *equals; /* the trimmed value must be this (record type codes, CSV titles) */
+  int optional; /* an empty value is allowed (integers: null) */
 };
 
 struct bank_section {
@@ -35,9 +35,9 @@ struct bank_layout {
   int csv;
   char delimiter;
   struct bank_section header, detail, footer;
-  char *count_field;     /* footer field holding the number of detail lines */
-  char *sum_field;       /* footer field holding the sum of sum_of over the details (optional) */
-  char *sum_of;          /* detail integer field summed */
+  char *count_field; /* footer field holding the number of detail lines */
+  char *sum_field;   /* footer field holding the sum of sum_of over the details (optional) */
+  char *sum_of;      /* detail integer field summed */
   /* The line's time: a date field and an optional time field of the detail (or "header.NAME");
    * a date without a year takes the year of year_from (a header date), the closest one. */
   char *ts_date, *ts_time, *ts_year_from, *ts_to;
@@ -68,8 +68,8 @@ hub_err_t bank_reader_finish(struct bank_reader *r, json_t **summary, char *errb
 /* Parses one whole file in memory: calls on_detail for each detail in order (a nonzero return
  * stops with HUB_ERR_NOMEM), then returns the summary. Empty lines at the end are ignored. */
 hub_err_t bank_parse_buffer(const struct bank_layout *l, const char *file, const char *buf, size_t len,
-                            int (*on_detail)(void *ctx, json_t *detail_take), void *ctx, json_t **summary,
-                            char *errbuf, size_t errbuf_size);
+                            int (*on_detail)(void *ctx, json_t *detail_take), void *ctx, json_t **summary, char *errbuf,
+                            size_t errbuf_size);
 
 /* RFC 3339 with an offset ("2026-12-05T10:11:12+07:00", 'Z', fractions ignored) to Unix
  * seconds; -1 when malformed. Shared with reconciliation, which reads both sides' times. */

@@ -27,8 +27,7 @@ static const struct hub_cfg_entry entries[] = {
      "agency code written into each line as `agency` (the statements of this folder belong to it)"},
     {"account", HUB_CFG_STR, F(account), NULL, 0,
      "account written into each line as `account` when the layout has no such field"},
-    {"key", HUB_CFG_STR, F(key), NULL, 0,
-     "detail field used as each line record's key (default: FILE:LINE)"},
+    {"key", HUB_CFG_STR, F(key), NULL, 0, "detail field used as each line record's key (default: FILE:LINE)"},
     {NULL},
 };
 static const struct hub_cfg_map map = {"bank-statement", entries, .scalar_key = "layout",
@@ -122,15 +121,16 @@ static enum hub_step_result bs_process(void *p, struct hub_msg *msg, struct hub_
   struct state *s = p;
   const char *file = hub_msg_header_get_str(msg, "lt.file.name");
   char fname[300], errbuf[900];
-  if (!file) snprintf(fname, sizeof fname, "%s/%d/%lld", msg->topic ? msg->topic : "record", (int)msg->partition,
-                      (long long)msg->offset);
+  if (!file)
+    snprintf(fname, sizeof fname, "%s/%d/%lld", msg->topic ? msg->topic : "record", (int)msg->partition,
+             (long long)msg->offset);
   else
     snprintf(fname, sizeof fname, "%s", file);
   struct collect c = {s, NULL, 0, 0};
   json_t *summary = NULL;
   enum hub_step_result res = HUB_STEP_OK;
-  hub_err_t rc = bank_parse_buffer(s->layout, fname, (const char *)msg->value, msg->value_len, on_detail, &c,
-                                   &summary, errbuf, sizeof errbuf);
+  hub_err_t rc = bank_parse_buffer(s->layout, fname, (const char *)msg->value, msg->value_len, on_detail, &c, &summary,
+                                   errbuf, sizeof errbuf);
   if (rc == HUB_ERR_INVALID_ARG) {
     atomic_fetch_add(&refused_total.value, 1);
     res = hub_step_fail(out, HUB_STEP_REJECT, rc, "statement refused whole, no line published: %s", errbuf);
@@ -158,8 +158,10 @@ static enum hub_step_result bs_process(void *p, struct hub_msg *msg, struct hub_
     else
       line_key(s->cfg, v, fname, key, sizeof key);
     rc = fill(m, v, key, last ? "bank.statement" : "bank.statement.line", fname);
-    if (i > 0 && rc == HUB_OK) rc = hub_step_outcome_add_extra(out, m);
-    else if (i > 0) hub_msg_destroy(m);
+    if (i > 0 && rc == HUB_OK)
+      rc = hub_step_outcome_add_extra(out, m);
+    else if (i > 0)
+      hub_msg_destroy(m);
   }
   if (rc != HUB_OK) {
     res = hub_step_fail(out, HUB_STEP_RETRY, rc, "out of memory splitting statement %s", fname);
@@ -168,7 +170,8 @@ static enum hub_step_result bs_process(void *p, struct hub_msg *msg, struct hub_
   atomic_fetch_add(&files_total.value, 1);
   atomic_fetch_add(&lines_total.value, c.n);
 out:
-  for (size_t i = 0; i < c.n; i++) json_decref(c.v[i]);
+  for (size_t i = 0; i < c.n; i++)
+    json_decref(c.v[i]);
   free(c.v);
   json_decref(summary);
   return res;

@@ -36,8 +36,12 @@ static double cpu_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int64_t pay_time(long j) { return DAY0 + (int64_t)j * SPACING_US / 1000000; }
-static int64_t pay_amount(long j) { return 20000 + (j % 977) * 100; }
+static int64_t pay_time(long j) {
+  return DAY0 + (int64_t)j * SPACING_US / 1000000;
+}
+static int64_t pay_amount(long j) {
+  return 20000 + (j % 977) * 100;
+}
 
 /* One detail line of mappings/bank/vnpay-fixed.yaml (239 bytes). */
 static void detail(FILE *f, const char *code, int64_t amount, int64_t t, long n) {
@@ -137,8 +141,9 @@ static int reconcile(const struct bank_layout *l, const char *path, long n, int6
       snprintf(key, sizeof key, "GD%012ld", j);
       recon_feed(m, item(RECON_PLATFORM, key, pay_amount(j), pay_time(j)), on_outcome, &out->c);
     }
-    recon_feed(m, item(RECON_BANK, json_string_value(json_object_get(d, "transaction_code")),
-                       json_integer_value(json_object_get(d, "amount")), t),
+    recon_feed(m,
+               item(RECON_BANK, json_string_value(json_object_get(d, "transaction_code")),
+                    json_integer_value(json_object_get(d, "amount")), t),
                on_outcome, &out->c);
     json_decref(d);
   }
@@ -235,38 +240,41 @@ static int bench_recon_main(int argc, char **argv) {
   size_t cap = 0;
   long base_lines = 0;
   double t0 = now_s();
-  while (f && getline(&line, &cap, f) > 0) base_lines++;
+  while (f && getline(&line, &cap, f) > 0)
+    base_lines++;
   double base_s = now_s() - t0;
   free(line);
   if (f) fclose(f);
   int64_t rss0 = hub_metrics_peak_rss_bytes();
-  if (reconcile(l, path_small, small, window, lead, &rs, why, sizeof why) != 0 || check_counts(&rs.c, small, why, sizeof why))
+  if (reconcile(l, path_small, small, window, lead, &rs, why, sizeof why) != 0 ||
+      check_counts(&rs.c, small, why, sizeof why))
     goto out;
   fprintf(stderr, "bench: %ld lines in %.2f s, peak %zu pending, peak RSS %.1f MiB\n", rs.lines, rs.secs,
           rs.peak_pending, (double)rs.peak_rss / 1048576.0);
-  if (reconcile(l, path_big, n, window, lead, &rb, why, sizeof why) != 0 || check_counts(&rb.c, n, why, sizeof why)) goto out;
+  if (reconcile(l, path_big, n, window, lead, &rb, why, sizeof why) != 0 || check_counts(&rb.c, n, why, sizeof why))
+    goto out;
   fprintf(stderr, "bench: %ld lines in %.2f s, peak %zu pending, peak RSS %.1f MiB\n", rb.lines, rb.secs,
           rb.peak_pending, (double)rb.peak_rss / 1048576.0);
   rc = HUB_EXIT_OK;
   double rate = rb.lines / rb.secs, base_rate = base_lines / (base_s > 0 ? base_s : 1e-9);
-  printf("recon: %ld statement lines against %ld payments in %.2f s (%.2f s of CPU): %.0f lines/s (reading the file alone %.0f "
+  printf("recon: %ld statement lines against %ld payments in %.2f s (%.2f s of CPU): %.0f lines/s (reading the file "
+         "alone %.0f "
          "lines/s; ratio %.3f); peak RSS %.1f MiB (%.1f MiB after a tenth of the lines at the same density, %.1f "
          "MiB before); peak pending %zu; outcomes matched %ld, missing-in-bank %ld, missing-in-platform %ld, "
          "amount-mismatch %ld, duplicate %ld\n",
          rb.lines, n, rb.secs, rb.cpu, rate, base_rate, rate / base_rate, (double)rb.peak_rss / 1048576.0,
          (double)rs.peak_rss / 1048576.0, (double)rss0 / 1048576.0, rb.peak_pending, rb.c.n[0], rb.c.n[1], rb.c.n[2],
          rb.c.n[3], rb.c.n[4]);
-  json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
-                        "bench", "recon", "lines", (json_int_t)rb.lines, "payments", (json_int_t)n, "seconds", rb.secs,
-                        "cpu_seconds", rb.cpu, "lines_per_cpu_s", rb.cpu > 0 ? rb.lines / rb.cpu : 0.0,
-                        "lines_per_s", rate, "baseline_lines_per_s", base_rate, "ratio", rate / base_rate,
-                        "peak_rss_mib", (double)rb.peak_rss / 1048576.0, "peak_rss_tenth_mib",
-                        (double)rs.peak_rss / 1048576.0, "rss_before_mib", (double)rss0 / 1048576.0, "peak_pending",
-                        (json_int_t)rb.peak_pending, "window_s", (json_int_t)window, "lead_s", (json_int_t)lead, "rss_ratio",
-                        rs.peak_rss > rss0 ? (double)(rb.peak_rss - rss0) / (double)(rs.peak_rss - rss0) : 0.0,
-                        "outcomes", "matched", (json_int_t)rb.c.n[0], "missing-in-bank", (json_int_t)rb.c.n[1],
-                        "missing-in-platform", (json_int_t)rb.c.n[2], "amount-mismatch", (json_int_t)rb.c.n[3],
-                        "duplicate", (json_int_t)rb.c.n[4]);
+  json_t *j = json_pack(
+      "{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
+      "bench", "recon", "lines", (json_int_t)rb.lines, "payments", (json_int_t)n, "seconds", rb.secs, "cpu_seconds",
+      rb.cpu, "lines_per_cpu_s", rb.cpu > 0 ? rb.lines / rb.cpu : 0.0, "lines_per_s", rate, "baseline_lines_per_s",
+      base_rate, "ratio", rate / base_rate, "peak_rss_mib", (double)rb.peak_rss / 1048576.0, "peak_rss_tenth_mib",
+      (double)rs.peak_rss / 1048576.0, "rss_before_mib", (double)rss0 / 1048576.0, "peak_pending",
+      (json_int_t)rb.peak_pending, "window_s", (json_int_t)window, "lead_s", (json_int_t)lead, "rss_ratio",
+      rs.peak_rss > rss0 ? (double)(rb.peak_rss - rss0) / (double)(rs.peak_rss - rss0) : 0.0, "outcomes", "matched",
+      (json_int_t)rb.c.n[0], "missing-in-bank", (json_int_t)rb.c.n[1], "missing-in-platform", (json_int_t)rb.c.n[2],
+      "amount-mismatch", (json_int_t)rb.c.n[3], "duplicate", (json_int_t)rb.c.n[4]);
   char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
   if (text) printf("%s\n", text);
   free(text);

@@ -99,13 +99,14 @@ static int on_record(void *p, const struct hub_msg *m) {
 static json_t *report_json(const struct report *r) {
   json_t *counts = json_object(), *anomalies = json_array(), *row;
   size_t i;
-  for (int o = 0; o < RECON__COUNT; o++) json_object_set_new(counts, recon_outcome_names[o], json_integer(r->counts[o]));
+  for (int o = 0; o < RECON__COUNT; o++)
+    json_object_set_new(counts, recon_outcome_names[o], json_integer(r->counts[o]));
   json_array_foreach(r->rows, i, row) {
     if (strcmp(json_string_value(json_object_get(row, "outcome")), "matched")) json_array_append(anomalies, row);
   }
-  return json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I}, s:o}", "day", r->day, "agency", r->agency, "account",
-                   r->account, "counts", counts, "totals", "platform", r->platform_total, "bank", r->bank_total,
-                   "anomalies", anomalies);
+  return json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I}, s:o}", "day", r->day, "agency", r->agency, "account", r->account,
+                   "counts", counts, "totals", "platform", r->platform_total, "bank", r->bank_total, "anomalies",
+                   anomalies);
 }
 
 static void csv_cell(FILE *f, const char *s) {
@@ -122,7 +123,9 @@ static void csv_cell(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *str(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 static void num(char *buf, size_t n, json_t *v) {
   if (json_is_integer(v))
@@ -133,7 +136,8 @@ static void num(char *buf, size_t n, json_t *v) {
 
 /* One line per outcome, matched ones included, so the CSV adds up to the statement. */
 static void write_csv(FILE *f, const struct report *r) {
-  fputs("outcome,key,platform_amount,platform_at,platform_reference,bank_amount,bank_at,bank_file,bank_line,detail\r\n", f);
+  fputs("outcome,key,platform_amount,platform_at,platform_reference,bank_amount,bank_at,bank_file,bank_line,detail\r\n",
+        f);
   size_t i;
   json_t *row;
   json_array_foreach(r->rows, i, row) {
@@ -143,8 +147,8 @@ static void write_csv(FILE *f, const struct report *r) {
     num(pa, sizeof pa, json_object_get(p, "amount"));
     num(ba, sizeof ba, json_object_get(b, "amount"));
     num(bl, sizeof bl, json_object_get(bref, "line"));
-    const char *cells[] = {str(row, "outcome"), str(row, "key"), pa, str(p, "at"), str(pref, "reference"), ba,
-                           str(b, "at"), str(bref, "file"), bl, str(row, "detail")};
+    const char *cells[] = {str(row, "outcome"), str(row, "key"),   pa, str(p, "at"),      str(pref, "reference"), ba,
+                           str(b, "at"),        str(bref, "file"), bl, str(row, "detail")};
     for (size_t k = 0; k < sizeof cells / sizeof *cells; k++) {
       if (k) fputc(',', f);
       csv_cell(f, cells[k]);
@@ -156,11 +160,20 @@ static void write_csv(FILE *f, const struct report *r) {
 static void html_text(FILE *f, const char *s) {
   for (; s && *s; s++) {
     switch (*s) {
-      case '<': fputs("&lt;", f); break;
-      case '>': fputs("&gt;", f); break;
-      case '&': fputs("&amp;", f); break;
-      case '"': fputs("&quot;", f); break;
-      default: fputc(*s, f);
+    case '<':
+      fputs("&lt;", f);
+      break;
+    case '>':
+      fputs("&gt;", f);
+      break;
+    case '&':
+      fputs("&amp;", f);
+      break;
+    case '"':
+      fputs("&quot;", f);
+      break;
+    default:
+      fputc(*s, f);
     }
   }
 }
@@ -248,10 +261,11 @@ static void write_html(FILE *f, const struct report *r) {
 /* A name safe as a file name part. */
 static void safe(char *out, size_t n, const char *s) {
   size_t k = 0;
-  for (; *s && k + 1 < n; s++) out[k++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                                                         (*s >= '0' && *s <= '9') || *s == '.' || *s == '-'
-                                                     ? *s
-                                                     : '_');
+  for (; *s && k + 1 < n; s++)
+    out[k++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+                              *s == '-'
+                          ? *s
+                          : '_');
   out[k] = 0;
 }
 

@@ -90,7 +90,8 @@ static struct hentry heap_pop(struct heap *h) {
 
 static uint64_t hash(const char *s) {
   uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
 }
 
@@ -131,14 +132,17 @@ static struct slot *slot_get(struct stream *st, const char *key) {
 static void slot_release(struct stream *st, struct slot *s) {
   if (s->refs || s->pend[0] || s->pend[1] || s->done_seq) return;
   struct slot **pp = &st->buckets[hash(s->key) & (st->nb - 1)];
-  while (*pp != s) pp = &(*pp)->next;
+  while (*pp != s)
+    pp = &(*pp)->next;
   *pp = s->next;
   st->n_slots--;
   free(s->key);
   free(s);
 }
 
-static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static int same(const char *a, const char *b) {
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 static struct stream *stream_get(struct recon *r, const char *agency, const char *account) {
   struct stream **pp = &r->streams;
@@ -292,8 +296,13 @@ int recon_advance(struct recon *r, const char *agency, const char *account, int 
 }
 
 void recon_flush(struct recon *r, recon_emit_cb cb, void *ctx) {
-  for (struct stream *st = r->streams; st; st = st->next) expire(r, st, cb, ctx, 1);
+  for (struct stream *st = r->streams; st; st = st->next)
+    expire(r, st, cb, ctx, 1);
 }
 
-size_t recon_pending(const struct recon *r) { return r->pending; }
-size_t recon_pending_peak(const struct recon *r) { return r->peak; }
+size_t recon_pending(const struct recon *r) {
+  return r->pending;
+}
+size_t recon_pending_peak(const struct recon *r) {
+  return r->peak;
+}

@@ -6,8 +6,8 @@
  * An item waits (pending) until its match comes or the other side's watermark (the latest time
  * seen on that side, or a statement's end of day) passes its time + window; then it is missing.
  * A key seen again on a side that already has it pending, or after it was matched (remembered
- * until both watermarks pass the match time + `remember`, at least the window), is a duplicate. Memory is bounded by the
- * items inside the window, not by the length of the feeds. */
+ * until both watermarks pass the match time + `remember`, at least the window), is a duplicate. Memory is bounded by
+ * the items inside the window, not by the length of the feeds. */
 #ifndef LT_RECON_MATCH_H
 #define LT_RECON_MATCH_H
 

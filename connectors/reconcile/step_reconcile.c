@@ -71,8 +71,7 @@ static const struct hub_cfg_entry entries[] = {
     {NULL},
 };
 
-static hub_err_t check(const void *p, const struct hub_node *node, const struct hub_node *at, char *errbuf,
-                       size_t n) {
+static hub_err_t check(const void *p, const struct hub_node *node, const struct hub_node *at, char *errbuf, size_t n) {
   const struct cfg *c = p;
   if (c->platform_key.n != c->bank_key.n)
     return hub_node_error(hub_cfg_value_at(node, at, "bank_key"), errbuf, n,
@@ -97,8 +96,8 @@ static struct hub_metric_counter outcome_total[RECON__COUNT] = {
     {"lienthong_recon_duplicate_total", "a payment or bank line whose key was already seen on its side", 0, 0, NULL},
 };
 static struct hub_metric_counter restores_total = {
-    "lienthong_recon_restores_total", "times a partition's matching state was rebuilt from its committed input", 0,
-    0, NULL};
+    "lienthong_recon_restores_total", "times a partition's matching state was rebuilt from its committed input", 0, 0,
+    NULL};
 static struct hub_metric_counter replayed_total = {
     "lienthong_recon_replayed_total", "committed input records fed again to rebuild matching state", 0, 0, NULL};
 
@@ -128,7 +127,8 @@ static json_t *get(json_t *o, const char *path) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", path);
   char *save = NULL;
-  for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save)) o = json_object_get(o, t);
+  for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save))
+    o = json_object_get(o, t);
   return o;
 }
 
@@ -169,8 +169,8 @@ static void on_outcome(void *p, enum recon_outcome o, const struct recon_item *p
   char day[11], detail[300] = "";
   day_of(any->t, day);
   if (o == RECON_AMOUNT_MISMATCH)
-    snprintf(detail, sizeof detail, "bank amount %lld, platform amount %lld (difference %lld)",
-             (long long)bk->amount, (long long)pl->amount, (long long)(bk->amount - pl->amount));
+    snprintf(detail, sizeof detail, "bank amount %lld, platform amount %lld (difference %lld)", (long long)bk->amount,
+             (long long)pl->amount, (long long)(bk->amount - pl->amount));
   else if (o == RECON_DUPLICATE)
     snprintf(detail, sizeof detail, "%s key seen again", pl ? "platform" : "bank");
   else if (o == RECON_MISSING_IN_BANK)
@@ -241,8 +241,7 @@ static struct recon_item *item_new(const struct state *s, int side, json_t *v, c
   if (side)
     ref = json_pack("{s:O?, s:O?}", "file", json_object_get(v, "file"), "line", json_object_get(v, "line"));
   else
-    ref = json_pack("{s:O?, s:s}", "reference", c->platform_ref ? get(v, c->platform_ref) : NULL, "record",
-                    "");
+    ref = json_pack("{s:O?, s:s}", "reference", c->platform_ref ? get(v, c->platform_ref) : NULL, "record", "");
   if (ref && !side) { /* where the payment event sits, for a clerk to find it */
     char rec[300];
     snprintf(rec, sizeof rec, "%s/%d/%lld", m->topic ? m->topic : "", (int)m->partition, (long long)m->offset);
@@ -293,9 +292,10 @@ static enum hub_step_result apply(struct state *s, struct part *p, const struct 
   if (type && !strcmp(type, c->statement_type)) {
     int64_t until = bank_time_parse(json_string_value(json_object_get(v, "covers_until")));
     *what = "statement";
-    if (until >= 0)
-      recon_advance(p->m, json_string_value(get(v, c->bank_agency)), json_string_value(get(v, c->bank_account)),
-                    RECON_BANK, until, on_outcome, s);
+    const char *agency = json_string_value(get(v, c->bank_agency));
+    if (until >= 0) /* its lines without an agency were given the default one: so is it */
+      recon_advance(p->m, agency ? agency : c->agency, json_string_value(get(v, c->bank_account)), RECON_BANK, until,
+                    on_outcome, s);
     goto out;
   }
   if (in_list(&c->ignore_types, type)) {
@@ -303,8 +303,8 @@ static enum hub_step_result apply(struct state *s, struct part *p, const struct 
     goto out;
   }
   int side = type && !strcmp(type, c->platform_type) ? RECON_PLATFORM
-             : type && !strcmp(type, c->bank_type) ? RECON_BANK
-                                                    : -1;
+             : type && !strcmp(type, c->bank_type)   ? RECON_BANK
+                                                     : -1;
   if (side < 0) {
     snprintf(why, why_n, "record type '%s' is neither %s nor %s nor %s", type ? type : "(none)", c->platform_type,
              c->bank_type, c->statement_type);
@@ -356,8 +356,9 @@ static hub_err_t restore(struct state *s, int32_t p, int64_t below, char *errbuf
   }
   atomic_fetch_add(&restores_total.value, 1);
   atomic_fetch_add(&replayed_total.value, s->r_count);
-  hub_log(HUB_LOG_INFO, "reconcile", "%s: partition %d rebuilt from %zu committed record(s) before offset %lld; %zu pending",
-          s->route, (int)p, s->r_count, (long long)below, recon_pending(pt->m));
+  hub_log(HUB_LOG_INFO, "reconcile",
+          "%s: partition %d rebuilt from %zu committed record(s) before offset %lld; %zu pending", s->route, (int)p,
+          s->r_count, (long long)below, recon_pending(pt->m));
   pt->restored = 1;
   return HUB_OK;
 }
@@ -368,7 +369,8 @@ static enum hub_step_result rc_process(void *p, struct hub_msg *msg, struct hub_
   if ((size_t)part >= s->n_parts) {
     struct part *np = realloc(s->parts, ((size_t)part + 1) * sizeof *np);
     if (!np) return hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
-    for (size_t i = s->n_parts; i <= (size_t)part; i++) np[i] = (struct part){NULL, -1, 0};
+    for (size_t i = s->n_parts; i <= (size_t)part; i++)
+      np[i] = (struct part){NULL, -1, 0};
     s->parts = np;
     s->n_parts = (size_t)part + 1;
   }
@@ -421,7 +423,8 @@ static hub_err_t rc_create(const void *cfg, const struct hub_plugin_env *env, vo
   if (!s) return HUB_ERR_NOMEM;
   s->cfg = cfg;
   s->route = env->owner ? env->owner : "reconcile";
-  for (int i = 0; i < RECON__COUNT; i++) hub_metrics_register_counter(&outcome_total[i]);
+  for (int i = 0; i < RECON__COUNT; i++)
+    hub_metrics_register_counter(&outcome_total[i]);
   hub_metrics_register_counter(&restores_total);
   hub_metrics_register_counter(&replayed_total);
   *state = s;
@@ -431,7 +434,8 @@ static hub_err_t rc_create(const void *cfg, const struct hub_plugin_env *env, vo
 static void rc_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  for (size_t i = 0; i < s->n_parts; i++) recon_destroy(s->parts[i].m);
+  for (size_t i = 0; i < s->n_parts; i++)
+    recon_destroy(s->parts[i].m);
   free(s->parts);
   free(s);
 }

@@ -42,7 +42,8 @@ static int keep(void *p, json_t *d) {
 }
 
 static void got_clear(struct got *g) {
-  for (int i = 0; i < g->n; i++) json_decref(g->d[i]);
+  for (int i = 0; i < g->n; i++)
+    json_decref(g->d[i]);
   g->n = 0;
 }
 
@@ -60,8 +61,8 @@ static void test_fixed(void) {
   if (!l) return;
   char d1[300], d2[300], d3[300], text[2000], errbuf[1024];
   detail(d1, sizeof d1, "GD1", 150000, "081403", "1205");
-  detail(d2, sizeof d2, "GD2", 20000, "235959", "1231");  /* a date of the statement's year */
-  detail(d3, sizeof d3, "GD3", 30000, "000001", "0101");  /* January in a December statement: next year */
+  detail(d2, sizeof d2, "GD2", 20000, "235959", "1231"); /* a date of the statement's year */
+  detail(d3, sizeof d3, "GD3", 30000, "000001", "0101"); /* January in a December statement: next year */
   snprintf(text, sizeof text, "0001970415311226\n%s%s%s0009000000003BATCH JOB           235900311226\n\n", d1, d2, d3);
   struct got g = {0};
   json_t *sum;
