@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "connectors/bank-statement/bank_layout.h"
 #include "hub/core/log.h"
@@ -346,7 +347,10 @@ static hub_err_t restore(struct state *s, int32_t p, int64_t below, char *errbuf
   s->r_part = p;
   s->r_below = below;
   s->r_count = 0;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   hub_err_t rc = hub_route_scan(NULL, replay_cb, s, errbuf, n);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
   s->replaying = 0;
   if (rc == HUB_ERR_UNSUPPORTED) rc = HUB_OK; /* no route (lienthong test): state in memory only */
   if (rc != HUB_OK) {
@@ -357,8 +361,9 @@ static hub_err_t restore(struct state *s, int32_t p, int64_t below, char *errbuf
   atomic_fetch_add(&restores_total.value, 1);
   atomic_fetch_add(&replayed_total.value, s->r_count);
   hub_log(HUB_LOG_INFO, "reconcile",
-          "%s: partition %d rebuilt from %zu committed record(s) before offset %lld; %zu pending", s->route, (int)p,
-          s->r_count, (long long)below, recon_pending(pt->m));
+          "%s: partition %d rebuilt from %zu committed record(s) before offset %lld in %.3f s; %zu pending", s->route,
+          (int)p, s->r_count, (long long)below,
+          (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, recon_pending(pt->m));
   pt->restored = 1;
   return HUB_OK;
 }
