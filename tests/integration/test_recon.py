@@ -181,6 +181,8 @@ hub.kill()
 log(f"SIGKILL 1 with {len(outcomes())} outcomes committed")
 hub.start()
 send(with_repeats(pays[HALF:]), header_type="paygov.confirm")
+bank_sim.drop(big_dir, f"statement-{DAY}.txt", statement3)  # 12,000 records to go: the next kill lands in them
+send(pays3)
 n1 = len(outcomes())
 t_end = time.time() + 60  # kill mid-way if it is still going; the kill is the test, not its timing
 while len(outcomes()) <= n1 + 20 and time.time() < t_end and hub.alive():
@@ -191,9 +193,7 @@ hub.start()
 hub.wait_ready()
 bank_sim.drop(csv_dir, f"statement-{DAY}.csv", statement2)  # after the restart: this process rebuilds its state
 bank_sim.drop(csv_dir, "bad-total.csv", bad_csv)
-bank_sim.drop(big_dir, f"statement-{DAY}.txt", statement3)
 send(pays2)
-send(pays3)
 # a payment event the reconciliation cannot read: to its DLQ with the field named, nothing else
 send([{"event": "payment.confirmed", "transactionId": "BAD1", "amount": "12x", "paidAt": f"{DAY}T09:00:00+07:00",
        "agency": A1, "account": bank_sim.ACCOUNT}])
