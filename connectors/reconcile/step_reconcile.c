@@ -102,6 +102,28 @@ static struct hub_metric_counter restores_total = {
 static struct hub_metric_counter replayed_total = {
     "lienthong_recon_replayed_total", "committed input records fed again to rebuild matching state", 0, 0, NULL};
 
+/* Items waiting for their match, over every reconcile step of the process (a gauge: one that
+ * only grows says a feed has stopped). */
+static atomic_llong pending_now;
+
+static char *render_pending(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return NULL;
+  fprintf(f,
+          "# HELP lienthong_recon_pending Payments and bank lines waiting for their match (reconcile).\n"
+          "# TYPE lienthong_recon_pending gauge\nlienthong_recon_pending %lld\n",
+          (long long)atomic_load(&pending_now));
+  if (fclose(f) != 0) {
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
+static struct hub_metric_family pending_family = {render_pending};
+
 struct part {
   struct recon *m;
   int64_t last; /* offset of the last record processed; -1 none */
@@ -113,6 +135,7 @@ struct state {
   const char *route;
   struct part *parts;
   size_t n_parts;
+  long long pending_shown; /* this step's share of pending_now */
   /* while processing one record */
   struct hub_step_outcome *out;
   hub_err_t err;
@@ -410,6 +433,11 @@ static enum hub_step_result rc_process(void *p, struct hub_msg *msg, struct hub_
     return hub_step_fail(out, HUB_STEP_REJECT, HUB_ERR_INVALID_ARG, "cannot reconcile: %s", why);
   }
   pt->last = msg->offset;
+  long long pending = 0;
+  for (size_t i = 0; i < s->n_parts; i++)
+    pending += s->parts[i].m ? (long long)recon_pending(s->parts[i].m) : 0;
+  atomic_fetch_add(&pending_now, pending - s->pending_shown);
+  s->pending_shown = pending;
   json_t *ev = json_pack("{s:s, s:s, s:I}", "received", what, "key", key, "pending", (json_int_t)recon_pending(pt->m));
   char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
   json_decref(ev);
@@ -432,6 +460,7 @@ static hub_err_t rc_create(const void *cfg, const struct hub_plugin_env *env, vo
     hub_metrics_register_counter(&outcome_total[i]);
   hub_metrics_register_counter(&restores_total);
   hub_metrics_register_counter(&replayed_total);
+  hub_metrics_register_family(&pending_family);
   *state = s;
   return HUB_OK;
 }
@@ -439,6 +468,7 @@ static hub_err_t rc_create(const void *cfg, const struct hub_plugin_env *env, vo
 static void rc_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
+  atomic_fetch_sub(&pending_now, s->pending_shown);
   for (size_t i = 0; i < s->n_parts; i++)
     recon_destroy(s->parts[i].m);
   free(s->parts);

@@ -281,5 +281,6 @@ c.ok(m.get("lienthong_recon_replayed_total", 0) >= len(pays), "... from the comm
 rebuilt = [ln for ln in open(hub.log_path, errors="replace") if "rebuilt from" in ln]
 log(f"{len(rebuilt)} rebuild(s); last: {rebuilt[-1].strip()[:300] if rebuilt else None}")
 c.ok("lienthong_bank_statement_refused_total" in m, "statement refusal counter")
+c.ok("lienthong_recon_pending" in m, "the waiting items gauge")
 hub.terminate()
 c.done()
