@@ -628,6 +628,10 @@ hub_err_t bank_reader_line(struct bank_reader *r, const char *line, size_t len, 
     return HUB_OK;
   }
   if (r->line == 1) {
+    if (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) { /* a UTF-8 byte order mark (spreadsheet exports) */
+      line += 3;
+      len -= 3;
+    }
     if ((rc = split(r, &l->header, "header", line, len, errbuf, errbuf_size)) != HUB_OK ||
         (rc = to_json(r, &l->header, "header", &r->header, errbuf, errbuf_size)) != HUB_OK)
       return rc;

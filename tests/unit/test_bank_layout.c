@@ -145,6 +145,11 @@ static void test_csv(void) {
   }
   CHECK_STR(json_string_value(json_object_get(sum, "covers_until")), "2026-12-05T23:59:59+07:00");
   json_decref(sum);
+  /* a byte order mark before the title row (a spreadsheet's export) is not part of the title */
+  snprintf(text, sizeof text, "\xEF\xBB\xBF%s2026-12-05,9988,B1,100000,2026-12-05 09:00:00,x\r\nTOTAL,1,100000\r\n",
+           title);
+  CHECK(parse(l, "bom.csv", text, &g, &sum, errbuf, sizeof errbuf) == HUB_OK && g.n == 1);
+  json_decref(sum);
   snprintf(text, sizeof text, "%s2026-12-05,9988,B1,100000,2026-12-05 09:00:00,x\r\nTOTAL,1,100001\r\n", title);
   CHECK(parse(l, "t.csv", text, &g, &sum, errbuf, sizeof errbuf) == HUB_ERR_INVALID_ARG);
   CHECK_CONTAINS(errbuf, "t.csv:3: the footer's total says 100001; the amount of the details add up to 100000");
