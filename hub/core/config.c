@@ -58,6 +58,18 @@ static const struct hub_cfg_entry batch_entries[] = {
 };
 static const struct hub_cfg_map batch_map = {"route batch", batch_entries};
 
+#define XCFG(f) offsetof(struct hub_route_xml, f)
+static const struct hub_cfg_entry xml_entries[] = {
+    {"max_size", HUB_CFG_SIZE, XCFG(max_size), "16MiB", 0,
+     "largest XML document its steps parse (verify-xml, validate, map, sign-xml); raise it for edXML packets with "
+     "big attachments, and the transport's record limit with it (docs/bigdoc.md)",
+     NULL, NULL, 1024, (int64_t)1 << 31},
+    {"max_depth", HUB_CFG_INT, XCFG(max_depth), "128", 0, "deepest element nesting its steps accept", NULL, NULL, 1,
+     10000},
+    {NULL},
+};
+static const struct hub_cfg_map xml_map = {"route xml", xml_entries};
+
 #define RCFG(f) offsetof(struct hub_route_cfg, f)
 static const struct hub_cfg_entry route_entries[] = {
     {"name", HUB_CFG_STR, RCFG(name), NULL, 1, "route name (consumer group lienthong.NAME)"},
@@ -66,6 +78,7 @@ static const struct hub_cfg_entry route_entries[] = {
     {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "list of steps run in order, each `- NAME: OPTIONS` (see steps)"},
     {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
     {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching", NULL, &batch_map},
+    {"xml", HUB_CFG_OBJECT, RCFG(xml), NULL, 0, "limits of the XML its steps parse", NULL, &xml_map},
     {NULL},
 };
 const struct hub_cfg_map hub_route_cfg_map = {"route", route_entries};
@@ -90,6 +103,7 @@ static const struct hub_cfg_entry sink_entries[] = {
     {"steps", HUB_CFG_NODE, RCFG(steps), NULL, 0, "steps run on each record before it is delivered"},
     {"errors", HUB_CFG_OBJECT, RCFG(errors), NULL, 0, "retry and dead-letter policy", NULL, &errors_map},
     {"batch", HUB_CFG_OBJECT, RCFG(batch), NULL, 0, "transaction batching (offsets and results)", NULL, &batch_map},
+    {"xml", HUB_CFG_OBJECT, RCFG(xml), NULL, 0, "limits of the XML its steps and the sink parse", NULL, &xml_map},
     {NULL},
 };
 const struct hub_cfg_map hub_sink_cfg_map = {"sink connector", sink_entries, any_key};

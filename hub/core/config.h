@@ -24,6 +24,12 @@ struct hub_route_batch {
   int64_t max_wait_ms;
 };
 
+/* `xml:` of a route or sink connector: limits for every XML parse its steps run. */
+struct hub_route_xml {
+  int64_t max_size;  /* bytes; a 50 MB edXML packet needs it raised (docs/bigdoc.md) */
+  int64_t max_depth;
+};
+
 struct hub_route_cfg {
   char *name;
   char *from;
@@ -31,6 +37,7 @@ struct hub_route_cfg {
   const struct hub_node *steps; /* a list, or NULL */
   struct hub_route_errors errors;
   struct hub_route_batch batch;
+  struct hub_route_xml xml;
   const struct hub_node *node;
   /* A sink connector runs as a route whose last step is the sink's deliver. */
   char *type;                         /* the sink plugin's name (`type:`) */

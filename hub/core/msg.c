@@ -44,6 +44,28 @@ fail:
   return NULL;
 }
 
+struct hub_msg *hub_msg_dup_borrow(const struct hub_msg *src) {
+  struct hub_msg *m = hub_msg_new(NULL, 0, NULL, 0);
+  if (!m) return NULL;
+  m->partition = src->partition;
+  m->offset = src->offset;
+  m->timestamp_ms = src->timestamp_ms;
+  if ((src->key && hub_msg_set_key(m, src->key, src->key_len) != HUB_OK) ||
+      (src->topic && hub_msg_set_topic(m, src->topic) != HUB_OK))
+    goto fail;
+  for (size_t i = 0; i < src->n_headers; i++)
+    if (hub_msg_header_add(m, src->headers[i].name, src->headers[i].value, src->headers[i].value_len) != HUB_OK)
+      goto fail;
+  free(m->value);
+  m->value = src->value;
+  m->value_len = src->value_len;
+  m->value_borrowed = 1;
+  return m;
+fail:
+  hub_msg_destroy(m);
+  return NULL;
+}
+
 void hub_msg_destroy(struct hub_msg *m) {
   if (!m) return;
   for (size_t i = 0; i < m->n_headers; i++) {
@@ -52,7 +74,7 @@ void hub_msg_destroy(struct hub_msg *m) {
   }
   free(m->headers);
   free(m->key);
-  free(m->value);
+  if (!m->value_borrowed) free(m->value);
   free(m->topic);
   free(m);
 }
@@ -60,9 +82,10 @@ void hub_msg_destroy(struct hub_msg *m) {
 hub_err_t hub_msg_set_value_take(struct hub_msg *m, unsigned char *value, size_t len) {
   if (!value) return HUB_ERR_INVALID_ARG;
   value[len] = '\0';
-  free(m->value);
+  if (!m->value_borrowed) free(m->value);
   m->value = value;
   m->value_len = len;
+  m->value_borrowed = 0;
   return HUB_OK;
 }
 

@@ -27,12 +27,18 @@ struct hub_msg {
   int64_t offset;
   int64_t timestamp_ms;
   int attempt; /* 1 on the first try of a route's steps, 2 on the first retry, ... */
+  int value_borrowed; /* value belongs to another message (hub_msg_dup_borrow): never freed here */
 };
 
 /* Copies key and value (either may be NULL with length 0). */
 struct hub_msg *hub_msg_new(const void *key, size_t key_len, const void *value, size_t value_len);
 /* Deep copy. */
 struct hub_msg *hub_msg_dup(const struct hub_msg *m);
+/* A copy whose value is m's own buffer, borrowed until a step replaces it (hub_msg_set_value*):
+ * the engine's working copy of a record, so that a 50 MB packet is not held twice while steps
+ * only read it. m must outlive the copy and not change its value meanwhile; nobody writes into
+ * a value's bytes (steps replace values, they never edit them in place). */
+struct hub_msg *hub_msg_dup_borrow(const struct hub_msg *m);
 void hub_msg_destroy(struct hub_msg *m);
 
 /* Replaces the value with a malloc'd buffer of len bytes that the message takes over (it must

@@ -17,13 +17,25 @@ struct hub_xml_limits {
 
 #define HUB_XML_DEFAULT_MAX_BYTES (16u * 1024u * 1024u)
 #define HUB_XML_DEFAULT_MAX_DEPTH 128
+/* The largest limit a route may set: libxml2 takes an int length. */
+#define HUB_XML_MAX_MAX_BYTES ((size_t)0x7fffffff)
 
 /* Parses `len` bytes. On success *doc is an owned xmlDoc (xmlFreeDoc). On failure returns
  * HUB_ERR_XML (malformed: "line L, column C: message"), HUB_ERR_XML_HOSTILE (DOCTYPE or entity
  * declarations) or HUB_ERR_TOO_LARGE (size or depth), with the reason in errbuf. `limits` may
- * be NULL for the defaults. `name` (may be NULL) prefixes the message, e.g. a file name. */
+ * be NULL; a zero field takes this thread's limit (hub_xml_set_thread_limits: a route's
+ * `xml:` options), else the default. `name` (may be NULL) prefixes the message, e.g. a file
+ * name. The input is read in place (libxml2's ReadMemory would copy it first), and a text node
+ * may be as large as the document (a base64 attachment), so peak memory is the input plus the
+ * tree. */
 hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits *limits, const char *name,
                         xmlDocPtr *doc, char *errbuf, size_t errbuf_size);
+
+/* Sets the limits this thread's parses use where their caller gives none (fields 0 keep the
+ * default); returns the previous ones so that the caller can restore them. The engine sets a
+ * route's `xml: {max_size, max_depth}` around its steps, so every step that parses (verify-xml,
+ * validate, map) follows the route's setting. */
+struct hub_xml_limits hub_xml_set_thread_limits(const struct hub_xml_limits *limits);
 
 /* Routes libxml2's generic and structured error callbacks into the hub logger for this
  * thread (call once per thread that uses libxml2 outside hub_xml_parse). */

@@ -16,6 +16,7 @@
 #include "hub/core/msg.h"
 #include "hub/core/plugin.h"
 #include "hub/core/step.h"
+#include "hub/transport/transport.h" /* hub_scan_cb */
 
 /* The engine's side of one source: its topic, transport and cursor. */
 struct hub_source_ctx;
@@ -56,6 +57,15 @@ hub_err_t hub_source_emit(struct hub_source_ctx *c, struct hub_msg *const *m, si
 /* The cursor this source committed last (malloc'd, *len bytes; NULL when it never did). */
 hub_err_t hub_source_cursor_get(struct hub_source_ctx *c, void **cursor, size_t *len, char *errbuf,
                                 size_t errbuf_size);
+/* A record with its `topic` set (hub_msg_set_topic) goes to that topic instead of the source's,
+ * in the same transaction: a source that sorts what it receives (accepted, refused) writes
+ * both kinds atomically with its cursor. Create such a topic first (hub_source_ensure_topic). */
+hub_err_t hub_source_ensure_topic(struct hub_source_ctx *c, const char *topic, char *errbuf, size_t errbuf_size);
+/* Reads every committed record of `topic` from its start to its current end (a topic that does
+ * not exist yet has none), e.g. to rebuild what a source already accepted after a restart.
+ * Call from start, before accepting callers. */
+hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
+                          size_t errbuf_size);
 /* The connector's name and topic (borrowed). */
 const char *hub_source_name(const struct hub_source_ctx *c);
 const char *hub_source_topic(const struct hub_source_ctx *c);

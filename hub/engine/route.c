@@ -11,6 +11,7 @@
 #include "hub/core/backoff.h"
 #include "hub/core/log.h"
 #include "hub/core/stop.h"
+#include "hub/core/xml.h"
 #include "hub/engine/connector.h"
 
 struct hub_route {
@@ -202,10 +203,14 @@ static enum hub_step_result deliver(struct hub_route *r, const struct hub_msg *w
 static enum outcome process_one(struct hub_route *r, struct hub_msg *m, int64_t *retry_after_ms) {
   struct hub_step_outcome out = {0};
   char stage[128] = "";
-  struct hub_msg *work = hub_msg_dup(m), *result = NULL;
+  /* the working copy borrows m's value until a step replaces it: a big record is not held twice */
+  struct hub_msg *work = hub_msg_dup_borrow(m), *result = NULL;
   enum outcome res = DONE;
   enum hub_step_result sr;
   hub_err_t rc = HUB_OK;
+  /* the route's `xml:` limits for every parse of its steps and sink (hub/core/xml.h) */
+  struct hub_xml_limits xl = {(size_t)r->cfg->xml.max_size, (int)r->cfg->xml.max_depth};
+  struct hub_xml_limits xl_prev = hub_xml_set_thread_limits(&xl);
   if (work && r->sink && !hub_msg_header_get(work, HUB_H_ID)) {
     /* The sink's idempotency key must be the same every time this record is delivered. */
     char id[37];
@@ -286,6 +291,7 @@ static enum outcome process_one(struct hub_route *r, struct hub_msg *m, int64_t 
   }
   r->tops->mark_done(r->t, m);
 out:
+  hub_xml_set_thread_limits(&xl_prev);
   hub_step_outcome_clear(&out);
   hub_msg_destroy(work);
   hub_msg_destroy(result);

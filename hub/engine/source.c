@@ -79,9 +79,10 @@ static void unlead(struct hub_source_ctx *c) {
   pthread_cond_broadcast(&c->cv);
 }
 
-/* The record as it goes to the topic: lt.id and lt.source when the source gave none. */
+/* The record as it goes to the topic: lt.id and lt.source when the source gave none. The copy
+ * borrows the value (produce copies it anyway): a big record is not held once more. */
 static hub_err_t produce_record(struct hub_source_ctx *c, const struct hub_msg *m) {
-  struct hub_msg *w = hub_msg_dup(m);
+  struct hub_msg *w = hub_msg_dup_borrow(m);
   hub_err_t rc = w ? HUB_OK : HUB_ERR_NOMEM;
   if (rc == HUB_OK && !hub_msg_header_get(w, HUB_H_ID)) {
     char id[37];
@@ -89,7 +90,7 @@ static hub_err_t produce_record(struct hub_source_ctx *c, const struct hub_msg *
     rc = hub_msg_header_set_str(w, HUB_H_ID, id);
   }
   if (rc == HUB_OK && !hub_msg_header_get(w, HUB_H_SOURCE)) rc = hub_msg_header_set_str(w, HUB_H_SOURCE, c->cfg->name);
-  if (rc == HUB_OK) rc = c->tops->produce(c->t, c->cfg->topic, w);
+  if (rc == HUB_OK) rc = c->tops->produce(c->t, m->topic && *m->topic ? m->topic : c->cfg->topic, w);
   hub_msg_destroy(w);
   return rc;
 }
@@ -221,6 +222,52 @@ hub_err_t hub_source_cursor_get(struct hub_source_ctx *c, void **cursor, size_t 
     free(s.value);
   }
   return rc;
+}
+
+/* Runs fn with the transport to itself (as cursor_get does), so it never meets a commit. */
+static hub_err_t with_transport(struct hub_source_ctx *c, hub_err_t (*fn)(struct hub_source_ctx *c, void *arg),
+                                void *arg) {
+  pthread_mutex_lock(&c->mu);
+  if (!lead(c)) {
+    pthread_mutex_unlock(&c->mu);
+    return HUB_ERR_STOPPED;
+  }
+  pthread_mutex_unlock(&c->mu);
+  hub_err_t rc = c->t ? fn(c, arg) : HUB_ERR_TRANSPORT;
+  pthread_mutex_lock(&c->mu);
+  unlead(c);
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+struct scan_args {
+  const char *topic;
+  hub_scan_cb cb;
+  void *ctx;
+  char *errbuf;
+  size_t errbuf_size;
+};
+
+static hub_err_t do_scan(struct hub_source_ctx *c, void *arg) {
+  struct scan_args *a = arg;
+  hub_err_t rc = c->tops->scan(c->t, a->topic, a->cb, a->ctx, a->errbuf, a->errbuf_size);
+  return rc == HUB_ERR_NOT_FOUND ? HUB_OK : rc; /* a topic nobody wrote yet has no records */
+}
+
+hub_err_t hub_source_scan(struct hub_source_ctx *c, const char *topic, hub_scan_cb cb, void *ctx, char *errbuf,
+                          size_t errbuf_size) {
+  struct scan_args a = {topic, cb, ctx, errbuf, errbuf_size};
+  return with_transport(c, do_scan, &a);
+}
+
+static hub_err_t do_ensure(struct hub_source_ctx *c, void *arg) {
+  struct scan_args *a = arg;
+  return c->tops->ensure_topics(c->t, &a->topic, 1, a->errbuf, a->errbuf_size);
+}
+
+hub_err_t hub_source_ensure_topic(struct hub_source_ctx *c, const char *topic, char *errbuf, size_t errbuf_size) {
+  struct scan_args a = {topic, NULL, NULL, errbuf, errbuf_size};
+  return with_transport(c, do_ensure, &a);
 }
 
 hub_err_t hub_source_runner_create(const struct hub_config *cfg, const struct hub_source_cfg *scfg,

@@ -237,6 +237,10 @@ hub_err_t hub_http_submit(const struct hub_http_request *req, struct hub_http_ca
   int64_t t = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
   bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L) != CURLE_OK;
+  if (req->fresh_connection) { /* a connection of its own, closed after the call */
+    bad |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
+  }
   if (req->follow_redirects) {
     bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK;

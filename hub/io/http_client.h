@@ -30,6 +30,9 @@ struct hub_http_request {
   int follow_redirects; /* 0: a 3xx is the answer */
   const char *basic_user, *basic_password; /* HTTP basic authentication; NULL: none */
   size_t max_body;      /* a longer response body is an error; 0: 16 MiB */
+  int fresh_connection; /* 1: a new connection for this call, closed after it (never reused), so
+                           that a stray extra answer from a faulty peer cannot be read as the
+                           answer to a later call */
 };
 
 struct hub_http_response {

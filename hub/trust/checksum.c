@@ -32,6 +32,19 @@ static const char *const preset_get_bill[] = {"LoaiBanTin", "PhienBan", "MaDoiTa
 static const char *const preset_confirm[] = {"LoaiBanTin", "MaLoi",      "MaDoiTac",   "MaThamChieu", "SoTien",
                                              "MaTienTe",   "MaGiaoDich", "MaNganHang", "ThoiGianGD",  "ThongTinGiaoDich"};
 
+/* The fields are joined with '|' and nothing marks where one ends, so a '|' inside a field would
+ * move bytes between fields under the same MaXacThuc (SoTien "1000|X" with MaThamChieu "Y" hashes
+ * like "1000" with "X|Y"): such a field is refused, never hashed. */
+static hub_err_t refuse_separator(const char *value, const char *field, size_t index, char *errbuf,
+                                  size_t errbuf_size) {
+  if (!strchr(value, '|')) return HUB_OK;
+  if (field)
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG,
+                    "field %s contains '|', the MaXacThuc separator: the checksum would be ambiguous", field);
+  return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG,
+                  "field %zu contains '|', the MaXacThuc separator: the checksum would be ambiguous", index + 1);
+}
+
 int hub_paygov_alg_parse(const char *name) {
   if (!name) return -1;
   if (strcmp(name, "sha256") == 0) return HUB_PAYGOV_SHA256;
@@ -64,8 +77,11 @@ hub_err_t hub_paygov_mac(enum hub_paygov_alg alg, const char *const *values, siz
   if (!key || !key_len) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "MaXacThuc needs a non-empty key");
   if (alg != HUB_PAYGOV_SHA256 && alg != HUB_PAYGOV_HMAC_SHA256)
     return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "unknown MaXacThuc algorithm %d", (int)alg);
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     if (!values[i]) return hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %zu has no value", i + 1);
+    hub_err_t e = refuse_separator(values[i], NULL, i, errbuf, errbuf_size);
+    if (e) return e;
+  }
   /* streamed, so no joined copy of the fields is made */
   EVP_MD_CTX *md_ctx = NULL;
   EVP_MAC *mac = NULL;
@@ -131,6 +147,7 @@ hub_err_t hub_paygov_mac_json(enum hub_paygov_alg alg, const json_t *obj, const 
       err = hub_errf(errbuf, errbuf_size, HUB_ERR_INVALID_ARG, "field %s contains a NUL character", fields[i]);
       goto out;
     }
+    if ((err = refuse_separator(vals[i], fields[i], i, errbuf, errbuf_size)) != HUB_OK) goto out;
   }
   err = hub_paygov_mac(alg, vals, n, key, key_len, out, errbuf, errbuf_size);
 out:

@@ -37,7 +37,9 @@ int hub_paygov_alg_parse(const char *name);
  * Returns HUB_ERR_NOT_FOUND for another name. The arrays are static. */
 hub_err_t hub_paygov_preset(const char *name, const char *const **fields, size_t *n);
 
-/* MaXacThuc over n field values (none may be NULL) and the key; out gets 64 hex characters
+/* MaXacThuc over n field values (none may be NULL, none may contain the separator '|': nothing
+ * marks where a field ends, so such a field would make the checksum ambiguous and is refused
+ * with HUB_ERR_INVALID_ARG naming it) and the key; out gets 64 hex characters
  * and a NUL. */
 hub_err_t hub_paygov_mac(enum hub_paygov_alg alg, const char *const *values, size_t n, const void *key,
                          size_t key_len, char out[65], char *errbuf, size_t errbuf_size);

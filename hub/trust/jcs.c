@@ -317,3 +317,121 @@ hub_err_t hub_jcs_canonicalize_new(const void *json, size_t len, char **out, siz
   json_decref(v);
   return err;
 }
+
+/* A decimal number as sign, significant digits (no leading or trailing zeros) and the power of
+ * ten of the last digit, so two spellings of one value compare equal (1.50 == 15e-1). */
+struct decimal {
+  int neg;
+  char digits[800];
+  size_t n;
+  long long scale;
+  int overflow; /* more significant digits than fit: never equal to a canonical number */
+};
+
+static void decimal_parse(const char *t, size_t len, struct decimal *d) {
+  size_t i = 0, ndig = 0, point = (size_t)-1;
+  long long exp = 0, unstored = 0; /* zeros past the buffer: trailing, or else overflow */
+  memset(d, 0, sizeof *d);
+  if (i < len && t[i] == '-') d->neg = 1, i++;
+  for (; i < len && (t[i] == '.' || (t[i] >= '0' && t[i] <= '9')); i++) {
+    if (t[i] == '.') {
+      point = ndig;
+      continue;
+    }
+    ndig++;
+    if (d->n == 0 && t[i] == '0') continue; /* leading zeros do not change digits x 10^scale */
+    if (d->n < sizeof d->digits && !unstored) d->digits[d->n++] = t[i];
+    else if (t[i] == '0') unstored++;
+    else d->overflow = 1;
+  }
+  if (i < len && (t[i] == 'e' || t[i] == 'E')) {
+    int eneg = 0;
+    i++;
+    if (i < len && (t[i] == '+' || t[i] == '-')) eneg = t[i++] == '-';
+    for (; i < len && t[i] >= '0' && t[i] <= '9'; i++)
+      if (exp < 1000000000LL) exp = exp * 10 + (t[i] - '0');
+    if (eneg) exp = -exp;
+  }
+  long long after = point == (size_t)-1 ? 0 : (long long)(ndig - point);
+  d->scale = exp - after + unstored;
+  while (d->n && d->digits[d->n - 1] == '0') d->n--, d->scale++;
+  if (d->n == 0) d->neg = 0, d->scale = 0; /* zero, -0 included */
+}
+
+static int decimal_equal(const struct decimal *a, const struct decimal *b) {
+  return !a->overflow && !b->overflow && a->neg == b->neg && a->n == b->n && a->scale == b->scale &&
+         memcmp(a->digits, b->digits, a->n) == 0;
+}
+
+/* An integer literal beyond 2^53 (9007199254740992) is read as int64 or bignum by other
+ * languages, so its value depends on the reader: refused in signed payloads even when exact. */
+static int decimal_big_integer(const struct decimal *d) {
+  if (d->n == 0 || d->scale < 0) return 0;
+  if ((long long)d->n + d->scale > 16) return 1;
+  unsigned long long v = 0;
+  for (size_t i = 0; i < d->n; i++) v = v * 10 + (unsigned long long)(d->digits[i] - '0');
+  for (long long s = 0; s < d->scale; s++) v *= 10;
+  return v > 9007199254740992ULL;
+}
+
+hub_err_t hub_jcs_check_exact(const void *json, size_t len, char *errbuf, size_t errbuf_size) {
+  const char *t = json;
+  int line = 1, col = 1, in_str = 0;
+  for (size_t i = 0; i < len; i++, col++) {
+    char c = t[i];
+    if (c == '\n') {
+      line++;
+      col = 0;
+      continue;
+    }
+    if (in_str) {
+      if (c == '\\') i++, col++;
+      else if (c == '"') in_str = 0;
+      continue;
+    }
+    if (c == '"') {
+      in_str = 1;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) continue;
+    size_t start = i;
+    while (i < len && strchr("-+.eE0123456789", t[i]) && t[i]) i++;
+    size_t tl = i - start;
+    char tok[64];
+    snprintf(tok, sizeof tok, "%.*s%s", (int)(tl < 40 ? tl : 40), t + start, tl < 40 ? "" : "...");
+    char *copy = strndup(t + start, tl);
+    if (!copy) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+    double v = strtod(copy, NULL);
+    free(copy);
+    char canon[40];
+    struct decimal a, b;
+    decimal_parse(t + start, tl, &a);
+    int cl = hub_jcs_number(v, canon, sizeof canon);
+    if (cl < 0) cl = 0;
+    decimal_parse(canon, (size_t)cl, &b);
+    if (!decimal_equal(&a, &b))
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_JSON,
+                      "line %d column %d: number %s does not survive the IEEE-754 round trip (it reads as %s): "
+                      "refused in a signed payload; send it as a string",
+                      line, col, tok, cl ? canon : "?");
+    if (!memchr(t + start, '.', tl) && !memchr(t + start, 'e', tl) && !memchr(t + start, 'E', tl) && decimal_big_integer(&a))
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_JSON,
+                      "line %d column %d: integer %s is beyond 2^53: refused in a signed payload; send it as a string",
+                      line, col, tok);
+    col += (int)tl - 1;
+    i--;
+  }
+  return HUB_OK;
+}
+
+hub_err_t hub_jcs_canonicalize_exact_new(const void *json, size_t len, char **out, size_t *out_len, char *errbuf,
+                                         size_t errbuf_size) {
+  hub_err_t err = hub_jcs_canonicalize_new(json, len, out, out_len, errbuf, errbuf_size);
+  if (err) return err;
+  if ((err = hub_jcs_check_exact(json, len, errbuf, errbuf_size))) {
+    free(*out);
+    *out = NULL;
+    if (out_len) *out_len = 0;
+  }
+  return err;
+}

@@ -538,7 +538,7 @@ hub_err_t hub_jws_signer_sign(const struct hub_jws_signer *s, const void *payloa
   if (detached) {
     size_t canon_len;
     char inner[300];
-    if ((err = hub_jcs_canonicalize_new(payload, len, &canon, &canon_len, inner, sizeof inner)))
+    if ((err = hub_jcs_canonicalize_exact_new(payload, len, &canon, &canon_len, inner, sizeof inner)))
       return hub_errf(errbuf, errbuf_size, err, "detached payload is not JSON: %s", inner);
     p64 = b64_encode((const unsigned char *)canon, canon_len, 1);
   } else {
@@ -744,7 +744,7 @@ hub_err_t hub_jws_verify(const char *jws, size_t len, const struct hub_jws_verif
     }
     size_t canon_len;
     char inner[300];
-    if ((err = hub_jcs_canonicalize_new(o->detached_payload, o->detached_len, &canon, &canon_len, inner, sizeof inner))) {
+    if ((err = hub_jcs_canonicalize_exact_new(o->detached_payload, o->detached_len, &canon, &canon_len, inner, sizeof inner))) {
       hub_errf(errbuf, errbuf_size, err, "detached payload is not canonicalisable JSON: %s", inner);
       goto out;
     }

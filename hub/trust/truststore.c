@@ -15,7 +15,46 @@ struct hub_truststore {
   X509_STORE *store;
   int have_crls;
   int64_t skew_s;
+  struct hub_cert_policy policy; /* eku unused here: see ekus */
+  ASN1_OBJECT **ekus;
+  size_t n_ekus;
 };
+
+void hub_cert_policy_default(struct hub_cert_policy *p) {
+  memset(p, 0, sizeof *p);
+  p->min_rsa_bits = 2048;
+  p->min_ec_bits = 256;
+  p->require_key_usage = 1;
+}
+
+static void free_ekus(struct hub_truststore *ts) {
+  for (size_t i = 0; i < ts->n_ekus; i++) ASN1_OBJECT_free(ts->ekus[i]);
+  free(ts->ekus);
+  ts->ekus = NULL;
+  ts->n_ekus = 0;
+}
+
+hub_err_t hub_truststore_set_policy(struct hub_truststore *ts, const struct hub_cert_policy *p, char *errbuf,
+                                    size_t errbuf_size) {
+  ASN1_OBJECT **ekus = p->n_eku ? calloc(p->n_eku, sizeof *ekus) : NULL;
+  if (p->n_eku && !ekus) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < p->n_eku; i++) {
+    if (!(ekus[i] = OBJ_txt2obj(p->eku[i], 0))) {
+      ERR_clear_error();
+      for (size_t j = 0; j < i; j++) ASN1_OBJECT_free(ekus[j]);
+      free(ekus);
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_CONFIG,
+                      "extended key usage '%s' is neither a known name (emailProtection, codeSigning, ...) nor an OID",
+                      p->eku[i]);
+    }
+  }
+  free_ekus(ts);
+  ts->policy = *p;
+  ts->policy.eku = NULL;
+  ts->ekus = ekus;
+  ts->n_ekus = p->n_eku;
+  return HUB_OK;
+}
 
 STACK_OF(X509) *hub_x509_load_pem_file(const char *path, char *errbuf, size_t errbuf_size) {
   FILE *f = fopen(path, "rb");
@@ -71,6 +110,7 @@ hub_err_t hub_truststore_new(const char *const *ca_files, size_t n_ca, const cha
     goto out;
   }
   ts->skew_s = skew_s < 0 ? HUB_TRUST_DEFAULT_SKEW_S : skew_s;
+  hub_cert_policy_default(&ts->policy);
   for (size_t i = 0; i < n_ca; i++) {
     STACK_OF(X509) *sk = hub_x509_load_pem_file(ca_files[i], errbuf, errbuf_size);
     if (!sk) goto out;
@@ -91,6 +131,7 @@ out:
 
 void hub_truststore_destroy(struct hub_truststore *ts) {
   if (!ts) return;
+  free_ekus(ts);
   X509_STORE_free(ts->store);
   free(ts);
 }
@@ -113,6 +154,56 @@ void hub_x509_signer_string(X509 *cert, char *out, size_t out_size) {
   X509_digest(cert, EVP_sha256(), md, &mdlen);
   for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
   snprintf(out, out_size, "%s; sha256=%s", subj, hex);
+}
+
+static hub_err_t check_policy(const struct hub_truststore *ts, X509 *leaf, char *errbuf, size_t errbuf_size) {
+  const struct hub_cert_policy *p = &ts->policy;
+  char subj[400];
+  subject_of(leaf, subj, sizeof subj);
+  uint32_t xflags = X509_get_extension_flags(leaf);
+  if (xflags & EXFLAG_KUSAGE) {
+    if (!(X509_get_key_usage(leaf) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)))
+      return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_UNTRUSTED,
+                      "certificate '%s' key usage does not allow signing (needs digitalSignature or nonRepudiation)", subj);
+  } else if (p->require_key_usage) {
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+                    "certificate '%s' has no keyUsage extension; the certificate policy requires digitalSignature or "
+                    "nonRepudiation", subj);
+  }
+  if ((xflags & EXFLAG_CA) && !p->allow_ca_signer)
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+                    "certificate '%s' is a CA certificate (basicConstraints CA:TRUE); the certificate policy does not "
+                    "let a CA sign documents", subj);
+  EVP_PKEY *pk = X509_get0_pubkey(leaf);
+  int bits = pk ? EVP_PKEY_get_bits(pk) : 0;
+  if (pk && EVP_PKEY_is_a(pk, "RSA") && bits < p->min_rsa_bits)
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+                    "certificate '%s' has a %d-bit RSA key; the certificate policy needs at least %lld bits", subj, bits,
+                    (long long)p->min_rsa_bits);
+  if (pk && EVP_PKEY_is_a(pk, "EC") && bits < p->min_ec_bits)
+    return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+                    "certificate '%s' has a %d-bit EC key; the certificate policy needs at least %lld bits", subj, bits,
+                    (long long)p->min_ec_bits);
+  if (!ts->n_ekus) return HUB_OK;
+  EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(leaf, NID_ext_key_usage, NULL, NULL);
+  int found = 0;
+  for (int i = 0; eku && !found && i < sk_ASN1_OBJECT_num(eku); i++)
+    for (size_t j = 0; !found && j < ts->n_ekus; j++) found = OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), ts->ekus[j]) == 0;
+  EXTENDED_KEY_USAGE_free(eku);
+  ERR_clear_error();
+  if (found) return HUB_OK;
+  char allowed[300] = "";
+  for (size_t j = 0; j < ts->n_ekus; j++) {
+    char name[80];
+    int nid = OBJ_obj2nid(ts->ekus[j]);
+    if (nid != NID_undef) snprintf(name, sizeof name, "%s", OBJ_nid2sn(nid));
+    else OBJ_obj2txt(name, sizeof name, ts->ekus[j], 1);
+    snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", j ? ", " : "", name);
+  }
+  return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_POLICY,
+                  "certificate '%s' %s; the certificate policy allows only: %s", subj,
+                  (xflags & EXFLAG_XKUSAGE) ? "names none of the allowed extended key usages" : "has no extendedKeyUsage",
+                  allowed);
 }
 
 /* One chain check at time t; returns the X509_V_ code and the failing certificate. */
@@ -139,14 +230,9 @@ hub_err_t hub_truststore_check(const struct hub_truststore *ts, X509 *leaf, STAC
   char subj[400];
   X509 *bad = NULL;
   hub_err_t rc = HUB_OK;
-  /* Key usage first: a certificate that may not sign is refused whatever its chain. */
-  uint32_t xflags = X509_get_extension_flags(leaf);
-  if ((xflags & EXFLAG_KUSAGE) && !(X509_get_key_usage(leaf) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION))) {
-    subject_of(leaf, subj, sizeof subj);
-    snprintf(errbuf, errbuf_size, "certificate '%s' key usage does not allow signing (needs digitalSignature or "
-             "nonRepudiation)", subj);
-    return HUB_ERR_SIG_UNTRUSTED;
-  }
+  /* The policy first: a certificate that may not sign is refused whatever its chain, and this
+   * costs no signature check. */
+  if ((rc = check_policy(ts, leaf, errbuf, errbuf_size))) return rc;
   int err = verify_at(ts, leaf, untrusted, now, &bad);
   /* Clock skew: a certificate just expired or not quite valid yet is retried at the edge. */
   if (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID) {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <libxml/c14n.h>
+#include <libxml/hash.h>
 #include <libxml/parser.h>
 #include <libxml/valid.h>
 #include <openssl/ecdsa.h>
@@ -197,32 +198,43 @@ static void collect_ds(xmlNodePtr n, const char *local, xmlNodePtr *found, size_
   }
 }
 
-/* Registers every Id/ID/id attribute as an XML ID so "#x" references resolve, refusing a
- * value used twice: duplicate Ids are the classic way to make the verifier and the reader look
- * at different elements. */
-static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+/* Registers every Id/ID/id attribute without a namespace as an XML ID so "#x" references resolve
+ * (libxml2 registers xml:id itself), refusing a value used twice by any attribute named Id, ID or
+ * id in any namespace (xml:id, wsu:Id, ...): duplicate Ids are the classic way to make the verifier
+ * and the reader look at different elements, and libxml2 binds only the first. `seen` maps each
+ * value to its first attribute. */
+static hub_err_t register_ids_in(xmlDocPtr doc, xmlNodePtr n, xmlHashTablePtr seen, char *errbuf,
+                                 size_t errbuf_size) {
   for (; n; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
     for (xmlAttrPtr a = n->properties; a; a = a->next) {
-      if (a->ns || (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") &&
-                    strcmp((const char *)a->name, "id")))
+      if (strcmp((const char *)a->name, "Id") && strcmp((const char *)a->name, "ID") && strcmp((const char *)a->name, "id"))
         continue;
       xmlChar *val = xmlNodeListGetString(doc, a->children, 1);
       if (!val) continue;
-      xmlAttrPtr prev = xmlGetID(doc, val);
-      if (prev && prev != a) {
+      xmlAttrPtr prev = xmlHashLookup(seen, val);
+      if (prev) {
         snprintf(errbuf, errbuf_size, "duplicate Id '%s' (line %d and line %d)", (const char *)val,
                  prev->parent ? prev->parent->line : 0, n->line);
         xmlFree(val);
         return HUB_ERR_SIG_POLICY;
       }
-      if (!prev) xmlAddID(NULL, doc, val, a);
+      xmlHashAddEntry(seen, val, a);
+      if (!a->ns && !xmlGetID(doc, val)) xmlAddID(NULL, doc, val, a);
       xmlFree(val);
     }
-    hub_err_t rc = register_ids(doc, n->children, errbuf, errbuf_size);
+    hub_err_t rc = register_ids_in(doc, n->children, seen, errbuf, errbuf_size);
     if (rc) return rc;
   }
   return HUB_OK;
+}
+
+static hub_err_t register_ids(xmlDocPtr doc, xmlNodePtr n, char *errbuf, size_t errbuf_size) {
+  xmlHashTablePtr seen = xmlHashCreate(16);
+  if (!seen) return hub_errf(errbuf, errbuf_size, HUB_ERR_NOMEM, "out of memory");
+  hub_err_t rc = register_ids_in(doc, n, seen, errbuf, errbuf_size);
+  xmlHashFree(seen, NULL);
+  return rc;
 }
 
 static char *attr(xmlNodePtr n, const char *name) {
@@ -442,6 +454,48 @@ fail:
   return HUB_ERR_NOMEM;
 }
 
+/* Text nodes longer than this are cut into nodes of at most this size before c14n. libxml2's
+ * c14n escapes each text node into a fresh buffer (xmlC11NNormalizeText) before writing it, so
+ * a 50 MB base64 attachment would cost another 50 MB; cut, it costs one piece. Adjacent text
+ * nodes canonicalise to the same bytes as one node, so digests do not change. */
+#define TEXT_PIECE (1u << 20)
+
+/* Cuts the pieces off the end, shrinking the node as it goes, so the text is never held twice.
+ * Linked by hand: xmlAddNextSibling would merge the text nodes again. */
+static hub_err_t split_text(xmlDocPtr doc, xmlNodePtr n) {
+  size_t len = xmlStrlen(n->content);
+  if (xmlDictOwns(doc->dict, n->content) || n->content == (xmlChar *)&n->properties) return HUB_OK;
+  while (len > TEXT_PIECE) {
+    size_t cut = (len - 1) / TEXT_PIECE * TEXT_PIECE;
+    xmlNodePtr t = xmlNewDocTextLen(doc, n->content + cut, (int)(len - cut));
+    if (!t) return HUB_ERR_NOMEM;
+    t->parent = n->parent;
+    t->prev = n;
+    t->next = n->next;
+    if (n->next)
+      n->next->prev = t;
+    else if (n->parent)
+      n->parent->last = t;
+    n->next = t;
+    n->content[cut] = '\0';
+    len = cut;
+    xmlChar *shrunk = realloc(n->content, len + 1); /* gives the cut pages back */
+    if (shrunk) n->content = shrunk;
+  }
+  return HUB_OK;
+}
+
+static hub_err_t split_big_text(xmlDocPtr doc, xmlNodePtr n) {
+  for (; n; n = n->next) {
+    if (n->type == XML_TEXT_NODE && n->content && xmlStrlen(n->content) > (int)TEXT_PIECE) {
+      if (split_text(doc, n) != HUB_OK) return HUB_ERR_NOMEM;
+    } else if (n->type == XML_ELEMENT_NODE && split_big_text(doc, n->children) != HUB_OK) {
+      return HUB_ERR_NOMEM;
+    }
+  }
+  return HUB_OK;
+}
+
 /* Parses a document to be signed: it must not carry a signature yet (the verifier wants one). */
 static hub_err_t parse_unsigned(const void *xml, size_t len, xmlDocPtr *doc, char *errbuf, size_t errbuf_size) {
   hub_err_t rc = hub_xml_parse(xml, len, NULL, NULL, doc, errbuf, errbuf_size);
@@ -452,6 +506,10 @@ static hub_err_t parse_unsigned(const void *xml, size_t len, xmlDocPtr *doc, cha
   if (n_sig) {
     snprintf(errbuf, errbuf_size, "the document already carries a signature (line %d)", found[0]->line);
     return HUB_ERR_SIG_POLICY;
+  }
+  if (split_big_text(*doc, (*doc)->children) != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "out of memory");
+    return HUB_ERR_NOMEM;
   }
   return HUB_OK;
 }
@@ -558,13 +616,15 @@ static int c14n_digest(xmlDocPtr doc, xmlNodePtr root, int mode, EVP_MD_CTX *md)
   return rc < 0 || sink.failed ? -1 : 0;
 }
 
-/* Writes the input bytes with the serialised signature inserted where it sits in the tree, so
- * the rest of the document keeps its exact bytes. The place is found as the end tag of the
- * previous sibling or of the parent; only when that tag's text occurs exactly once in the
- * input (it could also appear in a comment or CDATA) and the input is UTF-8. Otherwise returns
- * HUB_ERR_NOT_FOUND and the caller serialises the tree. */
-static hub_err_t splice(xmlDocPtr doc, xmlNodePtr sig, const void *xml, size_t len, unsigned char **out,
-                        size_t *out_len) {
+/* Where the serialised signature goes in the input bytes, so that the rest of the document
+ * keeps its exact bytes. The place is found as the end tag of the previous sibling or of the
+ * parent; only when that tag's text occurs exactly once in the input (it could also appear in a
+ * comment or CDATA) and the input is UTF-8. On success *at is the offset and *sigxml (owned)
+ * the signature element. Otherwise returns HUB_ERR_NOT_FOUND and the caller serialises the
+ * tree. Planning first lets the caller free the tree before the output is allocated: a 50 MB
+ * packet is then never held as input, tree and output at once. */
+static hub_err_t splice_plan(xmlDocPtr doc, xmlNodePtr sig, const void *xml, size_t len, size_t *at_out,
+                             xmlBufferPtr *sigxml) {
   const char *in = xml;
   char tag[300];
   xmlNodePtr prev = sig->prev;
@@ -586,24 +646,28 @@ static hub_err_t splice(xmlDocPtr doc, xmlNodePtr sig, const void *xml, size_t l
     hit = p;
   }
   if (!hit) return HUB_ERR_NOT_FOUND;
-  size_t at = (size_t)(hit - in) + (after ? tl : 0);
   xmlBufferPtr b = xmlBufferCreate();
   if (!b) return HUB_ERR_NOMEM;
   if (xmlNodeDump(b, doc, sig, 0, 0) < 0) {
     xmlBufferFree(b);
     return HUB_ERR_NOT_FOUND;
   }
-  size_t sl = (size_t)xmlBufferLength(b);
+  *at_out = (size_t)(hit - in) + (after ? tl : 0);
+  *sigxml = b;
+  return HUB_OK;
+}
+
+/* The input with the signature inserted at `at` (malloc'd, NUL-terminated). */
+static hub_err_t splice_write(const void *xml, size_t len, size_t at, xmlBufferPtr sigxml, unsigned char **out,
+                              size_t *out_len) {
+  const char *in = xml;
+  size_t sl = (size_t)xmlBufferLength(sigxml);
   unsigned char *o = malloc(len + sl + 1);
-  if (!o) {
-    xmlBufferFree(b);
-    return HUB_ERR_NOMEM;
-  }
+  if (!o) return HUB_ERR_NOMEM;
   memcpy(o, in, at);
-  memcpy(o + at, xmlBufferContent(b), sl);
+  memcpy(o + at, xmlBufferContent(sigxml), sl);
   memcpy(o + at + sl, in + at, len - at);
   o[len + sl] = '\0';
-  xmlBufferFree(b);
   *out = o;
   *out_len = len + sl;
   return HUB_OK;
@@ -687,11 +751,21 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
       goto out;
     }
   }
-  if ((rc = splice(doc, sigel, xml, len, out, out_len)) == HUB_ERR_NOMEM) {
+  size_t at = 0;
+  xmlBufferPtr sigxml = NULL;
+  if ((rc = splice_plan(doc, sigel, xml, len, &at, &sigxml)) == HUB_ERR_NOMEM) {
     snprintf(errbuf, errbuf_size, "out of memory");
     goto out;
   }
-  if (rc != HUB_OK && (rc = dump_doc(doc, out, out_len, errbuf, errbuf_size)) != HUB_OK) /* no unambiguous place */
+  if (rc == HUB_OK) {
+    xmlFreeDoc(doc); /* the tree is no longer needed: free it before the output exists */
+    doc = NULL;
+    rc = splice_write(xml, len, at, sigxml, out, out_len);
+    xmlBufferFree(sigxml);
+    if (rc != HUB_OK) snprintf(errbuf, errbuf_size, "out of memory");
+    goto out;
+  }
+  if ((rc = dump_doc(doc, out, out_len, errbuf, errbuf_size)) != HUB_OK) /* no unambiguous place */
     goto out;
   rc = HUB_OK;
   goto out;
@@ -803,6 +877,8 @@ hub_err_t hub_xmldsig_verifier_new(const struct hub_xmldsig_verify_opts *opts, s
       (rc = hub_truststore_new(opts->trust_ca, opts->n_trust_ca, opts->crl, opts->n_crl, opts->clock_skew_s, &v->ts,
                                errbuf, errbuf_size)) != HUB_OK)
     goto out;
+  if (v->ts && opts->cert_policy && (rc = hub_truststore_set_policy(v->ts, opts->cert_policy, errbuf, errbuf_size)))
+    goto out;
   if (opts->n_pinned) {
     if (!(v->pins = calloc(opts->n_pinned, sizeof *v->pins))) {
       rc = HUB_ERR_NOMEM;
@@ -860,6 +936,24 @@ static int in_tree(xmlNodePtr n, xmlNodePtr top) {
   return 0;
 }
 
+#define EXC_C14N_NS "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+/* Exclusive c14n's parameter (RFC 3741 / exc-c14n §3): an ec:InclusiveNamespaces with only a
+ * PrefixList, as the one child of a CanonicalizationMethod or Transform whose algorithm is
+ * exclusive c14n. It sits inside SignedInfo, so the signature covers it; xmlsec applies it. */
+static int inclusive_namespaces(xmlNodePtr n) {
+  xmlNodePtr p = n->parent;
+  if (!is_el(n, EXC_C14N_NS, "InclusiveNamespaces") || first_el(n->children) || !p ||
+      !(is_ds(p, "CanonicalizationMethod") || is_ds(p, "Transform")) || first_el(p->children) != n || next_el(n))
+    return 0;
+  for (xmlAttrPtr a = n->properties; a; a = a->next)
+    if (a->ns || strcmp((const char *)a->name, "PrefixList")) return 0;
+  xmlChar *alg = xmlGetProp(p, (const xmlChar *)"Algorithm");
+  int ok = alg && (!strcmp((const char *)alg, EXC_C14N_NS) || !strcmp((const char *)alg, EXC_C14N_NS "WithComments"));
+  xmlFree(alg);
+  return ok;
+}
+
 /* The first element under `n` (skipping `skip`) outside the XML-DSig namespaces, or NULL. */
 static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
   static const char *const ok[] = {DSIG_NS, "http://www.w3.org/2009/xmldsig11#",
@@ -868,6 +962,7 @@ static xmlNodePtr foreign_element(xmlNodePtr n, xmlNodePtr skip) {
     if (n->type != XML_ELEMENT_NODE || n == skip) continue;
     int known = 0;
     for (int i = 0; ok[i] && !known; i++) known = n->ns && !strcmp((const char *)n->ns->href, ok[i]);
+    if (!known && inclusive_namespaces(n)) continue;
     if (!known) return n;
     xmlNodePtr f = foreign_element(n->children, skip);
     if (f) return f;
@@ -1032,13 +1127,17 @@ static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) *
 }
 
 /* Runs xmlsec with `key`; maps its outcome to a code and reason. */
+/* `store`: keep the canonical bytes each reference digested, for the detail of a digest
+ * mismatch. They are as large as the document, so the first run does not keep them; only a
+ * reference that failed makes a second run that does. */
 static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig, xmlSecKeyPtr key,
-                            struct hub_xmldsig_result *res, int *key_fits) {
+                            struct hub_xmldsig_result *res, int *key_fits, int store) {
   xmlSecDSigCtx ctx;
   hub_err_t rc = HUB_ERR_SIG_INVALID;
+  int again = 0;
   last_err[0] = '\0';
   if (xmlSecDSigCtxInitialize(&ctx, NULL) < 0) return fail(res, HUB_ERR_CRYPTO, "xmlsec: %s", last_err);
-  ctx.flags = XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES | XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS;
+  ctx.flags = XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS | (store ? XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES : 0);
   ctx.enabledReferenceUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
   /* A second line behind check_structure: xmlsec itself refuses anything else. */
   for (const struct alg *a = c14n_algs; a->name; a++) {
@@ -1066,6 +1165,10 @@ static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
   for (xmlSecSize i = 0; i < n; i++) {
     xmlSecDSigReferenceCtxPtr r = xmlSecPtrListGetItem(&ctx.signedInfoReferences, i);
     if (!r || r->status == xmlSecDSigStatusSucceeded) continue;
+    if (!store) {
+      again = 1;
+      goto out;
+    }
     rc = fail(res, HUB_ERR_SIG_DIGEST, "reference %u (URI \"%s\"): digest mismatch (%s): the content was altered "
               "after signing", (unsigned)i + 1, r->uri ? (const char *)r->uri : "",
               r->digestMethod && r->digestMethod->id ? (const char *)r->digestMethod->id->name : "?");
@@ -1081,7 +1184,7 @@ static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
 out:
   ctx.signKey = NULL;
   xmlSecDSigCtxFinalize(&ctx);
-  return rc;
+  return again ? run_xmlsec(v, sig, key, res, key_fits, 1) : rc;
 }
 
 hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *xml, size_t len,
@@ -1098,6 +1201,10 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
   res->element = NULL;
   rc = hub_xml_parse(xml, len, &v->limits, NULL, &doc, res->reason, sizeof res->reason);
   if (rc) goto out;
+  if (split_big_text(doc, doc->children) != HUB_OK) {
+    rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+    goto out;
+  }
   xmlNodePtr root = xmlDocGetRootElement(doc);
   if ((rc = register_ids(doc, root, res->reason, sizeof res->reason)) != HUB_OK) goto out;
   xmlNodePtr sigs[2];
@@ -1137,7 +1244,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     for (size_t i = 0; i < v->n_pins; i++) {
       struct hub_xmldsig_result one = {0};
       int fits = 1;
-      rc = run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits);
+      rc = run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits, 0);
       if (rc == HUB_OK) {
         snprintf(res->signer, sizeof res->signer, "%s", v->pins[i].identity);
         free(best.detail);
@@ -1177,7 +1284,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     goto out;
   }
   int fits = 1;
-  if ((rc = run_xmlsec(v, sigs[0], key, res, &fits)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
+  if ((rc = run_xmlsec(v, sigs[0], key, res, &fits, 0)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
 out:
   if (key) xmlSecKeyDestroy(key);
   X509_free(leaf);

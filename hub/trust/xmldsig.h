@@ -61,6 +61,8 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
 hub_err_t hub_xmldsig_sign_xmlsec(const struct hub_xmldsig_signer *s, const void *xml, size_t len,
                                   unsigned char **out, size_t *out_len, char *errbuf, size_t errbuf_size);
 
+struct hub_cert_policy;
+
 struct hub_xmldsig_verify_opts {
   const char *const *trust_ca; /* PEM files of trusted CA certificates */
   size_t n_trust_ca;
@@ -72,6 +74,7 @@ struct hub_xmldsig_verify_opts {
   int64_t clock_skew_s; /* < 0: HUB_TRUST_DEFAULT_SKEW_S */
   size_t max_bytes;     /* 0: hub_xml_parse's default */
   int max_depth;        /* 0: hub_xml_parse's default */
+  const struct hub_cert_policy *cert_policy; /* NULL: hub_cert_policy_default() */
 };
 
 struct hub_xmldsig_verifier;
@@ -86,7 +89,8 @@ struct hub_xmldsig_result {
   char signer[512];        /* on success: "subject; sha256=<thumbprint>" */
   unsigned char *detail;   /* on SIG_DIGEST: the canonical bytes that were digested (owned) */
   size_t detail_len;
-  xmlDocPtr doc;           /* on success: the document that was verified (owned) */
+  xmlDocPtr doc;           /* on success: the document that was verified (owned); text nodes over 1 MiB
+                              are cut into adjacent pieces (read text with xmlNodeGetContent) */
   xmlNodePtr element;      /* on success: the element the signature covers, in doc (borrowed) */
 };
 

@@ -276,7 +276,8 @@ c.ok(wrong and all(a["platform"]["amount"] != a["bank"]["amount"] and a["bank"][
 m = hub.metrics()
 c.ok("lienthong_recon_matched_total" in m and "lienthong_recon_duplicate_total" in m, "reconciliation counters")
 c.ok(m.get("lienthong_recon_restores_total", 0) >= 1, "the state was rebuilt from the transport after the restart")
-c.ok(m.get("lienthong_recon_replayed_total", 0) >= len(pays), "... from the committed input before it "
+# more than 50 outcomes were committed before the first kill, and an input gives at most two
+c.ok(m.get("lienthong_recon_replayed_total", 0) >= 25, "... from the committed input before it "
      f"({m.get('lienthong_recon_replayed_total')} records fed again)")
 rebuilt = [ln for ln in open(hub.log_path, errors="replace") if "rebuilt from" in ln]
 log(f"{len(rebuilt)} rebuild(s); last: {rebuilt[-1].strip()[:300] if rebuilt else None}")

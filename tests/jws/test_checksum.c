@@ -167,6 +167,31 @@ int main(void) {
     CHECK(hub_paygov_alg_parse("md5") == -1);
     json_decref(m);
   }
+  /* issue 10: a '|' inside a field would move bytes between fields under one MaXacThuc
+   * (SoTien "1000|X" + MaThamChieu "Y" hashes like "1000" + "X|Y"): refused, naming the field */
+  {
+    const char *a[] = {"1000|X", "Y"}, *b[] = {"1000", "X|Y"}, *ok[] = {"1000", "XY"};
+    const char *names[] = {"SoTien", "MaThamChieu"};
+    char got[65] = "x", got2[65];
+    for (int alg = 0; alg < 2; alg++) {
+      CHECK(hub_paygov_mac((enum hub_paygov_alg)alg, a, 2, key, strlen(key), got, errbuf, sizeof errbuf) ==
+            HUB_ERR_INVALID_ARG);
+      CHECK_CONTAINS(errbuf, "field 1 contains '|'");
+      CHECK(got[0] == 0);
+      CHECK(hub_paygov_mac((enum hub_paygov_alg)alg, b, 2, key, strlen(key), got, errbuf, sizeof errbuf) ==
+            HUB_ERR_INVALID_ARG);
+      CHECK_CONTAINS(errbuf, "field 2 contains '|'");
+      CHECK(hub_paygov_mac((enum hub_paygov_alg)alg, ok, 2, key, strlen(key), got, errbuf, sizeof errbuf) == HUB_OK);
+      json_t *o = json_pack("{s:s,s:s}", "SoTien", "1000|X", "MaThamChieu", "Y");
+      CHECK(hub_paygov_mac_json((enum hub_paygov_alg)alg, o, names, 2, key, strlen(key), got2, errbuf, sizeof errbuf) ==
+            HUB_ERR_INVALID_ARG);
+      CHECK_CONTAINS(errbuf, "field SoTien contains '|'");
+      /* the check path refuses too, so a forged callback cannot pass as the other split */
+      CHECK(hub_paygov_mac_check_json((enum hub_paygov_alg)alg, o, names, 2, key, strlen(key), got, errbuf,
+                                      sizeof errbuf) == HUB_ERR_INVALID_ARG);
+      json_decref(o);
+    }
+  }
 
   /* ---- XroadVnpt headers ---- */
   {

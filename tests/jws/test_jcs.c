@@ -239,6 +239,24 @@ int main(int argc, char **argv) {
   expect_canon("-0.0", "0");
   expect_canon("[123456789012345678901234567890, 0.1, -1e-7, 1e21, 1e20]",
                "[1.2345678901234568e+29,0.1,-1e-7,1e+21,100000000000000000000]");
+  /* signed payloads: only numbers whose text is the value of their double */
+  const char *exact[] = {"[0.1, 4.50, 2e-3, 1E30, -0, 0.000000000000000000000000001, 9007199254740992, 1.5e5, 100e-2]", "{\"a\":\"1e-400 in a string\"}"};
+  for (int k = 0; k < 2; k++) {
+    char err2[256] = "";
+    CHECK(hub_jcs_check_exact(exact[k], strlen(exact[k]), err2, sizeof err2) == HUB_OK);
+    if (err2[0]) fprintf(stderr, "exact: %s\n", err2);
+  }
+  const char *inexact[][2] = {{"[1,\n 333333333.33333329]", "line 2 column 2: number 333333333.33333329 does not survive the IEEE-754 round trip (it reads as 333333333.3333333)"},
+                              {"[9007199254740993]", "does not survive"},
+                              {"[18014398509481984]", "integer 18014398509481984 is beyond 2^53"},
+                              {"[1e-400]", "(it reads as 0)"},
+                              {"{\"k\\\"\":1.00000000000000000000000000000000000000000000001}", "line 1 column 8: number 1.0000000000"}};
+  for (size_t k = 0; k < sizeof inexact / sizeof *inexact; k++) {
+    char err2[256] = "", *o2 = NULL;
+    CHECK(hub_jcs_canonicalize_exact_new(inexact[k][0], strlen(inexact[k][0]), &o2, NULL, err2, sizeof err2) == HUB_ERR_JSON);
+    CHECK(o2 == NULL);
+    CHECK_CONTAINS(err2, inexact[k][1]);
+  }
   /* jansson values built in code: integers beyond 2^53 would change and are refused */
   json_t *big = json_pack("{s:I}", "n", (json_int_t)9007199254740993LL);
   char *out = NULL, errbuf[256] = "";

@@ -9,6 +9,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -228,6 +229,9 @@ static int make_expired_cert(void) {
     X509_gmtime_adj(X509_getm_notBefore(x), -2L * 365 * 86400);
     X509_gmtime_adj(X509_getm_notAfter(x), -1L * 365 * 86400);
     X509_set_pubkey(x, pub);
+    X509_EXTENSION *ku = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature");
+    if (ku) X509_add_ext(x, ku, -1);
+    X509_EXTENSION_free(ku);
     if (X509_sign(x, ca_key, EVP_sha256()) > 0 && (f = fopen(tpath("rsa-expired.crt"), "w"))) {
       if (PEM_write_X509(f, x)) rc = 0;
       fclose(f);
@@ -724,6 +728,27 @@ static void negative_corpus(void) {
     expect_fail("inline-and-detached", good, &od, HUB_ERR_SIG_INVALID, "inline");
     if (d) CHECK(hub_jws_verify(d, strlen(d), &od, NULL, NULL, NULL, 0, errbuf, sizeof errbuf) == HUB_OK);
     free(d);
+    /* numbers that read as another double: the signature would cover digits nobody sent */
+    const char *over = "{\"SoTien\":150000,\"x\":0}";
+    CHECK(hub_jws_sign_new(rsa, NULL, NULL, over, strlen(over), 1, &d, errbuf, sizeof errbuf) == HUB_OK);
+    const char *sent[] = {"{\"SoTien\":150000.00000000001,\"x\":0}", "{\"SoTien\":150000,\"x\":1e-400}",
+                          "{\"SoTien\":150000,\"x\":0,\"MaGiaoDich\":1234567890123456700}"};
+    const char *why[] = {"number 150000.00000000001 does not survive the IEEE-754 round trip",
+                         "number 1e-400 does not survive", "number 1234567890123456700 does not survive the IEEE-754 round trip (it reads as 1234567890123456800)"};
+    for (int k = 0; k < 3 && d; k++) {
+      od.detached_payload = sent[k];
+      od.detached_len = strlen(sent[k]);
+      expect_fail(why[k], d, &od, HUB_ERR_JSON, why[k]);
+    }
+    od.detached_payload = "{\"x\":0.0,\"SoTien\":1.5e5}"; /* other spellings of the same values */
+    od.detached_len = strlen(od.detached_payload);
+    if (d) CHECK(hub_jws_verify(d, strlen(d), &od, NULL, NULL, NULL, 0, errbuf, sizeof errbuf) == HUB_OK);
+    free(d);
+    d = NULL;
+    const char *big = "{\"MaGiaoDich\":1234567890123456789}";
+    CHECK(hub_jws_sign_new(rsa, NULL, NULL, big, strlen(big), 1, &d, errbuf, sizeof errbuf) == HUB_ERR_JSON);
+    CHECK_CONTAINS(errbuf, "send it as a string");
+    CHECK(d == NULL);
   }
   printf("negative corpus: %d cases\n", negatives);
   CHECK(negatives >= 30);

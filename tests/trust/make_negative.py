@@ -261,4 +261,5 @@ def main():
     print("make_negative: %d cases" % len(cases))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -71,6 +71,21 @@ with tempfile.TemporaryDirectory() as d:
     import random
     rnd = random.Random(20261129)
     bad_runs = []
+    accepted = 0
+
+    def content_of(doc):
+        """C14N 2.0 (Python's) of the document without its ds:Signature, or None if unreadable."""
+        import xml.etree.ElementTree as ET
+        try:
+            root = ET.fromstring(doc)
+        except ET.ParseError:
+            return None
+        for parent in root.iter():
+            for child in list(parent):
+                if child.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature":
+                    parent.remove(child)
+        return ET.canonicalize(ET.tostring(root, encoding="unicode"), strip_text=False)
+
     for i in range(150):
         data = bytearray(good)
         for _ in range(rnd.randint(1, 4)):
@@ -89,7 +104,57 @@ with tempfile.TemporaryDirectory() as d:
         if r.returncode not in (0, 1) or "Sanitizer" in err or "runtime error" in err or \
                 (r.returncode == 1 and "invalid (" not in err):
             bad_runs.append("mutation %d: rc %d %s" % (i, r.returncode, err[-300:]))
-    check("150 random corruptions end in exit 0/1 with a reason, no crash", not bad_runs, "\n".join(bad_runs[:3]))
+        elif r.returncode == 0:
+            accepted += 1
+            # accepted: only if what a reader sees is what was signed (same canonical form, the
+            # Signature aside: base64 line breaks in it are not content)
+            if content_of(bytes(data)) != content_of(good):
+                bad_runs.append("mutation %d was accepted but changed the content: %r" % (i, bytes(data)[:200]))
+    check("150 random corruptions end in exit 0/1 with a reason, no crash, and none accepted with other content",
+          not bad_runs, "\n".join(bad_runs[:3]))
+    print("mutations: 150 tried, %d accepted with the signed content unchanged" % accepted)
+
+    # xml:id is namespaced and libxml2 binds the first of two equal values: a second element after
+    # the signed one, carrying its xml:id (or an Id in another namespace), must be refused, or a
+    # reader that takes the last one sees unsigned content (issue 10).
+    from make_negative import PAY, tmpl, xmlsec_sign
+    inner = tmpl(PAY, uri="#doc", root_attrs=' xml:id="doc"').split("?>", 1)[1].strip()
+    signed = xmlsec_sign('<?xml version="1.0" encoding="UTF-8"?>\n<Envelope>%s</Envelope>\n' % inner,
+                         "agency-rsa-key.pem", "agency-rsa-cert.pem").decode("utf-8")
+    paths = {n: os.path.join(d, n + ".xml") for n in ("xmlid", "xmlid-dup", "xmlid-other")}
+    open(paths["xmlid"], "w").write(signed)
+    expect("xml:id reference (xmlsec1-signed)", verify(paths["xmlid"], ["--element-id", "doc"]), "ok", "UBND Tinh Nghe An")
+    assert signed.count("</Envelope>") == 1
+    open(paths["xmlid-dup"], "w").write(signed.replace(
+        "</Envelope>", '<Payment xml:id="doc"><Amount>1000000</Amount></Payment></Envelope>'))
+    expect("a second element with the signed xml:id", verify(paths["xmlid-dup"], ["--element-id", "doc"]),
+           "sig-policy", "duplicate Id 'doc'")
+    open(paths["xmlid-other"], "w").write(signed.replace(
+        "</Envelope>", '<Payment xmlns:wsu="urn:x-wsu" wsu:Id="doc"><Amount>1000000</Amount></Payment></Envelope>'))
+    expect("the signed xml:id reused by a namespaced Id", verify(paths["xmlid-other"], ["--element-id", "doc"]),
+           "sig-policy", "duplicate Id 'doc'")
+
+    # exclusive c14n's InclusiveNamespaces PrefixList inside SignedInfo, as xmlsec1 signs it: accepted;
+    # the same element anywhere else, or carrying anything but PrefixList, is unsigned content
+    ec = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    t = tmpl(PAY, uri="#doc", root_attrs=' Id="doc" xmlns:x="urn:x"')
+    t = t.replace('<CanonicalizationMethod Algorithm="%s"/>' % ec, '<CanonicalizationMethod Algorithm="%s">'
+                  '<ec:InclusiveNamespaces xmlns:ec="%s" PrefixList="x #default"/></CanonicalizationMethod>' % (ec, ec))
+    t = t.replace('<Transform Algorithm="%s"/>' % ec, '<Transform Algorithm="%s"><ec:InclusiveNamespaces '
+                  'xmlns:ec="%s" PrefixList="x"/></Transform>' % (ec, ec))
+    assert t.count("InclusiveNamespaces ") == 2
+    incl = xmlsec_sign(t, "agency-rsa-key.pem", "agency-rsa-cert.pem", id_attr="Payment").decode("utf-8")
+    for name, doc, want, reason in [
+            ("InclusiveNamespaces PrefixList (xmlsec1-signed)", incl, "ok", "UBND Tinh Nghe An"),
+            ("InclusiveNamespaces in KeyInfo", incl.replace("<KeyInfo>", '<KeyInfo><ec:InclusiveNamespaces xmlns:ec="%s" '
+                                                            'PrefixList="x"/>' % ec, 1),
+             "sig-policy", "foreign element InclusiveNamespaces"),
+            ("InclusiveNamespaces with a child", incl.replace('PrefixList="x"/>', 'PrefixList="x"><Amount>1</Amount>'
+                                                              '</ec:InclusiveNamespaces>', 1),
+             "sig-policy", "foreign element InclusiveNamespaces")]:
+        path = os.path.join(d, "incl.xml")
+        open(path, "w").write(doc)
+        expect(name, verify(path, []), want, reason)
 
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)

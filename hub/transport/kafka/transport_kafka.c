@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "hub/transport/kafka/fetch_wake.h"
+#include "hub/transport/kafka/kafka_security.h"
 #include "hub/core/log.h"
 #include "hub/core/stop.h"
 #include "hub/core/registry.h"
@@ -29,6 +30,7 @@ struct hub_kafka_cfg {
   int64_t request_timeout_ms;  /* blocking calls (init, commit, abort, admin) */
   int64_t prefetch_bytes;      /* consumer prefetch queue (memory vs throughput) */
   struct hub_str_list properties; /* extra librdkafka properties "name=value" */
+  struct hub_kafka_security security;
 };
 
 #define KCFG(field) offsetof(struct hub_kafka_cfg, field)
@@ -51,8 +53,11 @@ static const struct hub_cfg_entry kafka_entries[] = {
      "records each route's consumer fetches ahead (librdkafka's queued.max.messages.kbytes); the main "
      "term of the hub's memory. 8 MiB keeps up with about 120000 records of 1 KiB a second (docs/bench.md)",
      NULL, NULL, 1048576, 1073741824},
+    {"security", HUB_CFG_OBJECT, KCFG(security), NULL, 0,
+     "TLS and SASL (SCRAM) for every broker connection, secrets read from files; see docs/kafka-security.md", NULL,
+     &hub_kafka_security_map},
     {"properties", HUB_CFG_STR_LIST, KCFG(properties), NULL, 0,
-     "extra librdkafka properties as name=value (they override the hub's)"},
+     "extra librdkafka properties as name=value (they override the hub's); secrets may not be written here"},
     {NULL},
 };
 
@@ -116,7 +121,9 @@ static const struct hub_cfg_constraint kafka_constraints[] = {
     {"librdkafka can create the producer and the consumer (checked without brokers: SASL settings, SSL key "
      "material)",
      "properties", "{properties: [security.protocol=sasl_plaintext, sasl.mechanisms=PLAIN]}",
-     "{properties: [security.protocol=sasl_plaintext, sasl.mechanisms=PLAIN, sasl.username=u, sasl.password=p]}"},
+     "{security: {protocol: sasl_plaintext, mechanism: PLAIN, username: u, password_file: /etc/hostname}}"},
+    {"no secret in `properties` (sasl.password, ssl.key.password): they go in files named by `security`",
+     "properties", "{properties: [sasl.password=p]}", "{properties: [sasl.username=u]}"},
     {NULL},
 };
 
@@ -214,6 +221,10 @@ static hub_err_t build_conf(const struct kcheck *k, int consumer, rd_kafka_conf_
     if (rd_kafka_conf_set(conf, consumer_settings[i][0], consumer_settings[i][1], e, sizeof e) != RD_KAFKA_CONF_OK)
       goto hub;
   if (consumer && hub_fetch_wake_conf(conf, e, sizeof e) < 0) goto hub;
+  if (hub_kafka_security_apply(&c->security, NULL, conf, e, sizeof e) < 0) {
+    rc = refuse(k, -1, "security", "%s", e);
+    goto out;
+  }
   for (size_t i = 0; i < sizeof derived / sizeof *derived; i++) {
     if (consumer ? i == 1 : i >= 2) continue; /* which client sets what */
     snprintf(v, sizeof v, "%lld", derived[i].value);
@@ -233,6 +244,11 @@ static hub_err_t build_conf(const struct kcheck *k, int consumer, rd_kafka_conf_
       goto out;
     }
     snprintf(kv, sizeof kv, "%.*s", (int)(eq - item), item);
+    if (!strcmp(kv, "sasl.password") || !strcmp(kv, "ssl.key.password")) {
+      rc = refuse(k, (long)i, NULL, "kafka property '%s' is a secret: put it in a file and name the file in "
+                  "security.%s", kv, kv[1] == 'a' ? "password_file" : "key_password_file");
+      goto out;
+    }
     if (rd_kafka_conf_set(conf, kv, eq + 1, e, sizeof e) != RD_KAFKA_CONF_OK) {
       rc = refuse(k, (long)i, NULL, "kafka property '%s': %s%s", item, e,
                   strstr(e, "No such configuration property") ? " (run would ignore it: a typo?)" : "");
@@ -357,6 +373,7 @@ struct hub_transport {
   const struct hub_kafka_cfg *cfg;
   struct hub_transport_opts opts;
   char *client_id, *group_id, *group_instance, *txn_id;
+  char *base_dir; /* for the security files */
   rd_kafka_t *producer;
   rd_kafka_t *consumer;
   rd_kafka_queue_t *cq;        /* the consumer's queue, for fetched() */
@@ -419,6 +436,8 @@ static rd_kafka_conf_t *base_conf(struct hub_transport *t, char *errbuf, size_t 
   /* Reconnect quickly after a broker restart. */
   if (set(conf, "reconnect.backoff.ms", "50", errbuf, errbuf_size) < 0 ||
       set(conf, "reconnect.backoff.max.ms", "1000", errbuf, errbuf_size) < 0)
+    goto fail;
+  if (hub_kafka_security_apply(&t->cfg->security, t->base_dir ? t->base_dir : "", conf, errbuf, errbuf_size) < 0)
     goto fail;
   rd_kafka_conf_set_log_cb(conf, log_cb);
   rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -619,6 +638,7 @@ static void k_close(struct hub_transport *t) {
   free(t->group_id);
   free(t->group_instance);
   free(t->txn_id);
+  free(t->base_dir);
   free(t->topic);
   free(t->marks);
   hub_msg_destroy(t->stash);
@@ -637,6 +657,7 @@ static hub_err_t k_open(const void *cfg, const struct hub_transport_opts *opts, 
   t->group_id = dup_or_null(opts->group_id);
   t->group_instance = dup_or_null(opts->group_instance);
   t->txn_id = dup_or_null(opts->transactional_id);
+  t->base_dir = strdup(opts->base_dir ? opts->base_dir : "");
   atomic_store(&t->lag, -1);
   if ((rc = producer_create(t, errbuf, errbuf_size)) != HUB_OK) goto fail;
   if (t->group_id && (rc = consumer_create(t, errbuf, errbuf_size)) != HUB_OK) goto fail;

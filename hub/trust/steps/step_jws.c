@@ -16,6 +16,7 @@
 #include "hub/core/registry.h"
 #include "hub/trust/jws.h"
 #include "hub/trust/truststore.h"
+#include "cert_policy_cfg.h"
 
 #define DEFAULT_HEADER "lt.jws"
 
@@ -155,6 +156,7 @@ struct verify_cfg {
   char *header;
   int mode, unwrap;
   int64_t skew_ms;
+  struct cert_policy_cfg cert;
 };
 
 static const struct hub_cfg_entry verify_entries[] = {
@@ -175,6 +177,9 @@ static const struct hub_cfg_entry verify_entries[] = {
      "compact mode: replace the value with the verified payload bytes", NULL, NULL, 0, 0},
     {"clock_skew", HUB_CFG_DURATION, offsetof(struct verify_cfg, skew_ms), "5m", 0,
      "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
+    {"certificate", HUB_CFG_OBJECT, offsetof(struct verify_cfg, cert), NULL, 0,
+     "what an x5c signer's certificate must be (key size, keyUsage, CA, extended key usage); see docs/trust.md", NULL,
+     &cert_policy_map, 0, 0},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map verify_map = {"verify-jws", verify_entries,
@@ -255,6 +260,13 @@ static hub_err_t verify_create(const void *opts, const struct hub_plugin_env *en
   if (ca.n && (rc = hub_truststore_new((const char *const *)ca.v, ca.n, (const char *const *)crl.v, crl.n,
                                        cfg->skew_ms / 1000, &v->ts, why, sizeof why))) {
     rc = hub_node_error(at, errbuf, errbuf_size, "verify-jws: %s", why);
+    goto out;
+  }
+  struct hub_cert_policy cp;
+  cert_policy_from_cfg(&cfg->cert, &cp);
+  if (v->ts && (rc = hub_truststore_set_policy(v->ts, &cp, why, sizeof why))) {
+    const struct hub_node *pn = hub_plugin_env_at(env, "certificate");
+    rc = hub_node_error(pn ? pn : at, errbuf, errbuf_size, "verify-jws: %s", why);
     goto out;
   }
   if (!v->n_pinned && !v->ts) {

@@ -13,6 +13,7 @@
 #include "hub/core/registry.h"
 #include "hub/trust/truststore.h"
 #include "hub/trust/xmldsig.h"
+#include "cert_policy_cfg.h"
 
 /* ---- shared: config paths ---- */
 
@@ -172,6 +173,7 @@ struct verify_cfg {
   struct hub_str_list trust, crl, pinned;
   int policy;
   int64_t skew_ms, max_size, max_depth;
+  struct cert_policy_cfg cert;
 };
 
 static const char *const policies[] = {"default", "legacy-sha1"};
@@ -188,10 +190,14 @@ static const struct hub_cfg_entry verify_entries[] = {
      "default|legacy-sha1", NULL, 0, 0},
     {"clock_skew", HUB_CFG_DURATION, offsetof(struct verify_cfg, skew_ms), "5m", 0,
      "tolerance for certificate validity periods", NULL, NULL, 0, 86400000},
-    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), "16MiB", 0, "largest document accepted", NULL,
-     NULL, 1, (int64_t)1 << 31},
-    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), "128", 0, "deepest element nesting accepted",
-     NULL, NULL, 1, 10000},
+    {"certificate", HUB_CFG_OBJECT, offsetof(struct verify_cfg, cert), NULL, 0,
+     "what a signer's certificate must be (key size, keyUsage, CA, extended key usage); see docs/trust.md", NULL,
+     &cert_policy_map, 0, 0},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct verify_cfg, max_size), NULL, 0,
+     "largest document accepted; default: the route's xml.max_size (16MiB unless set)", NULL, NULL, 1,
+     (int64_t)1 << 31},
+    {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
+     "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map verify_map = {"verify-xml", verify_entries,
@@ -219,6 +225,9 @@ static hub_err_t verify_create(const void *opts, const struct hub_plugin_env *en
                                       .pinned = (const char *const *)pin, .n_pinned = n_pin,
                                       .policy = policies[cfg->policy], .clock_skew_s = cfg->skew_ms / 1000,
                                       .max_bytes = (size_t)cfg->max_size, .max_depth = (int)cfg->max_depth};
+  struct hub_cert_policy cp;
+  cert_policy_from_cfg(&cfg->cert, &cp);
+  o.cert_policy = &cp;
   if ((rc = hub_xmldsig_verifier_new(&o, &v, why, sizeof why)) != HUB_OK) {
     rc = hub_node_error(step_at(env), errbuf, errbuf_size, "verify-xml: %s", why);
     goto out;

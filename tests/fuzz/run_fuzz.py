@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Runs one libFuzzer target for a bounded time on seeds it builds from ../shared/testdata and the
+repository's corpora. Usage: run_fuzz.py NAME BINARY CORPUS_DIR SECONDS
+
+CORPUS_DIR keeps what the fuzzer found between runs (the campaign script reuses it). A crash,
+leak, timeout or sanitizer report fails the run; the input is kept as CORPUS_DIR/../crash-NAME-*
+and printed, to become a regression seed under tests/fuzz/regressions/NAME/."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+SRC = os.environ.get("LT_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SHARED = os.environ.get("LT_SHARED_DIR") or os.path.join(SRC, "..", "shared")
+name, binary, corpus, seconds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+seeds = os.path.join(os.path.dirname(corpus), "seeds-" + name)
+os.makedirs(corpus, exist_ok=True)
+os.makedirs(seeds, exist_ok=True)
+MAX = 65536
+
+
+def files(*patterns):
+    out = []
+    for p in patterns:
+        out += sorted(glob.glob(p, recursive=True))
+    return [f for f in out if os.path.isfile(f) and os.path.getsize(f) <= MAX]
+
+
+def seed(i, data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with open(os.path.join(seeds, "%05d" % i), "wb") as f:
+        f.write(data[:MAX])
+
+
+items = []
+if name in ("xml_parse", "xmldsig_verify"):
+    items = [open(f, "rb").read() for f in files(SRC + "/tests/trust/negative/*.xml",
+                                                 SHARED + "/testdata/xmldsig/**/*.xml")[:400]]
+elif name == "jws":
+    items = [open(f, "rb").read().strip() for f in files(SRC + "/tests/jws/fixtures/*.jws")]
+    items += [b'eyJhbGciOiJSUzI1NiJ9..c2ln\n{"maHoSo":"H01","soTien":150000}']
+elif name == "jcs":
+    items = [open(f, "rb").read() for f in files(SHARED + "/testdata/jcs/testdata/input/*.json",
+                                                 SHARED + "/testdata/json-parsing/test_parsing/*.json")]
+elif name == "jsonschema":
+    for f in files(SHARED + "/testdata/json-schema-test-suite/tests/draft2020-12/*.json"):
+        for group in json.load(open(f, encoding="utf-8")):
+            for t in group.get("tests", [])[:2]:
+                items.append(json.dumps([group["schema"], t["data"]]))
+elif name == "jsonpath":
+    for t in json.load(open(SHARED + "/testdata/jsonpath-cts/cts.json", encoding="utf-8"))["tests"]:
+        if "document" in t:
+            items.append(t["selector"].replace("\n", " ") + "\n" + json.dumps(t["document"]))
+elif name == "mapping":
+    for f in files(SRC + "/tests/mapping/**/*.json", SRC + "/tests/mapping/**/*.xml", SRC + "/tests/mapping/**/*.edxml"):
+        data = open(f, "rb").read()
+        items += [bytes([1]) + data] if data.lstrip().startswith(b"<") else [bytes([k]) + data for k in (0, 2, 3)]
+elif name == "config":
+    items = [open(f, "rb").read() for f in files(SRC + "/examples/*.yaml", SRC + "/tests/cli/lint/*.yaml")]
+items += [open(f, "rb").read() for f in files(SRC + "/tests/fuzz/regressions/%s/*" % name)]
+for i, data in enumerate(items):
+    seed(i, data)
+print("fuzz.%s: %d seeds, %d in the kept corpus, %d s" % (name, len(items), len(os.listdir(corpus)), seconds), flush=True)
+
+prefix = os.path.join(os.path.dirname(corpus), "crash-%s-" % name)
+cmd = [binary, corpus, seeds, "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048",
+       "-max_len=%d" % MAX, "-print_final_stats=1", "-artifact_prefix=" + prefix]
+r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+lines = r.stdout.splitlines()
+stats = [l for l in lines if l.startswith("stat::")]
+print("\n".join(stats))
+if r.returncode != 0:
+    print("\n".join(lines[-60:]))
+    for crash in glob.glob(prefix + "*"):
+        print("kept input:", crash)
+    print("fuzz.%s: FAILED (exit %d)" % (name, r.returncode))
+    sys.exit(1)
+runs = next((l.split(":")[-1].strip() for l in stats if l.startswith("stat::number_of_executed_units")), "?")
+print("fuzz.%s: %s runs, no crash, leak or timeout" % (name, runs))

@@ -1,0 +1,172 @@
+"""Shared by test_vxp.py and test_lgsp_edoc.py: edXML packets of every kind (new, reply, replace,
+revoke; with and without attachments), the hub's document-axis routes, reading topics whose
+values hold newlines (kcat -J), and the independent signature checks (xmlsec1, Santuario)."""
+import base64
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+from harness import SRC, TRANSPORT, Failure, consume, log
+
+KEYS = os.path.join(SRC, "tests", "trust", "fixtures", "keys")
+FIXTURE = os.path.join(SRC, "tests", "trust", "fixtures")
+ORG_A, ORG_B = "000.00.00.G22", "000.00.00.H41"
+VARIANTS = ["new", "reply", "replace", "revoke"]
+
+
+def one_line(path):
+    return "".join(l.strip("\n") for l in open(path, encoding="utf-8"))
+
+
+def doc_id(tag, i):
+    return f"{ORG_A},2026/12/06,{i}/{tag}"
+
+
+def make_document(tag, i):
+    """Packet i: variant i % 4, attachments on odd i (an attachment of its own content)."""
+    text = one_line(os.path.join(FIXTURE, "edxml-document.edxml"))
+    variant = VARIANTS[i % 4]
+    did = doc_id(tag, i)
+    text = text.replace("000.00.00.G22,2015/09/30,7816/VPCP-TTĐT", did)
+    text = text.replace("<edXML:CodeNumber>7816</edXML:CodeNumber>", f"<edXML:CodeNumber>{i}</edXML:CodeNumber>")
+    text = text.replace("V/v kết nối, liên thông phần mềm quản lý văn bản", f"V/v văn bản số {i} ({variant}) {tag}")
+    biz = {"new": ("0", "Văn bản điện tử mới"), "reply": ("0", "Văn bản phúc đáp"),
+           "replace": ("3", "Thay thế văn bản"), "revoke": ("1", "Thu hồi văn bản")}[variant]
+    text = text.replace("<edXML:BussinessDocType>0</edXML:BussinessDocType>",
+                        f"<edXML:BussinessDocType>{biz[0]}</edXML:BussinessDocType>")
+    text = text.replace("Văn bản điện tử mới", biz[1])
+    earlier = doc_id(tag, max(0, i - 4))
+    if variant == "reply":
+        text = text.replace("<edXML:SteeringType>",
+                            f"<edXML:ResponseFor><edXML:OrganId>{ORG_B}</edXML:OrganId><edXML:Code>{i}/UBND-VP</edXML:Code>"
+                            f"<edXML:PromulgationDate>2026/12/01</edXML:PromulgationDate>"
+                            f"<edXML:DocumentId>{ORG_B},2026/12/01,{i}/UBND-VP</edXML:DocumentId></edXML:ResponseFor>"
+                            "<edXML:SteeringType>", 1)
+    if variant in ("replace", "revoke"):
+        text = text.replace("</edXML:Bussiness>",
+                            f"<edXML:ReplacementInfoList><edXML:ReplacementInfo><edXML:DocumentId>{earlier}</edXML:DocumentId>"
+                            f"<edXML:OrganIdList><edXML:OrganId>{ORG_B}</edXML:OrganId></edXML:OrganIdList>"
+                            "</edXML:ReplacementInfo></edXML:ReplacementInfoList></edXML:Bussiness>", 1)
+    if i % 2 == 0:  # without attachments
+        text = re.sub(r"<AttachmentEncoded>.*</AttachmentEncoded>", "", text)
+        text = re.sub(r"<edXML:Reference>.*?</edXML:Reference>", "", text)
+    else:
+        payload = base64.b64encode(f"attachment of document {i} {tag}".encode() * 8).decode()
+        text = re.sub(r"(<edXML:ContentTransferEncoded[^>]*>)[^<]*", lambda m: m.group(1) + payload, text)
+    return did, variant, text
+
+
+def make_status(did, code, description, published_form=False):
+    """A status packet; published_form puts its fields under MessageHeader, as every published
+    status packet has them (vn-standards.md §8), instead of Status (§1.4)."""
+    text = one_line(os.path.join(FIXTURE, "edxml-status.edxml"))
+    if published_form:
+        text = text.replace("edXML:Status>", "edXML:MessageHeader>")
+    text = text.replace("000.00.00.G22,2015/09/30,7816/VPCP-TTĐT", did)
+    text = text.replace("<edXML:StatusCode>01</edXML:StatusCode>", f"<edXML:StatusCode>{code}</edXML:StatusCode>")
+    text = text.replace("Đã đến - Phần mềm QLVB đã nhận nhưng văn thư chưa xử lý", description)
+    return text
+
+
+def consume_json(bootstrap, topic, timeout=120):
+    """Every committed record of topic (values may hold newlines): dicts key, value, headers."""
+    if TRANSPORT == "embedded":
+        return consume(bootstrap, topic)
+    r = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-J",
+                        "-X", "isolation.level=read_committed"], capture_output=True, timeout=timeout)
+    if r.returncode != 0:
+        if b"Unknown topic" in r.stderr or b"UNKNOWN_TOPIC" in r.stderr:
+            return []
+        raise Failure(f"kcat consume {topic} failed: {r.stderr.decode()[-300:]}")
+    out = []
+    for line in r.stdout.decode(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        j = json.loads(line)
+        h = j.get("headers") or []
+        out.append({"key": j.get("key"), "value": j.get("payload") or "", "partition": j["partition"],
+                    "offset": j["offset"], "headers": dict(zip(h[0::2], h[1::2]))})
+    return out
+
+
+def xml_field(text, name):
+    m = re.search(r"<(?:\w+:)?%s>([^<]*)</(?:\w+:)?%s>" % (name, name), text)
+    return m.group(1) if m else None
+
+
+def xmlsec1_verifies(text):
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        r = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", os.path.join(KEYS, "ca.pem"),
+                            "--enabled-key-data", "x509", f.name], capture_output=True, timeout=60)
+        return r.returncode == 0 and r.stderr.startswith(b"OK"), r.stderr.decode()[-300:]
+    finally:
+        os.unlink(f.name)
+
+
+def santuario_cmd():
+    """The Santuario tool tests/trust/interop.py builds (cached under .cache/santuario-target)."""
+    target = os.path.join(SRC, ".cache", "santuario-target")
+    jar = os.path.join(target, "santuario-tool-1.0.jar")
+    cp_file = os.path.join(target, "classpath.txt")
+    if not (os.path.exists(jar) and os.path.exists(cp_file)):
+        proj = os.path.join(SRC, "tests", "interop", "santuario")
+        r = subprocess.run(["mvn", "-q", "-B", "-Dmaven.repo.local=%s" % os.path.join(SRC, ".cache", "m2"), "package"],
+                           cwd=proj, capture_output=True, timeout=900)
+        if r.returncode != 0:
+            raise Failure("building the Santuario tool failed: " + (r.stdout + r.stderr).decode()[-500:])
+    return ["java", "-cp", jar + os.pathsep + open(cp_file).read().strip(), "lt.interop.Tool"]
+
+
+def santuario_verifies(java, text):
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        r = subprocess.run(java + ["verify", "--trust", os.path.join(KEYS, "ca.pem"), f.name], capture_output=True,
+                           timeout=120)
+        return r.returncode == 0, (r.stdout + r.stderr).decode()[-300:]
+    finally:
+        os.unlink(f.name)
+
+
+def routes(prefix, dlq_in):
+    """The steps of the document-axis routes of examples/province-docaxis.yaml (verify, validate;
+    validate, sign), on the test's topics, with agency A sending and B receiving."""
+    x = os.path.join(SRC, "schemas", "edxml")
+    return (
+        "routes:\n"
+        f"  - name: {prefix}-sign-out\n    from: {prefix}.dms.a.outbox\n    to: {prefix}.a.out\n    steps:\n"
+        f"      - validate: '{x}/edxml-document.xsd'\n      - sign-xml: {{ profile: edxml }}\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-sign-out.dlq }}\n"
+        f"  - name: {prefix}-verify-in\n    from: {prefix}.b.in\n    to: {prefix}.dms.b.inbox\n    steps:\n"
+        f"      - verify-xml: {{}}\n      - validate: '{x}/edxml-document.xsd'\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {dlq_in} }}\n"
+        f"  - name: {prefix}-status-sign-out\n    from: {prefix}.dms.b.status\n    to: {prefix}.b.out\n    steps:\n"
+        f"      - validate: '{x}/edxml-status.xsd'\n      - sign-xml: {{ profile: edxml }}\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-status-sign-out.dlq }}\n"
+        f"  - name: {prefix}-status-verify-in\n    from: {prefix}.a.status.in\n    to: {prefix}.dms.a.status\n    steps:\n"
+        f"      - verify-xml: {{}}\n      - validate: '{x}/edxml-status.xsd'\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-status-verify-in.dlq }}\n")
+
+
+def keys_section():
+    return (f"keys:\n  hub: {{ key: '{KEYS}/agency-rsa-key.pem', cert: '{KEYS}/agency-rsa-cert.pem' }}\n"
+            f"  trust: {{ ca: ['{KEYS}/ca.pem'] }}\n")
+
+
+def rogue_packet(lt_bin, tag, workdir):
+    """A packet signed by a key whose CA the hub does not trust."""
+    _, _, text = make_document(tag + "-rogue", 0)
+    src = os.path.join(workdir, "rogue-src.xml")
+    open(src, "w", encoding="utf-8").write(text)
+    r = subprocess.run([lt_bin, "sign", "--key", os.path.join(KEYS, "rogue-key.pem"), "--cert",
+                        os.path.join(KEYS, "rogue-cert.pem"), src], capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise Failure("signing the rogue packet failed: " + r.stderr.decode())
+    path = os.path.join(workdir, "rogue.xml")
+    open(path, "wb").write(r.stdout)
+    log(f"rogue packet: {len(r.stdout)} bytes")
+    return path
