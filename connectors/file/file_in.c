@@ -25,6 +25,7 @@
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
 #include "hub/core/registry.h"
+#include "hub/core/step_chain.h"
 #include "hub/engine/connector.h"
 #include "hub/io/folder_watch.h"
 
@@ -42,6 +43,7 @@ struct cfg {
   struct hub_str_list temp_names;
   int64_t batch;
   int inotify;
+  const struct hub_node *steps;
 };
 
 #define F(f) offsetof(struct cfg, f)
@@ -67,6 +69,9 @@ static const struct hub_cfg_entry entries[] = {
      "globs of names being written, never taken (dot-files never are)"},
     {"batch", HUB_CFG_INT, F(batch), "100", 0, "files per transaction at most", NULL, NULL, 1, 10000},
     {"inotify", HUB_CFG_BOOL, F(inotify), "true", 0, "follow inotify between rescans (false: rescans only, e.g. NFS)"},
+    {"steps", HUB_CFG_NODE, F(steps), NULL, 0,
+     "steps run on each file's record before it is emitted, e.g. `- bank-statement: {...}` (a statement becomes "
+     "its lines); what they make is emitted in the file's transaction; a file they refuse goes to failed_dir"},
     {NULL},
 };
 static const struct hub_cfg_map map = {"file-in", entries};
@@ -97,6 +102,7 @@ struct state {
   int recovered, watching;
   int64_t last_try_ms;
   atomic_int paused;
+  struct hub_step_chain *chain; /* `steps`, or NULL */
   char why[512]; /* a move that keeps failing, for health */
   pthread_mutex_t why_mu;
 };
@@ -291,7 +297,8 @@ static int listed(const struct state *s, const char *name, const char *sha) {
 /* Emits the files named, in one transaction with the cursor, up to BATCH_BYTES of them (at
  * least one); *used says how many names it went through. */
 static hub_err_t emit_files(struct state *s, char **names, size_t n, size_t *used) {
-  struct hub_msg **m = calloc(n ? n : 1, sizeof *m);
+  size_t cap_m = n ? n : 1;
+  struct hub_msg **m = calloc(cap_m, sizeof *m);
   struct pending *pend = realloc(s->pend, (s->n_pend + n + 1) * sizeof *pend);
   hub_err_t rc = m && pend ? HUB_OK : HUB_ERR_NOMEM;
   size_t k = 0, first = s->n_pend, bytes = 0, i = 0;
@@ -329,13 +336,45 @@ static hub_err_t emit_files(struct state *s, char **names, size_t n, size_t *use
       rc = HUB_ERR_NOMEM;
       break;
     }
+    if (s->chain) { /* the file's records (the processed one and any it was split into), or refused */
+      struct hub_step_outcome o;
+      char stage[128] = "";
+      memset(&o, 0, sizeof o);
+      enum hub_step_result sr = hub_step_chain_run(s->chain, msg, &o, stage, sizeof stage);
+      if (sr == HUB_STEP_OK && k + 1 + o.n_extra > cap_m) {
+        struct hub_msg **nm = realloc(m, (k + 1 + o.n_extra) * 2 * sizeof *nm);
+        if (nm) {
+          m = nm;
+          cap_m = (k + 1 + o.n_extra) * 2;
+        } else {
+          sr = hub_step_fail(&o, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory");
+        }
+      }
+      if (sr != HUB_STEP_OK) {
+        char why[1200];
+        snprintf(why, sizeof why, "%s: %s", stage, o.reason);
+        hub_msg_destroy(msg);
+        pending_clear(p);
+        if (sr == HUB_STEP_REJECT)
+          refuse(s, names[i], why);
+        else /* left in the folder: taken again at a rescan */
+          hub_log(HUB_LOG_WARN, "file-in", "%s/%s: %s; taken later", s->dir, names[i], why);
+        hub_step_outcome_clear(&o);
+        continue;
+      }
+      m[k++] = msg;
+      for (size_t x = 0; x < o.n_extra; x++) m[k++] = o.extra[x];
+      o.n_extra = 0; /* moved into m */
+      hub_step_outcome_clear(&o);
+      msg = NULL;
+    }
     memcpy(p->sha, sha, sizeof p->sha);
     p->dev = st.st_dev;
     p->ino = st.st_ino;
     p->size = (int64_t)st.st_size;
     p->mtime_ns = mtime_ns(&st);
     s->n_pend++;
-    m[k++] = msg;
+    if (msg) m[k++] = msg;
     bytes += len;
   }
   *used = i;
@@ -450,6 +489,7 @@ static void fi_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_folder_watch_destroy(s->watch);
+  hub_step_chain_destroy(s->chain);
   for (size_t i = 0; i < s->n_pend; i++) pending_clear(&s->pend[i]);
   free(s->pend);
   free(s->dir);
@@ -474,6 +514,10 @@ static hub_err_t fi_create(const void *cfg, const struct hub_plugin_env *env, st
   struct hub_folder_watch_opts o = {s->dir, c->pattern, (const char *const *)c->temp_names.v, c->temp_names.n,
                                     c->settle_ms, c->rescan_ms, c->inotify};
   rc = hub_folder_watch_create(&o, &s->watch, errbuf, errbuf_size);
+  if (rc == HUB_OK && c->steps) {
+    struct hub_step_env senv = {env->base_dir, env->keys, hub_source_name(ctx)};
+    rc = hub_step_chain_create(c->steps, &senv, &s->chain, errbuf, errbuf_size);
+  }
   hub_metrics_register_counter(&failed_total);
   hub_metrics_register_counter(&recovered_total);
 out:

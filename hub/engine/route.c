@@ -725,8 +725,21 @@ static int run_wave(struct hub_route *r) {
   return lost ? -1 : 0;
 }
 
+/* The route this thread runs, for hub_route_scan. */
+static __thread struct hub_route *running_route;
+
+hub_err_t hub_route_scan(const char *topic, hub_scan_cb cb, void *ctx, char *errbuf, size_t errbuf_size) {
+  struct hub_route *r = running_route;
+  if (!r || !r->t) {
+    snprintf(errbuf, errbuf_size, "no route runs on this thread: this step keeps state in its route's topics");
+    return HUB_ERR_UNSUPPORTED;
+  }
+  return r->tops->scan(r->t, topic ? topic : r->cfg->from, cb, ctx, errbuf, errbuf_size);
+}
+
 hub_err_t hub_route_run(struct hub_route *r) {
   hub_log_set_context("route", r->cfg->name);
+  running_route = r;
   atomic_store(&r->metrics->running, 1);
   hub_err_t rc = connect_route(r);
   double gauges_at = 0;

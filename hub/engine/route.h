@@ -27,4 +27,11 @@ void hub_route_destroy(struct hub_route *r);
 struct hub_msg *hub_dlq_record_new(const struct hub_msg *orig, const char *route, const char *stage,
                                    const struct hub_step_outcome *out, int attempts);
 
+/* For a step whose state is a function of its input (reconciliation): reads every committed
+ * record of `topic` (NULL: the route's `from`) through the transport of the route running on
+ * the calling thread, so after a restart or an aborted transaction the step can rebuild its
+ * state from what was committed. Only from a step's process() on a route's thread;
+ * HUB_ERR_UNSUPPORTED elsewhere (`lienthong test`, `map`). */
+hub_err_t hub_route_scan(const char *topic, hub_scan_cb cb, void *ctx, char *errbuf, size_t errbuf_size);
+
 #endif
