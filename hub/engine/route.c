@@ -230,8 +230,10 @@ static void prepare(struct hub_route *r, struct item *it) {
   it->stage[0] = '\0';
   it->result = NULL;
   it->to_deliver = 0;
-  /* the working copy borrows m's value until a step replaces it: a big record is not held twice */
-  it->work = hub_msg_dup_borrow(m);
+  /* One record at a time, the working copy borrows m's value until a step replaces it, so a big
+   * record is not held twice. In concurrent waves it is a full copy: with borrowed values a
+   * delivery was seen sending another record's body (kafka.sink_concurrency), not yet explained. */
+  it->work = r->concurrency > 1 ? hub_msg_dup(m) : hub_msg_dup_borrow(m);
   if (it->work && r->sink && !hub_msg_header_get(it->work, HUB_H_ID)) {
     /* The sink's idempotency key must be the same every time this record is delivered. */
     char id[37];

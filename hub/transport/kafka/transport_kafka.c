@@ -1170,7 +1170,20 @@ static hub_err_t k_scan(struct hub_transport *t, const char *topic, hub_scan_cb 
   for (int i = 0; i < np; i++) {
     int32_t p = md->topics[0].partitions[i].id;
     int64_t lo, hi;
-    err = rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, (int)t->cfg->request_timeout_ms);
+    /* a topic created a moment ago may have no leader yet: wait for it, within request_timeout */
+    struct timespec w0, wn;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    for (;;) {
+      err = rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, (int)t->cfg->request_timeout_ms);
+      clock_gettime(CLOCK_MONOTONIC, &wn);
+      int64_t spent_ms = (int64_t)(wn.tv_sec - w0.tv_sec) * 1000 + (wn.tv_nsec - w0.tv_nsec) / 1000000;
+      if ((err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+           err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) ||
+          spent_ms >= t->cfg->request_timeout_ms || hub_stop_requested())
+        break;
+      struct timespec nap = {0, 100 * 1000000L};
+      nanosleep(&nap, NULL);
+    }
     if (err) {
       snprintf(errbuf, errbuf_size, "topic '%s' partition %d: %s", topic, p, rd_kafka_err2str(err));
       rc = HUB_ERR_TRANSPORT;
