@@ -4,7 +4,8 @@
  * the national portal (DVCQG, hub/cli/demo_portal.c) and VNPost (hub/cli/demo_vnpost.c), runs
  * `lienthong run`, and plays journeys through the real connectors:
  *   1-2 two one-stop dossier events POSTed (HMAC-signed) to the `onestop` source, checked by the
- *       event contract, mapped and delivered by the `dvcqg` sink (login, TraCuuHoSo, DongBoHoSoMC);
+ *       event contract, mapped and delivered by the `dvcqg` sink (login, TraCuuHoSo, DongBoHoSoMC,
+ *       and for the second, which records a processing step, CapNhatTienDoHoSoMC);
  *   3   a malformed dossier event: accepted by the source, refused by the contract, into the DLQ;
  *   4   an edXML document dropped into the axis inbox folder, signed (XML-DSig), verified against
  *       the province CA and written to the document-management outbox;
@@ -448,6 +449,11 @@ static int demo_main(int argc, char **argv) {
     char *body;
     if (i < 2) {
       json_object_set_new(doc, "dossierCode", json_string(codes[i]));
+      if (i == 1) /* the second also records its first processing step: CapNhatTienDoHoSoMC follows */
+        json_object_set_new(doc, "step",
+                            json_pack("{s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "status", "received", "handler", "name",
+                                      "Trần Thị B", "title", "Cán bộ một cửa", "department", "Bộ phận Một cửa",
+                                      "note", "Tiếp nhận hồ sơ", "changedAt", "2024-01-15T08:30:00+07:00"));
       body = json_dumps(doc, JSON_COMPACT);
     } else {
       snprintf(line, sizeof line, "{\"event\":\"dossier.submitted\",\"dossierCode\":\"%s\"}", codes[2]);
@@ -529,7 +535,8 @@ static int demo_main(int argc, char **argv) {
     snprintf(line, sizeof line, "POST /onestop/events (HMAC-SHA256 signed) -> 202, id %s", *ids[i] ? ids[i] : "(none)");
     step(t_sent[i], t_sent[i], "one-stop system", line);
     step(t_sent[i], at_of(a), "hub: onestop-in", "signature ok, committed to onestop.dossier.events");
-    snprintf(line, sizeof line, "event contract ok, mapped to DongBoHoSoMC (lt.parent %.12s...)", hdr(b, HUB_H_PARENT));
+    snprintf(line, sizeof line, "event contract ok, mapped to DongBoHoSoMC%s (lt.parent %.12s...)",
+             i == 1 ? " + CapNhatTienDoHoSoMC" : "", hdr(b, HUB_H_PARENT));
     step(t_sent[i], at_of(b), "hub: dossier-to-dvcqg", line);
     double at;
     if (i == 0 && (at = demo_standin_find(&portal, "login ", what, sizeof what)) > 0)
@@ -540,9 +547,17 @@ static int demo_main(int argc, char **argv) {
     snprintf(line, sizeof line, "DongBoHoSoMC %s", codes[i]);
     double synced = demo_standin_find(&portal, line, what, sizeof what);
     step(t_sent[i], synced, "national portal", synced > 0 ? what : "no DongBoHoSoMC received");
+    int created = synced > 0 && strstr(what, ": created") != NULL;
+    double progressed = 1;
+    if (i == 1) {
+      snprintf(line, sizeof line, "CapNhatTienDoHoSoMC %s", codes[i]);
+      progressed = demo_standin_find(&portal, line, what, sizeof what);
+      step(t_sent[i], progressed, "national portal", progressed > 0 ? what : "no CapNhatTienDoHoSoMC received");
+      progressed = progressed > 0 && strstr(what, "refused") == NULL;
+    }
     step(t_sent[i], at_of(c), "hub: dvcqg (result)", c ? "the portal's answers recorded on dvcqg.sync.result"
                                                         : "no result yet");
-    complete &= a && b && looked > 0 && synced > 0 && strstr(what, ": created") && c;
+    complete &= a && b && looked > 0 && created && progressed > 0 && c;
     printf("\n");
   }
   printf("Journey 3: a malformed dossier event (no procedure, applicant, dates...)\n");

@@ -106,10 +106,22 @@ void demo_portal_handle(struct demo_standin *s, struct MHD_Connection *c, const 
                           str(item, "MaTTHC") ? str(item, "MaTTHC") : "?");
     }
   } else if (service && !strcmp(service, "CapNhatTienDoHoSoMC")) {
-    json_t *data = json_object_get(req, "data");
-    const char *code = str(json_array_get(data, 0), "MaHoSo");
-    *answer = answer_of("0", "Thành công");
-    demo_standin_record(s, "CapNhatTienDoHoSoMC %s: %zu steps", code ? code : "(none)", json_array_size(data));
+    json_t *data = json_object_get(req, "data"), *first = json_array_get(data, 0);
+    const char *code = str(first, "MaHoSo");
+    pthread_mutex_lock(&s->mu);
+    int k = code && knows(p, code);
+    pthread_mutex_unlock(&s->mu);
+    if (!k) { /* progress of a dossier it does not hold: DongBoHoSoMC must come first */
+      *answer = answer_of("2", "Hồ sơ không tồn tại");
+      demo_standin_record(s, "CapNhatTienDoHoSoMC %s refused: unknown dossier", code ? code : "(none)");
+    } else if (!str(first, "TrangThai") || !str(first, "NguoiXuLy") || !str(first, "ThoiDiemXuLy")) {
+      *answer = answer_of("2", "Thiếu TrangThai, NguoiXuLy hoặc ThoiDiemXuLy");
+      demo_standin_record(s, "CapNhatTienDoHoSoMC %s refused: fields missing", code);
+    } else {
+      *answer = answer_of("0", "Thành công");
+      demo_standin_record(s, "CapNhatTienDoHoSoMC %s: %zu step(s), the last TrangThai %s", code,
+                          json_array_size(data), str(json_array_get(data, json_array_size(data) - 1), "TrangThai"));
+    }
   } else {
     *answer = answer_of("404", "Dịch vụ không được hỗ trợ");
     demo_standin_record(s, "refused service %s", service ? service : "(none)");

@@ -66,6 +66,8 @@ for i in range(2):
     want = [f"TraCuuHoSo {CODES[i]}: not found", f"DongBoHoSoMC {CODES[i]}: created"]
     if i == 0:
         want.insert(0, "login tinh-qn: session issued")
+    else:  # the second event records a processing step: its progress follows the dossier
+        want.append(f"CapNhatTienDoHoSoMC {CODES[i]}: 1 step(s), the last TrangThai")
     check(len(steps) == len(want) and all(w in s for w, s in zip(want, steps)),
           f"the portal received, for dossier {i + 1}: {want} (got {steps})")
     check("the portal's answers recorded on dvcqg.sync.result" in j, f"dossier {i + 1}: the result recorded")
