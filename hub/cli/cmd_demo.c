@@ -353,7 +353,10 @@ static int demo_main(int argc, char **argv) {
   }
   snprintf(cfg, sizeof cfg, "%s/lienthong.yaml", dir);
   FILE *f = fopen(cfg, "w");
-  if (!f) goto out;
+  if (!f) {
+    fprintf(stderr, "lienthong demo: cannot write %s\n", cfg);
+    goto out;
+  }
   /* The blocks of examples/province.yaml, on local addresses; one partition, as the reconcile
    * route's input needs. */
   fprintf(f,
@@ -409,7 +412,10 @@ static int demo_main(int argc, char **argv) {
   snprintf(log, sizeof log, "%s/hub.log", dir);
   char self[4096] = "";
   ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (sl <= 0) goto out;
+  if (sl <= 0) {
+    fprintf(stderr, "lienthong demo: cannot find this program's path (/proc/self/exe)\n");
+    goto out;
+  }
   self[sl] = '\0';
   fflush(stdout);
   if ((hub = fork()) == 0) {
@@ -509,7 +515,10 @@ static int demo_main(int argc, char **argv) {
 
   /* Read the topics back (another process on the same database file, as `dlq list` does) until
    * every journey has reached its end, or 40 s. */
-  if (!T || hub_config_load(cfg, &hc, errbuf, sizeof errbuf) != HUB_OK) goto out;
+  if (!T || hub_config_load(cfg, &hc, errbuf, sizeof errbuf) != HUB_OK) {
+    fprintf(stderr, "lienthong demo: cannot read back %s: %s\n", cfg, T ? errbuf : "no embedded transport");
+    goto out;
+  }
   struct hub_transport_opts o = {"lienthong-demo", NULL, NULL, NULL, hc->base_dir};
   if (T->open(hc->transport_cfg, &o, &h, errbuf, sizeof errbuf) != HUB_OK) {
     fprintf(stderr, "lienthong demo: %s\n", errbuf);
