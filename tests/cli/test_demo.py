@@ -9,6 +9,7 @@ topics in its database, and with `lienthong dlq list` and `lienthong recon repor
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -127,5 +128,28 @@ check(len(events) == 5 and all(e["event"] == "dossier.postal-updated" and e["dos
                                for e in events) and events[-1].get("status") == "returned",
       f"five dossier events, the last one returned ({events[-1:] if events else events})")
 check(topic(db, "tracking-to-onestop.dlq") == [], "no tracking entry refused")
+
+# The exit code says whether every journey arrived: with a tracking mapping that forgets the
+# returned status (data read from LT_DATA_DIR, a copy), journey 6 is incomplete and the demo
+# says so and exits 1 while the others still arrive.
+src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+data = tempfile.mkdtemp(prefix="lt-demo-data-")
+for sub in ("schemas", "mappings", "examples"):
+    shutil.copytree(os.path.join(src, sub), os.path.join(data, sub), symlinks=True)
+tracking = os.path.join(data, "mappings", "vnpost", "tracking-to-status.yaml")
+text = open(tracking, encoding="utf-8").read()
+broken = text.replace("  - to: status\n    value: returned\n    if: {from: $.StatusCode, in: [14]}\n", "")
+check(broken != text, "the tracking mapping's returned rule found (to break it)")
+open(tracking, "w", encoding="utf-8").write(broken)
+d2 = os.path.join(tempfile.mkdtemp(prefix="lt-demo-"), "demo")
+r = subprocess.run([BIN, "demo", "--dir", d2], capture_output=True, text=True, timeout=300,
+                   env=dict(os.environ, LT_DATA_DIR=data))
+check(r.returncode == 1 and "a journey did not complete" in r.stderr,
+      f"an incomplete journey: exit 1 with the reason ({r.returncode}: {r.stderr[-500:]})")
+check("outcome matched on recon.outcomes" in journey(r.stdout, 5) and "the last: status ?" in journey(r.stdout, 6),
+      "the other journeys still complete; the postal one shows no status")
+if not failed:  # kept for a look when something failed
+    for x in (data, os.path.dirname(d), os.path.dirname(d2)):
+        shutil.rmtree(x, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
