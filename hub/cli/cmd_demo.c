@@ -609,8 +609,10 @@ static int demo_main(int argc, char **argv) {
   step(t_pay, t_pay, "payment platform", line);
   snprintf(line, sizeof line, "MaXacThuc checked: lt.sig=%s, committed to paygov.confirm", hdr(p1, HUB_H_SIG));
   step(t_pay, at_of(p1), "hub: paygov-callback", line);
-  snprintf(line, sizeof line, "%s on payment.events, amount %s, paid %s", field(p2, "event", b1, sizeof b1),
-           field(p2, "amount", b2, sizeof b2), paid_at);
+  char b3[64];
+  snprintf(line, sizeof line, "%s on payment.events, amount %s, paid %s (ThoiGianGD %s)",
+           field(p2, "event", b1, sizeof b1), field(p2, "amount", b2, sizeof b2), field(p2, "paidAt", b3, sizeof b3),
+           paid_at);
   step(t_pay, at_of(p2), "hub: confirm-to-event", line);
   step(t_pay, at_of(p3), "hub: payments-to-recon", "the payment on recon.input");
   snprintf(line, sizeof line, "%s dropped into bank/ (one line, footer count 1)", stmt);
