@@ -20,6 +20,7 @@
 #include "hub/core/xml.h"
 #include "hub/engine/connector.h"
 #include "hub/io/http_server.h"
+#include "hub/io/webhook_source.h"
 #include "hub/trust/checksum.h"
 #include "mappings/shape/json.h"
 #include "mappings/shape/jsonpath.h"
@@ -126,6 +127,7 @@ enum key_kind { KEY_NONE, KEY_HEADER, KEY_JSONPATH, KEY_XPATH };
 enum body_kind { BODY_RAW, BODY_JSON, BODY_XML };
 
 struct state {
+  struct hub_webhook wh; /* first: its functions are this source's stop, pause, resume, health */
   const struct cfg *cfg;
   struct hub_source_ctx *ctx;
   char *cert, *key_file, *ca; /* resolved paths */
@@ -135,8 +137,6 @@ struct state {
   const char *key_header;
   struct lt_jsonpath *jsonpath;
   xmlXPathCompExprPtr xpath;
-  struct hub_http_route *route;
-  atomic_int paused, listening;
 };
 
 /* The media type of a Content-Type value, lower-cased, without parameters. */
@@ -187,7 +187,7 @@ static void unavailable(struct hub_http_answer *a, const char *why, const char *
 
 static void on_headers(void *arg, const struct hub_http_request *r, struct hub_http_answer *a) {
   struct state *s = arg;
-  if (atomic_load(&s->paused)) {
+  if (hub_webhook_paused(s)) {
     unavailable(a, "unavailable", "the transport cannot take writes now (the source is paused); retry later");
     return;
   }
@@ -342,7 +342,7 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   xmlDocPtr doc = NULL;
   char *key = NULL, err[600] = "";
   struct hub_msg *m = NULL;
-  if (atomic_load(&s->paused)) {
+  if (hub_webhook_paused(s)) {
     unavailable(a, "unavailable", "the transport cannot take writes now (the source is paused); retry later");
     goto out;
   }
@@ -407,7 +407,7 @@ out:
 static void hl_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  hub_http_route_remove(s->route);
+  hub_webhook_stop(s);
   free(s->cert);
   free(s->key_file);
   free(s->ca);
@@ -504,30 +504,8 @@ static hub_err_t hl_start(void *p, char *errbuf, size_t errbuf_size) {
       .on_request = on_request,
       .arg = s,
   };
-  hub_err_t err = hub_http_route_add(&rc, &s->route, errbuf, errbuf_size);
-  if (err == HUB_OK) atomic_store(&s->listening, 1);
+  hub_err_t err = hub_webhook_start(&s->wh, &rc, errbuf, errbuf_size);
   return err;
-}
-
-static void hl_stop(void *p) {
-  struct state *s = p;
-  atomic_store(&s->listening, 0);
-  hub_http_route_remove(s->route); /* waits for the requests in flight: no emit after this */
-  s->route = NULL;
-}
-
-static void hl_pause(void *p) {
-  atomic_store(&((struct state *)p)->paused, 1);
-}
-static void hl_resume(void *p) {
-  atomic_store(&((struct state *)p)->paused, 0);
-}
-
-static int hl_health(void *p, char *why, size_t why_size) {
-  struct state *s = p;
-  if (atomic_load(&s->listening)) return 1;
-  snprintf(why, why_size, "not listening on %s", s->cfg->listen);
-  return 0;
 }
 
 static const struct hub_source_ops ops = {
@@ -538,10 +516,10 @@ static const struct hub_source_ops ops = {
     .create = hl_create,
     .start = hl_start,
     .poll = NULL,
-    .pause = hl_pause,
-    .resume = hl_resume,
-    .stop = hl_stop,
-    .health = hl_health,
+    .pause = hub_webhook_pause,
+    .resume = hub_webhook_resume,
+    .stop = hub_webhook_stop,
+    .health = hub_webhook_health,
     .destroy = hl_destroy,
 };
 HUB_SOURCE_PLUGIN(hub_plugin_source_http_listen, ops);

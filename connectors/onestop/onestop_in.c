@@ -22,6 +22,7 @@
 #include "hub/core/registry.h"
 #include "hub/engine/connector.h"
 #include "hub/io/http_server.h"
+#include "hub/io/webhook_source.h"
 #include "hub/trust/checksum.h"
 #include "mappings/shape/json.h"
 
@@ -71,12 +72,11 @@ static const struct hub_cfg_constraint constraints[] = {
 static const struct hub_cfg_map map = {"onestop", entries, .check = check, .constraints = constraints};
 
 struct state {
+  struct hub_webhook wh; /* first: its functions are this source's stop, pause, resume, health */
   const struct cfg *cfg;
   struct hub_source_ctx *ctx;
   char *secret;
   size_t secret_len;
-  struct hub_http_route *route;
-  atomic_int paused, listening;
 };
 
 static void unavailable(struct hub_http_answer *a, const char *why, const char *detail) {
@@ -86,7 +86,7 @@ static void unavailable(struct hub_http_answer *a, const char *why, const char *
 
 static void on_headers(void *arg, const struct hub_http_request *r, struct hub_http_answer *a) {
   struct state *s = arg;
-  if (atomic_load(&s->paused)) {
+  if (hub_webhook_paused(s)) {
     unavailable(a, "unavailable", "the transport cannot take writes now; retry later");
     return;
   }
@@ -147,7 +147,7 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   json_t *json = NULL;
   struct hub_msg *m = NULL;
   char err[600];
-  if (atomic_load(&s->paused)) {
+  if (hub_webhook_paused(s)) {
     unavailable(a, "unavailable", "the transport cannot take writes now; retry later");
     goto out;
   }
@@ -218,7 +218,7 @@ out:
 static void os_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  hub_http_route_remove(s->route);
+  hub_webhook_stop(s);
   if (s->secret) OPENSSL_cleanse(s->secret, s->secret_len);
   free(s->secret);
   free(s);
@@ -260,30 +260,8 @@ static hub_err_t os_start(void *p, char *errbuf, size_t errbuf_size) {
       .on_request = on_request,
       .arg = s,
   };
-  hub_err_t err = hub_http_route_add(&rc, &s->route, errbuf, errbuf_size);
-  if (err == HUB_OK) atomic_store(&s->listening, 1);
+  hub_err_t err = hub_webhook_start(&s->wh, &rc, errbuf, errbuf_size);
   return err;
-}
-
-static void os_stop(void *p) {
-  struct state *s = p;
-  atomic_store(&s->listening, 0);
-  hub_http_route_remove(s->route); /* waits for requests in flight: no emit after this */
-  s->route = NULL;
-}
-
-static void os_pause(void *p) {
-  atomic_store(&((struct state *)p)->paused, 1);
-}
-static void os_resume(void *p) {
-  atomic_store(&((struct state *)p)->paused, 0);
-}
-
-static int os_health(void *p, char *why, size_t why_size) {
-  struct state *s = p;
-  if (atomic_load(&s->listening)) return 1;
-  snprintf(why, why_size, "not listening on %s", s->cfg->listen);
-  return 0;
 }
 
 static const struct hub_source_ops ops = {
@@ -293,10 +271,10 @@ static const struct hub_source_ops ops = {
              .config_size = sizeof(struct cfg)},
     .create = os_create,
     .start = os_start,
-    .pause = os_pause,
-    .resume = os_resume,
-    .stop = os_stop,
-    .health = os_health,
+    .pause = hub_webhook_pause,
+    .resume = hub_webhook_resume,
+    .stop = hub_webhook_stop,
+    .health = hub_webhook_health,
     .destroy = os_destroy,
 };
 HUB_SOURCE_PLUGIN(hub_plugin_source_onestop, ops);

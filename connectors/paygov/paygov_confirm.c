@@ -19,6 +19,7 @@
 #include "hub/core/registry.h"
 #include "hub/engine/connector.h"
 #include "hub/io/http_server.h"
+#include "hub/io/webhook_source.h"
 #include "hub/trust/checksum.h"
 #include "mappings/shape/json.h"
 #include "paygov_common.h"
@@ -95,15 +96,14 @@ struct txn {
 #define BUCKETS 4096
 
 struct state {
+  struct hub_webhook wh; /* first: its functions are this source's stop, pause, resume, health */
   const struct cfg *cfg;
   struct hub_source_ctx *ctx;
   char *key;
   size_t key_len;
-  struct hub_http_route *route;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct txn *buckets[BUCKETS];
-  atomic_int paused, listening;
 };
 
 /* In /metrics, for every paygov-confirm of the process. */
@@ -226,7 +226,7 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   char err[600] = "", txn_key[600], *value = NULL;
   struct hub_msg *m = NULL;
   struct txn *mine = NULL;
-  if (atomic_load(&s->paused)) {
+  if (hub_webhook_paused(s)) {
     unavailable(a, "the transport cannot take writes now; send the callback again later");
     goto out;
   }
@@ -331,7 +331,7 @@ static int on_committed(void *arg, const struct hub_msg *m) {
 static void pc_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  hub_http_route_remove(s->route);
+  hub_webhook_stop(s);
   paygov_key_free(s->key, s->key_len);
   for (int i = 0; i < BUCKETS; i++)
     for (struct txn *t = s->buckets[i], *next; t; t = next) {
@@ -383,30 +383,8 @@ static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {
       .on_request = on_request,
       .arg = s,
   };
-  err = hub_http_route_add(&rc, &s->route, errbuf, errbuf_size);
-  if (err == HUB_OK) atomic_store(&s->listening, 1);
+  err = hub_webhook_start(&s->wh, &rc, errbuf, errbuf_size);
   return err;
-}
-
-static void pc_stop(void *p) {
-  struct state *s = p;
-  atomic_store(&s->listening, 0);
-  hub_http_route_remove(s->route); /* waits for the requests in flight: no emit after this */
-  s->route = NULL;
-}
-
-static void pc_pause(void *p) {
-  atomic_store(&((struct state *)p)->paused, 1);
-}
-static void pc_resume(void *p) {
-  atomic_store(&((struct state *)p)->paused, 0);
-}
-
-static int pc_health(void *p, char *why, size_t why_size) {
-  struct state *s = p;
-  if (atomic_load(&s->listening)) return 1;
-  snprintf(why, why_size, "not listening on %s", s->cfg->listen);
-  return 0;
 }
 
 static const struct hub_source_ops ops = {
@@ -417,10 +395,10 @@ static const struct hub_source_ops ops = {
              .config_size = sizeof(struct cfg)},
     .create = pc_create,
     .start = pc_start,
-    .pause = pc_pause,
-    .resume = pc_resume,
-    .stop = pc_stop,
-    .health = pc_health,
+    .pause = hub_webhook_pause,
+    .resume = hub_webhook_resume,
+    .stop = hub_webhook_stop,
+    .health = hub_webhook_health,
     .destroy = pc_destroy,
 };
 HUB_SOURCE_PLUGIN(hub_plugin_source_paygov_confirm, ops);

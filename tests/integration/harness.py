@@ -81,6 +81,27 @@ def free_port():
     return p
 
 
+def free_ports(n):
+    """A port P with P..P+n-1 all free now (a broker takes its port, the controller's, the SASL one)."""
+    for _ in range(200):
+        p = free_port()
+        if p + n > 65535:
+            continue
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p + i))
+                socks.append(s)
+            return p
+        except OSError:
+            pass
+        finally:
+            for s in socks:
+                s.close()
+    raise Failure(f"no {n} consecutive free ports")
+
+
 class Broker:
     def __init__(self, port=PORT, directory=None):
         self.port = port

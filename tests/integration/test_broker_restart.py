@@ -4,12 +4,12 @@ test-fault delay keeps the route busy for ~15 s so the outage lands in the middl
 import os
 import time
 
-from harness import (SRC, Broker, Checks, Hub, check_exactly_once, consume, free_port, keyed_records, log, produce,
+from harness import (SRC, Broker, Checks, Hub, check_exactly_once, consume, free_ports, keyed_records, log, produce,
                      route_config, unique, wait_count)
 
 N, KEYS = 100_000, 500
 c = Checks("broker-restart")
-port = int(os.environ.get("LT_TEST_KAFKA_PORT2", str(free_port())))
+port = int(os.environ.get("LT_TEST_KAFKA_PORT2", str(free_ports(3))))
 broker = Broker(port, os.path.join(SRC, ".cache", "kafka", f"test-restart-{port}"))
 broker.start()
 try:

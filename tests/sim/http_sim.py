@@ -267,6 +267,21 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
+def serve(srv, port_file=None):
+    """Announces srv's port in port_file (atomically, for the test waiting on it) and serves
+    until interrupted. Every simulator ends its main() with this."""
+    if port_file:
+        tmp = port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(srv.server_address[1]))
+        os.replace(tmp, port_file)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv):
     args = parse_args(argv)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -281,16 +296,7 @@ def main(argv):
         # A failed handshake (no or a wrong client certificate) is an OSError on accept: the
         # server drops that connection and carries on.
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 HO = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng"]
 DEM = ["Văn", "Thị", "Đức", "Ngọc", "Minh", "Thu", "Quang", "Hữu"]
@@ -230,16 +232,7 @@ def main(argv):
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.sim = Sim(args)
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

@@ -74,16 +74,7 @@ def main(argv):
     srv.daemon_threads = True
     srv.sim = http_sim.Sim(args)
     srv.sim.sent = {}
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import ssl
 import sys
 import threading
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 
 def parse_args(argv):
@@ -205,16 +207,7 @@ def main(argv):
     if args.tls_cert:
         srv.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         srv.ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

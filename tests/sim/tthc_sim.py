@@ -51,6 +51,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 LINHVUC = [("G03-GD10", "Giáo dục Trung học"), ("T01-TP02", "Hộ tịch"), ("X05-XD01", "Hoạt động xây dựng"),
            ("D12-DD01", "Đất đai"), ("Y08-YT03", "Khám bệnh, chữa bệnh")]
@@ -274,16 +276,7 @@ def main(argv):
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.sim = Sim(args)
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

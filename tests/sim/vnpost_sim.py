@@ -43,6 +43,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 OPS_LGSP = {"orderPost": "create", "orderCancel": "cancel", "orderTracking": "tracking", "getPrice": "price"}
 OPS_DIRECT = {"/api/order/post": "create", "/api/order/cancel": "cancel", "/api/order/tracking": "tracking",
@@ -343,16 +345,7 @@ def main(argv):
             srv.sim.advance()
 
     threading.Thread(target=ticker, daemon=True).start()
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":

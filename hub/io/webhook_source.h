@@ -1,0 +1,31 @@
+/* What a webhook source (http-listen, onestop, paygov-confirm) keeps about its route on the
+ * shared HTTP server (http_server.h), and the source ops that touch nothing else. Put a
+ * `struct hub_webhook` FIRST in the source's state: the functions below then serve directly as
+ * its stop, pause, resume and health ops. */
+#ifndef HUB_IO_WEBHOOK_SOURCE_H
+#define HUB_IO_WEBHOOK_SOURCE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "hub/core/err.h"
+#include "hub/io/http_server.h"
+
+struct hub_webhook {
+  struct hub_http_route *route;
+  atomic_int paused, listening;
+  const char *listen; /* the address, for health messages (borrowed from the config) */
+};
+
+/* Adds the route (cfg->listen is remembered) and marks the source listening. */
+hub_err_t hub_webhook_start(struct hub_webhook *w, const struct hub_http_route_cfg *cfg, char *errbuf,
+                            size_t errbuf_size);
+/* Removes the route, waiting for the requests in flight: no emit after this. Also for destroy. */
+void hub_webhook_stop(void *state);
+void hub_webhook_pause(void *state);
+void hub_webhook_resume(void *state);
+/* Whether requests should be answered 503 now (the engine paused the source). */
+int hub_webhook_paused(const void *state);
+int hub_webhook_health(void *state, char *why, size_t why_size);
+
+#endif
