@@ -11,7 +11,7 @@
  *       the province CA and written to the document-management outbox;
  *   5   a fee paid and reconciled: a signed PayGov confirm callback to `paygov-confirm`, the
  *       bank's fixed-width statement through file-in + bank-statement, `reconcile` says matched
- *       (hub/cli/demo_payment.c);
+ *       (hub/cli/demo_payment.c); a forged copy of the callback is refused and kept aside;
  *   6   a postal return: `vnpost-tracking` polls the VNPost stand-in, the dossier's entries
  *       become one-stop dossier events ending in status `returned`.
  * Then it prints each journey system by system with times and signature status, read back from
@@ -267,12 +267,12 @@ static int write_secret(const char *dir, const char *name, const char *value) {
 /* Every topic the journeys are read back from. */
 enum {
   T_EVENTS, T_REQ, T_RES, T_DLQ, T_GOT, T_SIGNED, T_VERIFIED, T_CONFIRM, T_PAYMENTS, T_RECON_IN, T_OUTCOMES,
-  T_TRACKING, T_STATUS, T_N
+  T_TRACKING, T_STATUS, T_REJECTED, T_N
 };
 static const char *const topic_names[T_N] = {
     "onestop.dossier.events", "dvcqg.sync.request", "dvcqg.sync.result", "dossier-to-dvcqg.dlq",
     "axis.document.received", "axis.document.signed", "axis.document.verified", "paygov.confirm", "payment.events",
-    "recon.input", "recon.outcomes", "vnpost.tracking", "onestop.dossier.status"};
+    "recon.input", "recon.outcomes", "vnpost.tracking", "onestop.dossier.status", "paygov.callback.rejected"};
 
 static void read_all(const struct hub_transport_ops *T, struct hub_transport *h, struct topic_view v[T_N]) {
   for (int i = 0; i < T_N; i++) v[i] = read_topic(T, h, topic_names[i]);
@@ -291,7 +291,8 @@ static int all_done(struct topic_view v[T_N], const char *outbox, const char *tx
   const struct hub_msg *o = by_text(&v[T_OUTCOMES], txn, "recon.outcome");
   return by_key(&v[T_RES], codes[0]) && by_key(&v[T_RES], codes[1]) && by_key(&v[T_DLQ], codes[2]) &&
          by_key(&v[T_VERIFIED], "cong-van-123.edxml") && stat(outbox, &st) == 0 && o &&
-         hub_msg_header_get_str(o, "lt.recon.outcome") && count_key(&v[T_STATUS], codes[0]) >= 5;
+         hub_msg_header_get_str(o, "lt.recon.outcome") && count_key(&v[T_STATUS], codes[0]) >= 5 &&
+         by_text(&v[T_REJECTED], txn, NULL);
 }
 
 static int demo_main(int argc, char **argv) {
@@ -498,8 +499,13 @@ static int demo_main(int argc, char **argv) {
   snprintf(ref, sizeof ref, "HS0101-LP01");
   snprintf(url, sizeof url, "http://127.0.0.1:%d/paygov/confirm", hook_port);
   double t_pay = demo_now();
-  long pay_status = demo_pay_confirm(url, paygov_partner, paygov_key, ref, txn, fee, codes[0], paid_at, maloi,
+  long pay_status = demo_pay_confirm(url, paygov_partner, paygov_key, ref, txn, fee, codes[0], 0, paid_at, maloi,
                                      sizeof maloi);
+  /* ... and a forged copy of it: the same callback with ten times the amount. */
+  char forged_at[15], forged_maloi[64];
+  double t_forged = demo_now();
+  long forged_status = demo_pay_confirm(url, paygov_partner, paygov_key, ref, txn, fee, codes[0], 1, forged_at,
+                                        forged_maloi, sizeof forged_maloi);
   double t_stmt = demo_now();
   time_t now = time(NULL) + 7 * 3600;
   struct tm tm;
@@ -615,6 +621,13 @@ static int demo_main(int argc, char **argv) {
            paid_at);
   step(t_pay, at_of(p2), "hub: confirm-to-event", line);
   step(t_pay, at_of(p3), "hub: payments-to-recon", "the payment on recon.input");
+  const struct hub_msg *forged = by_text(&v[T_REJECTED], txn, NULL);
+  snprintf(line, sizeof line, "a forged copy (SoTien x10 after signing) -> HTTP %ld, MaLoi %s", forged_status,
+           forged_maloi);
+  step(t_pay, t_forged, "someone else", line);
+  snprintf(line, sizeof line, "MaXacThuc wrong: kept on paygov.callback.rejected, never paid: %.120s",
+           hdr(forged, HUB_H_ERROR_REASON));
+  step(t_pay, at_of(forged), "hub: paygov-callback", line);
   snprintf(line, sizeof line, "%s dropped into bank/ (one line, footer count 1)", stmt);
   step(t_pay, stmt_ok ? t_stmt : 0, "bank", line);
   snprintf(line, sizeof line, "bank-in + bank-statement: line %s, amount %s, on recon.input", hdr(bl, HUB_H_TYPE),
@@ -622,7 +635,8 @@ static int demo_main(int argc, char **argv) {
   step(t_pay, at_of(bl), "hub: bank-in", line);
   snprintf(line, sizeof line, "outcome %s on recon.outcomes", hdr(out5, "lt.recon.outcome"));
   step(t_pay, at_of(out5), "hub: reconcile", line);
-  complete &= pay_status == 200 && !strcmp(maloi, "00") && p1 && p2 && p3 && bl && out5 &&
+  complete &= pay_status == 200 && !strcmp(maloi, "00") && p1 && p2 && p3 && bl && out5 && forged &&
+              strcmp(forged_maloi, "00") && v[T_CONFIRM].n == 1 &&
               !strcmp(hdr(out5, "lt.recon.outcome"), "matched");
 
   printf("\nJourney 6: the result of dossier %s returned to the citizen by post\n", codes[0]);

@@ -75,10 +75,11 @@ void demo_vnpost_handle(struct demo_standin *s, struct MHD_Connection *c, const 
 
 /* ------------------------------------------------------------ a fee paid */
 /* Posts the payment platform's confirm callback for (ref, txn, amount) to url, MaXacThuc
- * computed with the hub's own function over the key; the platform's reply MaLoi into maloi.
- * Returns the HTTP status (0: no answer). paid_at gets ThoiGianGD (yyyyMMddHHmmss, +07:00). */
+ * computed with the hub's own function over the key (forge: then the amount changed, as a
+ * forger would); the hub's reply MaLoi into maloi. Returns the HTTP status (0: no answer).
+ * paid_at gets ThoiGianGD (yyyyMMddHHmmss, +07:00). */
 long demo_pay_confirm(const char *url, const char *partner, const char *key, const char *ref, const char *txn,
-                      long amount, const char *dossier, char paid_at[15], char *maloi, size_t maloi_size);
+                      long amount, const char *dossier, int forge, char paid_at[15], char *maloi, size_t maloi_size);
 /* Writes the bank's fixed-width statement (mappings/bank/vnpay-fixed.yaml) for today with one
  * line for txn into folder/name, under a temporary name first; 0 or -1. */
 int demo_bank_statement(const char *folder, const char *name, const char *account, const char *txn, const char *ref,

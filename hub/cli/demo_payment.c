@@ -33,7 +33,7 @@ static size_t keep(char *p, size_t s, size_t n, void *u) {
 }
 
 long demo_pay_confirm(const char *url, const char *partner, const char *key, const char *ref, const char *txn,
-                      long amount, const char *dossier, char paid_at[15], char *maloi, size_t maloi_size) {
+                      long amount, const char *dossier, int forge, char paid_at[15], char *maloi, size_t maloi_size) {
   struct tm tm;
   vn_time(time(NULL), &tm);
   strftime(paid_at, 15, "%Y%m%d%H%M%S", &tm);
@@ -54,6 +54,10 @@ long demo_pay_confirm(const char *url, const char *partner, const char *key, con
     return 0;
   }
   json_object_set_new(cb, "MaXacThuc", json_string(mac));
+  if (forge) { /* tampered after signing: ten times the amount under the old checksum */
+    snprintf(sum, sizeof sum, "%ld", amount * 10);
+    json_object_set_new(cb, "SoTien", json_string(sum));
+  }
   char *body = json_dumps(cb, JSON_COMPACT);
   json_decref(cb);
   struct reply r = {.n = 0};

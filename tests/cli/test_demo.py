@@ -3,7 +3,7 @@ transport with the real connectors: the two dossiers reach the portal stand-in t
 onestop source and the dvcqg sink (login, TraCuuHoSo, DongBoHoSoMC), the malformed one lands in
 the DLQ and never reaches the portal, the document is signed and verified and written out, a
 fee is confirmed by a signed PayGov callback and reconciled against the bank's statement
-(matched), and VNPost's tracking entries become one-stop dossier events ending in `returned`.
+(matched) while a forged copy of the callback is refused and kept aside, and VNPost's tracking entries become one-stop dossier events ending in `returned`.
 Checked from what the demo printed (each stand-in's record of what it received), from the
 topics in its database, and with `lienthong dlq list` and `lienthong recon report`."""
 import json
@@ -100,7 +100,13 @@ check("outcome matched on recon.outcomes" in j, "the reconciliation matched them
 confirms = topic(db, "paygov.confirm")
 check(len(confirms) == 1 and confirms[0]["MaGiaoDich"] == txn and re.fullmatch(r"[0-9a-f]{64}", confirms[0]["MaXacThuc"]),
       f"one callback on paygov.confirm, for {txn}, with its MaXacThuc")
-check(topic(db, "paygov.callback.rejected") == [], "no callback rejected")
+check(re.search(r"a forged copy \(SoTien x10 after signing\) -> HTTP 200, MaLoi 0[1-9]", j),
+      "the forged callback was answered with an error MaLoi")
+check("MaXacThuc wrong: kept on paygov.callback.rejected, never paid" in j, "the forgery was kept aside")
+rejected = topic(db, "paygov.callback.rejected")
+check(len(rejected) == 1 and rejected[0]["MaGiaoDich"] == txn and rejected[0]["SoTien"] == "500000",
+      f"the forged callback, as received, on paygov.callback.rejected ({rejected})")
+check([p["amount"] for p in topic(db, "payment.events")] == [50000], "one payment event, of the real amount")
 outcomes = [o for o in topic(db, "recon.outcomes") if "outcome" in o]
 check([(o["outcome"], o["key"], o["platform"]["amount"], o["bank"]["amount"]) for o in outcomes] ==
       [("matched", txn, 50000, 50000)], f"one outcome, matched, both sides 50000 ({outcomes})")
