@@ -58,7 +58,8 @@ def cpu_s(pid):
 
 
 def thread_cpu(pid):
-    """CPU seconds by thread name (/proc/PID/task/*/stat), for where the hub's CPU goes."""
+    """CPU seconds by thread (/proc/PID/task/*/stat: "name/tid"), for where the hub's CPU goes;
+    numbered workers of one name count as one."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -68,7 +69,8 @@ def thread_cpu(pid):
             continue
         name = text.split("(", 1)[1].rsplit(")", 1)[0]
         fields = text.rsplit(")", 1)[1].split()
-        name = name.rstrip("0123456789") or name  # workers numbered alike count as one
+        name = name.rstrip("0123456789") or name
+        name = f"{name}/{tid}" if name in ("lienthong",) else name  # unnamed threads: by id
         out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
 
@@ -253,9 +255,9 @@ def main(argv):
             time.sleep(0.2)
         cpu1, threads1 = cpu_s(h.pid), thread_cpu(h.pid)
         metrics = get(f"http://127.0.0.1:{admin}/metrics")[1]
-        out["hub_thread_us_per_record"] = {
-            n: round((t - threads0.get(n, 0)) / a.records * 1e6, 1) for n, t in sorted(threads1.items())
-            if t - threads0.get(n, 0) > 0}
+        out["hub_thread_us_per_record"] = dict(sorted(
+            ((n, round((t - threads0.get(n, 0)) / a.records * 1e6, 1)) for n, t in threads1.items()
+             if t - threads0.get(n, 0) > 0), key=lambda x: -x[1]))
         h.send_signal(signal.SIGTERM)
         h.wait(timeout=60)
         hub_cpu_us = (cpu1 - cpu0) / a.records * 1e6
