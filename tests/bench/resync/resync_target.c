@@ -127,7 +127,7 @@ static char sessions[SESSIONS][33];
 static unsigned next_session;
 static unsigned long long d_logins, d_lookups, d_creates, d_updates, d_progress, d_exists, d_missing, d_rejected,
     d_session_refused;
-static char d_last_error[300];
+static char d_last_error[400];
 static const char SESSION_MSG[] = "Phiên làm việc không hợp lệ hoặc đã hết hạn";
 
 struct dbody {
@@ -162,6 +162,14 @@ static int code_ok(const char *s) {
   return mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31;
 }
 
+/* MaTTHC: 2.000889.000.00.00.H22[.NN] (dvcqg_sim.py TTHC_RE). */
+static int tthc_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  return (n == 22 || (n == 25 && s[22] == '.' && digits(s + 23, 2))) && digits(s, 1) && s[1] == '.' &&
+         digits(s + 2, 6) && s[8] == '.' && digits(s + 9, 3) && s[12] == '.' && digits(s + 13, 2) && s[15] == '.' &&
+         digits(s + 16, 2) && s[18] == '.' && s[19] >= 'A' && s[19] <= 'Z' && digits(s + 20, 2);
+}
+
 static int time_ok(const char *s) {
   if (!s || strlen(s) != 14 || !digits(s, 14)) return 0;
   int mo = (s[4] - '0') * 10 + s[5] - '0', d = (s[6] - '0') * 10 + s[7] - '0', h = (s[8] - '0') * 10 + s[9] - '0',
@@ -194,6 +202,8 @@ static const char *check_dossier(json_t *d, char *why, size_t n) {
     return snprintf(why, n, "MaHoSo: '%.60s' không đúng quy định tại Điều 19 Thông tư 01/2018/TT-VPCP",
                     str_of(d, "MaHoSo")),
            why;
+  if (!tthc_ok(str_of(d, "MaTTHC")))
+    return snprintf(why, n, "MaTTHC: thủ tục '%.40s' không có trong CSDL TTHC quốc gia", str_of(d, "MaTTHC")), why;
   for (int i = 0; times[i]; i++)
     if (json_object_get(d, times[i]) && !time_ok(str_of(d, times[i])))
       return snprintf(why, n, "%s: không đúng định dạng yyyyMMddHHmmss", times[i]), why;
@@ -203,6 +213,22 @@ static const char *check_dossier(json_t *d, char *why, size_t n) {
     return snprintf(why, n, "TrangThaiHoSo: '%.10s' không thuộc danh mục", st), why;
   if (strlen(lo) != 1 || lo[0] < '1' || lo[0] > '4')
     return snprintf(why, n, "LoaiDoiTuong: '%.10s' không thuộc danh mục", lo), why;
+  const char *kenh = json_object_get(d, "KenhThucHien") ? str_of(d, "KenhThucHien") : "1",
+             *hinh = json_object_get(d, "HinhThuc") ? str_of(d, "HinhThuc") : "0";
+  if (!kenh || strlen(kenh) != 1 || kenh[0] < '1' || kenh[0] > '3')
+    return snprintf(why, n, "KenhThucHien: '%.10s' không thuộc danh mục", kenh ? kenh : ""), why;
+  if (!hinh || (strcmp(hinh, "0") && strcmp(hinh, "1")))
+    return snprintf(why, n, "HinhThuc: '%.10s' không thuộc danh mục", hinh ? hinh : ""), why;
+  json_t *ids = json_object_get(d, "DinhDanhCHS"), *x;
+  size_t i;
+  json_array_foreach(ids, i, x) { /* LoaiDinhDanh 1: a 12-digit citizen id, 2: a 9-digit one */
+    const char *kind = str_of(x, "LoaiDinhDanh"), *num = str_of(x, "SoDinhDanh");
+    size_t nl = num ? strlen(num) : 0;
+    if (!kind || !num || !digits(num, nl) || !((!strcmp(kind, "1") && nl == 12) || (!strcmp(kind, "2") && nl == 9)))
+      return snprintf(why, n, "DinhDanhCHS[%zu]: LoaiDinhDanh '%.4s' không khớp số định danh '%.20s'", i,
+                      kind ? kind : "", num ? num : ""),
+             why;
+  }
   return NULL;
 }
 
@@ -641,12 +667,12 @@ static size_t keep_cb(char *p, size_t s, size_t n, void *u) {
 
 /* The dossier code of index i: the bench's own pattern, another unit so it cannot meet them. */
 static void code_of(long i, char *out, size_t n) {
-  snprintf(out, n, "000.00.02.H22-2401%02ld-%05ld", 1 + i / 50000, i % 50000);
+  snprintf(out, n, "000.00.02.H22-2401%02lu-%05lu", 1 + (unsigned long)i / 50000 % 28, (unsigned long)i % 50000);
 }
 
 /* Writes the call for c's dossier and stage into c->body. */
 static int dvcqg_body(struct dcall *c, const char *session, const char *dossier_tmpl, int exists) {
-  char code[40];
+  char code[64];
   code_of(c->dossier, code, sizeof code);
   size_t need = strlen(dossier_tmpl) + 512;
   if (need > c->cap) {
