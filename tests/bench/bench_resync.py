@@ -259,7 +259,7 @@ def main(argv):
             ((n, round((t - threads0.get(n, 0)) / a.records * 1e6, 1)) for n, t in threads1.items()
              if t - threads0.get(n, 0) > 0), key=lambda x: -x[1]))
         h.send_signal(signal.SIGTERM)
-        h.wait(timeout=60)
+        out["hub_exit"] = h.wait(timeout=60)  # a crash or a sanitizer report on the way out fails the run
         hub_cpu_us = (cpu1 - cpu0) / a.records * 1e6
         p99 = hist_p99(metrics, "resync")
         out.update(hub_cpu_us_per_record=round(hub_cpu_us, 1),
@@ -305,6 +305,8 @@ def main(argv):
             ok = True
             print(f"resync to {a.url}: hub CPU {hub_cpu_us:.1f} us/record; consume->commit p99 "
                   f"{out['hub_p99_record_ms']} ms")
+        if out["hub_exit"] != 0:
+            ok, out["error"] = False, f"the hub exited with {out['hub_exit']} after SIGTERM (log {scratch}/hub.log)"
         if not ok and not out["error"]:
             out["error"] = "records missing or out of order"
     except Exception as e:  # reported in the JSON line, exit 1
