@@ -75,6 +75,21 @@ def thread_cpu(pid):
     return out
 
 
+def thread_switches(pid):
+    """Voluntary context switches by thread ("name/tid" as thread_cpu): how often each wakes."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        name = st["Name"].strip().rstrip("0123456789") or st["Name"].strip()
+        name = f"{name}/{tid}" if name in ("lienthong",) else name
+        out[name] = out.get(name, 0) + int(st["voluntary_ctxt_switches"])
+    return out
+
+
 def dossier(code, state):
     """A realistic DongBoHoSoMC dossier (the fields the portal requires and the usual others)."""
     return {"MaHoSo": code, "MaTTHC": "2.000889.000.00.00.H22", "TenTTHC": "Đăng ký khai sinh",
@@ -230,7 +245,7 @@ def main(argv):
             get(url + "/_reset")
         # 3. the hub phase
         h = start_hub()
-        cpu0, threads0 = cpu_s(h.pid), thread_cpu(h.pid)
+        cpu0, threads0, sw0 = cpu_s(h.pid), thread_cpu(h.pid), thread_switches(h.pid)
         deadline = time.time() + 1800
         st, seen, moved = {}, -1, time.time()
         while time.time() < deadline:
@@ -253,11 +268,13 @@ def main(argv):
             if h.poll() is not None:
                 raise RuntimeError(f"the hub died (log {scratch}/hub.log)")
             time.sleep(0.2)
-        cpu1, threads1 = cpu_s(h.pid), thread_cpu(h.pid)
+        cpu1, threads1, sw1 = cpu_s(h.pid), thread_cpu(h.pid), thread_switches(h.pid)
         metrics = get(f"http://127.0.0.1:{admin}/metrics")[1]
         out["hub_thread_us_per_record"] = dict(sorted(
             ((n, round((t - threads0.get(n, 0)) / a.records * 1e6, 1)) for n, t in threads1.items()
              if t - threads0.get(n, 0) > 0), key=lambda x: -x[1]))
+        out["hub_thread_wakeups_per_record"] = {
+            n: round((sw1[n] - sw0.get(n, 0)) / a.records, 2) for n in out["hub_thread_us_per_record"] if n in sw1}
         h.send_signal(signal.SIGTERM)
         out["hub_exit"] = h.wait(timeout=60)  # a crash or a sanitizer report on the way out fails the run
         hub_cpu_us = (cpu1 - cpu0) / a.records * 1e6
