@@ -23,7 +23,8 @@ the first creates the dossier, the others update it. The capacity client makes t
 (login once; per dossier TraCuuHoSo then DongBoHoSoMC) at the same concurrency, with a new
 connection per call like the sink's default (--reuse: reuse_connections true for both).
 Passes when every dossier was created exactly once and updated N/K - 1 times, nothing refused.
-The hub's CPU is also split by thread name (/proc/PID/task), the cheap profile of where it goes.
+The hub's CPU is also split by thread (/proc/PID/task; unnamed threads by id), with each
+thread's voluntary context switches per record: the cheap profile of where it goes.
 
 --template: the hub configuration (default tests/bench/resync/resync.yaml.in): point it at
 another sink (the dvcqg sink) by editing the `resync` connector; --url then names that
