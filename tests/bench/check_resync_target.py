@@ -9,6 +9,7 @@ expected one. Then `load-dvcqg` against it: every dossier created once, nothing 
 Exit 0 when all hold. Python standard library only."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,7 @@ def main(argv):
         for p in procs:
             p.kill()
             p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     for f in fails:
         print("FAIL:", f)
     return 1 if fails else 0
