@@ -1062,19 +1062,19 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
         if (++nt > v->max_transforms)
           return fail(res, HUB_ERR_SIG_POLICY, "reference %d: more than %d Transforms (limit max_transforms %d; line %d)",
                       nref, v->max_transforms, v->max_transforms, t->line);
-        /* c14n gives octets: any transform after it makes xmlsec parse them back into a new
-         * tree, a copy of the document per transform (300 transforms reached 4 GB) */
-        if (ref_c14n)
-          return fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform %d follows a canonicalization (it must be the "
-                      "last transform)", nref, nt);
         plan->transforms++;
         val = attr(t, "Algorithm");
-        ref_c14n = val ? alg_by_href(c14n_algs, val) : NULL;
         const char *refused = refused_transform(val);
         if (refused) rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: %s not allowed", nref, refused);
         else if (!val || (strcmp(val, ENVELOPED_HREF) && !alg_by_href(c14n_algs, val)))
           rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform '%s' not allowed (only enveloped-signature "
                     "and canonicalization)", nref, val ? val : "(none)");
+        /* c14n gives octets: any transform after it makes xmlsec parse them back into a new
+         * tree, a copy of the document per transform (300 transforms reached 4 GB) */
+        else if (ref_c14n)
+          rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform %d follows a canonicalization (it must be the "
+                    "last transform)", nref, nt);
+        ref_c14n = val ? alg_by_href(c14n_algs, val) : NULL;
         xmlFree(val);
         if (rc) return rc;
       }
