@@ -145,9 +145,15 @@ with tempfile.TemporaryDirectory() as d:
     big = sign(d, body_doc(1 << 20))
     expect("references-300-1MB", verify(d, "refs.xml", with_references(big, 300)), "sig-policy",
            "more than 16 References in SignedInfo")
-    # within the limit the SignatureValue is checked before any reference is digested
-    expect("references-16-1MB forged", verify(d, "refs16.xml", with_references(big, 16)), "sig-invalid",
-           "signature value does not verify")
+    # within the count, 16 passes over 1 MB are over the canonicalization budget
+    expect("references-16-1MB", verify(d, "refs16.xml", with_references(big, 16)), "sig-policy",
+           "canonicalization cost over the limit")
+    # within both, the SignatureValue is checked before any reference is digested
+    expect("references-4-64KB forged", verify(d, "refs4.xml", with_references(sign(d, body_doc(64 << 10)), 4)),
+           "sig-invalid", "signature value does not verify")
+    # a flood of tiny elements with a forged signature value is refused by the signature value
+    expect("elements-forged-1MB", verify(d, "flood.xml", flip_signature_value(sign(d, b"<r>" + b"<a/>" * 260000 +
+           b"</r>"))), "sig-invalid", "signature value does not verify")
     expect("transforms-300", verify(d, "tr.xml", with_transforms(big, 300)), "sig-policy",
            "more than 8 Transforms")
     expect("transform-after-c14n", verify(d, "tr2.xml", with_transforms(
