@@ -130,6 +130,14 @@ with tempfile.TemporaryDirectory() as d:
         doc = ("<r><e%s/></r>" % attrs).encode()
         expect("attributes-%d (%d bytes)" % (n, len(doc)), verify(d, "attrs.xml", doc), "too-large",
                "line 1, column 4: element with more than 256 attributes")
+    # the boundary: 256 attributes parse (then no signature), 257 do not
+    for n, want, why in ((256, "sig-missing", "no XML-DSig Signature"), (257, "too-large", "more than 256 attributes")):
+        doc = ("<r><e%s/></r>" % "".join(' a%d="v"' % i for i in range(n))).encode()
+        expect("attributes-boundary-%d" % n, verify(d, "attrsb.xml", doc), want, why)
+    # UTF-16 (little-endian, with its byte order mark): scanned by 16-bit code unit
+    doc = ("<r><e%s/></r>" % "".join(' a%d="v"' % i for i in range(300))).encode("utf-16-le")
+    expect("attributes-utf16le", verify(d, "attrs16.xml", b"\xff\xfe" + doc), "too-large",
+           "more than 256 attributes")
     # namespace declarations count as attributes; quoted '=' and '>' do not
     doc = ("<r" + "".join(' xmlns:n%d="u:%d"' % (i, i) for i in range(300)) + "/>").encode()
     expect("namespace-declarations-300", verify(d, "nsdecl.xml", doc), "too-large", "more than 256 attributes")
