@@ -62,7 +62,7 @@ static _Thread_local struct hub_xml_limits thread_limits;
 
 struct hub_xml_limits hub_xml_set_thread_limits(const struct hub_xml_limits *limits) {
   struct hub_xml_limits prev = thread_limits;
-  thread_limits = limits ? *limits : (struct hub_xml_limits){0, 0};
+  thread_limits = limits ? *limits : (struct hub_xml_limits){0, 0, 0};
   return prev;
 }
 
@@ -112,6 +112,144 @@ void hub_xml_init_thread(void) {
   xmlSetStructuredErrorFunc(NULL, structured_to_log);
 }
 
+/* ---- pre-scan ----
+ * One linear pass over the bytes before libxml2 sees them, for what libxml2 2.9 gets wrong or
+ * slow: a NUL character (it takes it as the end of the input and parses what came before as
+ * the whole document, so bytes after it pass unseen) and attribute counts (it checks an
+ * element's attributes for duplicates pairwise). Only markup delimiters are ASCII, so the scan
+ * works on code units: bytes for UTF-8 and the single-byte encodings, 16-bit units for UTF-16. */
+
+struct scan {
+  const unsigned char *p;
+  size_t n; /* code units */
+  int w;    /* 1 or 2 bytes per unit */
+  int be;
+};
+
+static inline unsigned unit_at(const struct scan *s, size_t i) {
+  const unsigned char *b = s->p + i * (size_t)s->w;
+  return s->w == 1 ? b[0] : s->be ? (unsigned)b[0] << 8 | b[1] : b[0] | (unsigned)b[1] << 8;
+}
+
+/* The first unit at or after i equal to c, or s->n. */
+static size_t find_unit(const struct scan *s, size_t i, unsigned c) {
+  if (i >= s->n) return s->n;
+  if (s->w == 1) {
+    const unsigned char *f = memchr(s->p + i, (int)c, s->n - i);
+    return f ? (size_t)(f - s->p) : s->n;
+  }
+  for (; i < s->n; i++)
+    if (unit_at(s, i) == c) return i;
+  return s->n;
+}
+
+/* The first occurrence at or after i of the ASCII string `seq`, or s->n. */
+static size_t find_seq(const struct scan *s, size_t i, const char *seq) {
+  size_t k = strlen(seq);
+  for (i = find_unit(s, i, (unsigned char)seq[0]); i + k <= s->n; i = find_unit(s, i + 1, (unsigned char)seq[0])) {
+    size_t j = 1;
+    while (j < k && unit_at(s, i + j) == (unsigned char)seq[j]) j++;
+    if (j == k) return i;
+  }
+  return s->n;
+}
+
+static int starts_with(const struct scan *s, size_t i, const char *seq) {
+  for (; *seq; seq++, i++)
+    if (i >= s->n || unit_at(s, i) != (unsigned char)*seq) return 0;
+  return 1;
+}
+
+enum { SCAN_OK, SCAN_NUL, SCAN_ATTRS, SCAN_UCS4 };
+
+/* Returns SCAN_OK or why, with the offending unit's index in *at (and the count for ATTRS). */
+static int prescan(const struct scan *s, int max_attrs, size_t *at, long *count) {
+  size_t nul = find_unit(s, 0, 0);
+  if (nul < s->n) {
+    *at = nul;
+    return SCAN_NUL;
+  }
+  for (size_t i = find_unit(s, 0, '<'); i < s->n; i = find_unit(s, i, '<')) {
+    size_t t = i + 1;
+    if (starts_with(s, t, "!--")) {
+      i = find_seq(s, t + 3, "-->");
+    } else if (starts_with(s, t, "![CDATA[")) {
+      i = find_seq(s, t + 8, "]]>");
+    } else if (starts_with(s, t, "?")) {
+      i = find_seq(s, t + 1, "?>");
+    } else if (starts_with(s, t, "!") || starts_with(s, t, "/")) {
+      i = find_unit(s, t, '>'); /* a DOCTYPE is refused by the parser anyway */
+    } else {
+      /* a start tag: in well-formed XML each attribute has exactly one '=' outside quotes */
+      long n = 0;
+      for (; t < s->n; t++) {
+        unsigned c = unit_at(s, t);
+        if (c == '"' || c == '\'') {
+          t = find_unit(s, t + 1, c);
+        } else if (c == '=') {
+          if (++n > max_attrs) {
+            *at = i;
+            *count = n;
+            return SCAN_ATTRS;
+          }
+        } else if (c == '>') {
+          break;
+        }
+      }
+      i = t;
+    }
+  }
+  return SCAN_OK;
+}
+
+/* Line and column (1-based, in code units) of unit `at`. */
+static void scan_position(const struct scan *s, size_t at, int *line, long *col) {
+  size_t nl = 0;
+  *line = 1;
+  for (size_t i = find_unit(s, 0, '\n'); i < at; i = find_unit(s, i + 1, '\n')) (*line)++, nl = i + 1;
+  *col = (long)(at - nl) + 1;
+}
+
+/* Sets up the scan by the first bytes as libxml2 detects the encoding (XML 1.0 appendix F).
+ * Returns SCAN_UCS4 for the 32-bit forms, which the hub does not accept. */
+static int scan_init(struct scan *s, const unsigned char *p, size_t len) {
+  static const unsigned char ucs4[][4] = {{0, 0, 0, 0x3c}, {0x3c, 0, 0, 0}, {0, 0, 0xfe, 0xff}, {0xff, 0xfe, 0, 0}};
+  for (size_t k = 0; len >= 4 && k < sizeof ucs4 / sizeof ucs4[0]; k++)
+    if (!memcmp(p, ucs4[k], 4)) return SCAN_UCS4;
+  *s = (struct scan){p, len, 1, 0};
+  if (len >= 2 && ((p[0] == 0xfe && p[1] == 0xff) || (p[0] == 0 && p[1] == 0x3c)))
+    *s = (struct scan){p, len / 2, 2, 1};
+  else if (len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == 0x3c && p[1] == 0)))
+    *s = (struct scan){p, len / 2, 2, 0};
+  return SCAN_OK;
+}
+
+/* Refuses, with the reason in errbuf, what the pre-scan finds; HUB_OK otherwise. */
+static hub_err_t prescan_check(const void *buf, size_t len, int max_attrs, const char *pfx, char *errbuf,
+                               size_t errbuf_size) {
+  struct scan s;
+  size_t at = 0;
+  long count = 0;
+  int line;
+  long col;
+  if (scan_init(&s, buf, len) == SCAN_UCS4) {
+    snprintf(errbuf, errbuf_size, "%s: line 1, column 1: UCS-4 (UTF-32) input is not accepted; use UTF-8", pfx);
+    return HUB_ERR_XML;
+  }
+  int why = prescan(&s, max_attrs, &at, &count);
+  if (why == SCAN_OK) return HUB_OK;
+  scan_position(&s, at, &line, &col);
+  if (why == SCAN_NUL) {
+    snprintf(errbuf, errbuf_size, "%s: line %d, column %ld: NUL character (U+0000) at byte %zu: not allowed in XML",
+             pfx, line, col, at * (size_t)s.w);
+    return HUB_ERR_XML;
+  }
+  snprintf(errbuf, errbuf_size, "%s: line %d, column %ld: element with more than %d attributes (limit "
+           "xml max_attrs %d, namespace declarations included)", pfx, line, col, max_attrs, max_attrs);
+  (void)count;
+  return HUB_ERR_TOO_LARGE;
+}
+
 hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits *limits, const char *name,
                         xmlDocPtr *doc, char *errbuf, size_t errbuf_size) {
   size_t max_bytes = limits && limits->max_bytes ? limits->max_bytes
@@ -120,6 +258,9 @@ hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits
   int max_depth = limits && limits->max_depth ? limits->max_depth
                   : thread_limits.max_depth     ? thread_limits.max_depth
                                                 : HUB_XML_DEFAULT_MAX_DEPTH;
+  int max_attrs = limits && limits->max_attrs ? limits->max_attrs
+                  : thread_limits.max_attrs     ? thread_limits.max_attrs
+                                                : HUB_XML_DEFAULT_MAX_ATTRS;
   const char *pfx = name ? name : "XML";
   hub_err_t rc = HUB_OK;
   *doc = NULL;
@@ -131,6 +272,7 @@ hub_err_t hub_xml_parse(const void *buf, size_t len, const struct hub_xml_limits
     snprintf(errbuf, errbuf_size, "%s: document too large", pfx);
     return HUB_ERR_TOO_LARGE;
   }
+  if ((rc = prescan_check(buf, len, max_attrs, pfx, errbuf, errbuf_size)) != HUB_OK) return rc;
   xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
   if (!ctxt) {
     snprintf(errbuf, errbuf_size, "%s: out of memory", pfx);

@@ -793,6 +793,7 @@ struct hub_xmldsig_verifier {
   size_t n_pins;
   int legacy_sha1;
   struct hub_xml_limits limits;
+  int max_refs, max_transforms, cost_per_byte;
 };
 
 void hub_xmldsig_verifier_destroy(struct hub_xmldsig_verifier *v) {
@@ -873,6 +874,10 @@ hub_err_t hub_xmldsig_verifier_new(const struct hub_xmldsig_verify_opts *opts, s
   v->legacy_sha1 = opts->policy && !strcmp(opts->policy, "legacy-sha1");
   v->limits.max_bytes = opts->max_bytes;
   v->limits.max_depth = opts->max_depth;
+  v->limits.max_attrs = opts->max_attrs;
+  v->max_refs = opts->max_references > 0 ? opts->max_references : HUB_XMLDSIG_DEFAULT_MAX_REFERENCES;
+  v->max_transforms = opts->max_transforms > 0 ? opts->max_transforms : HUB_XMLDSIG_DEFAULT_MAX_TRANSFORMS;
+  v->cost_per_byte = opts->c14n_cost_per_byte > 0 ? opts->c14n_cost_per_byte : HUB_XMLDSIG_DEFAULT_C14N_COST_PER_BYTE;
   if (opts->n_trust_ca &&
       (rc = hub_truststore_new(opts->trust_ca, opts->n_trust_ca, opts->crl, opts->n_crl, opts->clock_skew_s, &v->ts,
                                errbuf, errbuf_size)) != HUB_OK)
@@ -988,9 +993,22 @@ static hub_err_t check_unsigned_parts(xmlNodePtr sig, xmlNodePtr target, struct 
   return HUB_OK;
 }
 
+/* What the references will cost, gathered by check_structure for the cost estimate. */
+struct sig_plan {
+  int si_inclusive;     /* SignedInfo canonicalised with inclusive c14n */
+  long incl_passes;     /* references canonicalised with inclusive c14n (the default when none is named) */
+  long excl_passes;     /* references canonicalised with exclusive c14n */
+  long transforms;      /* transforms in all references: each walks the target's node set once */
+};
+
+static int is_inclusive(const struct alg *c14n) {
+  return strncmp(c14n->name, "exclusive", 9) != 0;
+}
+
 /* Checks SignedInfo, References, Transforms and KeyInfo against the hub's policy. */
 static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr doc, xmlNodePtr sig,
-                                 xmlNodePtr target, const char *target_id, struct hub_xmldsig_result *res) {
+                                 xmlNodePtr target, const char *target_id, struct hub_xmldsig_result *res,
+                                 struct sig_plan *plan) {
   hub_err_t rc = HUB_OK;
   char *val = NULL;
   const struct alg *a;
@@ -1003,6 +1021,7 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
   rc = check_alg(res, c14n_algs, "canonicalization", val, 1, &a);
   xmlFree(val);
   if (rc) return rc;
+  plan->si_inclusive = is_inclusive(a);
   xmlNodePtr sm = next_el(cm);
   if (!is_ds(sm, "SignatureMethod")) return fail(res, HUB_ERR_SIG_INVALID, "SignedInfo has no SignatureMethod");
   val = attr(sm, "Algorithm");
@@ -1012,7 +1031,10 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
   int nref = 0;
   for (xmlNodePtr r = next_el(sm); r; r = next_el(r)) {
     if (!is_ds(r, "Reference")) return fail(res, HUB_ERR_SIG_INVALID, "unexpected element %s in SignedInfo", r->name);
-    nref++;
+    /* counted before anything else: each reference is a pass over the document */
+    if (++nref > v->max_refs)
+      return fail(res, HUB_ERR_SIG_POLICY, "more than %d References in SignedInfo (limit max_references %d; line %d)",
+                  v->max_refs, v->max_refs, r->line);
     char *uri = attr(r, "URI");
     if (!uri) return fail(res, HUB_ERR_SIG_POLICY, "reference %d has no URI (only \"\" or \"#Id\" are allowed)", nref);
     if (!uri[0]) {
@@ -1032,20 +1054,36 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
     xmlFree(uri);
     if (rc) return rc;
     xmlNodePtr c = first_el(r->children);
+    const struct alg *ref_c14n = NULL;
     if (is_ds(c, "Transforms")) {
+      int nt = 0;
       for (xmlNodePtr t = first_el(c->children); t; t = next_el(t)) {
         if (!is_ds(t, "Transform")) return fail(res, HUB_ERR_SIG_INVALID, "reference %d: unexpected %s", nref, t->name);
+        if (++nt > v->max_transforms)
+          return fail(res, HUB_ERR_SIG_POLICY, "reference %d: more than %d Transforms (limit max_transforms %d; line %d)",
+                      nref, v->max_transforms, v->max_transforms, t->line);
+        plan->transforms++;
         val = attr(t, "Algorithm");
         const char *refused = refused_transform(val);
         if (refused) rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: %s not allowed", nref, refused);
         else if (!val || (strcmp(val, ENVELOPED_HREF) && !alg_by_href(c14n_algs, val)))
           rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform '%s' not allowed (only enveloped-signature "
                     "and canonicalization)", nref, val ? val : "(none)");
+        /* c14n gives octets: any transform after it makes xmlsec parse them back into a new
+         * tree, a copy of the document per transform (300 transforms reached 4 GB) */
+        else if (ref_c14n)
+          rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform %d follows a canonicalization (it must be the "
+                    "last transform)", nref, nt);
+        ref_c14n = val ? alg_by_href(c14n_algs, val) : NULL;
         xmlFree(val);
         if (rc) return rc;
       }
       c = next_el(c);
     }
+    if (!ref_c14n || is_inclusive(ref_c14n))
+      plan->incl_passes++;
+    else
+      plan->excl_passes++;
     if (!is_ds(c, "DigestMethod")) return fail(res, HUB_ERR_SIG_INVALID, "reference %d has no DigestMethod", nref);
     val = attr(c, "Algorithm");
     char what[48];
@@ -1126,16 +1164,196 @@ static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) *
   return HUB_OK;
 }
 
+/* ---- cost bounds and the signature value first ---- */
+
+/* Namespace declarations on the ancestors of n: inclusive c14n renders them all at n. */
+static uint64_t ns_above(xmlNodePtr n) {
+  uint64_t k = 0;
+  for (n = n ? n->parent : NULL; n && n->type == XML_ELEMENT_NODE; n = n->parent)
+    for (xmlNsPtr ns = n->nsDef; ns; ns = ns->next) k++;
+  return k;
+}
+
+/* Estimated work of one c14n pass over the element n and its subtree, in node visits. libxml2's
+ * inclusive c14n compares, at every element, each namespace in scope with the ones already
+ * rendered, so its cost grows with elements x declarations in scope squared (a 30 KB document
+ * with 250 declarations on the root and 1,000 children took 2.9 s); exclusive c14n only looks
+ * at the declarations and attributes of an element itself. Stops counting past `cap`; *widest
+ * is the most declarations in scope at any element. */
+/* A node visit weighs this many units: xmlsec evaluates the enveloped-signature node set with
+ * a callback per node (about 0.5 us per node against about 9 ns per unit of the namespace
+ * term, measured on the development machine), so floods of tiny elements count too. */
+#define NODE_WEIGHT 8
+
+static uint64_t c14n_cost(xmlNodePtr n, uint64_t scope, int inclusive, uint64_t cap, uint64_t *widest) {
+  uint64_t cost = NODE_WEIGHT;
+  if (n->type != XML_ELEMENT_NODE) return cost;
+  for (xmlNsPtr ns = n->nsDef; ns; ns = ns->next) scope++, cost += NODE_WEIGHT;
+  for (xmlAttrPtr a = n->properties; a; a = a->next) cost += NODE_WEIGHT;
+  if (inclusive) cost += scope * scope;
+  if (scope > *widest) *widest = scope;
+  for (xmlNodePtr c = n->children; c && cost <= cap; c = c->next)
+    cost += c14n_cost(c, scope, inclusive, cap - cost, widest);
+  return cost;
+}
+
+/* Refuses, before any canonicalisation runs, a document whose references would cost more than
+ * the budget for its size; *total is the estimate. */
+static hub_err_t check_cost(const struct hub_xmldsig_verifier *v, xmlNodePtr sig, xmlNodePtr target, size_t len,
+                            const struct sig_plan *plan, uint64_t *total, struct hub_xmldsig_result *res) {
+  uint64_t budget = (uint64_t)v->cost_per_byte * len + HUB_XMLDSIG_C14N_COST_FLOOR;
+  uint64_t above = ns_above(target), widest = 0;
+  uint64_t incl = plan->incl_passes ? c14n_cost(target, above, 1, budget, &widest) : 0;
+  uint64_t excl = plan->excl_passes || plan->transforms ? c14n_cost(target, above, 0, budget, &widest) : 0;
+  xmlNodePtr si = first_el(sig->children);
+  uint64_t t = c14n_cost(si, ns_above(si), plan->si_inclusive, budget, &widest);
+  /* saturating: the counts are bounded by max_references and max_transforms */
+  t += incl > budget ? budget + 1 : incl * (uint64_t)plan->incl_passes;
+  t += excl > budget ? budget + 1 : excl * (uint64_t)(plan->excl_passes + plan->transforms);
+  *total = t;
+  if (t <= budget) return HUB_OK;
+  return fail(res, HUB_ERR_SIG_POLICY, "canonicalization cost over the limit: more than %llu node visits (%s c14n, "
+              "up to %llu namespace declarations in scope) for %zu bytes (limit c14n_cost_per_byte %d x bytes + %d); "
+              "sign with exclusive c14n, fewer references or fewer namespace declarations", (unsigned long long)budget,
+              plan->incl_passes || plan->si_inclusive ? "inclusive" : "exclusive", (unsigned long long)widest, len,
+              v->cost_per_byte, HUB_XMLDSIG_C14N_COST_FLOOR);
+}
+
+/* Above this estimate the SignatureValue is checked on its own before any reference is digested
+ * (xmlsec digests the references first): a forged document then costs one pass over SignedInfo.
+ * Below it, the references are as cheap as SignedInfo and xmlsec's single run is faster. */
+#define SIG_FIRST_COST 16384
+
+static const EVP_MD *sig_md(const struct alg *sa) {
+  return strstr(sa->name, "sha512")   ? EVP_sha512()
+         : strstr(sa->name, "sha384") ? EVP_sha384()
+         : strstr(sa->name, "sha224") ? EVP_sha224()
+         : strstr(sa->name, "sha1")   ? EVP_sha1()
+                                      : EVP_sha256();
+}
+
+/* Exclusive c14n's PrefixList as libxml2 wants it (NULL-terminated), or NULL. */
+static xmlChar **prefix_list(xmlNodePtr method, xmlChar **storage) {
+  xmlNodePtr in = first_el(method->children);
+  *storage = in && is_el(in, EXC_C14N_NS, "InclusiveNamespaces") ? xmlGetProp(in, (const xmlChar *)"PrefixList") : NULL;
+  if (!*storage) return NULL;
+  size_t n = 1;
+  for (const xmlChar *p = *storage; *p; p++) n += *p == ' ';
+  xmlChar **list = calloc(n + 1, sizeof *list);
+  size_t k = 0;
+  for (xmlChar *p = *storage; list && *p;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p++ = '\0';
+    if (!*p) break;
+    list[k++] = p;
+    while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') p++;
+  }
+  return list;
+}
+
+/* Verifies the SignatureValue over the canonical SignedInfo with `pk`, as xmlsec would. */
+static hub_err_t check_signature_value(xmlDocPtr doc, xmlNodePtr sig, EVP_PKEY *pk, struct hub_xmldsig_result *res,
+                                       int *key_fits) {
+  hub_err_t rc = HUB_ERR_SIG_INVALID;
+  xmlNodePtr si = first_el(sig->children), cm = first_el(si->children), sm = next_el(cm), sv = next_el(si);
+  char *c_href = attr(cm, "Algorithm"), *s_href = attr(sm, "Algorithm");
+  const struct alg *ca = alg_by_href(c14n_algs, c_href), *sa = alg_by_href(sig_algs, s_href);
+  xmlChar *b64 = NULL, *prefixes_buf = NULL, **prefixes = NULL;
+  unsigned char *raw = NULL, *der = NULL;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  ECDSA_SIG *es = NULL;
+  xmlFree(c_href);
+  xmlFree(s_href);
+  if (!ca || !sa || !md) { /* check_structure passed them: only memory can fail here */
+    rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  if (!is_ds(sv, "SignatureValue")) {
+    rc = fail(res, HUB_ERR_SIG_INVALID, "Signature has no SignatureValue after SignedInfo");
+    goto out;
+  }
+  int ktype = EVP_PKEY_base_id(pk) == EVP_PKEY_RSA ? K_RSA : EVP_PKEY_base_id(pk) == EVP_PKEY_EC ? K_EC : 0;
+  if (ktype != sa->key) {
+    *key_fits = 0;
+    rc = fail(res, HUB_ERR_SIG_INVALID, "the signer's key does not fit the signature algorithm %s", sa->name);
+    goto out;
+  }
+  b64 = xmlNodeGetContent(sv);
+  size_t blen = b64 ? strlen((const char *)b64) : 0;
+  xmlSecSize n = 0;
+  if (!(raw = malloc(blen + 1)) || !b64 || xmlSecBase64Decode_ex(b64, raw, (xmlSecSize)blen + 1, &n) < 0 || !n) {
+    rc = fail(res, HUB_ERR_SIG_INVALID, "SignatureValue at line %d is not base64", sv->line);
+    goto out;
+  }
+  const unsigned char *sigbytes = raw;
+  size_t siglen = n;
+  if (ktype == K_EC) { /* r||s to the DER OpenSSL verifies */
+    BIGNUM *r = BN_bin2bn(raw, (int)(n / 2), NULL), *s2 = BN_bin2bn(raw + n / 2, (int)(n - n / 2), NULL);
+    int dl;
+    if (!r || !s2 || !(es = ECDSA_SIG_new()) || ECDSA_SIG_set0(es, r, s2) != 1) {
+      BN_free(r), BN_free(s2);
+      rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+    if ((dl = i2d_ECDSA_SIG(es, &der)) <= 0) {
+      rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+    sigbytes = der, siglen = (size_t)dl;
+  }
+  int mode = !strncmp(ca->name, "exclusive", 9) ? XML_C14N_EXCLUSIVE_1_0 : strstr(ca->name, "1.1") ? XML_C14N_1_1
+                                                                                                     : XML_C14N_1_0;
+  if (mode == XML_C14N_EXCLUSIVE_1_0) prefixes = prefix_list(cm, &prefixes_buf);
+  EVP_PKEY_CTX *pctx = NULL;
+  struct digest_sink sink = {md, 0};
+  xmlOutputBufferPtr ob = NULL;
+  if (EVP_DigestVerifyInit(md, &pctx, sig_md(sa), NULL, pk) != 1 ||
+      (!strncmp(sa->name, "rsa-pss", 7) && hub_rsapss_set_params(pctx, sig_md(sa)) < 0)) {
+    *key_fits = 0;
+    rc = fail(res, HUB_ERR_SIG_INVALID, "the signer's key does not fit the signature algorithm %s", sa->name);
+    goto out;
+  }
+  if (!(ob = xmlOutputBufferCreateIO(sink_write, sink_close, &sink, NULL))) {
+    rc = fail(res, HUB_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  int c = xmlC14NExecute(doc, in_subtree, si, mode, prefixes, strstr(ca->name, "with-comments") != NULL, ob);
+  if (xmlOutputBufferClose(ob) < 0 || c < 0 || sink.failed) {
+    rc = fail(res, HUB_ERR_SIG_INVALID, "SignedInfo cannot be canonicalized");
+    goto out;
+  }
+  if (EVP_DigestVerifyFinal(md, sigbytes, siglen) == 1)
+    rc = HUB_OK;
+  else
+    rc = fail(res, HUB_ERR_SIG_INVALID, "signature value does not verify with the signer's key (SignedInfo altered or "
+              "wrong certificate)");
+out:
+  ERR_clear_error();
+  EVP_MD_CTX_free(md);
+  ECDSA_SIG_free(es);
+  OPENSSL_free(der);
+  free(raw);
+  xmlFree(b64);
+  free(prefixes);
+  xmlFree(prefixes_buf);
+  return rc;
+}
+
 /* Runs xmlsec with `key`; maps its outcome to a code and reason. */
 /* `store`: keep the canonical bytes each reference digested, for the detail of a digest
  * mismatch. They are as large as the document, so the first run does not keep them; only a
  * reference that failed makes a second run that does. */
+/* `sig_first`: check the SignatureValue on its own before xmlsec digests the references. */
 static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig, xmlSecKeyPtr key,
-                            struct hub_xmldsig_result *res, int *key_fits, int store) {
+                            struct hub_xmldsig_result *res, int *key_fits, int store, int sig_first) {
   xmlSecDSigCtx ctx;
   hub_err_t rc = HUB_ERR_SIG_INVALID;
   int again = 0;
   last_err[0] = '\0';
+  if (sig_first) {
+    EVP_PKEY *pk = xmlSecOpenSSLEvpKeyDataGetEvp(xmlSecKeyGetValue(key));
+    if (!pk) return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: the key type is not supported");
+    if ((rc = check_signature_value(sig->doc, sig, pk, res, key_fits)) != HUB_OK) return rc;
+  }
   if (xmlSecDSigCtxInitialize(&ctx, NULL) < 0) return fail(res, HUB_ERR_CRYPTO, "xmlsec: %s", last_err);
   ctx.flags = XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS | (store ? XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES : 0);
   ctx.enabledReferenceUris = xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
@@ -1184,7 +1402,7 @@ static hub_err_t run_xmlsec(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
 out:
   ctx.signKey = NULL;
   xmlSecDSigCtxFinalize(&ctx);
-  return again ? run_xmlsec(v, sig, key, res, key_fits, 1) : rc;
+  return again ? run_xmlsec(v, sig, key, res, key_fits, 1, 0) : rc;
 }
 
 hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *xml, size_t len,
@@ -1228,7 +1446,12 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     }
     target = id->parent;
   }
-  if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res)) != HUB_OK) goto out;
+  struct sig_plan plan = {0};
+  uint64_t cost = 0;
+  if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res, &plan)) != HUB_OK ||
+      (rc = check_cost(v, sigs[0], target, len, &plan, &cost, res)) != HUB_OK)
+    goto out;
+  int sig_first = cost > SIG_FIRST_COST;
   xmlNodePtr comment = find_comment(target->children, sigs[0]);
   if (comment) {
     rc = fail(res, HUB_ERR_SIG_POLICY, "comment at line %d inside the signed element: comments are not covered by "
@@ -1244,7 +1467,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     for (size_t i = 0; i < v->n_pins; i++) {
       struct hub_xmldsig_result one = {0};
       int fits = 1;
-      rc = run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits, 0);
+      rc = run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits, 0, sig_first);
       if (rc == HUB_OK) {
         snprintf(res->signer, sizeof res->signer, "%s", v->pins[i].identity);
         free(best.detail);
@@ -1284,7 +1507,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     goto out;
   }
   int fits = 1;
-  if ((rc = run_xmlsec(v, sigs[0], key, res, &fits, 0)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
+  if ((rc = run_xmlsec(v, sigs[0], key, res, &fits, 0, sig_first)) == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
 out:
   if (key) xmlSecKeyDestroy(key);
   X509_free(leaf);

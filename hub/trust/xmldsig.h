@@ -75,7 +75,19 @@ struct hub_xmldsig_verify_opts {
   size_t max_bytes;     /* 0: hub_xml_parse's default */
   int max_depth;        /* 0: hub_xml_parse's default */
   const struct hub_cert_policy *cert_policy; /* NULL: hub_cert_policy_default() */
+  /* Bounds against denial of service (docs/trust.md, "Limits"); 0 takes the default. */
+  int max_attrs;          /* attributes per element: hub_xml_parse's default (256) */
+  int max_references;     /* References in SignedInfo: HUB_XMLDSIG_DEFAULT_MAX_REFERENCES */
+  int max_transforms;     /* Transforms per Reference: HUB_XMLDSIG_DEFAULT_MAX_TRANSFORMS */
+  int c14n_cost_per_byte; /* estimated canonicalisation work allowed per input byte:
+                             HUB_XMLDSIG_DEFAULT_C14N_COST_PER_BYTE */
 };
+
+#define HUB_XMLDSIG_DEFAULT_MAX_REFERENCES 16
+#define HUB_XMLDSIG_DEFAULT_MAX_TRANSFORMS 8
+#define HUB_XMLDSIG_DEFAULT_C14N_COST_PER_BYTE 8
+/* Work every document may have whatever its size (a small document is never refused for it). */
+#define HUB_XMLDSIG_C14N_COST_FLOOR 1000000
 
 struct hub_xmldsig_verifier;
 
@@ -94,7 +106,11 @@ struct hub_xmldsig_result {
   xmlNodePtr element;      /* on success: the element the signature covers, in doc (borrowed) */
 };
 
-/* Verifies one document. `element_id` names the processed element by its Id attribute (NULL:
+/* Verifies one document, cheapest refusal first: parse (size, depth, attributes, NUL), then
+ * structure and policy (counts of References and Transforms, algorithms, URIs, estimated
+ * canonicalisation cost), then the signer's certificate, then the SignatureValue over SignedInfo
+ * (checked on its own first when the references would cost more than SignedInfo), and only
+ * then the reference digests. `element_id` names the processed element by its Id attribute (NULL:
  * the document element); references must be "" (only for the document element) or "#" + that
  * Id. `at` is the time for certificate checks (0: now). Release the result in every case. */
 hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *xml, size_t len,

@@ -156,6 +156,21 @@ with tempfile.TemporaryDirectory() as d:
         open(path, "w").write(doc)
         expect(name, verify(path, []), want, reason)
 
+    # the same over a body large enough that the SignatureValue is checked on its own first
+    # (docs/trust.md, Limits): the PrefixList must be applied there as xmlsec applies it
+    big_pay = PAY + "".join("<Item>%d</Item>" % i for i in range(3000))
+    tb = tmpl(big_pay, uri="#doc", root_attrs=' Id="doc" xmlns:x="urn:x"')
+    tb = tb.replace('<CanonicalizationMethod Algorithm="%s"/>' % ec, '<CanonicalizationMethod Algorithm="%s">'
+                    '<ec:InclusiveNamespaces xmlns:ec="%s" PrefixList="x #default"/></CanonicalizationMethod>' % (ec, ec))
+    incl_big = xmlsec_sign(tb, "agency-rsa-key.pem", "agency-rsa-cert.pem", id_attr="Payment").decode("utf-8")
+    path = os.path.join(d, "incl-big.xml")
+    open(path, "w").write(incl_big)
+    expect("InclusiveNamespaces PrefixList, signature value first (xmlsec1-signed)", verify(path, []), "ok",
+           "UBND Tinh Nghe An")
+    open(path, "w").write(incl_big.replace("<Item>7</Item>", "<Item>8</Item>"))
+    expect("InclusiveNamespaces PrefixList, signature value first, body altered", verify(path, []), "sig-digest",
+           "digest mismatch")
+
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)
     r = subprocess.run([LT, "verify", "--trust", os.path.join(KEYS, "ca.pem"), "--policy", "lax", big],

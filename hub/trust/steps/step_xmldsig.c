@@ -174,6 +174,7 @@ struct verify_cfg {
   int policy;
   int64_t skew_ms, max_size, max_depth;
   struct cert_policy_cfg cert;
+  int64_t max_attrs, max_refs, max_transforms, cost_per_byte;
 };
 
 static const char *const policies[] = {"default", "legacy-sha1"};
@@ -198,6 +199,15 @@ static const struct hub_cfg_entry verify_entries[] = {
      (int64_t)1 << 31},
     {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
      "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
+    {"max_attrs", HUB_CFG_INT, offsetof(struct verify_cfg, max_attrs), "256", 0,
+     "most attributes (namespace declarations included) on one element; checked before libxml2 parses", NULL, NULL,
+     1, 100000},
+    {"max_references", HUB_CFG_INT, offsetof(struct verify_cfg, max_refs), "16", 0,
+     "most References in SignedInfo", NULL, NULL, 1, 1000},
+    {"max_transforms", HUB_CFG_INT, offsetof(struct verify_cfg, max_transforms), "8", 0,
+     "most Transforms in one Reference", NULL, NULL, 1, 100},
+    {"c14n_cost_per_byte", HUB_CFG_INT, offsetof(struct verify_cfg, cost_per_byte), "8", 0,
+     "estimated canonicalization work allowed per input byte (see docs/trust.md, Limits)", NULL, NULL, 1, 1000000},
     {NULL, 0, 0, NULL, 0, NULL, NULL, NULL, 0, 0}};
 
 static const struct hub_cfg_map verify_map = {"verify-xml", verify_entries,
@@ -224,7 +234,10 @@ static hub_err_t verify_create(const void *opts, const struct hub_plugin_env *en
                                       .crl = (const char *const *)crl, .n_crl = n_crl,
                                       .pinned = (const char *const *)pin, .n_pinned = n_pin,
                                       .policy = policies[cfg->policy], .clock_skew_s = cfg->skew_ms / 1000,
-                                      .max_bytes = (size_t)cfg->max_size, .max_depth = (int)cfg->max_depth};
+                                      .max_bytes = (size_t)cfg->max_size, .max_depth = (int)cfg->max_depth,
+                                      .max_attrs = (int)cfg->max_attrs, .max_references = (int)cfg->max_refs,
+                                      .max_transforms = (int)cfg->max_transforms,
+                                      .c14n_cost_per_byte = (int)cfg->cost_per_byte};
   struct hub_cert_policy cp;
   cert_policy_from_cfg(&cfg->cert, &cp);
   o.cert_policy = &cp;
