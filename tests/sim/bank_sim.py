@@ -8,7 +8,8 @@ Layouts match mappings/bank/vnpay-fixed.yaml (fixed width, widths in bytes) and
 mappings/bank/csv-basic.yaml. Faults: a footer whose count is wrong, a file cut in the middle of
 a line, a line cut short inside the file.
 
-As a library (tests/integration/test_recon.py):
+As a library (tests/integration/test_recon.py; test_payments_e2e.py starts from what
+tests/sim/paygov_sim.py settled, `settled_payments`):
     payments = bank_sim.payments(500, "2026-12-05", rng)
     lines, expected = bank_sim.inject(payments, rng, missing=5, extra=4, wrong_amount=3, duplicate=2)
     text = bank_sim.statement_fixed(lines, "2026-12-05")
@@ -50,6 +51,20 @@ def payments(n, day, r, agency="000.00.00.H01", account=ACCOUNT, start_hour=8, e
             "currency": "VND", "transactionId": f"GD{d:%y%m%d}{i:07d}", "bank": "970415",
             "paidAt": at.isoformat(), "resultCode": "00", "agency": agency, "account": account,
         })
+    return out
+
+
+def settled_payments(settled, agency=None):
+    """The payments a platform settled, as payment events for inject(), in time order: from
+    paygov_sim's GET /_sim/settled ({"ref", "txn", "amount", "paid_at" yyyyMMddHHmmss in
+    Vietnam time, "agency", "account"}), so the statement accounts for what was really paid."""
+    out = []
+    for t in settled:
+        at = datetime.datetime.strptime(t["paid_at"], "%Y%m%d%H%M%S").replace(tzinfo=VN)
+        out.append({"event": "payment.confirmed", "reference": t["ref"], "amount": int(t["amount"]), "currency": "VND",
+                    "transactionId": t["txn"], "paidAt": at.isoformat(), "resultCode": "00",
+                    "agency": agency or t.get("agency"), "account": t["account"]})
+    out.sort(key=lambda p: (p["paidAt"], p["transactionId"]))
     return out
 
 
