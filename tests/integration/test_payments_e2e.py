@@ -97,6 +97,9 @@ for t in topics:
 for n in names:
     c.ok(f"name: {n}\n" in cfg, f"the blocks have {n}")
     cfg = cfg.replace(f"name: {n}\n", f"name: {n}-{sfx}\n").replace(f"dlq: {n}.dlq", f"dlq: {n}-{sfx}.dlq")
+# small transactions in the reconciliation, so that a kill can land between two of them
+c.ok(f"  - name: reconcile-{sfx}\n" in cfg, "the reconcile route")
+cfg = cfg.replace(f"  - name: reconcile-{sfx}\n", f"  - name: reconcile-{sfx}\n    batch: {{ max_messages: 10 }}\n")
 T = {t: f"{t}.{sfx}" for t in topics}
 R = {n: f"{n}-{sfx}" for n in names}
 hub.write_config(cfg)
@@ -202,14 +205,16 @@ hub.kill()
 n2 = len(outcomes())
 log(f"SIGKILL 2 with the statement taken, {n2} of {total} outcomes committed")
 hub.start()
-# SIGKILL 3: once the first lines are reconciled
+# SIGKILL 3: once this process has decided a first share of the lines' outcomes (its counters
+# count them when decided, before their transaction commits)
 t_end = time.time() + 60
-while time.time() < t_end and hub.alive() and sum(1 for o in outcomes() if o.get("bank")) == 0:
-    time.sleep(0.05)
+while time.time() < t_end and hub.alive() and hub.metrics().get("lienthong_recon_matched_total", 0) < len(pays) // 4:
+    time.sleep(0.02)
 hub.kill()
 n3 = len(outcomes())
 log(f"SIGKILL 3 with {n3} of {total} outcomes committed ({time.time() - t1:.1f}s after the statement)")
 c.ok(n2 < total, "the second kill lands before the reconciliation is done")
+c.ok(0 < n3 < total, "the third kill lands in the middle of the reconciliation")
 hub.start()
 hub.wait_ready()
 wait_until(lambda: len(outcomes()) >= total, 300, hub, f"{total} outcomes")
