@@ -209,7 +209,10 @@ t1 = time.time()
 name = f"statement-{DAY}.txt"
 bank_sim.drop(bank_dir, name, statement)
 # SIGKILL 2: as soon as file-in has taken the statement (its lines are on their way to the reconciliation)
-wait_until(lambda: os.path.exists(os.path.join(bank_dir, "done", name)), 120, hub, "the statement taken")
+t_end = time.time() + 120
+while time.time() < t_end and hub.alive() and not os.path.exists(os.path.join(bank_dir, "done", name)):
+    time.sleep(0.01)
+c.ok(os.path.exists(os.path.join(bank_dir, "done", name)), "file-in took the statement")
 hub.kill()
 n2 = len(outcomes())
 log(f"SIGKILL 2 with the statement taken, {n2} of {total} outcomes committed")

@@ -15,6 +15,7 @@ tests/sim/paygov_sim.py settled, `settled_payments`):
     text = bank_sim.statement_fixed(lines, "2026-12-05")
 As a command:
     bank_sim.py --payments 500 --seed 7 --day 2026-12-05 --out DIR [--csv] [--fault footer|truncated|short-line]
+                [--agency 000.00.01.H22 --account 3511.0.1055874]
 writes DIR/payments.jsonl (one payment.confirmed event a line), the statement, and
 DIR/expected.json (the anomalies a correct reconciliation reports)."""
 import argparse
@@ -188,10 +189,12 @@ def main():
     ap.add_argument("--extra", type=int, default=4)
     ap.add_argument("--wrong-amount", type=int, default=3)
     ap.add_argument("--duplicate", type=int, default=2)
+    ap.add_argument("--agency", default="000.00.00.H01", help="the payments' agency (MaDonVi)")
+    ap.add_argument("--account", default=ACCOUNT, help="the payments' and lines' account (TKThuHuong)")
     a = ap.parse_args()
     r = random.Random(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    pays = payments(a.payments, a.day, r)
+    pays = payments(a.payments, a.day, r, agency=a.agency, account=a.account)
     lines, expected = inject(pays, r, a.missing, a.extra, a.wrong_amount, a.duplicate)
     data = statement_csv(lines, a.day) if a.csv else statement_fixed(lines, a.day)
     if a.fault:
