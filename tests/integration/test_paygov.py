@@ -17,10 +17,8 @@ sends a callback again until it gets a signed reply, as the platform does. Asser
   with the reason.
 Runs on kafka and, with LT_TEST_TRANSPORT=embedded, on the embedded transport.
 """
-import atexit
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -43,36 +41,15 @@ key_file = os.path.join(hub.dir, "paygov.key")
 with open(key_file, "w") as f:
     f.write(KEY + "\n")
 cb_port = free_port()
-sim_log, sim_port_file = os.path.join(hub.dir, "sim.log"), os.path.join(hub.dir, "sim.port")
-sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "paygov_sim.py"), "--port-file", sim_port_file,
-                        "--log", sim_log, "--seed", str(rand.randrange(1 << 30)), "--key-file", key_file,
-                        "--partner", PARTNER, "--algorithm", ALG, "--callback", f"http://127.0.0.1:{cb_port}/paygov/confirm",
-                        "--fail-rate", "0.1", "--slow-rate", "0.02", "--slow-for", "3", "--bad-mac-rate", "0.08",
-                        "--duplicate-rate", "0.12", "--early-rate", "0.05", "--decline-rate", "0.04",
-                        "--pay-delay", "0.3"] + (["--errors-as-maloi"] if MALOI else []),
-                       stdout=subprocess.DEVNULL, stderr=open(sim_log + ".err", "w"))
-atexit.register(lambda: sim.poll() is None and (sim.kill(), sim.wait()))  # also when a check raises
-for _ in range(100):
-    if os.path.exists(sim_port_file) and open(sim_port_file).read().strip():
-        break
-    time.sleep(0.1)
-sim_port = int(open(sim_port_file).read())
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+import paygov_sim  # noqa: E402
 
-
-def sim_stats():
-    with urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/_sim/stats", timeout=5) as r:
-        return json.loads(r.read())
-
-
-def sim_records(kind):
-    out = []
-    with open(sim_log) as f:
-        for line in f:
-            if line.endswith("\n"):
-                e = json.loads(line)
-                if e["kind"] == kind:
-                    out.append(e)
-    return out
+sim = paygov_sim.Process(hub.dir, key_file, PARTNER, f"http://127.0.0.1:{cb_port}/paygov/confirm",
+                         seed=rand.randrange(1 << 30), algorithm=ALG,
+                         args=["--fail-rate", "0.1", "--slow-rate", "0.02", "--slow-for", "3", "--bad-mac-rate", "0.08",
+                               "--duplicate-rate", "0.12", "--early-rate", "0.05", "--decline-rate", "0.04",
+                               "--pay-delay", "0.3"] + (["--errors-as-maloi"] if MALOI else []))
+sim_port, sim_stats, sim_records = sim.port, sim.stats, sim.records
 
 
 t_init, t_res, t_confirm, t_rej, t_events = (unique("pay.init"), unique("pay.init.result"), unique("paygov.confirm"),
@@ -281,8 +258,6 @@ def post_callback(body):
 
 
 def sign(body):
-    sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
-    import paygov_sim
     body = dict(body)
     body["MaXacThuc"] = paygov_sim.mac(ALG, KEY, body, paygov_sim.F_CONFIRM)
     return body
@@ -359,6 +334,5 @@ c.ok(m.get("lienthong_paygov_callbacks_rejected_total", 0) >= 3 and
 
 rc, took = hub.terminate()
 c.eq(rc, 0, "SIGTERM exit code")
-sim.terminate()
-sim.wait()
+sim.stop()
 c.done()

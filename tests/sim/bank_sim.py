@@ -8,12 +8,14 @@ Layouts match mappings/bank/vnpay-fixed.yaml (fixed width, widths in bytes) and
 mappings/bank/csv-basic.yaml. Faults: a footer whose count is wrong, a file cut in the middle of
 a line, a line cut short inside the file.
 
-As a library (tests/integration/test_recon.py):
+As a library (tests/integration/test_recon.py; test_payments_e2e.py starts from what
+tests/sim/paygov_sim.py settled, `settled_payments`):
     payments = bank_sim.payments(500, "2026-12-05", rng)
     lines, expected = bank_sim.inject(payments, rng, missing=5, extra=4, wrong_amount=3, duplicate=2)
     text = bank_sim.statement_fixed(lines, "2026-12-05")
 As a command:
     bank_sim.py --payments 500 --seed 7 --day 2026-12-05 --out DIR [--csv] [--fault footer|truncated|short-line]
+                [--agency 000.00.01.H22 --account 3511.0.1055874]
 writes DIR/payments.jsonl (one payment.confirmed event a line), the statement, and
 DIR/expected.json (the anomalies a correct reconciliation reports)."""
 import argparse
@@ -50,6 +52,20 @@ def payments(n, day, r, agency="000.00.00.H01", account=ACCOUNT, start_hour=8, e
             "currency": "VND", "transactionId": f"GD{d:%y%m%d}{i:07d}", "bank": "970415",
             "paidAt": at.isoformat(), "resultCode": "00", "agency": agency, "account": account,
         })
+    return out
+
+
+def settled_payments(settled, agency=None):
+    """The payments a platform settled, as payment events for inject(), in time order: from
+    paygov_sim's GET /_sim/settled ({"ref", "txn", "amount", "paid_at" yyyyMMddHHmmss in
+    Vietnam time, "agency", "account"}), so the statement accounts for what was really paid."""
+    out = []
+    for t in settled:
+        at = datetime.datetime.strptime(t["paid_at"], "%Y%m%d%H%M%S").replace(tzinfo=VN)
+        out.append({"event": "payment.confirmed", "reference": t["ref"], "amount": int(t["amount"]), "currency": "VND",
+                    "transactionId": t["txn"], "paidAt": at.isoformat(), "resultCode": "00",
+                    "agency": agency or t.get("agency"), "account": t["account"]})
+    out.sort(key=lambda p: (p["paidAt"], p["transactionId"]))
     return out
 
 
@@ -173,10 +189,12 @@ def main():
     ap.add_argument("--extra", type=int, default=4)
     ap.add_argument("--wrong-amount", type=int, default=3)
     ap.add_argument("--duplicate", type=int, default=2)
+    ap.add_argument("--agency", default="000.00.00.H01", help="the payments' agency (MaDonVi)")
+    ap.add_argument("--account", default=ACCOUNT, help="the payments' and lines' account (TKThuHuong)")
     a = ap.parse_args()
     r = random.Random(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    pays = payments(a.payments, a.day, r)
+    pays = payments(a.payments, a.day, r, agency=a.agency, account=a.account)
     lines, expected = inject(pays, r, a.missing, a.extra, a.wrong_amount, a.duplicate)
     data = statement_csv(lines, a.day) if a.csv else statement_fixed(lines, a.day)
     if a.fault:

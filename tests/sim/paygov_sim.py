@@ -47,11 +47,17 @@ The log, one JSON object per line: {"kind": "api", "path", "body", "mac_ok", "an
 "reply", "reply_mac_ok", "fault"} for each callback attempt; {"kind": "plan", "ref", "fault",
 "amount", "txn"} once per transaction when its payment is decided.
 
+--clock 2026-12-05T10:00:00 starts the platform's clock (every ThoiGianGD it writes) at that
+Vietnam time; it runs on in real time from there (a test's business day, whatever today is).
+
 Control: GET /_sim/stats {"transactions", "paid", "pending_callbacks", "api_calls", "bad_mac_received",
-"by_fault"}; POST /_sim/config {"fail_rate": 0.5, ...} any option by its long name with "_";
+"by_fault"}; GET /_sim/settled: the transactions the platform settled (paid, every callback copy
+answered with a valid signed reply), [{"ref", "txn", "amount", "paid_at" (ThoiGianGD), "agency",
+"account", "hoso"}]: what the bank's statement accounts for; POST /_sim/config {"fail_rate": 0.5, ...} any option by its long name with "_";
 POST /_sim/pay {"ref": R, "fault": "good|bad-mac|duplicate|decline"} sends a callback now.
 """
 import argparse
+import calendar
 import hashlib
 import hmac
 import json
@@ -73,8 +79,11 @@ F_CONFIRM = ["LoaiBanTin", "MaLoi", "MaDoiTac", "MaThamChieu", "SoTien", "MaTien
 F_REPLY = ["MaLoi", "MaDoiTac", "MaThamChieu", "ThoiGianGD"]
 
 
+CLOCK_OFFSET = 0.0  # --clock: the platform's clock starts at a given Vietnam time and runs on
+
+
 def now_vn():
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 7 * 3600))
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + CLOCK_OFFSET + 7 * 3600))
 
 
 def text_of(v):
@@ -125,6 +134,7 @@ def parse_args(argv):
     p.add_argument("--decline-rate", type=float, default=0.0)
     p.add_argument("--callback-give-up", type=float, default=300.0)
     p.add_argument("--errors-as-maloi", action="store_true")
+    p.add_argument("--clock", help="Vietnam time YYYY-MM-DDTHH:MM:SS the platform's clock starts at (ThoiGianGD)")
     return p.parse_args(argv)
 
 
@@ -268,6 +278,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {"transactions": len(sim.txns), "paid": paid, "pending_callbacks": sim.pending,
                                        "api_calls": sim.api_calls, "bad_mac_received": sim.bad_mac_received,
                                        "by_fault": sim.by_fault})
+        if self.path == "/_sim/settled":
+            with sim.lock:
+                out = [{"ref": ref, "txn": t["txn"], "amount": t["amount"], "paid_at": t["paid_at"],
+                        "agency": t.get("agency"), "account": t.get("account"), "hoso": t.get("hoso")}
+                       for ref, t in sim.txns.items() if t.get("state") == "paid"]
+            return self.send(200, out)
         self.send(404, {"error": "unknown path"})
 
     def do_POST(self):
@@ -418,8 +434,61 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, {"error": "unknown control path"})
 
 
+class Process:
+    """The simulator as a child process, for tests: Process(dir, key_file, partner, callback_url,
+    seed=..., args=[more options]); .port, .stats(), .settled(), .records(kind) (the log's
+    entries of that kind), .stop(). Killed at exit if a test ends early."""
+
+    def __init__(self, directory, key_file, partner, callback, seed=1, args=(), algorithm="sha256"):
+        import atexit
+        import subprocess
+        self.log = os.path.join(directory, "paygov-sim.log")
+        port_file = os.path.join(directory, "paygov-sim.port")
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--port-file", port_file, "--log",
+                                      self.log, "--seed", str(seed), "--key-file", key_file, "--partner", partner,
+                                      "--algorithm", algorithm, "--callback", callback, *args],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log + ".err", "w"))
+        atexit.register(self.stop)
+        for _ in range(300):
+            if os.path.exists(port_file) and open(port_file).read().strip():
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"paygov_sim exited: {open(self.log + '.err').read()}")
+            time.sleep(0.1)
+        self.port = int(open(port_file).read())
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self.get("/_sim/stats")
+
+    def settled(self):
+        return self.get("/_sim/settled")
+
+    def records(self, kind):
+        out = []
+        with open(self.log, encoding="utf-8") as f:
+            for line in f:
+                if line.endswith("\n"):
+                    e = json.loads(line)
+                    if e["kind"] == kind:
+                        out.append(e)
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
 def main(argv):
     args = parse_args(argv)
+    if args.clock:
+        global CLOCK_OFFSET
+        start = calendar.timegm(time.strptime(args.clock, "%Y-%m-%dT%H:%M:%S")) - 7 * 3600
+        CLOCK_OFFSET = start - time.time()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.sim = Sim(args)
