@@ -34,7 +34,7 @@ Log lines: {"time", "op", "from", "systemid", "messagetype", "answer", "reason"?
 sendEdoc "docIds", "to", "sha256", "size"; getEdoc "docId", "fault"?; updateStatus "docId",
 "status", "description"; getReceivedEdocList "listed"}.
 Control: GET /_sim/state -> {"docs": [{docId, from, to, messageType, status, description,
-sha256, fault}], "stats": {...}}; POST /_sim/config.
+sha256, size, fault}], "stats": {...}}; POST /_sim/config.
 """
 import argparse
 import base64
@@ -215,7 +215,8 @@ class Handler(BaseHTTPRequestHandler):
             for t in to:
                 did = str(uuid.uuid4())
                 sim.docs[did] = {"docId": did, "from": organ, "to": t, "messageType": mt, "status": "initial",
-                                 "data": body, "sha256": entry["sha256"], "created_time": now, "updated_time": now}
+                                 "data": body, "sha256": entry["sha256"], "size": len(body), "created_time": now,
+                                 "updated_time": now}
                 sim.order.append(did)
                 ids.append(did)
         entry.update(docIds=ids, to=to, answer=200)
