@@ -178,10 +178,15 @@ def main():
         # Independent verifiers, trusting only the CA.
         folder, files = received_folder(inbox, work, "b-inbox")
         bad = xmlsec1_verify_folder(folder, files)
+        log(f"xmlsec1: {len(files)} documents, {len(bad)} refused")
         c.eq(bad[:3], [], f"xmlsec1 verifies the signature of each of the {len(files)} received documents "
              f"({len(bad)} refused)")
-        valid, bad, summary = santuario_verify_folder(santuario_cmd(), folder, files)
-        c.eq(bad[:3], [], f"Apache Santuario verifies the signature of each received document ({summary})")
+        _, dlq_files = received_folder(dlq, work, "b-inbox", prefix="dlq-")  # Santuario must refuse these
+        valid, bad, summary = santuario_verify_folder(santuario_cmd(), folder, dict(files, **dlq_files))
+        log(f"Santuario verify-dir: {summary}")
+        c.eq([b for b in bad if b[0] in files][:3], [],
+             f"Apache Santuario verifies the signature of each received document ({summary})")
+        c.eq(sorted(b[0] for b in bad), sorted(dlq_files), "Santuario refuses each packet of the DLQ")
         c.eq(len(valid), len(set(r["key"] for r in inbox)), "Santuario reported each received document valid")
         if dlq:
             ok, why = xmlsec1_verifies(dlq[0]["value"])

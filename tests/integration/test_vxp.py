@@ -20,6 +20,7 @@ carry `xml: {max_size: 64MiB}`, the connectors' max_size (64 MiB by default) siz
 answer limit for getEdoc's base64, and on Kafka the broker's message.max.bytes and the hub's
 librdkafka properties are raised to 64 MiB (as docs/bigdoc.md says). B receives it once, byte for
 byte what A sent apart from the inserted signature. LT_VXP_BIG=0 leaves it out."""
+import base64
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, PORT, SRC, Checks, Hub, log, produce, unique, wait_until  # noqa: E402
-from test_vxp_common import (BIG_MAX, BIG_PRODUCE, ORG_A, ORG_B, broker_limit, consume_json,  # noqa: E402
+from test_vxp_common import (BIG_MAX, BIG_PRODUCE, ORG_A, ORG_B, ORG_C, broker_limit, consume_json,  # noqa: E402
                              kafka_big_transport, keys_section, make_big_document, make_document, make_status,
                              received_folder, rogue_packet, routes, santuario_cmd, santuario_verify_folder,
                              xml_field, xmlsec1_verifies, xmlsec1_verify_folder)
@@ -68,11 +69,14 @@ def main():
     sa, sb = os.path.join(work, "a.secret"), os.path.join(work, "b.secret")
     open(sa, "w").write("secret-of-agency-a\n")
     open(sb, "w").write("secret-of-agency-b\n")
+    sc = os.path.join(work, "c.secret")
+    open(sc, "w").write("secret-of-agency-c\n")
     rogue = rogue_packet(BIN, tag, work)
     port_file, sim_log = os.path.join(work, "sim.port"), os.path.join(work, "sim.log")
     sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "vxp_sim.py"), "--port-file", port_file,
                             "--log", sim_log, "--agency", f"sysA:{ORG_A}:secret-of-agency-a",
-                            "--agency", f"sysB:{ORG_B}:secret-of-agency-b", "--rogue-file", rogue, "--seed", "7"])
+                            "--agency", f"sysB:{ORG_B}:secret-of-agency-b",
+                            "--agency", f"sysC:{ORG_C}:secret-of-agency-c", "--rogue-file", rogue, "--seed", "7"])
     hub = None
     big_did = big_text = None
     try:
@@ -93,6 +97,9 @@ def main():
                   + connector(f"{p}-b-out", "vxp-out", "from", f"{p}.b.out", port, "sysB", ORG_B, sb, sink_extra)
                   + connector(f"{p}-a-status-in", "vxp-in", "topic", f"{p}.a.status.in", port, "sysA", ORG_A, sa,
                               src_extra + "    messagetype: status\n")
+                  # agency C takes packets up to 1 MiB: a bigger one is confirmed fail, not fetched forever
+                  + connector(f"{p}-c-in", "vxp-in", "topic", f"{p}.c.in", port, "sysC", ORG_C, sc,
+                              src_extra + "    max_size: 1MiB\n")
                   + routes(p, dlq_in))
         hub = Hub(config, name="vxp")
         r = subprocess.run([BIN, "lint", hub.config], capture_output=True)
@@ -200,12 +207,17 @@ def main():
         folder, files = received_folder(inbox, work, "b-inbox")
         t0 = time.time()
         bad = xmlsec1_verify_folder(folder, files)
-        c.eq(bad[:3], [], f"xmlsec1 verifies the signature of each of the {len(files)} received documents "
-             f"({len(bad)} refused, {time.time() - t0:.1f} s)")
+        log(f"xmlsec1: {len(files)} documents, {len(bad)} refused, {time.time() - t0:.1f} s")
+        c.eq(bad[:3], [], f"xmlsec1 verifies the signature of each of the {len(files)} received documents")
+        java = santuario_cmd()
+        # The DLQ's packets go in the same folder: Santuario must refuse each of them.
+        _, dlq_files = received_folder(dlq, work, "b-inbox", prefix="dlq-")
         t0 = time.time()
-        valid, bad, summary = santuario_verify_folder(santuario_cmd(), folder, files)
-        c.eq(bad[:3], [], f"Apache Santuario verifies the signature of each received document ({summary}, "
-             f"{time.time() - t0:.1f} s in one JVM)")
+        valid, bad, summary = santuario_verify_folder(java, folder, dict(files, **dlq_files))
+        log(f"Santuario verify-dir: {summary}, {time.time() - t0:.1f} s in one JVM")
+        c.eq([b for b in bad if b[0] in files][:3], [],
+             f"Apache Santuario verifies the signature of each received document ({summary})")
+        c.eq(sorted(b[0] for b in bad), sorted(dlq_files), "Santuario refuses each packet of the DLQ")
         c.eq(len(valid), len(set(got)), "Santuario reported each received document valid")
         if big_did:
             c.ok(big_did in valid, "Santuario verified the big packet too")
@@ -228,6 +240,20 @@ def main():
         c.eq(len(status), len(got), "each status packet reached A once")
         c.ok(all(r["headers"].get("lt.type") == "edxml.status" and r["headers"].get("lt.sig") == "verified"
                  for r in status), "status records are typed edxml.status and verified")
+
+        # A packet over C's max_size (1 MiB; getEdoc's answer is then over 4/3 MiB + 1 MiB): `fail` with
+        # the reason, nothing emitted, and not fetched again and again.
+        _, _, over = make_big_document(tag + "-c", 1, 3 << 20)
+        over_id = sim_call(port, "/_sim/inject", {"to": ORG_C, "from": ORG_A,
+                                                  "data_base64": base64.b64encode(over.encode()).decode()})["docId"]
+
+        def c_state():
+            return [d for d in sim_call(port, "/_sim/state")["docs"] if d["docId"] == over_id][0]
+        c.ok(wait_until(lambda: c_state()["status"] != "initial", 60, hub, "C's receipt"), "C confirmed the packet")
+        st = c_state()
+        c.ok(st["status"] == "fail" and "max_size" in (st.get("description") or ""),
+             f"a packet over max_size got updateStatus fail naming max_size: {st.get('description')!r}")
+        c.eq(len(consume_json(bootstrap, f"{p}.c.in")), 0, "nothing from it was emitted")
 
         # What the simulator recorded: every call signed (no refusal other than injected faults).
         calls = [json.loads(l) for l in open(sim_log)]

@@ -12,7 +12,7 @@ from harness import SRC, TRANSPORT, Failure, consume, log, transport_section
 
 KEYS = os.path.join(SRC, "tests", "trust", "fixtures", "keys")
 FIXTURE = os.path.join(SRC, "tests", "trust", "fixtures")
-ORG_A, ORG_B = "000.00.00.G22", "000.00.00.H41"
+ORG_A, ORG_B, ORG_C = "000.00.00.G22", "000.00.00.H41", "000.00.00.K09"
 VARIANTS = ["new", "reply", "replace", "revoke"]
 
 
@@ -169,13 +169,13 @@ def santuario_cmd():
     return ["java", "-cp", jar + os.pathsep + open(cp_file).read().strip(), "lt.interop.Tool"]
 
 
-def received_folder(records, workdir, name):
-    """Writes each record's value to workdir/name/NNNN.xml; returns the folder and {file: key}."""
+def received_folder(records, workdir, name, prefix=""):
+    """Writes each record's value to workdir/name/<prefix>NNNN.xml; returns the folder and {file: key}."""
     folder = os.path.join(workdir, name)
     os.makedirs(folder, exist_ok=True)
     files = {}
     for n, r in enumerate(records):
-        f = "%04d.xml" % n
+        f = "%s%04d.xml" % (prefix, n)
         with open(os.path.join(folder, f), "wb") as out:
             out.write(r["value"].encode("utf-8") if isinstance(r["value"], str) else r["value"])
         files[f] = r["key"]
@@ -200,7 +200,7 @@ def xmlsec1_verify_folder(folder, files):
 
 def santuario_verify_folder(java, folder, files):
     """Apache Santuario on every file of folder in one JVM (Tool verify-dir, trusting only the CA):
-    (the keys it found valid, [(key, reason)] it refused, its summary line)."""
+    (the keys it found valid, [(file, key, reason)] it refused, its summary line)."""
     r = subprocess.run(java + ["verify-dir", "--trust", os.path.join(KEYS, "ca.pem"), folder], capture_output=True,
                        timeout=1200)
     valid, bad, summary = set(), [], ""
@@ -210,7 +210,7 @@ def santuario_verify_folder(java, folder, files):
         if word == "valid" and name in files:
             valid.add(files[name])
         elif word == "invalid":
-            bad.append((files.get(name, name), why[:300]))
+            bad.append((name, files.get(name, name), why[:300]))
         elif word == "checked":
             summary = line
     if r.returncode not in (0, 1) or not summary:
