@@ -268,6 +268,10 @@ def main():
         m = hub.metrics()
         c.ok(m.get("lienthong_edoc_received_total", 0) > 0 and m.get("lienthong_edoc_receipt_fail_total", 0) > 0,
              "/metrics counts received packets and fail receipts since the last start")
+        if BIG_SIZE:  # information only (ASan's shadow memory included under the sanitizer build)
+            hwm = [l.split()[1] for l in open(f"/proc/{hub.proc.pid}/status") if l.startswith("VmHWM:")]
+            log(f"hub peak RSS {int(hwm[0]) / 1024:.0f} MiB since the last start, which carried the "
+                f"{BIG_SIZE / 1e6:.0f} MB packet both ways (sign, send; fetch, verify, validate)")
         rc, _ = hub.terminate()
         c.eq(rc, 0, "the hub stops cleanly")
     finally:
