@@ -18,7 +18,13 @@ struct lgsp_api {
   char *agency_secret, *client_secret, *ca_file;
   struct hub_http_tls tls;
   struct hub_http_auth *auth;
+  size_t max_answer;
 };
+
+void lgsp_api_set_max_packet(struct lgsp_api *a, size_t packet_max) {
+  if (!packet_max) packet_max = 64u << 20;
+  a->max_answer = packet_max / 3 * 4 + 4 + (1u << 20); /* base64 of the packet, plus the JSON around it */
+}
 
 void lgsp_api_destroy(struct lgsp_api *a) {
   if (!a) return;
@@ -60,6 +66,7 @@ hub_err_t lgsp_api_new(const struct lgsp_api_cfg *cfg, const struct hub_plugin_e
       (cfg->ca_file && !(a->ca_file = hub_plugin_env_path_new(env, cfg->ca_file))))
     goto out;
   a->tls.ca_file = a->ca_file;
+  lgsp_api_set_max_packet(a, 0);
   if ((rc = readable(env, "agency_secret_file", a->agency_secret, errbuf, errbuf_size)) != HUB_OK ||
       (rc = readable(env, "client_secret_file", a->client_secret, errbuf, errbuf_size)) != HUB_OK)
     goto out;
@@ -166,11 +173,14 @@ hub_err_t lgsp_api_call(struct lgsp_api *a, const char *method, const char *path
                                    .body = text,
                                    .body_len = text ? strlen(text) : 0,
                                    .timeout_ms = a->cfg->timeout_ms,
-                                   .tls = &a->tls};
+                                   .tls = &a->tls,
+                                   .max_body = a->max_answer};
     hub_http_response_release(&resp);
     rc = hub_http_perform(&req, &resp);
     if (rc != HUB_OK) {
-      snprintf(errbuf, errbuf_size, "lgsp-edoc %s %s: %s", method, path, resp.error);
+      snprintf(errbuf, errbuf_size, "lgsp-edoc %s %s: %s%s", method, path, resp.error,
+               resp.too_large ? " (the packet is larger than the connector's max_size)" : "");
+      if (resp.too_large) rc = HUB_ERR_TOO_LARGE;
       goto out;
     }
     if (resp.status == 401 && round == 0) {

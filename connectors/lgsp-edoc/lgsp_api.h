@@ -58,11 +58,14 @@ void lgsp_answer_release(struct lgsp_answer *ans);
  * taken). A 401 drops the token and the call is made once more with a new one. HUB_OK for 2xx
  * with status OK/"200"/true and errorCode 0 or absent; HUB_ERR_DOWNSTREAM when the API said no;
  * HUB_ERR_HTTP another status; HUB_ERR_JSON not JSON; HUB_ERR_AUTH the token endpoint refused;
- * HUB_ERR_IO/TIMEOUT/STOPPED no answer. */
+ * HUB_ERR_TOO_LARGE an answer over the limit lgsp_api_set_max_packet set; HUB_ERR_IO/TIMEOUT/STOPPED
+ * no answer. */
 hub_err_t lgsp_api_call(struct lgsp_api *a, const char *method, const char *path, const json_t *body,
                         struct lgsp_answer *ans, char *errbuf, size_t errbuf_size);
 /* "/vanbans/<docId URL-encoded>" etc.: path + "/" + escaped segment (malloc'd). */
 char *lgsp_path_new(const char *base, const char *segment);
 unsigned long lgsp_api_token_fetches(struct lgsp_api *a);
+/* Sizes the limit of an answer's body from the connector's largest packet (base64 in JSON). */
+void lgsp_api_set_max_packet(struct lgsp_api *a, size_t packet_max);
 
 #endif

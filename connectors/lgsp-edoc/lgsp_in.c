@@ -106,7 +106,7 @@ static enum edoc_fetch fetch(void *p, const struct edoc_item *it, unsigned char 
   if (!path) return r;
   hub_err_t rc = lgsp_api_call(s->api, "GET", path, NULL, &ans, errbuf, errbuf_size);
   free(path);
-  if (rc == HUB_ERR_DOWNSTREAM || (rc == HUB_ERR_HTTP && ans.http_status == 404)) {
+  if (rc == HUB_ERR_DOWNSTREAM || rc == HUB_ERR_TOO_LARGE || (rc == HUB_ERR_HTTP && ans.http_status == 404)) {
     r = EDOC_FETCH_FAIL;
     goto out;
   }
@@ -162,7 +162,9 @@ static hub_err_t li_create(const void *cfgp, const struct hub_plugin_env *env, s
     return HUB_ERR_NOMEM;
   }
   s->cfg = cfg;
-  if ((rc = lgsp_api_new(&cfg->api, env, &s->api, errbuf, errbuf_size)) != HUB_OK ||
+  if ((rc = lgsp_api_new(&cfg->api, env, &s->api, errbuf, errbuf_size)) == HUB_OK)
+    lgsp_api_set_max_packet(s->api, (size_t)cfg->inbox.max_size);
+  if (rc != HUB_OK ||
       (rc = edoc_inbox_new(&cfg->inbox, env, &axis_ops, s, ctx, &s->inbox, errbuf, errbuf_size)) != HUB_OK) {
     li_destroy(s);
     return rc;

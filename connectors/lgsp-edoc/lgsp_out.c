@@ -46,8 +46,9 @@ static const struct hub_cfg_entry entries[] = {
     {"registry_ttl", HUB_CFG_DURATION, offsetof(struct cfg, registry_ttl_ms), "5m", 0,
      "how long the registry's list is reused (a recipient it lacks makes it be read again first)", NULL, NULL, 1000,
      86400000},
-    {"max_size", HUB_CFG_SIZE, offsetof(struct cfg, max_size), "16MiB", 0, "largest packet sent", NULL, NULL, 1024,
-     1024LL * 1024 * 1024},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct cfg, max_size), "64MiB", 0,
+     "largest packet sent (keep it at the route's xml.max_size); the API's answers may be 4/3 of it plus 1 MiB", NULL,
+     NULL, 1024, 1024LL * 1024 * 1024},
     {"breaker", HUB_CFG_OBJECT, offsetof(struct cfg, breaker), NULL, 0, "circuit breaker for the axis", NULL,
      &breaker_map},
     {NULL},
@@ -83,6 +84,7 @@ static hub_err_t lo_create(const void *cfgp, const struct hub_plugin_env *env, v
     lo_destroy(s);
     return rc;
   }
+  lgsp_api_set_max_packet(s->api, (size_t)cfg->max_size);
   if (!(s->breaker = hub_breaker_new(env && env->owner ? env->owner : "lgsp-edoc-out", cfg->api.endpoint,
                                      (int)cfg->breaker.failures, cfg->breaker.open_for_ms)))
     goto oom;

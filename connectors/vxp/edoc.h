@@ -88,7 +88,9 @@ struct edoc_inbox_cfg {
       {"verify_policy", HUB_CFG_ENUM, offsetof(T, f.verify_policy), "default", 0,                                     \
        "algorithm policy of that check (legacy-sha1 also allows the SDK's rsa-sha1)", "default|legacy-sha1"},                                                     \
   {                                                                                                                   \
-    "max_size", HUB_CFG_SIZE, offsetof(T, f.max_size), "16MiB", 0, "largest packet accepted", NULL, NULL, 1024,       \
+    "max_size", HUB_CFG_SIZE, offsetof(T, f.max_size), "64MiB", 0,                                              \
+        "largest packet accepted (keep it at the xml.max_size of the route that reads the topic); the answer "   \
+        "carrying it base64 may be 4/3 of it plus 1 MiB", NULL, NULL, 1024,       \
         1024LL * 1024 * 1024                                                                                          \
   }
 /* clang-format on */

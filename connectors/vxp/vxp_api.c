@@ -19,6 +19,7 @@ struct vxp_api {
   char *secret_path;
   char *ca_file;
   struct hub_http_tls tls;
+  size_t max_answer;
 };
 
 void vxp_api_destroy(struct vxp_api *a) {
@@ -47,6 +48,7 @@ hub_err_t vxp_api_new(const struct vxp_api_cfg *cfg, const struct hub_plugin_env
   if (!(a->secret_path = hub_plugin_env_path_new(env, cfg->secret_file))) goto oom;
   if (cfg->ca_file && !(a->ca_file = hub_plugin_env_path_new(env, cfg->ca_file))) goto oom;
   a->tls.ca_file = a->ca_file;
+  a->max_answer = edoc_answer_limit(0);
   if (access(a->secret_path, R_OK) != 0) {
     hub_err_t rc = hub_node_error(hub_plugin_env_at(env, "secret_file"), errbuf, errbuf_size,
                                   "secret_file: cannot read %s: %s", a->secret_path, strerror(errno));
@@ -59,6 +61,15 @@ oom:
   vxp_api_destroy(a);
   snprintf(errbuf, errbuf_size, "vxp: out of memory");
   return HUB_ERR_NOMEM;
+}
+
+size_t edoc_answer_limit(size_t packet_max) {
+  if (!packet_max) packet_max = 64u << 20;
+  return packet_max / 3 * 4 + 4 + (1u << 20); /* base64 of the packet, plus 1 MiB for the JSON around it */
+}
+
+void vxp_api_set_max_packet(struct vxp_api *a, size_t packet_max) {
+  a->max_answer = edoc_answer_limit(packet_max);
 }
 
 const char *vxp_api_organ_id(const struct vxp_api *a) {
@@ -168,10 +179,12 @@ hub_err_t vxp_api_call(struct vxp_api *a, const char *op, const char *messagetyp
                                  .body_len = len,
                                  .timeout_ms = c->timeout_ms,
                                  .tls = &a->tls,
-                                 .max_body = 0};
+                                 .max_body = a->max_answer};
   rc = hub_http_perform(&req, &resp);
   if (rc != HUB_OK) {
-    snprintf(errbuf, errbuf_size, "vxp %s: %s", op, resp.error);
+    snprintf(errbuf, errbuf_size, "vxp %s: %s%s", op, resp.error,
+             resp.too_large ? " (the packet is larger than the connector's max_size)" : "");
+    if (resp.too_large) rc = HUB_ERR_TOO_LARGE;
     goto out;
   }
   ans->http_status = resp.status;

@@ -49,6 +49,11 @@ hub_err_t vxp_api_new(const struct vxp_api_cfg *cfg, const struct hub_plugin_env
                       char *errbuf, size_t errbuf_size);
 void vxp_api_destroy(struct vxp_api *a);
 const char *vxp_api_organ_id(const struct vxp_api *a);
+/* Sizes the limit of an answer's body from the connector's largest packet: getEdoc carries the
+ * packet base64 inside JSON (4/3 of it, plus the envelope). Before it: 4/3 of 64 MiB. */
+void vxp_api_set_max_packet(struct vxp_api *a, size_t packet_max);
+/* The answer limit that max_packet gives (lgsp-edoc uses the same rule). */
+size_t edoc_answer_limit(size_t packet_max);
 
 struct vxp_answer {
   long http_status; /* 0: no answer */
@@ -60,7 +65,8 @@ void vxp_answer_release(struct vxp_answer *ans);
  * (which every call carries); each is signed. plain: extra "Name: value" lines (NULL-terminated
  * or NULL). Returns HUB_OK for HTTP 200 with status OK and ErrorCode "0"; HUB_ERR_DOWNSTREAM
  * when the axis answered FAIL; HUB_ERR_HTTP for another status; HUB_ERR_JSON for a body that
- * is not JSON; HUB_ERR_IO/HUB_ERR_TIMEOUT/HUB_ERR_STOPPED when there was no answer. errbuf says
+ * is not JSON; HUB_ERR_TOO_LARGE for an answer over the limit vxp_api_set_max_packet set;
+ * HUB_ERR_IO/HUB_ERR_TIMEOUT/HUB_ERR_STOPPED when there was no answer. errbuf says
  * which call and why (never the secret). */
 hub_err_t vxp_api_call(struct vxp_api *a, const char *op, const char *messagetype, const char *const *names,
                        const char *const *values, size_t n, const char *const *plain, const void *body, size_t len,

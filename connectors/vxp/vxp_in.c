@@ -79,7 +79,7 @@ static enum edoc_fetch fetch(void *p, const struct edoc_item *it, unsigned char 
   hub_err_t rc = vxp_api_call(s->api, "getEdoc", it->messagetype ? it->messagetype : "edoc", names, values, 1, plain,
                               "{}", 2, NULL, &ans, errbuf, errbuf_size);
   enum edoc_fetch r = EDOC_FETCH_RETRY;
-  if (rc == HUB_ERR_DOWNSTREAM) { /* the axis says it cannot give this packet */
+  if (rc == HUB_ERR_DOWNSTREAM || rc == HUB_ERR_TOO_LARGE) { /* the axis cannot give it, or it passes max_size */
     r = EDOC_FETCH_FAIL;
     goto out;
   }
@@ -154,7 +154,9 @@ static hub_err_t vi_create(const void *cfgp, const struct hub_plugin_env *env, s
     return rc;
   }
   s->cfg = cfg;
-  if ((rc = vxp_api_new(&cfg->api, env, &s->api, errbuf, errbuf_size)) != HUB_OK ||
+  if ((rc = vxp_api_new(&cfg->api, env, &s->api, errbuf, errbuf_size)) == HUB_OK)
+    vxp_api_set_max_packet(s->api, (size_t)cfg->inbox.max_size);
+  if (rc != HUB_OK ||
       (rc = edoc_inbox_new(&cfg->inbox, env, &axis_ops, s, ctx, &s->inbox, errbuf, errbuf_size)) != HUB_OK) {
     vi_destroy(s);
     return rc;

@@ -41,8 +41,9 @@ static const struct hub_cfg_entry entries[] = {
     {"messagetype", HUB_CFG_ENUM, offsetof(struct cfg, messagetype), "auto", 0,
      "XroadVnpt-messagetype: from the packet (auto: `status` when its header is a status), or always edoc/status",
      "auto|edoc|status"},
-    {"max_size", HUB_CFG_SIZE, offsetof(struct cfg, max_size), "16MiB", 0, "largest packet sent", NULL, NULL, 1024,
-     1024LL * 1024 * 1024},
+    {"max_size", HUB_CFG_SIZE, offsetof(struct cfg, max_size), "64MiB", 0,
+     "largest packet sent (keep it at the route's xml.max_size); the axis's answers may be 4/3 of it plus 1 MiB", NULL,
+     NULL, 1024, 1024LL * 1024 * 1024},
     {"breaker", HUB_CFG_OBJECT, offsetof(struct cfg, breaker), NULL, 0, "circuit breaker for the axis", NULL,
      &breaker_map},
     {NULL},
@@ -75,6 +76,7 @@ static hub_err_t vo_create(const void *cfgp, const struct hub_plugin_env *env, v
     vo_destroy(s);
     return rc;
   }
+  vxp_api_set_max_packet(s->api, (size_t)cfg->max_size);
   if (!(s->breaker = hub_breaker_new(env && env->owner ? env->owner : "vxp-out", cfg->api.endpoint,
                                      (int)cfg->breaker.failures, cfg->breaker.open_for_ms)))
     goto oom;

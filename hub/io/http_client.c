@@ -22,6 +22,7 @@ struct hub_http_call {
   struct curl_slist *hdrs;
   char *method, *url;
   size_t max_body;
+  int too_large; /* on_body refused the body for max_body */
   char errbuf[CURL_ERROR_SIZE];
   struct hub_http_response resp;
   size_t body_cap;
@@ -48,6 +49,7 @@ static void finish(struct hub_http_call *c, CURLcode cc) {
     c->resp.rc = HUB_OK;
   } else {
     c->resp.rc = cc == CURLE_OPERATION_TIMEDOUT ? HUB_ERR_TIMEOUT : HUB_ERR_IO;
+    c->resp.too_large = c->too_large && cc == CURLE_WRITE_ERROR;
     snprintf(c->resp.error, sizeof c->resp.error, "%s %s: %s", c->method, c->url,
              c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
   }
@@ -164,6 +166,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   size_t len = size * n;
   if (c->resp.body_len + len > c->max_body) {
     snprintf(c->errbuf, sizeof c->errbuf, "response body larger than %zu bytes", c->max_body);
+    c->too_large = 1;
     return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
   }
   if (c->resp.body_len + len + 1 > c->body_cap) {

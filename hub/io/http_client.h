@@ -43,6 +43,7 @@ struct hub_http_response {
   unsigned char *body;        /* malloc'd, NUL-terminated (body_len excludes the NUL) */
   size_t body_len;
   char error[512]; /* when rc != HUB_OK: "METHOD URL: what curl said" */
+  int too_large;   /* 1: rc is HUB_ERR_IO because the body passed max_body (a retry gets the same) */
 };
 
 struct hub_http_call;

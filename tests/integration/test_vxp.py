@@ -10,11 +10,20 @@ The documents go in six parts, each with one simulator fault on (a packet listed
 listed again after its receipt, getEdoc 503, hash-file refused, a rotated HMAC secret, slow
 calls, tampered and wrongly-signed packets), and the hub is SIGKILLed twice on the way. Checked:
 B receives every document that is not damaged exactly once; every damaged one is in the DLQ
-with the verification reason and got `updateStatus fail` with it, the others `done`; a sample's
-XML-DSig verifies with xmlsec1 (40 documents) and Apache Santuario (8) trusting only the CA;
-every document's final status 06 reaches A."""
+with the verification reason and got `updateStatus fail` with it, the others `done`; the XML-DSig
+of EACH document B received verifies with xmlsec1 (one process per file) and Apache Santuario (all
+in one JVM: tests/interop/santuario verify-dir), trusting only the CA; every document's final
+status 06 reaches A.
+
+One of the documents (in the `slow` part) is a 50 MB packet with a base64 attachment: the routes
+carry `xml: {max_size: 64MiB}`, the connectors' max_size (64 MiB by default) sizes the HTTP
+answer limit for getEdoc's base64, and on Kafka the broker's message.max.bytes and the hub's
+librdkafka properties are raised to 64 MiB (as docs/bigdoc.md says). B receives it once, byte for
+byte what A sent apart from the inserted signature. LT_VXP_BIG=0 leaves it out."""
+import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,11 +31,15 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, PORT, SRC, Checks, Hub, log, produce, transport_section, unique, wait_until  # noqa: E402
-from test_vxp_common import (ORG_A, ORG_B, consume_json, keys_section, make_document, make_status,  # noqa: E402
-                             rogue_packet, routes, santuario_cmd, santuario_verifies, xml_field, xmlsec1_verifies)
+from harness import BIN, PORT, SRC, Checks, Hub, log, produce, unique, wait_until  # noqa: E402
+from test_vxp_common import (BIG_MAX, BIG_PRODUCE, ORG_A, ORG_B, ORG_C, broker_limit, consume_json,  # noqa: E402
+                             kafka_big_transport, keys_section, make_big_document, make_document, make_status,
+                             received_folder, rogue_packet, routes, santuario_cmd, santuario_verify_folder,
+                             xml_field, xmlsec1_verifies, xmlsec1_verify_folder)
 
 N = int(os.environ.get("LT_VXP_DOCS", "300"))
+BIG_SIZE = int(os.environ.get("LT_VXP_BIG", str(50 * 1000 * 1000)))  # bytes of the big packet; 0: none
+BIG_PART = 4  # the big packet goes in the `slow` part (no fault there damages packets)
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("getedoc_5xx", {"getedoc_5xx": 0.3}),
          ("hash_file_fail", {"hash_file_fail": 0.3}), ("bad_hmac", {"bad_hmac": 0.2}),
          ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.15, "wrong_signed": 0.15, "broken": 0.2})]
@@ -56,20 +69,27 @@ def main():
     sa, sb = os.path.join(work, "a.secret"), os.path.join(work, "b.secret")
     open(sa, "w").write("secret-of-agency-a\n")
     open(sb, "w").write("secret-of-agency-b\n")
+    sc = os.path.join(work, "c.secret")
+    open(sc, "w").write("secret-of-agency-c\n")
     rogue = rogue_packet(BIN, tag, work)
     port_file, sim_log = os.path.join(work, "sim.port"), os.path.join(work, "sim.log")
     sim = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "sim", "vxp_sim.py"), "--port-file", port_file,
                             "--log", sim_log, "--agency", f"sysA:{ORG_A}:secret-of-agency-a",
-                            "--agency", f"sysB:{ORG_B}:secret-of-agency-b", "--rogue-file", rogue, "--seed", "7"])
+                            "--agency", f"sysB:{ORG_B}:secret-of-agency-b",
+                            "--agency", f"sysC:{ORG_C}:secret-of-agency-c", "--rogue-file", rogue, "--seed", "7"])
     hub = None
+    big_did = big_text = None
     try:
+        if BIG_SIZE:
+            ok, why = broker_limit(bootstrap, BIG_MAX)
+            c.ok(ok, f"the broker takes records up to {BIG_MAX} bytes: {why}")
         wait_until(lambda: os.path.exists(port_file), 30, what="the simulator's port")
         port = int(open(port_file).read())
         sink_extra = ("    breaker: { failures: 20, open_for: 200ms }\n"
                       "    errors: { retries: 1000, backoff: 50ms..1s }\n    batch: { max_wait: 20ms }\n")
         src_extra = "    poll_interval: 200ms\n"
         dlq_in = f"{p}-b-in.dlq"
-        config = (f"hub:\n{transport_section(bootstrap)}  instance: {p}\n  admin: {{ listen: '@ADMIN@' }}\n"
+        config = (f"hub:\n{kafka_big_transport(bootstrap)}  instance: {p}\n  admin: {{ listen: '@ADMIN@' }}\n"
                   + keys_section() + "connectors:\n"
                   + connector(f"{p}-a-out", "vxp-out", "from", f"{p}.a.out", port, "sysA", ORG_A, sa,
                               f"    result: {p}.a.sent\n" + sink_extra)
@@ -77,6 +97,9 @@ def main():
                   + connector(f"{p}-b-out", "vxp-out", "from", f"{p}.b.out", port, "sysB", ORG_B, sb, sink_extra)
                   + connector(f"{p}-a-status-in", "vxp-in", "topic", f"{p}.a.status.in", port, "sysA", ORG_A, sa,
                               src_extra + "    messagetype: status\n")
+                  # agency C takes packets up to 1 MiB: a bigger one is confirmed fail, not fetched forever
+                  + connector(f"{p}-c-in", "vxp-in", "topic", f"{p}.c.in", port, "sysC", ORG_C, sc,
+                              src_extra + "    max_size: 1MiB\n")
                   + routes(p, dlq_in))
         hub = Hub(config, name="vxp")
         r = subprocess.run([BIN, "lint", hub.config], capture_output=True)
@@ -89,11 +112,16 @@ def main():
             sim_call(port, "/_sim/config", dict(NO_FAULTS, **cfg))
             part = []
             for i in range(k * per, min(N, (k + 1) * per)):
-                did, variant, text = make_document(tag, i)
+                if BIG_SIZE and k == BIG_PART and big_did is None and i % 2 == 1:
+                    did, variant, text = make_big_document(tag, i, BIG_SIZE)
+                    big_did, big_text = did, text
+                    log(f"document {i} is the big one: {len(text.encode())} bytes")
+                else:
+                    did, variant, text = make_document(tag, i)
                 docs[did] = {"variant": variant, "part": fault}
                 part.append((did, text))
             log(f"part {k + 1}: {len(part)} documents with fault {fault}")
-            produce(bootstrap, f"{p}.dms.a.outbox", part)
+            produce(bootstrap, f"{p}.dms.a.outbox", part, extra=BIG_PRODUCE if k == BIG_PART else None)
             if k in (1, 3):  # the hub dies twice while packets are on the way
                 time.sleep(2.5)
                 log("SIGKILL the hub")
@@ -162,14 +190,38 @@ def main():
         c.ok(all("ReplacementInfoList" in r["value"] for r in inbox if docs[r["key"]]["variant"] in ("replace", "revoke")),
              "replace and revoke packets keep ReplacementInfoList")
 
-        # Independent verifiers, trusting only the CA.
-        sample = inbox[:: max(1, len(inbox) // 40)][:40]
-        bad = [r["key"] for r in sample if not xmlsec1_verifies(r["value"])[0]]
-        c.eq(bad, [], f"xmlsec1 verifies the signature of {len(sample)} received documents")
+        if BIG_SIZE:
+            big_sent = [d for d in state if d.get("size", 0) >= BIG_SIZE]
+            c.ok(len(big_sent) >= 1, f"the {BIG_SIZE}-byte packet crossed the axis: "
+                 f"{[(d['size'], d['status']) for d in big_sent]}")
+            got_big = [r["value"] for r in inbox if r["key"] == big_did]
+            c.eq(len(got_big), 1, "B received the big packet once")
+            if got_big:
+                v = got_big[0]
+                at, end = v.find("<Signature"), v.find("</Signature>") + len("</Signature>")
+                c.ok(0 < at < end, "the big packet carries a signature")
+                c.ok(v[:at] + v[end:] == big_text,
+                     f"the big packet is byte for byte what A sent apart from the signature ({len(v.encode())} bytes)")
+
+        # Independent verifiers, trusting only the CA, on EACH document B received.
+        folder, files = received_folder(inbox, work, "b-inbox")
+        t0 = time.time()
+        bad = xmlsec1_verify_folder(folder, files)
+        log(f"xmlsec1: {len(files)} documents, {len(bad)} refused, {time.time() - t0:.1f} s")
+        c.eq(bad[:3], [], f"xmlsec1 verifies the signature of each of the {len(files)} received documents")
         java = santuario_cmd()
-        sample = inbox[:: max(1, len(inbox) // 8)][:8]
-        bad = [(r["key"], why) for r in sample for ok, why in [santuario_verifies(java, r["value"])] if not ok]
-        c.eq(bad, [], f"Apache Santuario verifies the signature of {len(sample)} received documents")
+        # The DLQ's packets go in the same folder: Santuario must refuse each of them.
+        _, dlq_files = received_folder(dlq, work, "b-inbox", prefix="dlq-")
+        t0 = time.time()
+        valid, bad, summary = santuario_verify_folder(java, folder, dict(files, **dlq_files))
+        log(f"Santuario verify-dir: {summary}, {time.time() - t0:.1f} s in one JVM")
+        c.eq([b for b in bad if b[0] in files][:3], [],
+             f"Apache Santuario verifies the signature of each received document ({summary})")
+        c.eq(sorted(b[0] for b in bad), sorted(dlq_files), "Santuario refuses each packet of the DLQ")
+        c.eq(len(valid), len(set(got)), "Santuario reported each received document valid")
+        if big_did:
+            c.ok(big_did in valid, "Santuario verified the big packet too")
+        shutil.rmtree(folder, ignore_errors=True)
         if dlq:
             ok, why = xmlsec1_verifies(dlq[0]["value"])
             c.ok(not ok, "xmlsec1 refuses a packet from the DLQ too")
@@ -189,6 +241,20 @@ def main():
         c.ok(all(r["headers"].get("lt.type") == "edxml.status" and r["headers"].get("lt.sig") == "verified"
                  for r in status), "status records are typed edxml.status and verified")
 
+        # A packet over C's max_size (1 MiB; getEdoc's answer is then over 4/3 MiB + 1 MiB): `fail` with
+        # the reason, nothing emitted, and not fetched again and again.
+        _, _, over = make_big_document(tag + "-c", 1, 3 << 20)
+        over_id = sim_call(port, "/_sim/inject", {"to": ORG_C, "from": ORG_A,
+                                                  "data_base64": base64.b64encode(over.encode()).decode()})["docId"]
+
+        def c_state():
+            return [d for d in sim_call(port, "/_sim/state")["docs"] if d["docId"] == over_id][0]
+        c.ok(wait_until(lambda: c_state()["status"] != "initial", 60, hub, "C's receipt"), "C confirmed the packet")
+        st = c_state()
+        c.ok(st["status"] == "fail" and "max_size" in (st.get("description") or ""),
+             f"a packet over max_size got updateStatus fail naming max_size: {st.get('description')!r}")
+        c.eq(len(consume_json(bootstrap, f"{p}.c.in")), 0, "nothing from it was emitted")
+
         # What the simulator recorded: every call signed (no refusal other than injected faults).
         calls = [json.loads(l) for l in open(sim_log)]
         refused = [e for e in calls if e.get("answer") in (401, 412) and not e.get("fault")]
@@ -202,6 +268,10 @@ def main():
         m = hub.metrics()
         c.ok(m.get("lienthong_edoc_received_total", 0) > 0 and m.get("lienthong_edoc_receipt_fail_total", 0) > 0,
              "/metrics counts received packets and fail receipts since the last start")
+        if BIG_SIZE:  # information only (ASan's shadow memory included under the sanitizer build)
+            hwm = [l.split()[1] for l in open(f"/proc/{hub.proc.pid}/status") if l.startswith("VmHWM:")]
+            log(f"hub peak RSS {int(hwm[0]) / 1024:.0f} MiB since the last start, which carried the "
+                f"{BIG_SIZE / 1e6:.0f} MB packet both ways (sign, send; fetch, verify, validate)")
         rc, _ = hub.terminate()
         c.eq(rc, 0, "the hub stops cleanly")
     finally:
@@ -209,6 +279,8 @@ def main():
             hub.kill()
         sim.kill()
         sim.wait()
+        if BIG_SIZE:
+            broker_limit(bootstrap, None)
     c.done()
 
 

@@ -8,11 +8,11 @@ import re
 import subprocess
 import tempfile
 
-from harness import SRC, TRANSPORT, Failure, consume, log
+from harness import SRC, TRANSPORT, Failure, consume, log, transport_section
 
 KEYS = os.path.join(SRC, "tests", "trust", "fixtures", "keys")
 FIXTURE = os.path.join(SRC, "tests", "trust", "fixtures")
-ORG_A, ORG_B = "000.00.00.G22", "000.00.00.H41"
+ORG_A, ORG_B, ORG_C = "000.00.00.G22", "000.00.00.H41", "000.00.00.K09"
 VARIANTS = ["new", "reply", "replace", "revoke"]
 
 
@@ -58,6 +58,48 @@ def make_document(tag, i):
     return did, variant, text
 
 
+BIG_MAX = 64 << 20  # the routes' xml.max_size, the connectors' max_size and the Kafka record limit
+
+
+def make_big_document(tag, i, size):
+    """Packet i (odd: with an attachment) grown to about `size` bytes: the attachment becomes
+    random bytes, base64 on one line (the test's producer takes one record per line)."""
+    did, variant, text = make_document(tag, i)
+    assert i % 2 == 1
+    import random
+    head = len(text.encode()) - 400
+    raw = random.Random(i).randbytes(max(0, size - head) * 3 // 4)
+    payload = base64.b64encode(raw).decode()
+    text = re.sub(r"(<edXML:ContentTransferEncoded[^>]*>)[^<]*", lambda m: m.group(1) + payload, text)
+    return did, variant, text
+
+
+def kafka_big_transport(bootstrap):
+    """The hub's Kafka lines with the record limits raised to BIG_MAX (docs/bigdoc.md)."""
+    if TRANSPORT != "kafka":
+        return transport_section(bootstrap)
+    return ("  transport: kafka\n  kafka:\n"
+            f"    bootstrap: '{bootstrap}'\n    session_timeout: 6s\n"
+            f"    properties: [message.max.bytes={BIG_MAX}, fetch.max.bytes={BIG_MAX}, "
+            f"receive.message.max.bytes={BIG_MAX + 512}]\n")
+
+
+def broker_limit(bootstrap, value):
+    """Kafka: the broker's message.max.bytes as a cluster-wide dynamic default (as test_bigdoc.py
+    does); None deletes it again. Returns (ok, stderr)."""
+    if TRANSPORT != "kafka":
+        return True, ""
+    cp = os.path.join(SRC, ".cache", "kafka", "libs", "*")
+    change = ["--add-config", f"message.max.bytes={value}"] if value else ["--delete-config", "message.max.bytes"]
+    r = subprocess.run(["java", "-Xmx256m", "-cp", cp, "kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap,
+                        "--entity-type", "brokers", "--entity-default", "--alter"] + change,
+                       capture_output=True, timeout=180)
+    return r.returncode == 0, r.stderr.decode()[-500:]
+
+
+BIG_PRODUCE = ["-X", f"message.max.bytes={BIG_MAX}"]
+
+
 def make_status(did, code, description, published_form=False):
     """A status packet; published_form puts its fields under MessageHeader, as every published
     status packet has them (vn-standards.md §8), instead of Status (§1.4)."""
@@ -75,7 +117,8 @@ def consume_json(bootstrap, topic, timeout=120):
     if TRANSPORT == "embedded":
         return consume(bootstrap, topic)
     r = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-J",
-                        "-X", "isolation.level=read_committed"], capture_output=True, timeout=timeout)
+                        "-X", "isolation.level=read_committed", "-X", f"fetch.message.max.bytes={BIG_MAX}",
+                        "-X", f"receive.message.max.bytes={BIG_MAX + 512}"], capture_output=True, timeout=timeout)
     if r.returncode != 0:
         if b"Unknown topic" in r.stderr or b"UNKNOWN_TOPIC" in r.stderr:
             return []
@@ -108,12 +151,17 @@ def xmlsec1_verifies(text):
 
 
 def santuario_cmd():
-    """The Santuario tool tests/trust/interop.py builds (cached under .cache/santuario-target)."""
+    """The Santuario tool tests/trust/interop.py builds (cached under .cache/santuario-target; built
+    again when its sources are newer than the jar, e.g. after verify-dir was added)."""
+    proj = os.path.join(SRC, "tests", "interop", "santuario")
     target = os.path.join(SRC, ".cache", "santuario-target")
     jar = os.path.join(target, "santuario-tool-1.0.jar")
     cp_file = os.path.join(target, "classpath.txt")
-    if not (os.path.exists(jar) and os.path.exists(cp_file)):
-        proj = os.path.join(SRC, "tests", "interop", "santuario")
+    sources = [os.path.join(proj, "pom.xml"), os.path.join(proj, "src", "main", "java", "lt", "interop", "Tool.java")]
+    fresh = (os.path.exists(jar) and os.path.exists(cp_file)
+             and all(os.path.exists(q) for q in open(cp_file).read().strip().split(os.pathsep))
+             and all(os.path.getmtime(q) <= os.path.getmtime(jar) for q in sources))
+    if not fresh:
         r = subprocess.run(["mvn", "-q", "-B", "-Dmaven.repo.local=%s" % os.path.join(SRC, ".cache", "m2"), "package"],
                            cwd=proj, capture_output=True, timeout=900)
         if r.returncode != 0:
@@ -121,29 +169,68 @@ def santuario_cmd():
     return ["java", "-cp", jar + os.pathsep + open(cp_file).read().strip(), "lt.interop.Tool"]
 
 
-def santuario_verifies(java, text):
-    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, encoding="utf-8") as f:
-        f.write(text)
-    try:
-        r = subprocess.run(java + ["verify", "--trust", os.path.join(KEYS, "ca.pem"), f.name], capture_output=True,
-                           timeout=120)
-        return r.returncode == 0, (r.stdout + r.stderr).decode()[-300:]
-    finally:
-        os.unlink(f.name)
+def received_folder(records, workdir, name, prefix=""):
+    """Writes each record's value to workdir/name/<prefix>NNNN.xml; returns the folder and {file: key}."""
+    folder = os.path.join(workdir, name)
+    os.makedirs(folder, exist_ok=True)
+    files = {}
+    for n, r in enumerate(records):
+        f = "%s%04d.xml" % (prefix, n)
+        with open(os.path.join(folder, f), "wb") as out:
+            out.write(r["value"].encode("utf-8") if isinstance(r["value"], str) else r["value"])
+        files[f] = r["key"]
+    return folder, files
+
+
+def xmlsec1_file_verifies(path):
+    r = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", os.path.join(KEYS, "ca.pem"),
+                        "--enabled-key-data", "x509", path], capture_output=True, timeout=600)
+    return r.returncode == 0 and r.stderr.startswith(b"OK"), r.stderr.decode()[-300:]
+
+
+def xmlsec1_verify_folder(folder, files):
+    """xmlsec1 on each file (one process each: cheap); the keys of the files it refuses, with why."""
+    bad = []
+    for f in sorted(files):
+        ok, why = xmlsec1_file_verifies(os.path.join(folder, f))
+        if not ok:
+            bad.append((files[f], why))
+    return bad
+
+
+def santuario_verify_folder(java, folder, files):
+    """Apache Santuario on every file of folder in one JVM (Tool verify-dir, trusting only the CA):
+    (the keys it found valid, [(file, key, reason)] it refused, its summary line)."""
+    r = subprocess.run(java + ["verify-dir", "--trust", os.path.join(KEYS, "ca.pem"), folder], capture_output=True,
+                       timeout=1200)
+    valid, bad, summary = set(), [], ""
+    for line in r.stdout.decode(errors="replace").splitlines():
+        word, _, rest = line.partition(" ")
+        name, _, why = rest.partition(": ")
+        if word == "valid" and name in files:
+            valid.add(files[name])
+        elif word == "invalid":
+            bad.append((name, files.get(name, name), why[:300]))
+        elif word == "checked":
+            summary = line
+    if r.returncode not in (0, 1) or not summary:
+        raise Failure(f"Santuario verify-dir failed (exit {r.returncode}): {r.stderr.decode()[-500:]}")
+    return valid, bad, summary
 
 
 def routes(prefix, dlq_in):
     """The steps of the document-axis routes of examples/province.yaml (verify, validate;
     validate, sign), on the test's topics, with agency A sending and B receiving."""
     x = os.path.join(SRC, "schemas", "edxml")
+    big = "    xml: { max_size: 64MiB }\n"  # a 50 MB packet goes through (docs/bigdoc.md)
     return (
         "routes:\n"
         f"  - name: {prefix}-sign-out\n    from: {prefix}.dms.a.outbox\n    to: {prefix}.a.out\n    steps:\n"
         f"      - validate: '{x}/edxml-document.xsd'\n      - sign-xml: {{ profile: edxml }}\n"
-        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-sign-out.dlq }}\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-sign-out.dlq }}\n" + big +
         f"  - name: {prefix}-verify-in\n    from: {prefix}.b.in\n    to: {prefix}.dms.b.inbox\n    steps:\n"
         f"      - verify-xml: {{}}\n      - validate: '{x}/edxml-document.xsd'\n"
-        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {dlq_in} }}\n"
+        f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {dlq_in} }}\n" + big +
         f"  - name: {prefix}-status-sign-out\n    from: {prefix}.dms.b.status\n    to: {prefix}.b.out\n    steps:\n"
         f"      - validate: '{x}/edxml-status.xsd'\n      - sign-xml: {{ profile: edxml }}\n"
         f"    errors: {{ retries: 3, backoff: 100ms..1s, dlq: {prefix}-status-sign-out.dlq }}\n"

@@ -34,7 +34,8 @@ Log lines: {"time", "op", "from", "systemid", "messagetype", "answer", "reason"?
 sendEdoc "docIds", "to", "sha256", "size"; getEdoc "docId", "fault"?; updateStatus "docId",
 "status", "description"; getReceivedEdocList "listed"}.
 Control: GET /_sim/state -> {"docs": [{docId, from, to, messageType, status, description,
-sha256, fault}], "stats": {...}}; POST /_sim/config.
+sha256, size, fault}], "stats": {...}}; POST /_sim/config; POST /_sim/inject {"to": ORGAN,
+"data_base64": ..., "from"?, "messageType"?} -> {"docId"} (a packet in an inbox, as if sent).
 """
 import argparse
 import base64
@@ -215,7 +216,8 @@ class Handler(BaseHTTPRequestHandler):
             for t in to:
                 did = str(uuid.uuid4())
                 sim.docs[did] = {"docId": did, "from": organ, "to": t, "messageType": mt, "status": "initial",
-                                 "data": body, "sha256": entry["sha256"], "created_time": now, "updated_time": now}
+                                 "data": body, "sha256": entry["sha256"], "size": len(body), "created_time": now,
+                                 "updated_time": now}
                 sim.order.append(did)
                 ids.append(did)
         entry.update(docIds=ids, to=to, answer=200)
@@ -316,6 +318,21 @@ class Handler(BaseHTTPRequestHandler):
                     sim.cfg[k] = v
                 cfg = dict(sim.cfg)
             return self.send(200, cfg)
+        if path == "/_sim/inject":  # a packet put in an inbox as if another system had sent it
+            try:
+                req = json.loads(body or b"{}")
+                data = base64.b64decode(req["data_base64"])
+                to, frm, mt = req["to"], req.get("from", "000.00.00.X00"), req.get("messageType", "edoc")
+            except (ValueError, KeyError, TypeError) as e:
+                return self.send(400, {"error": "inject wants {to, data_base64[, from, messageType]}: %s" % e})
+            did = str(uuid.uuid4())
+            now = time.strftime("%Y-%m-%d %H:%M:%S")
+            with sim.lock:
+                sim.docs[did] = {"docId": did, "from": frm, "to": to, "messageType": mt, "status": "initial",
+                                 "data": data, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                                 "created_time": now, "updated_time": now}
+                sim.order.append(did)
+            return self.send(200, {"docId": did})
         if path == "/_sim/state":
             with sim.lock:
                 docs = [{k: v for k, v in sim.docs[d].items() if k != "data"} for d in sim.order]

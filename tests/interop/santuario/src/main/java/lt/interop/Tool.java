@@ -2,6 +2,10 @@
 // and `lienthong bench sign` can check lienthong against a second implementation.
 //   sign   --key KEY.pem --cert CERT.pem [--alg rsa-sha256|rsa-pss-sha256|ecdsa-sha256|ecdsa-sha384] IN OUT
 //   verify --trust CA.pem IN                      (exit 0 valid, 1 invalid: reason on stderr)
+//   verify-dir --trust CA.pem DIR                 every regular file of DIR in this one JVM (a JVM start
+//                                                 costs more than a verification): one line per file,
+//                                                 "valid NAME: SUBJECT" or "invalid NAME: REASON", then
+//                                                 "checked N, invalid M"; exit 0 when all are valid, 1 if not
 //   bench  --key KEY.pem --cert CERT.pem --trust CA.pem [--seconds N] IN   (one JSON line)
 package lt.interop;
 
@@ -72,6 +76,11 @@ public final class Tool {
         }
         return;
       }
+      case "verify-dir": {
+        if (pos.size() != 1) usage();
+        System.exit(verifyDir(loadCert(opt.get("trust")), Path.of(pos.get(0))) == 0 ? 0 : 1);
+        return;
+      }
       case "bench": {
         if (pos.size() != 1) usage();
         bench(opt, Files.readAllBytes(Path.of(pos.get(0))));
@@ -83,7 +92,7 @@ public final class Tool {
   }
 
   static void usage() {
-    System.err.println("usage: Tool sign --key K --cert C [--alg A] IN OUT | verify --trust CA IN | bench --key K --cert C --trust CA [--seconds N] IN");
+    System.err.println("usage: Tool sign --key K --cert C [--alg A] IN OUT | verify --trust CA IN | verify-dir --trust CA DIR | bench --key K --cert C --trust CA [--seconds N] IN");
     System.exit(2);
   }
 
@@ -184,6 +193,27 @@ public final class Tool {
         .validate(CertificateFactory.getInstance("X.509").generateCertPath(List.of(cert)), p);
     if (!sig.checkSignatureValue(cert)) throw new SecurityException("signature value or digest does not verify");
     return cert.getSubjectX500Principal().getName();
+  }
+
+  // Verifies each file of dir (sorted by name, so the report is stable); returns how many failed.
+  static int verifyDir(X509Certificate ca, Path dir) throws Exception {
+    List<Path> files = new ArrayList<>();
+    try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+      s.filter(Files::isRegularFile).sorted().forEach(files::add);
+    }
+    int bad = 0;
+    for (Path f : files) {
+      String name = f.getFileName().toString();
+      try {
+        System.out.println("valid " + name + ": " + verify(parse(Files.readAllBytes(f)), ca));
+      } catch (Exception e) {
+        bad++;
+        System.out.println("invalid " + name + ": " + e.toString().replace('\n', ' '));
+      }
+      System.out.flush();
+    }
+    System.out.println("checked " + files.size() + ", invalid " + bad);
+    return bad;
   }
 
   static void bench(Map<String, String> opt, byte[] input) throws Exception {
