@@ -10,9 +10,10 @@
 
 #include "hub/core/log.h"
 #include "hub/core/metrics.h"
+#include "hub/io/endpoint_list.h"
 
 struct hub_breaker {
-  char *connector, *endpoint;
+  struct hub_endpoint_entry e; /* first: listed for /metrics */
   int threshold;
   int64_t open_for_ms;
   pthread_mutex_t mu;
@@ -21,11 +22,9 @@ struct hub_breaker {
   int64_t opened_at;   /* when it last opened */
   int probing;         /* a half-open probe is out */
   unsigned long long opened_total;
-  struct hub_breaker *next;
 };
 
-static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct hub_breaker *list;
+static struct hub_endpoint_list list = HUB_ENDPOINT_LIST_INIT;
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -42,28 +41,30 @@ static char *render_new(void) {
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return NULL;
-  pthread_mutex_lock(&list_mu);
-  if (list) {
+  pthread_mutex_lock(&list.mu);
+  if (list.head) {
     fputs("# HELP lienthong_breaker_state Circuit breaker per endpoint: 0 closed, 1 open, 2 half-open (probing).\n"
           "# TYPE lienthong_breaker_state gauge\n",
           f);
-    for (struct hub_breaker *b = list; b; b = b->next) {
+    for (struct hub_endpoint_entry *x = list.head; x; x = x->next) {
+      struct hub_breaker *b = (struct hub_breaker *)x;
       pthread_mutex_lock(&b->mu);
-      fprintf(f, "lienthong_breaker_state{connector=\"%s\",endpoint=\"%s\"} %d\n", b->connector, b->endpoint,
+      fprintf(f, "lienthong_breaker_state{connector=\"%s\",endpoint=\"%s\"} %d\n", b->e.connector, b->e.endpoint,
               (int)b->state);
       pthread_mutex_unlock(&b->mu);
     }
     fputs("# HELP lienthong_breaker_opened_total Times a circuit breaker opened (or reopened after a failed probe).\n"
           "# TYPE lienthong_breaker_opened_total counter\n",
           f);
-    for (struct hub_breaker *b = list; b; b = b->next) {
+    for (struct hub_endpoint_entry *x = list.head; x; x = x->next) {
+      struct hub_breaker *b = (struct hub_breaker *)x;
       pthread_mutex_lock(&b->mu);
-      fprintf(f, "lienthong_breaker_opened_total{connector=\"%s\",endpoint=\"%s\"} %llu\n", b->connector,
-              b->endpoint, b->opened_total);
+      fprintf(f, "lienthong_breaker_opened_total{connector=\"%s\",endpoint=\"%s\"} %llu\n", b->e.connector,
+              b->e.endpoint, b->opened_total);
       pthread_mutex_unlock(&b->mu);
     }
   }
-  pthread_mutex_unlock(&list_mu);
+  pthread_mutex_unlock(&list.mu);
   fclose(f);
   return text;
 }
@@ -73,37 +74,22 @@ static struct hub_metric_family family = {render_new};
 struct hub_breaker *hub_breaker_new(const char *connector, const char *endpoint, int failures, int64_t open_for_ms) {
   struct hub_breaker *b = calloc(1, sizeof *b);
   if (!b) return NULL;
-  b->connector = strdup(connector ? connector : "");
-  b->endpoint = strdup(endpoint ? endpoint : "");
-  if (!b->connector || !b->endpoint) {
-    free(b->connector);
-    free(b->endpoint);
-    free(b);
-    return NULL;
-  }
   b->threshold = failures;
   b->open_for_ms = open_for_ms;
   pthread_mutex_init(&b->mu, NULL);
   hub_metrics_register_family(&family);
-  pthread_mutex_lock(&list_mu);
-  b->next = list;
-  list = b;
-  pthread_mutex_unlock(&list_mu);
+  if (hub_endpoint_list_add(&list, &b->e, connector, endpoint) != 0) {
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+    return NULL;
+  }
   return b;
 }
 
 void hub_breaker_destroy(struct hub_breaker *b) {
   if (!b) return;
-  pthread_mutex_lock(&list_mu);
-  for (struct hub_breaker **p = &list; *p; p = &(*p)->next)
-    if (*p == b) {
-      *p = b->next;
-      break;
-    }
-  pthread_mutex_unlock(&list_mu);
+  hub_endpoint_list_remove(&list, &b->e);
   pthread_mutex_destroy(&b->mu);
-  free(b->connector);
-  free(b->endpoint);
   free(b);
 }
 
@@ -114,7 +100,7 @@ int hub_breaker_allow(struct hub_breaker *b, int64_t *retry_in_ms) {
   if (b->state == HUB_BREAKER_OPEN && left <= 0) {
     b->state = HUB_BREAKER_HALF_OPEN; /* this caller is the probe */
     b->probing = 1;
-    hub_log(HUB_LOG_INFO, "breaker", "%s: probing %s", b->connector, b->endpoint);
+    hub_log(HUB_LOG_INFO, "breaker", "%s: probing %s", b->e.connector, b->e.endpoint);
   } else if (b->state == HUB_BREAKER_OPEN || (b->state == HUB_BREAKER_HALF_OPEN && b->probing)) {
     ok = 0;
     if (retry_in_ms) *retry_in_ms = left > 0 ? left : b->open_for_ms;
@@ -129,14 +115,14 @@ void hub_breaker_record(struct hub_breaker *b, int success) {
   pthread_mutex_lock(&b->mu);
   if (success) {
     if (b->state != HUB_BREAKER_CLOSED)
-      hub_log(HUB_LOG_INFO, "breaker", "%s: %s answered, breaker closed", b->connector, b->endpoint);
+      hub_log(HUB_LOG_INFO, "breaker", "%s: %s answered, breaker closed", b->e.connector, b->e.endpoint);
     b->state = HUB_BREAKER_CLOSED;
     b->consecutive = 0;
     b->probing = 0;
   } else if (b->state == HUB_BREAKER_HALF_OPEN || (b->threshold > 0 && ++b->consecutive >= b->threshold)) {
     if (b->state != HUB_BREAKER_OPEN) {
       b->opened_total++;
-      hub_log(HUB_LOG_WARN, "breaker", "%s: %s failed %s; breaker open for %lld ms", b->connector, b->endpoint,
+      hub_log(HUB_LOG_WARN, "breaker", "%s: %s failed %s; breaker open for %lld ms", b->e.connector, b->e.endpoint,
               b->state == HUB_BREAKER_HALF_OPEN ? "its probe" : "too often in a row", (long long)b->open_for_ms);
     }
     b->state = HUB_BREAKER_OPEN;
@@ -167,9 +153,9 @@ int hub_breaker_health(struct hub_breaker *b, char *why, size_t why_size) {
   pthread_mutex_unlock(&b->mu);
   if (s == HUB_BREAKER_CLOSED) return 1;
   if (s == HUB_BREAKER_OPEN && left > 0)
-    snprintf(why, why_size, "circuit breaker for %s is open (probe in %lld ms)", b->endpoint, (long long)left);
+    snprintf(why, why_size, "circuit breaker for %s is open (probe in %lld ms)", b->e.endpoint, (long long)left);
   else
-    snprintf(why, why_size, "circuit breaker for %s is %s (waiting for a probe to succeed)", b->endpoint,
+    snprintf(why, why_size, "circuit breaker for %s is %s (waiting for a probe to succeed)", b->e.endpoint,
              state_name(s));
   return 0;
 }

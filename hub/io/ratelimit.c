@@ -11,19 +11,18 @@
 #include <time.h>
 
 #include "hub/core/metrics.h"
+#include "hub/io/endpoint_list.h"
 #include "hub/core/stop.h"
 
 struct hub_ratelimit {
-  char *connector, *endpoint;
+  struct hub_endpoint_entry e; /* first: listed for /metrics */
   double interval_ms, burst_ms; /* one token; the whole burst */
   pthread_mutex_t mu;
   double tat; /* ms: when the bucket is full again if nobody takes more */
   unsigned long long waits, wait_us;
-  struct hub_ratelimit *next;
 };
 
-static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct hub_ratelimit *list;
+static struct hub_endpoint_list list = HUB_ENDPOINT_LIST_INIT;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -36,28 +35,30 @@ static char *render_new(void) {
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return NULL;
-  pthread_mutex_lock(&list_mu);
-  if (list) {
+  pthread_mutex_lock(&list.mu);
+  if (list.head) {
     fputs("# HELP lienthong_ratelimit_waits_total Calls that waited for a rate-limit token.\n"
           "# TYPE lienthong_ratelimit_waits_total counter\n",
           f);
-    for (struct hub_ratelimit *r = list; r; r = r->next) {
+    for (struct hub_endpoint_entry *x = list.head; x; x = x->next) {
+      struct hub_ratelimit *r = (struct hub_ratelimit *)x;
       pthread_mutex_lock(&r->mu);
-      fprintf(f, "lienthong_ratelimit_waits_total{connector=\"%s\",endpoint=\"%s\"} %llu\n", r->connector,
-              r->endpoint, r->waits);
+      fprintf(f, "lienthong_ratelimit_waits_total{connector=\"%s\",endpoint=\"%s\"} %llu\n", r->e.connector,
+              r->e.endpoint, r->waits);
       pthread_mutex_unlock(&r->mu);
     }
     fputs("# HELP lienthong_ratelimit_wait_seconds_total Time calls spent waiting for rate-limit tokens.\n"
           "# TYPE lienthong_ratelimit_wait_seconds_total counter\n",
           f);
-    for (struct hub_ratelimit *r = list; r; r = r->next) {
+    for (struct hub_endpoint_entry *x = list.head; x; x = x->next) {
+      struct hub_ratelimit *r = (struct hub_ratelimit *)x;
       pthread_mutex_lock(&r->mu);
-      fprintf(f, "lienthong_ratelimit_wait_seconds_total{connector=\"%s\",endpoint=\"%s\"} %.6f\n", r->connector,
-              r->endpoint, (double)r->wait_us / 1e6);
+      fprintf(f, "lienthong_ratelimit_wait_seconds_total{connector=\"%s\",endpoint=\"%s\"} %.6f\n", r->e.connector,
+              r->e.endpoint, (double)r->wait_us / 1e6);
       pthread_mutex_unlock(&r->mu);
     }
   }
-  pthread_mutex_unlock(&list_mu);
+  pthread_mutex_unlock(&list.mu);
   fclose(f);
   return text;
 }
@@ -69,37 +70,22 @@ struct hub_ratelimit *hub_ratelimit_new(const char *connector, const char *endpo
   if (per_second <= 0) return NULL;
   struct hub_ratelimit *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  r->connector = strdup(connector ? connector : "");
-  r->endpoint = strdup(endpoint ? endpoint : "");
-  if (!r->connector || !r->endpoint) {
-    free(r->connector);
-    free(r->endpoint);
-    free(r);
-    return NULL;
-  }
   r->interval_ms = 1000.0 / per_second;
   r->burst_ms = r->interval_ms * (double)(burst < 1 ? 1 : burst);
   pthread_mutex_init(&r->mu, NULL);
   hub_metrics_register_family(&family);
-  pthread_mutex_lock(&list_mu);
-  r->next = list;
-  list = r;
-  pthread_mutex_unlock(&list_mu);
+  if (hub_endpoint_list_add(&list, &r->e, connector, endpoint) != 0) {
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return NULL;
+  }
   return r;
 }
 
 void hub_ratelimit_destroy(struct hub_ratelimit *r) {
   if (!r) return;
-  pthread_mutex_lock(&list_mu);
-  for (struct hub_ratelimit **p = &list; *p; p = &(*p)->next)
-    if (*p == r) {
-      *p = r->next;
-      break;
-    }
-  pthread_mutex_unlock(&list_mu);
+  hub_endpoint_list_remove(&list, &r->e);
   pthread_mutex_destroy(&r->mu);
-  free(r->connector);
-  free(r->endpoint);
   free(r);
 }
 
