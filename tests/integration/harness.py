@@ -29,6 +29,9 @@ TRANSPORT = os.environ.get("LT_TEST_TRANSPORT", "kafka")
 # sasl_ssl: the hub reaches the test broker over its TLS + SASL listener (scripts/kafka-start);
 # the tests' own clients stay on plaintext. Every hub log is then searched for the password.
 SECURITY = os.environ.get("LT_TEST_KAFKA_SECURITY", "plaintext")
+# SCRAM-SHA-512 as user `lienthong`, whom the broker knows only as a SCRAM credential; PLAIN as
+# `lienthong_plain` (same password).
+SASL_MECHANISM = os.environ.get("LT_TEST_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
 # One database per test program, shared by every hub it starts (as one cluster would be).
 EMBEDDED_DB = os.path.join(tempfile.mkdtemp(prefix="lt-embedded-"), "hub.db") if TRANSPORT == "embedded" else None
 
@@ -285,6 +288,14 @@ def _sasl_secret():
         return f.read().strip()
 
 
+def sasl_security(mechanism=SASL_MECHANISM, password_file=None):
+    """The hub's `security:` map for the test broker's SASL_SSL listener (port + 2)."""
+    tls = _tls_dir()
+    user = "lienthong_plain" if mechanism == "PLAIN" else "lienthong"
+    return (f"{{ protocol: sasl_ssl, mechanism: {mechanism}, username: {user}, "
+            f"password_file: '{password_file or os.path.join(tls, 'scram.password')}', ca_file: '{tls}/ca.pem' }}")
+
+
 def transport_section(bootstrap=None):
     """The hub's transport lines for the transport under test."""
     if TRANSPORT == "embedded":
@@ -292,11 +303,8 @@ def transport_section(bootstrap=None):
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
     security = ""
     if SECURITY == "sasl_ssl" and bootstrap == f"127.0.0.1:{PORT}":
-        # PLAIN, not SCRAM: Debian 12's librdkafka 2.0.2 cannot SCRAM with Kafka 4 (docs/kafka-security.md)
-        tls = _tls_dir()
         bootstrap = f"127.0.0.1:{PORT + 2}"
-        security = (f", security: {{ protocol: sasl_ssl, mechanism: PLAIN, username: lienthong, "
-                    f"password_file: '{tls}/scram.password', ca_file: '{tls}/ca.pem' }}")
+        security = ", security: " + sasl_security()
     return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s{security} }}\n"
 
 

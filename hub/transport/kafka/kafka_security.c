@@ -129,3 +129,13 @@ int hub_kafka_security_apply(const struct hub_kafka_security *s, const char *bas
   wipe_free(pw);
   return rc;
 }
+
+void hub_kafka_security_login_hint(const struct hub_kafka_security *s, char *buf, size_t size) {
+  int n = snprintf(buf, size, "SASL mechanism %s as user '%s': check hub.kafka.security.username and the "
+                   "password in password_file", mechanisms[s->mechanism], s->username ? s->username : "");
+  /* Before 2.6.1 librdkafka's SCRAM client-final nonce is refused by Kafka 4 brokers (KAFKA-18065)
+   * even with the right password; only a build with LT_SYSTEM_RDKAFKA can be that old. */
+  if (s->mechanism != 2 && rd_kafka_version() < 0x020601ff && n >= 0 && (size_t)n < size)
+    snprintf(buf + n, size - (size_t)n, "; librdkafka %s (before 2.6.1) fails SCRAM against Kafka 4 brokers even "
+             "with the right password: see docs/kafka-security.md", rd_kafka_version_str());
+}

@@ -24,4 +24,8 @@ extern const struct hub_cfg_map hub_kafka_security_map;
 int hub_kafka_security_apply(const struct hub_kafka_security *s, const char *base_dir, rd_kafka_conf_t *conf,
                              char *errbuf, size_t errbuf_size);
 
+/* What to check when the cluster refuses the SASL login: the mechanism, the user and the options
+ * (never the password), plus the librdkafka version when it cannot do SCRAM with Kafka 4. */
+void hub_kafka_security_login_hint(const struct hub_kafka_security *s, char *buf, size_t size);
+
 #endif

@@ -402,6 +402,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
   /* Connection failures (level 3) also reach error_cb; they are transient, so warn. */
   enum hub_log_level l = level <= 2 ? HUB_LOG_ERROR : level <= 4 ? HUB_LOG_WARN : level <= 6 ? HUB_LOG_INFO : HUB_LOG_DEBUG;
   hub_log(l, "librdkafka", "%s: %s", fac, buf);
+  /* A refused login reaches neither error_cb (nobody polls a producer stuck in init_transactions)
+   * nor the caller: librdkafka retries it at each reconnect, its repeats suppressed. Say as an
+   * error which setting to check; the broker and librdkafka's reason are in buf. */
+  if ((strstr(buf, "SASL authentication error") || strstr(buf, "mechanism handshake failed")) &&
+      !strstr(buf, "Broker handle destroyed")) {
+    const struct hub_transport *t = rd_kafka_opaque(rk);
+    char hint[512];
+    hub_kafka_security_login_hint(&t->cfg->security, hint, sizeof hint);
+    hub_log(HUB_LOG_ERROR, "kafka", "the cluster refused the hub's login (%s): %s", hint, buf);
+  }
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
