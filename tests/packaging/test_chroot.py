@@ -116,6 +116,9 @@ try:
     for path in ["usr/bin/lienthong", "usr/lib/systemd/system/lienthong.service", "etc/lienthong/lienthong.yaml",
                  "usr/share/lienthong/examples/demo/dossier.json", "usr/share/man/man1/lienthong-demo.1"]:
         check(os.path.isfile(os.path.join(root, path)), f"installed: /{path}")
+    r = run(["chroot", root, "lienthong", "version"], env=env)
+    check(r.returncode == 0 and "librdkafka 2.8.0" in r.stdout, f"the installed binary runs librdkafka 2.8.0: {r.stdout!r}")
+    check(not glob.glob(os.path.join(root, "usr/lib/*/librdkafka.so*")), "apt installed no shared librdkafka")
     r = run(["chroot", root, "lienthong", "lint", "/etc/lienthong/lienthong.yaml"], env=env)
     check(r.returncode == 0, "the installed binary lints the installed configuration")
 
