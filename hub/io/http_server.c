@@ -61,7 +61,7 @@ struct hub_http_route {
 
 /* One request's progress, from its headers to its completion. */
 struct req {
-  struct hub_http_route *route; /* a reference, or NULL */
+  struct hub_http_route *route;    /* a reference, or NULL */
   struct hub_http_header *headers; /* the strings are libmicrohttpd's (or the caller's) */
   size_t n_headers, cap_headers;
   unsigned char *body;
