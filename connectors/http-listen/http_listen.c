@@ -370,9 +370,18 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
    * (a sink's Idempotency-Key) sees one event, not two. */
   const char *idem = hub_http_request_header(r, "Idempotency-Key");
   if (idem && *idem) {
-    char seed[600];
-    int n = snprintf(seed, sizeof seed, "http-listen\n%s\n%s", hub_source_name(s->ctx), idem);
-    hub_uuid_from_bytes(seed, n < 0 ? 0 : (size_t)n >= sizeof seed ? sizeof seed - 1 : (size_t)n, id);
+    /* All of the key: two keys that differ only past a cut would name two events with one id,
+     * and downstream would drop one of them as a duplicate. */
+    const char *name = hub_source_name(s->ctx);
+    size_t n = strlen("http-listen\n\n") + strlen(name) + strlen(idem);
+    char *seed = malloc(n + 1);
+    if (!seed) {
+      unavailable(a, "unavailable", "out of memory; nothing was written");
+      goto out;
+    }
+    snprintf(seed, n + 1, "http-listen\n%s\n%s", name, idem);
+    hub_uuid_from_bytes(seed, n, id);
+    free(seed);
   } else {
     hub_uuid7(id);
   }

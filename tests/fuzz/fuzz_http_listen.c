@@ -53,6 +53,7 @@
 #define PARTNER "DT01"
 #define RESET_EVERY 250
 #define MAX_HEADERS 256
+#define MAX_PIPELINED 4
 #define HEAD_MAX (32 * 1024) /* libmicrohttpd's default memory pool: a longer head gets its 431 */
 
 struct route {
@@ -185,8 +186,9 @@ static const char *header(const struct request *q, const char *name) {
   return NULL;
 }
 
-/* 0: a request libmicrohttpd answers itself (400, 431) or never hands over. */
-static int decode(const uint8_t *data, size_t size, struct request *q) {
+/* The request at the start of data; *used: its bytes (the next pipelined request starts there).
+ * 0: a request libmicrohttpd answers itself (400, 431) or never hands over. */
+static int decode(const uint8_t *data, size_t size, struct request *q, size_t *used) {
   size_t end = 0, body_at = 0;
   for (size_t i = 0; i < size && !body_at; i++) /* the head ends at an empty line */
     if (data[i] == '\n' && i + 1 < size && data[i + 1] == '\n')
@@ -221,7 +223,7 @@ static int decode(const uint8_t *data, size_t size, struct request *q) {
   const char *te = header(q, "Transfer-Encoding"), *cl = header(q, "Content-Length");
   q->complete = 1;
   if (te && strcasestr(te, "chunked")) {
-    q->r.len = avail; /* already de-chunked: the framing is libmicrohttpd's */
+    q->r.len = avail; /* already de-chunked (the framing is libmicrohttpd's): the rest */
   } else if (cl) {
     if (!*cl || strspn(cl, "0123456789") != strlen(cl) || strlen(cl) > 19) return 0; /* its 400 */
     unsigned long long n = strtoull(cl, NULL, 10);
@@ -232,6 +234,7 @@ static int decode(const uint8_t *data, size_t size, struct request *q) {
   }
   q->r.body = body;
   q->chunk = 1 + (size * 31u + (size ? data[size - 1] : 0u)) % 3000u;
+  *used = body_at + q->r.len;
   return 1;
 }
 
@@ -376,6 +379,35 @@ static int traceparent_ok(const char *t) {
   return nz1 && nz2;
 }
 
+/* A 202 of http-listen: the route, its Idempotency-Key (or NULL) and its lt.id. */
+struct accepted {
+  const struct route *rt;
+  char *idem;
+  char id[37];
+};
+
+/* Two accepted requests have the same lt.id exactly when they are the same event: the same
+ * route and the same Idempotency-Key. Downstream dedupes on lt.id, so a shared id for two
+ * events loses one. */
+static void same_event(const struct request *q, const struct hub_http_answer *a, struct accepted *seen, size_t *n) {
+  const struct route *rt = route_of(q->r.url);
+  if (rt->kind == R_ONESTOP) return; /* its key may also be the body's eventId */
+  json_t *ans = json_loads(a->body, 0, NULL);
+  const char *id = json_string_value(json_object_get(ans, "id")), *idem = header(q, "Idempotency-Key");
+  if (idem && !*idem) idem = NULL;
+  for (size_t i = 0; i < *n; i++) {
+    int same_key = seen[i].rt == rt && idem && seen[i].idem && !strcmp(idem, seen[i].idem);
+    if (same_key != !strcmp(seen[i].id, id))
+      FAIL("two accepted requests on %s: Idempotency-Key %s, lt.id %s", rt->path,
+           same_key ? "the same but not" : "different (or none) but the same", id);
+  }
+  seen[*n].rt = rt;
+  seen[*n].idem = idem ? strdup(idem) : NULL;
+  snprintf(seen[*n].id, sizeof seen[*n].id, "%s", id);
+  ++*n;
+  json_decref(ans);
+}
+
 static void check(const struct request *q, const struct hub_http_answer *a, size_t before) {
   const struct route *rt = route_of(q->r.url);
   unsigned st = a->status;
@@ -462,17 +494,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     raw(data, size);
     return 0;
   }
-  struct request q = {0};
-  if (decode(data, size, &q)) {
-    const struct route *rt = route_of(q.r.url);
-    size_t before = rt && rt->kind != R_PAYGOV ? count(rt->topic) : 0;
-    struct hub_http_answer a = {0};
-    if (hub_http_serve(listen_addr, &q.r, q.chunk, q.complete, &a) != HUB_OK) FAIL("hub_http_serve failed");
-    if (getenv("LT_FUZZ_VERBOSE")) /* what each input got, to see the seeds reach their answers */
-      fprintf(stderr, "%s %s -> %u %s\n", q.r.method, q.r.url, a.status, a.body ? a.body : "");
-    check(&q, &a, before);
-    free(a.body);
+  /* Up to MAX_PIPELINED requests one after the other, as on one keep-alive connection. */
+  struct accepted seen[MAX_PIPELINED];
+  size_t n_seen = 0, off = 0;
+  for (int i = 0; i < MAX_PIPELINED && off < size; i++) {
+    struct request q = {0};
+    size_t used = 0;
+    int ok = decode(data + off, size - off, &q, &used), go_on = 0;
+    if (ok) {
+      const struct route *rt = route_of(q.r.url);
+      size_t before = rt && rt->kind != R_PAYGOV ? count(rt->topic) : 0;
+      struct hub_http_answer a = {0};
+      if (hub_http_serve(listen_addr, &q.r, q.chunk, q.complete, &a) != HUB_OK) FAIL("hub_http_serve failed");
+      if (getenv("LT_FUZZ_VERBOSE")) /* what each input got, to see the seeds reach their answers */
+        fprintf(stderr, "%s %s -> %u %s\n", q.r.method, q.r.url, a.status, a.body ? a.body : "");
+      check(&q, &a, before);
+      if (a.status == 202) same_event(&q, &a, seen, &n_seen);
+      /* libmicrohttpd closes a connection whose request was answered before its body was read */
+      go_on = q.complete && (a.status / 100 == 2 || !q.r.len);
+      free(a.body);
+    }
+    free(q.head);
+    if (!go_on) break;
+    off += used;
   }
-  free(q.head);
+  for (size_t i = 0; i < n_seen; i++)
+    free(seen[i].idem);
   return 0;
 }
