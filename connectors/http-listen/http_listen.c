@@ -132,6 +132,7 @@ struct state {
   struct hub_source_ctx *ctx;
   char *cert, *key_file, *ca; /* resolved paths */
   char *secret;               /* HMAC secret or bearer token */
+  int reserved;               /* path reserved on the server (hub_http_route_reserve) */
   size_t secret_len;
   enum key_kind key_kind;
   const char *key_header;
@@ -417,6 +418,7 @@ static void hl_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_webhook_stop(s);
+  if (s->reserved) hub_http_route_unreserve(s->cfg->listen, s->cfg->path); /* never started */
   free(s->cert);
   free(s->key_file);
   free(s->ca);
@@ -498,6 +500,9 @@ static hub_err_t hl_create(const void *cfg, const struct hub_plugin_env *env, st
       return hub_node_error(hub_plugin_env_at(env, "key"), errbuf, errbuf_size,
                             "key '%s' is not an XPath (nor a JSONPath starting with $, nor header:NAME)", k);
   }
+  /* Until it starts, a request to its path is answered 503 (retry), not 404 (gone). */
+  if (hub_http_route_reserve(c->listen, c->path) != HUB_OK) return HUB_ERR_NOMEM;
+  s->reserved = 1;
   return HUB_OK;
 }
 

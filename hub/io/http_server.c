@@ -72,6 +72,59 @@ struct req {
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct server *servers;
 
+/* Paths connectors will serve once started (hub_http_route_reserve) and do not serve yet. Its
+ * own lock: looked up from request handling, which may run under servers_mu (hub_http_serve). */
+struct reserved {
+  char *listen, *path;
+  struct reserved *next;
+};
+static pthread_mutex_t reserved_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct reserved *reserved;
+
+static struct reserved **reserved_find(const char *listen, const char *path) { /* under reserved_mu */
+  struct reserved **p = &reserved;
+  while (*p && (strcmp((*p)->listen, listen) || strcmp((*p)->path, path)))
+    p = &(*p)->next;
+  return p;
+}
+
+hub_err_t hub_http_route_reserve(const char *listen, const char *path) {
+  hub_err_t rc = HUB_OK;
+  pthread_mutex_lock(&reserved_mu);
+  struct reserved *r = *reserved_find(listen, path);
+  if (!r) {
+    if ((r = calloc(1, sizeof *r)) && (r->listen = strdup(listen)) && (r->path = strdup(path))) {
+      r->next = reserved;
+      reserved = r;
+    } else {
+      if (r) free(r->listen);
+      free(r);
+      rc = HUB_ERR_NOMEM;
+    }
+  }
+  pthread_mutex_unlock(&reserved_mu);
+  return rc;
+}
+
+void hub_http_route_unreserve(const char *listen, const char *path) {
+  pthread_mutex_lock(&reserved_mu);
+  struct reserved **p = reserved_find(listen, path), *r = *p;
+  if (r) {
+    *p = r->next;
+    free(r->listen);
+    free(r->path);
+    free(r);
+  }
+  pthread_mutex_unlock(&reserved_mu);
+}
+
+static int is_reserved(const char *listen, const char *path) {
+  pthread_mutex_lock(&reserved_mu);
+  int yes = *reserved_find(listen, path) != NULL;
+  pthread_mutex_unlock(&reserved_mu);
+  return yes;
+}
+
 /* Answers by status code; the last one counts any other code. */
 #define COUNTER(code)                                                                                                  \
   { "lienthong_http_requests_" #code "_total", "inbound HTTP requests answered " #code }
@@ -228,6 +281,12 @@ static void exchange_head(struct server *s, struct req *q, const struct hub_http
     q->route = r;
   }
   pthread_mutex_unlock(&s->mu);
+  if (!r && is_reserved(s->listen, hr->url)) { /* its connector is not started yet: come back */
+    a->retry_after = "2";
+    hub_http_answer_error(a, MHD_HTTP_SERVICE_UNAVAILABLE, "starting",
+                          "the connector on %s is starting (the hub is starting or restarting); retry later", hr->url);
+    return;
+  }
   if (!r) {
     hub_http_answer_error(a, MHD_HTTP_NOT_FOUND, "not found", "no connector listens on path %s at %s", hr->url,
                           s->listen);
@@ -551,6 +610,7 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
   r->next = s->routes;
   s->routes = r;
   pthread_mutex_unlock(&s->mu);
+  hub_http_route_unreserve(cfg->listen, cfg->path); /* served now; once removed, 404 again */
 out:
   pthread_mutex_unlock(&servers_mu);
   if (rc != HUB_OK) {

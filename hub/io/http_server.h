@@ -5,7 +5,9 @@
  * (bounded) so that a handler waiting for a commit stalls nobody else. The server answers by
  * itself what needs no connector: 404 for an unknown path, 405 for a method other than POST,
  * 413 before reading the body when Content-Length passes the route's max_body, 401 when mTLS is
- * on and the client has no trusted certificate, 503 while a route is being removed. A body that
+ * on and the client has no trusted certificate, 503 while a route is being removed, and 503
+ * (not 404) for a path reserved by a connector that has not started serving it yet: on one
+ * address the connectors start one by one, and a caller must not take a 404 for good. A body that
  * passes max_body without such a Content-Length (chunked) is kept only up to max_body, read on
  * without keeping it and answered 413 at its end (libmicrohttpd 0.9 queues an answer only
  * before or after the body; 16 MiB past the limit the connection is closed instead). Every
@@ -85,6 +87,13 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
  * tests; HUB_ERR_NOT_FOUND when nothing is served on `listen`. */
 hub_err_t hub_http_serve(const char *listen, const struct hub_http_request *r, size_t chunk, int complete,
                          struct hub_http_answer *a);
+/* Reserves `path` on `listen` for a connector that will serve it once started (from its create,
+ * so every connector has reserved its path before the first one starts listening): until its
+ * route is added, requests to it get 503 "starting". Adding the route ends the reservation, as
+ * does unreserve (from destroy, for a connector that never started). Nothing listens.
+ * HUB_ERR_NOMEM only. */
+hub_err_t hub_http_route_reserve(const char *listen, const char *path);
+void hub_http_route_unreserve(const char *listen, const char *path);
 /* Removes a route: new requests to it get 503, and this returns once none of its handlers
  * runs any more. The last route of an address stops the server after the answers in flight
  * were sent (at most a few seconds). NULL-safe. */

@@ -22,7 +22,11 @@
  * LT_FUZZ_HTTP_RAW=1: the input goes as raw bytes over a socket to the same server instead
  * (libmicrohttpd's parsing, then the same handling on its connection thread); only crashes,
  * leaks, sanitizer reports and a server that stops answering are caught. Not for CI: the
- * handling runs on another thread, so coverage and timing vary from run to run. */
+ * handling runs on another thread, so coverage and timing vary from run to run.
+ *
+ * LT_FUZZ_HTTP_COMPARE=1: each complete request is also written out again and sent over the
+ * socket, and both answers must have the same status: the in-process path is the socket's
+ * (http_equiv.py runs this on the seeds in CI). */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -164,12 +168,20 @@ static void setup(void) {
 /* ---- the request, as libmicrohttpd would hand it over ---- */
 
 struct request {
-  char *head; /* the copy the strings below point into */
+  char *head;   /* the copy the strings below point into */
+  char *target; /* the request line's target as sent (malloc'd) */
   struct hub_http_request r;
   struct hub_http_header h[MAX_HEADERS];
   size_t chunk;
   int complete;
 };
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
 
 static char *trim(char *s) {
   while (*s == ' ' || *s == '\t')
@@ -205,8 +217,19 @@ static int decode(const uint8_t *data, size_t size, struct request *q, size_t *u
   *sp = '\0';
   char *url = sp + 1, *ver = strchr(url, ' ');
   if (ver) *ver = '\0';
-  url[strcspn(url, "?")] = '\0'; /* the handler gets the path only */
-  if (!*url) return 0;
+  if (!*url || !(q->target = strdup(url))) return 0;
+  url[strcspn(url, "?")] = '\0'; /* the handler gets the path only, %XX decoded */
+  char *w = url;
+  for (const char *p = url; *p; p++) {
+    int hi = p[1] ? hexval(p[1]) : -1, lo = hi >= 0 && p[2] ? hexval(p[2]) : -1;
+    if (*p == '%' && lo >= 0) {
+      *w++ = (char)(hi * 16 + lo);
+      p += 2;
+    } else {
+      *w++ = *p;
+    }
+  }
+  *w = '\0';
   q->r.method = line;
   q->r.url = url;
   q->r.headers = q->h;
@@ -460,8 +483,9 @@ static void check(const struct request *q, const struct hub_http_answer *a, size
   json_decref(ans);
 }
 
-/* The raw mode: the bytes to the server, its answer read until it closes. */
-static void raw(const uint8_t *data, size_t size) {
+/* The bytes to the server over a socket, its answer read until it closes: its status, 0 when
+ * it closed without one. */
+static unsigned raw(const uint8_t *data, size_t size) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   sa.sin_port = htons((uint16_t)strtol(strrchr(listen_addr, ':') + 1, NULL, 10));
@@ -472,26 +496,59 @@ static void raw(const uint8_t *data, size_t size) {
     off += (size_t)n;
   }
   shutdown(fd, SHUT_WR);
-  char buf[4096];
+  char buf[4096], first[16] = "";
+  size_t got = 0;
   struct pollfd p = {fd, POLLIN, 0};
   for (;;) {
     int r = poll(&p, 1, 35000); /* past the server's 30 s idle timeout */
     if (r == 0) FAIL("the server neither answered nor closed the connection");
-    if (r < 0 || recv(fd, buf, sizeof buf, 0) <= 0) break;
+    ssize_t n = r < 0 ? -1 : recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n && got + 1 < sizeof first; i++)
+      first[got++] = buf[i];
   }
   close(fd);
+  unsigned status = 0;
+  return sscanf(first, "HTTP/1.%*1[01] %3u", &status) == 1 ? status : 0;
+}
+
+/* The decoded request written out again as HTTP/1.1 (chunked framing when it says so): for the
+ * comparison with the socket. */
+static size_t serialize(const struct request *q, char **out) {
+  size_t cap = 256 + 2 * q->r.len + strlen(q->target) + strlen(q->r.method), n = 0;
+  for (size_t i = 0; i < q->r.n_headers; i++)
+    cap += strlen(q->h[i].name) + strlen(q->h[i].value) + 4;
+  char *b = malloc(cap);
+  if (!b) FAIL("out of memory");
+  n += (size_t)snprintf(b + n, cap - n, "%s %s HTTP/1.1\r\n", q->r.method, q->target);
+  for (size_t i = 0; i < q->r.n_headers; i++)
+    n += (size_t)snprintf(b + n, cap - n, "%s: %s\r\n", q->h[i].name, q->h[i].value);
+  n += (size_t)snprintf(b + n, cap - n, "\r\n");
+  const char *te = header(q, "Transfer-Encoding");
+  if (te && strcasestr(te, "chunked")) {
+    if (q->r.len) n += (size_t)snprintf(b + n, cap - n, "%zx\r\n", q->r.len);
+    memcpy(b + n, q->r.body, q->r.len);
+    n += q->r.len;
+    n += (size_t)snprintf(b + n, cap - n, "%s0\r\n\r\n", q->r.len ? "\r\n" : "");
+  } else {
+    memcpy(b + n, q->r.body, q->r.len);
+    n += q->r.len;
+  }
+  *out = b;
+  return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!T) setup();
-  static int raw_mode = -1;
+  static int raw_mode = -1, compare = -1;
   if (raw_mode < 0) raw_mode = getenv("LT_FUZZ_HTTP_RAW") && !strcmp(getenv("LT_FUZZ_HTTP_RAW"), "1");
+  if (compare < 0) compare = getenv("LT_FUZZ_HTTP_COMPARE") && !strcmp(getenv("LT_FUZZ_HTTP_COMPARE"), "1");
   if (++runs % RESET_EVERY == 0) {
     hub_stop();
     hub_start();
   }
   if (raw_mode) {
-    raw(data, size);
+    (void)raw(data, size);
     return 0;
   }
   /* Up to MAX_PIPELINED requests one after the other, as on one keep-alive connection. */
@@ -510,11 +567,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fprintf(stderr, "%s %s -> %u %s\n", q.r.method, q.r.url, a.status, a.body ? a.body : "");
       check(&q, &a, before);
       if (a.status == 202) same_event(&q, &a, seen, &n_seen);
+      /* The same request over the socket gets the same status (one cut short only when it was
+       * answered before its body). */
+      if (compare && (q.complete || a.status)) {
+        char *wire = NULL;
+        size_t n = serialize(&q, &wire);
+        unsigned st = raw((const uint8_t *)wire, n);
+        free(wire);
+        if (getenv("LT_FUZZ_VERBOSE")) fprintf(stderr, "  over the socket: %u\n", st);
+        if (st != a.status) FAIL("%s %s: %u in-process, %u over the socket", q.r.method, q.r.url, a.status, st);
+      }
       /* libmicrohttpd closes a connection whose request was answered before its body was read */
       go_on = q.complete && (a.status / 100 == 2 || !q.r.len);
       free(a.body);
     }
     free(q.head);
+    free(q.target);
     if (!go_on) break;
     off += used;
   }
