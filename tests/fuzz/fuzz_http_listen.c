@@ -1,9 +1,10 @@
 /* The HTTP request handling of the webhook sources on hostile requests: http-listen (HMAC,
  * bearer, XML with an XPath key, open with several content types), onestop and paygov-confirm,
  * all on one shared server (hub/io/http_server.c), run by the real source runners on the memory
- * transport. The input is a raw HTTP/1.1 request; it is decoded as libmicrohttpd would hand it
- * over (request line, headers, the body as Content-Length or chunked framing delimits it; a
- * body shorter than its Content-Length is a client gone away) and served in-process with
+ * transport. The input is raw HTTP/1.1: up to MAX_PIPELINED requests one after the other, as
+ * on one keep-alive connection. Each is decoded as libmicrohttpd would hand it over (request
+ * line with the path %-decoded, headers, the body as Content-Length or chunked framing delimits
+ * it; a body shorter than its Content-Length is a client gone away) and served in-process with
  * hub_http_serve, the same request handling the socket's access handler drives, the body in
  * pieces of a size taken from the input.
  *
@@ -15,7 +16,10 @@
  *   with the token; a JSON body accepted only when it parses;
  * - a 202 has exactly one new record on its topic, with the answer's lt.id and the body's exact
  *   bytes; any other answer adds none;
- * - a PayGov reply MaLoi 00 only when MaXacThuc over the confirm fields (computed here) holds.
+ * - a PayGov reply MaLoi 00 only when MaXacThuc over the confirm fields (computed here) holds;
+ * - an http-listen record's traceparent is valid W3C Trace Context;
+ * - two accepted requests of one input share an lt.id exactly when they are one event (same
+ *   route, same Idempotency-Key).
  * Every RESET_EVERY inputs the connectors are stopped and the memory transport forgotten, so
  * the records kept stay bounded.
  *
@@ -50,7 +54,7 @@
 #include "hub/transport/memory/memory.h"
 #include "hub/transport/transport.h"
 
-/* The same secrets as run_fuzz.py's seeds. */
+/* The same secrets as the seeds (http_seeds.py). */
 #define SECRET "fuzz-hmac-secret-0123456789"
 #define TOKEN "fuzz-bearer-token-0123456789"
 #define PAYKEY "fuzz-paygov-key-0123"
