@@ -418,7 +418,10 @@ struct accepted {
  * events loses one. */
 static void same_event(const struct request *q, const struct hub_http_answer *a, struct accepted *seen, size_t *n) {
   const struct route *rt = route_of(q->r.url);
-  if (rt->kind == R_ONESTOP) return; /* its key may also be the body's eventId */
+  /* Not onestop (connectors/onestop/onestop_in.c, whose key may also be the body's eventId): it
+   * still cuts a long Idempotency-Key as http-listen did, so two events there share an lt.id;
+   * to check once that is fixed. */
+  if (rt->kind == R_ONESTOP) return;
   json_t *ans = json_loads(a->body, 0, NULL);
   const char *id = json_string_value(json_object_get(ans, "id")), *idem = header(q, "Idempotency-Key");
   if (idem && !*idem) idem = NULL;
