@@ -9,8 +9,9 @@
  * pieces of a size taken from the input.
  *
  * Besides crashes, leaks and sanitizer reports, the answers are checked (abort on a breach):
- * - the status is one the handling gives a healthy hub (no 500, no 503) and the body is a JSON
- *   object, {"error", "detail"} strings on a 4xx;
+ * - the status is one the handling gives a healthy hub (no 500, no 503 but on LATER, a path
+ *   reserved for a connector not started: there always 503 with Retry-After) and the body is a
+ *   JSON object, {"error", "detail"} strings on a 4xx and 5xx;
  * - a 202 or 200 only for a body within max_body; a 202 on /hmac or /onestop/events only with
  *   an X-Signature-256 that is the HMAC-SHA256 of the body (computed here), on /bearer only
  *   with the token; a JSON body accepted only when it parses;
@@ -59,6 +60,7 @@
 #define TOKEN "fuzz-bearer-token-0123456789"
 #define PAYKEY "fuzz-paygov-key-0123"
 #define PARTNER "DT01"
+#define LATER "/later" /* reserved, never served */
 #define RESET_EVERY 250
 #define MAX_HEADERS 256
 #define MAX_PIPELINED 4
@@ -167,6 +169,8 @@ static void setup(void) {
   write_file("token", TOKEN "\n");
   write_file("paykey", PAYKEY "\n");
   hub_start();
+  /* A connector that would serve /later once started: 503 "starting" there, never 404. */
+  if (hub_http_route_reserve(listen_addr, LATER) != HUB_OK) FAIL("reserve");
 }
 
 /* ---- the request, as libmicrohttpd would hand it over ---- */
@@ -446,10 +450,15 @@ static void check(const struct request *q, const struct hub_http_answer *a, size
       FAIL("a request whose client went away was committed");
     return;
   }
-  if (st != 200 && st != 202 && st != 400 && st != 401 && st != 404 && st != 405 && st != 413 && st != 415)
+  int later = !strcmp(q->r.url, LATER);
+  if (later != (st == 503) || (later && !a->retry_after))
+    FAIL("%s %s: status %u (%s)", q->r.method, q->r.url, st, a->body ? a->body : "no body");
+  if (st != 200 && st != 202 && st != 400 && st != 401 && st != 404 && st != 405 && st != 413 && st != 415 && !later)
     FAIL("%s %s: status %u (%s)", q->r.method, q->r.url, st, a->body ? a->body : "no body");
   json_t *ans = a->body ? json_loads(a->body, 0, NULL) : NULL;
   if (!json_is_object(ans)) FAIL("status %u: the answer is not a JSON object: %s", st, a->body ? a->body : "(none)");
+  const char *error = json_string_value(json_object_get(ans, "error"));
+  if (later && (!error || strcmp(error, "starting"))) FAIL("503 on %s is not 'starting': %s", LATER, a->body);
   if (st >= 400 && (!json_is_string(json_object_get(ans, "error")) || !json_is_string(json_object_get(ans, "detail"))))
     FAIL("status %u without error and detail: %s", st, a->body);
   if ((st == 200 || st == 202) && (!rt || q->r.len > rt->max_body || strcmp(q->r.method, "POST")))

@@ -57,7 +57,7 @@ def requests():
         req("/hmac", doc, headers=[sig(doc)], cl=len(doc) + 40), req("/hmac", bad, headers=[sig(bad)]),
         req("/hmac", '{"other": 1}', headers=[sig('{"other": 1}')]), req("/hmac", doc, ctype="text/plain", headers=[sig(doc)]),
         req("/hmac", doc, ctype=None, headers=[sig(doc)]), req("/hmac", method="GET", framing=None),
-        req("/hmac", doc, method="PUT", headers=[sig(doc)]), req("/nowhere", doc),
+        req("/hmac", doc, method="PUT", headers=[sig(doc)]), req("/nowhere", doc), req("/later", doc),
         req("/hmac", b"\xef\xbb\xbf" + doc.encode(), headers=[sig(b"\xef\xbb\xbf" + doc.encode())]),
         req("/hmac", doc, ctype="application/json; charset=utf-8", headers=[sig(doc), "Idempotency-Key: k-1"]),
         req("/bearer", doc, headers=["Authorization: Bearer " + token, "X-Key: HS-9"]),
