@@ -188,22 +188,6 @@ static int registered(struct state *s, const char *code, char *e, size_t en, str
   return 0;
 }
 
-static struct hub_msg *result_new(const struct edoc_info *info, const char *mt, const char *doc_id) {
-  json_t *j = json_pack("{s:s,s:s?,s:s,s:s?}", "axis", "lgsp", "docId", doc_id, "messagetype", mt, "documentId",
-                        info->document_id);
-  if (j && info->status_code) json_object_set_new(j, "statusCode", json_string(info->status_code));
-  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  struct hub_msg *m = text ? hub_msg_new(NULL, 0, text, strlen(text)) : NULL;
-  free(text);
-  if (m && (hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json") != HUB_OK ||
-            hub_msg_header_set_str(m, HUB_H_TYPE, "edoc.sent") != HUB_OK)) {
-    hub_msg_destroy(m);
-    m = NULL;
-  }
-  return m;
-}
-
 static enum hub_step_result lo_deliver(void *p, const struct hub_msg *in, struct hub_msg **result,
                                        struct hub_step_outcome *out) {
   struct state *s = p;
@@ -255,7 +239,7 @@ static enum hub_step_result lo_deliver(void *p, const struct hub_msg *in, struct
       snprintf(num, sizeof num, "%lld", (long long)json_integer_value(d));
       doc_id = num;
     }
-    sr = (*result = result_new(&info, mt, doc_id))
+    sr = (*result = edoc_result_new(&info, "lgsp", mt, doc_id))
              ? HUB_STEP_OK
              : hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "out of memory building the result");
   }

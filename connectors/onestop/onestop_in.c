@@ -219,8 +219,7 @@ static void os_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_webhook_stop(s);
-  if (s->secret) OPENSSL_cleanse(s->secret, s->secret_len);
-  free(s->secret);
+  hub_secret_free(s->secret, s->secret_len);
   free(s);
 }
 
@@ -233,15 +232,8 @@ static hub_err_t os_create(const void *cfg, const struct hub_plugin_env *env, st
   s->cfg = c;
   s->ctx = ctx;
   char *path = hub_plugin_env_path_new(env, c->secret_file), why[600];
-  hub_err_t rc = path ? hub_file_read(path, SECRET_MAX, &s->secret, &s->secret_len, why, sizeof why) : HUB_ERR_NOMEM;
-  if (rc == HUB_OK) {
-    while (s->secret_len && (s->secret[s->secret_len - 1] == '\n' || s->secret[s->secret_len - 1] == '\r'))
-      s->secret[--s->secret_len] = '\0';
-    if (s->secret_len < SECRET_MIN) {
-      snprintf(why, sizeof why, "%s: the secret must have at least %d bytes", path, SECRET_MIN);
-      rc = HUB_ERR_CONFIG;
-    }
-  }
+  hub_err_t rc = path ? hub_secret_read(path, SECRET_MAX, SECRET_MIN, &s->secret, &s->secret_len, why, sizeof why)
+                       : HUB_ERR_NOMEM;
   if (rc != HUB_OK)
     rc = hub_node_error(hub_plugin_env_at(env, "hmac_sha256_secret_file"), errbuf, errbuf_size,
                         "hmac_sha256_secret_file: %s", rc == HUB_ERR_NOMEM ? "out of memory" : why);

@@ -332,7 +332,7 @@ static void pc_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_webhook_stop(s);
-  paygov_key_free(s->key, s->key_len);
+  hub_secret_free(s->key, s->key_len);
   for (int i = 0; i < BUCKETS; i++)
     for (struct txn *t = s->buckets[i], *next; t; t = next) {
       next = t->next;

@@ -106,7 +106,7 @@ struct state {
 static void ps_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  paygov_key_free(s->key, s->key_len);
+  hub_secret_free(s->key, s->key_len);
   for (int i = 0; i < OP_N; i++)
     free(s->url[i]);
   hub_breaker_destroy(s->breaker);

@@ -76,28 +76,6 @@ oom:
   return HUB_ERR_NOMEM;
 }
 
-static struct hub_msg *result_new(const struct edoc_info *info, const char *mt, const char *doc_id) {
-  json_t *j = json_pack("{s:s,s:s?,s:s,s:s?}", "axis", "vxp", "docId", doc_id, "messagetype", mt, "documentId",
-                        info->document_id);
-  if (j && info->status_code) json_object_set_new(j, "statusCode", json_string(info->status_code));
-  if (j) {
-    json_t *to = json_array();
-    for (size_t i = 0; i < info->n_to; i++)
-      json_array_append_new(to, json_string(info->to[i]));
-    json_object_set_new(j, "to", to);
-  }
-  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  struct hub_msg *m = text ? hub_msg_new(NULL, 0, text, strlen(text)) : NULL;
-  free(text);
-  if (m && (hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json") != HUB_OK ||
-            hub_msg_header_set_str(m, HUB_H_TYPE, "edoc.sent") != HUB_OK)) {
-    hub_msg_destroy(m);
-    m = NULL;
-  }
-  return m;
-}
-
 static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct hub_msg **result,
                                        struct hub_step_outcome *out) {
   struct state *s = p;
@@ -143,7 +121,7 @@ static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct
   if (rc == HUB_OK) {
     const char *doc_id = json_string_value(json_object_get(ans.json, "DocId"));
     if (!doc_id) doc_id = json_string_value(json_object_get(ans.json, "docId"));
-    if (!(*result = result_new(&info, mt, doc_id)))
+    if (!(*result = edoc_result_new(&info, "vxp", mt, doc_id)))
       sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "vxp-out: out of memory building the result");
     else
       sr = HUB_STEP_OK;
