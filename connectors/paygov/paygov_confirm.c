@@ -353,7 +353,8 @@ static hub_err_t pc_create(const void *cfg, const struct hub_plugin_env *env, st
   s->ctx = ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  return paygov_key_read(env, "key_file", s->cfg->key_file, &s->key, &s->key_len, errbuf, errbuf_size);
+  hub_err_t rc = paygov_key_read(env, "key_file", s->cfg->key_file, &s->key, &s->key_len, errbuf, errbuf_size);
+  return rc == HUB_OK ? hub_webhook_reserve(&s->wh, s->cfg->listen, s->cfg->path) : rc;
 }
 
 static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {

@@ -18,9 +18,9 @@
  * - a 202 has exactly one new record on its topic, with the answer's lt.id and the body's exact
  *   bytes; any other answer adds none;
  * - a PayGov reply MaLoi 00 only when MaXacThuc over the confirm fields (computed here) holds;
- * - an http-listen record's traceparent is valid W3C Trace Context;
+ * - a record's traceparent is valid W3C Trace Context;
  * - two accepted requests of one input share an lt.id exactly when they are one event (same
- *   route, same Idempotency-Key).
+ *   route, same Idempotency-Key; on onestop, without one, the same body eventId).
  * Every RESET_EVERY inputs the connectors are stopped and the memory transport forgotten, so
  * the records kept stay bounded.
  *
@@ -422,13 +422,13 @@ struct accepted {
  * events loses one. */
 static void same_event(const struct request *q, const struct hub_http_answer *a, struct accepted *seen, size_t *n) {
   const struct route *rt = route_of(q->r.url);
-  /* Not onestop (connectors/onestop/onestop_in.c, whose key may also be the body's eventId): it
-   * still cuts a long Idempotency-Key as http-listen did, so two events there share an lt.id;
-   * to check once that is fixed. */
-  if (rt->kind == R_ONESTOP) return;
-  json_t *ans = json_loads(a->body, 0, NULL);
+  json_t *ans = json_loads(a->body, 0, NULL), *body = NULL;
   const char *id = json_string_value(json_object_get(ans, "id")), *idem = header(q, "Idempotency-Key");
   if (idem && !*idem) idem = NULL;
+  if (!idem && rt->kind == R_ONESTOP) { /* onestop names an event by its eventId too */
+    json_t *v = json_object_get(body = parse(q), "eventId");
+    idem = json_is_string(v) && json_string_length(v) ? json_string_value(v) : NULL;
+  }
   for (size_t i = 0; i < *n; i++) {
     int same_key = seen[i].rt == rt && idem && seen[i].idem && !strcmp(idem, seen[i].idem);
     if (same_key != !strcmp(seen[i].id, id))
@@ -440,6 +440,7 @@ static void same_event(const struct request *q, const struct hub_http_answer *a,
   snprintf(seen[*n].id, sizeof seen[*n].id, "%s", id);
   ++*n;
   json_decref(ans);
+  json_decref(body);
 }
 
 static void check(const struct request *q, const struct hub_http_answer *a, size_t before) {
@@ -485,7 +486,7 @@ static void check(const struct request *q, const struct hub_http_answer *a, size
     if (!s.found) FAIL("202 on %s: no record has lt.id %s", rt->path, id);
     if (!s.last) FAIL("202 on %s: the record %s is not the body as received", rt->path, id);
     const char *tp = hub_msg_header_get_str(s.last, HUB_H_TRACEPARENT);
-    if (rt->kind != R_ONESTOP && !traceparent_ok(tp))
+    if (!traceparent_ok(tp))
       FAIL("202 on %s: traceparent '%s' is not valid", rt->path, tp ? tp : "(none)");
     hub_msg_destroy(s.last);
   } else if (rt && rt->kind != R_PAYGOV && count(rt->topic) != before) {
