@@ -81,6 +81,10 @@ struct hub_xmldsig_verify_opts {
   int max_transforms;     /* Transforms per Reference: HUB_XMLDSIG_DEFAULT_MAX_TRANSFORMS */
   int c14n_cost_per_byte; /* estimated canonicalisation work allowed per input byte:
                              HUB_XMLDSIG_DEFAULT_C14N_COST_PER_BYTE */
+  /* NULL or "direct": references of the usual shapes are digested by canonicalising straight into
+   * the digest (xmlsec only for the rest); "xmlsec": xmlsec's own verification for every shape,
+   * the reference the direct path is tested against. */
+  const char *engine;
 };
 
 #define HUB_XMLDSIG_DEFAULT_MAX_REFERENCES 16
