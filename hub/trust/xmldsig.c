@@ -1271,6 +1271,7 @@ struct c14n_work {
   uint64_t walk;   /* sum over elements of depth + declarations in scope: exclusive, per search */
   uint64_t incl;   /* sum over elements of scope x (depth + scope): inclusive only */
   uint64_t widest; /* most declarations in scope at any element */
+  uint64_t deepest, most_attrs; /* for the reason of a refusal */
 };
 
 /* Adds element n's own share; `scope` counts the declarations in scope at n (its own included),
@@ -1281,6 +1282,8 @@ static void work_element(struct c14n_work *w, uint64_t scope, uint64_t depth, ui
   w->walk += depth + scope;
   w->incl += scope * (depth + scope);
   if (scope > w->widest) w->widest = scope;
+  if (depth > w->deepest) w->deepest = depth;
+  if (n_attrs > w->most_attrs) w->most_attrs = n_attrs;
 }
 
 /* The work of the subtree of n (or the list of its siblings when `siblings`). */
@@ -1409,17 +1412,18 @@ static hub_err_t check_cost(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
   uint64_t incl = plan->incl_passes ? pass_cost(&tw, 1, 0) : 0;
   uint64_t excl = plan->excl_passes || passes ? pass_cost(&tw, 0, plan->prefixes) : 0;
   uint64_t t = pass_cost(&sw, plan->si_inclusive, plan->si_prefixes);
-  uint64_t widest = tw.widest > sw.widest ? tw.widest : sw.widest;
   /* saturating: the counts are bounded by max_references and max_transforms */
   t += incl > budget ? budget + 1 : incl * (uint64_t)plan->incl_passes;
   t += excl > budget ? budget + 1 : excl * (uint64_t)(plan->excl_passes + passes);
   *total = t;
   if (t <= budget) return HUB_OK;
-  return fail(res, HUB_ERR_SIG_POLICY, "canonicalization cost over the limit: more than %llu node visits (%s c14n, "
-              "up to %llu namespace declarations in scope) for %zu bytes (limit c14n_cost_per_byte %d x bytes + %d); "
-              "sign with exclusive c14n, fewer references or fewer namespace declarations", (unsigned long long)budget,
-              plan->incl_passes || plan->si_inclusive ? "inclusive" : "exclusive", (unsigned long long)widest, len,
-              v->cost_per_byte, HUB_XMLDSIG_C14N_COST_FLOOR);
+  return fail(res, HUB_ERR_SIG_POLICY, "canonicalization cost over the limit: more than %llu units of work (%s c14n, "
+              "%ld reference(s); up to %llu namespace declarations in scope, elements %llu deep, %llu attributes on "
+              "one element) for %zu bytes (limit c14n_cost_per_byte %d x bytes + %d); fewer namespace declarations, "
+              "attributes, nesting or references (or exclusive c14n) keep a document under it",
+              (unsigned long long)budget, plan->incl_passes || plan->si_inclusive ? "inclusive" : "exclusive",
+              plan->incl_passes + plan->excl_passes, (unsigned long long)tw.widest, (unsigned long long)tw.deepest,
+              (unsigned long long)tw.most_attrs, len, v->cost_per_byte, HUB_XMLDSIG_C14N_COST_FLOOR);
 }
 
 /* Above this estimate the SignatureValue is checked on its own before any reference is digested
