@@ -1426,9 +1426,11 @@ static hub_err_t check_cost(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
               (unsigned long long)tw.most_attrs, len, v->cost_per_byte, HUB_XMLDSIG_C14N_COST_FLOOR);
 }
 
-/* Above this estimate the SignatureValue is checked on its own before any reference is digested
- * (xmlsec digests the references first): a forged document then costs one pass over SignedInfo.
- * Below it, the references are as cheap as SignedInfo and xmlsec's single run is faster. */
+/* When xmlsec verifies (c14n with comments, or engine "xmlsec"): above this estimate the
+ * SignatureValue is checked on its own before any reference is digested (xmlsec digests the
+ * references first), so a forged document costs one pass over SignedInfo; below it, the
+ * references are as cheap as SignedInfo and xmlsec's single run is faster. The direct path
+ * always checks the SignatureValue first. */
 #define SIG_FIRST_COST 16384
 
 static const EVP_MD *sig_md(const struct alg *sa) {

@@ -112,9 +112,9 @@ struct hub_xmldsig_result {
 
 /* Verifies one document, cheapest refusal first: parse (size, depth, attributes, NUL), then
  * structure and policy (counts of References and Transforms, algorithms, URIs, estimated
- * canonicalisation cost), then the signer's certificate, then the SignatureValue over SignedInfo
- * (checked on its own first when the references would cost more than SignedInfo), and only
- * then the reference digests. `element_id` names the processed element by its Id attribute (NULL:
+ * canonicalisation cost), then the signer's certificate, then the SignatureValue over SignedInfo,
+ * and only then the reference digests (canonicalised straight into the digest for the usual
+ * shapes; through xmlsec for c14n with comments, or every shape with opts.engine "xmlsec"). `element_id` names the processed element by its Id attribute (NULL:
  * the document element); references must be "" (only for the document element) or "#" + that
  * Id. `at` is the time for certificate checks (0: now). Release the result in every case. */
 hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *xml, size_t len,
