@@ -1057,6 +1057,7 @@ struct sig_plan {
   long excl_passes;     /* references canonicalised with exclusive c14n */
   long transforms;      /* transforms in all references: each walks the target's node set once */
   int xmlsec;           /* a reference the direct path does not take (c14n with comments): run xmlsec */
+  int enveloped;        /* a reference has the enveloped-signature transform */
   uint64_t prefixes;    /* the longest exclusive PrefixList of a reference (each prefix is a search per element) */
   uint64_t si_prefixes; /* SignedInfo's */
 };
@@ -1150,6 +1151,7 @@ static hub_err_t check_structure(const struct hub_xmldsig_verifier *v, xmlDocPtr
           rc = fail(res, HUB_ERR_SIG_POLICY, "reference %d: transform %d follows a canonicalization (it must be the "
                     "last transform)", nref, nt);
         ref_c14n = val ? alg_by_href(c14n_algs, val) : NULL;
+        if (val && !strcmp(val, ENVELOPED_HREF)) plan->enveloped = 1;
         if (ref_c14n && !is_inclusive(ref_c14n) && prefix_count(t) > plan->prefixes) plan->prefixes = prefix_count(t);
         xmlFree(val);
         if (rc) return rc;
@@ -1433,12 +1435,28 @@ static hub_err_t check_cost(const struct hub_xmldsig_verifier *v, xmlNodePtr sig
  * always checks the SignatureValue first. */
 #define SIG_FIRST_COST 16384
 
+/* The digests, fetched once: OpenSSL 3 looks EVP_sha256() and the like up again at every
+ * initialisation, which shows on a 4 KB document. */
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *fetched_md[5]; /* sha1, sha224, sha256, sha384, sha512; kept for the process */
+
+static void fetch_mds(void) {
+  static const char *const names[] = {"SHA1", "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512"};
+  for (int i = 0; i < 5; i++) fetched_md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+  ERR_clear_error();
+}
+
+/* The digest an algorithm name ends in (sha1, sha224, sha256, sha384, sha512). */
+static const EVP_MD *md_of(const char *name) {
+  pthread_once(&md_once, fetch_mds);
+  int i = strstr(name, "sha512") ? 4 : strstr(name, "sha384") ? 3 : strstr(name, "sha224") ? 2
+        : strstr(name, "sha1") ? 0 : 2;
+  static const EVP_MD *(*const legacy[])(void) = {EVP_sha1, EVP_sha224, EVP_sha256, EVP_sha384, EVP_sha512};
+  return fetched_md[i] ? fetched_md[i] : legacy[i]();
+}
+
 static const EVP_MD *sig_md(const struct alg *sa) {
-  return strstr(sa->name, "sha512")   ? EVP_sha512()
-         : strstr(sa->name, "sha384") ? EVP_sha384()
-         : strstr(sa->name, "sha224") ? EVP_sha224()
-         : strstr(sa->name, "sha1")   ? EVP_sha1()
-                                      : EVP_sha256();
+  return md_of(sa->name);
 }
 
 /* Exclusive c14n's PrefixList as libxml2 wants it (NULL-terminated), or NULL. */
@@ -1550,11 +1568,7 @@ out:
  * on the interop corpora and on the negative corpus. */
 
 static const EVP_MD *digest_md(const struct alg *dg) {
-  return !strcmp(dg->name, "sha512")   ? EVP_sha512()
-         : !strcmp(dg->name, "sha384") ? EVP_sha384()
-         : !strcmp(dg->name, "sha224") ? EVP_sha224()
-         : !strcmp(dg->name, "sha1")   ? EVP_sha1()
-                                       : EVP_sha256();
+  return md_of(dg->name);
 }
 
 /* What one Reference digests; check_structure has checked its shape and algorithms. */
@@ -1597,6 +1611,8 @@ static hub_err_t ref_spec_of(xmlNodePtr r, int nref, struct ref_spec *sp, struct
   sp->value = next_el(c);
   if (!sp->dg) return fail(res, HUB_ERR_SIG_INVALID, "reference %d has no DigestMethod", nref);
   if (!is_ds(sp->value, "DigestValue")) return fail(res, HUB_ERR_SIG_INVALID, "reference %d has no DigestValue", nref);
+  if (next_el(sp->value)) /* as xmlsec refuses it */
+    return fail(res, HUB_ERR_SIG_INVALID, "reference %d: unexpected %s after DigestValue", nref, next_el(sp->value)->name);
   if (sp->c14n && sp->mode == XML_C14N_EXCLUSIVE_1_0) {
     xmlNodePtr in = first_el(sp->c14n->children);
     if (in && is_el(in, EXC_C14N_NS, "InclusiveNamespaces")) sp->prefix_buf = xmlGetProp(in, (const xmlChar *)"PrefixList");
@@ -1634,6 +1650,11 @@ static hub_err_t run_direct(xmlNodePtr sig, xmlNodePtr target, xmlSecKeyPtr key,
                             int *key_fits) {
   EVP_PKEY *pk = xmlSecOpenSSLEvpKeyDataGetEvp(xmlSecKeyGetValue(key));
   if (!pk) return fail(res, HUB_ERR_SIG_POLICY, "algorithm not allowed: the key type is not supported");
+  /* the layout xmlsec insists on: SignedInfo, SignatureValue, KeyInfo?, Object* */
+  xmlNodePtr c = next_el(next_el(first_el(sig->children)));
+  if (is_ds(c, "KeyInfo")) c = next_el(c);
+  while (is_ds(c, "Object")) c = next_el(c);
+  if (c) return fail(res, HUB_ERR_SIG_INVALID, "unexpected %s at line %d in Signature", c->name, c->line);
   hub_err_t rc = check_signature_value(sig->doc, sig, pk, res, key_fits);
   if (rc != HUB_OK) return rc;
   xmlNodePtr si = first_el(sig->children);
@@ -1790,10 +1811,14 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
   }
   struct sig_plan plan = {0};
   uint64_t cost = 0;
-  if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res, &plan)) != HUB_OK ||
-      (rc = check_cost(v, sigs[0], target, len, &plan, &sv, &cost, res)) != HUB_OK)
+  if ((rc = check_structure(v, doc, sigs[0], target, element_id ? element_id : "(root)", res, &plan)) != HUB_OK)
     goto out;
+  /* an element inside the Signature (an enveloping signature) under enveloped-signature has an
+   * empty node set, which the direct path does not model: xmlsec verifies that */
+  if (plan.enveloped && in_tree(target, sigs[0])) plan.xmlsec = 1;
+  if ((rc = check_cost(v, sigs[0], target, len, &plan, &sv, &cost, res)) != HUB_OK) goto out;
   int sig_first = cost > SIG_FIRST_COST;
+  int use_xmlsec = plan.xmlsec || v->xmlsec_only;
   xmlNodePtr comment = sv.comments ? find_comment(target->children, sigs[0]) : NULL;
   if (comment) {
     rc = fail(res, HUB_ERR_SIG_POLICY, "comment at line %d inside the signed element: comments are not covered by "
@@ -1809,7 +1834,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     for (size_t i = 0; i < v->n_pins; i++) {
       struct hub_xmldsig_result one = {0};
       int fits = 1;
-      rc = plan.xmlsec || v->xmlsec_only ? run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits, 0, sig_first)
+      rc = use_xmlsec ? run_xmlsec(v, sigs[0], v->pins[i].key, &one, &fits, 0, sig_first)
                                          : run_direct(sigs[0], target, v->pins[i].key, &one, &fits);
       if (rc == HUB_OK) {
         snprintf(res->signer, sizeof res->signer, "%s", v->pins[i].identity);
@@ -1850,7 +1875,7 @@ hub_err_t hub_xmldsig_verify(const struct hub_xmldsig_verifier *v, const void *x
     goto out;
   }
   int fits = 1;
-  rc = plan.xmlsec || v->xmlsec_only ? run_xmlsec(v, sigs[0], key, res, &fits, 0, sig_first)
+  rc = use_xmlsec ? run_xmlsec(v, sigs[0], key, res, &fits, 0, sig_first)
                                      : run_direct(sigs[0], target, key, res, &fits);
   if (rc == HUB_OK) hub_x509_signer_string(leaf, res->signer, sizeof res->signer);
 out:
