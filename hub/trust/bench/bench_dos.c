@@ -242,8 +242,8 @@ static int bench_main(int argc, char **argv) {
       for (int d = 0; d < deep; d++) puts_(&f, "<d>");
       snprintf(unit, sizeof unit, "%s", k == 10 ? "<a/>x" : "<a");
       for (int i = 0; i < n_attrs; i++) snprintf(unit + strlen(unit), sizeof unit - strlen(unit), " a%d=\"\"", i);
-      if (n_attrs) strcat(unit, "/>");
-      if (k == 11) strcpy(unit, "<a/>");
+      if (n_attrs) snprintf(unit + strlen(unit), sizeof unit - strlen(unit), "/>");
+      if (k == 11) snprintf(unit, sizeof unit, "<a/>");
       while (f.n + strlen(unit) + 4 * (size_t)deep + 100 < size) puts_(&f, unit);
       for (int d = 0; d < deep; d++) puts_(&f, "</d>");
       puts_(&f, "</r>");
