@@ -188,8 +188,16 @@ with tempfile.TemporaryDirectory() as d:
     expect("InclusiveNamespaces PrefixList, signature value first, body altered", verify(path, []), "sig-digest",
            "digest mismatch")
 
+    # an XML-DSig element where the Signature's layout has none (outside SignedInfo, so the value
+    # still verifies): xmlsec refuses it, and so does the direct path
+    path = os.path.join(d, "layout.xml")
+    open(path, "wb").write(good.replace(b"</KeyInfo>", b"</KeyInfo><Manifest/>", 1))
+    r = verify(path, [])
+    expect("ds:Manifest after KeyInfo", r, "sig-invalid", "unexpected Manifest")
+    same_as_xmlsec("ds:Manifest after KeyInfo", path, [], r)
+
     check("the direct path and xmlsec's verification accept and refuse the same documents (%d compared)"
-          % (n_cases + 153), not engine_diffs, "\n".join(engine_diffs[:5]))
+          % (n_cases + 154), not engine_diffs, "\n".join(engine_diffs[:5]))
 
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)
