@@ -1449,7 +1449,7 @@ static void fetch_mds(void) {
 /* The digest an algorithm name ends in (sha1, sha224, sha256, sha384, sha512). */
 static const EVP_MD *md_of(const char *name) {
   pthread_once(&md_once, fetch_mds);
-  int i = strstr(name, "sha512") ? 4 : strstr(name, "sha384") ? 3 : strstr(name, "sha224") ? 2
+  int i = strstr(name, "sha512") ? 4 : strstr(name, "sha384") ? 3 : strstr(name, "sha224") ? 1
         : strstr(name, "sha1") ? 0 : 2;
   static const EVP_MD *(*const legacy[])(void) = {EVP_sha1, EVP_sha224, EVP_sha256, EVP_sha384, EVP_sha512};
   return fetched_md[i] ? fetched_md[i] : legacy[i]();
