@@ -297,7 +297,7 @@ def transport_section(bootstrap=None):
         bootstrap = f"127.0.0.1:{PORT + 2}"
         security = (f", security: {{ protocol: sasl_ssl, mechanism: PLAIN, username: lienthong, "
                     f"password_file: '{tls}/scram.password', ca_file: '{tls}/ca.pem' }}")
-    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s{security} }}\n"
+    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s{security} }}\n"
 
 
 def _fnv1a(b):

@@ -15,15 +15,15 @@ steps = "      - test-fault: { delay_us: 100 }\n"
 # killed holds back read_committed readers of the output until the broker aborts it after
 # transaction_timeout (60 s by default; most of this test's time). 10 s (request_timeout must not
 # exceed it) keeps that wait in the test and makes it short.
-TXN = "session_timeout: 6s, transaction_timeout: 10s, request_timeout: 10s"
+TXN = "session_timeout: 3s, transaction_timeout: 10s, request_timeout: 10s"
 
 
 def config(instance):
     text = route_config(route, src, dst, steps=steps, instance=instance)
     if TRANSPORT != "kafka":  # the embedded transport has no transaction left open by a dead process
         return text
-    assert "session_timeout: 6s" in text
-    return text.replace("session_timeout: 6s", TXN, 1)
+    assert "session_timeout: 3s" in text
+    return text.replace("session_timeout: 3s", TXN, 1)
 
 
 a = Hub(config("hub-a"), "inst-a")
