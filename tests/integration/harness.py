@@ -288,7 +288,7 @@ def _sasl_secret():
 def transport_section(bootstrap=None):
     """The hub's transport lines for the transport under test."""
     if TRANSPORT == "embedded":
-        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 6s }}\n"
+        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 3s }}\n"
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
     security = ""
     if SECURITY == "sasl_ssl" and bootstrap == f"127.0.0.1:{PORT}":
