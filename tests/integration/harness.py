@@ -288,7 +288,7 @@ def _sasl_secret():
 def transport_section(bootstrap=None):
     """The hub's transport lines for the transport under test."""
     if TRANSPORT == "embedded":
-        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 6s }}\n"
+        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 3s }}\n"
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
     security = ""
     if SECURITY == "sasl_ssl" and bootstrap == f"127.0.0.1:{PORT}":
@@ -297,7 +297,7 @@ def transport_section(bootstrap=None):
         bootstrap = f"127.0.0.1:{PORT + 2}"
         security = (f", security: {{ protocol: sasl_ssl, mechanism: PLAIN, username: lienthong, "
                     f"password_file: '{tls}/scram.password', ca_file: '{tls}/ca.pem' }}")
-    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s{security} }}\n"
+    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s{security} }}\n"
 
 
 def _fnv1a(b):

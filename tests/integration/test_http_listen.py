@@ -39,7 +39,7 @@ with open(f"{hub.dir}/secret", "wb") as f:
     f.write(SECRET + b"\n")
 hub.write_config(
     f"hub:\n  transport: kafka\n  instance: test\n"
-    f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+    f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s }}\n"
     f"  admin: {{ listen: '@ADMIN@' }}\n"
     f"connectors:\n"
     f"  - name: {name}\n    type: http-listen\n    topic: {topic}\n    listen: '127.0.0.1:{port}'\n"

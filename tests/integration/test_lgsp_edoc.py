@@ -31,7 +31,7 @@ from test_vxp_common import (ORG_A, ORG_B, check_independent_verifiers, check_st
 
 N = int(os.environ.get("LT_LGSP_DOCS", "100"))
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("get_5xx", {"get_5xx": 0.3}),
-         ("expire_token", {"expire_token": 0.1}), ("slow", {"slow": 0.05, "slow_for": 2.0}),
+         ("expire_token", {"expire_token": 0.1}), ("slow", {"slow": 0.05, "slow_for": 1.0}),
          ("tamper", {"tamper": 0.2, "wrong_signed": 0.4})]
 NO_FAULTS = {k: 0 for k in ["list_twice", "relist_done", "get_5xx", "expire_token", "tamper", "wrong_signed", "slow"]}
 

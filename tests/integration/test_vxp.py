@@ -41,7 +41,7 @@ BIG_SIZE = int(os.environ.get("LT_VXP_BIG", str(50 * 1000 * 1000)))  # bytes of 
 BIG_PART = 4  # the big packet goes in the `slow` part (no fault there damages packets)
 PARTS = [("list_twice", {"list_twice": 0.3, "relist_done": 0.2}), ("getedoc_5xx", {"getedoc_5xx": 0.3}),
          ("hash_file_fail", {"hash_file_fail": 0.3}), ("bad_hmac", {"bad_hmac": 0.2}),
-         ("slow", {"slow": 0.05, "slow_for": 2.0}), ("tamper", {"tamper": 0.15, "wrong_signed": 0.15, "broken": 0.2})]
+         ("slow", {"slow": 0.05, "slow_for": 1.0}), ("tamper", {"tamper": 0.15, "wrong_signed": 0.15, "broken": 0.2})]
 NO_FAULTS = {k: 0 for k in ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper",
                             "wrong_signed", "broken", "slow"]}
 

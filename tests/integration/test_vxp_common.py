@@ -81,7 +81,7 @@ def kafka_big_transport(bootstrap):
     if TRANSPORT != "kafka":
         return transport_section(bootstrap)
     return ("  transport: kafka\n  kafka:\n"
-            f"    bootstrap: '{bootstrap}'\n    session_timeout: 6s\n"
+            f"    bootstrap: '{bootstrap}'\n    session_timeout: 3s\n"
             f"    properties: [message.max.bytes={BIG_MAX}, fetch.max.bytes={BIG_MAX}, "
             f"receive.message.max.bytes={BIG_MAX + 512}]\n")
 
