@@ -165,17 +165,14 @@ static void classify(struct dvcqg_portal *p, struct dvcqg_answer *a) {
 static int login(struct dvcqg_portal *p, struct dvcqg_answer *a) {
   char *pw = NULL, why[512];
   size_t n = 0;
-  if (hub_file_read(p->password_file, 4096, &pw, &n, why, sizeof why) != HUB_OK) {
+  if (hub_secret_read(p->password_file, 4096, 0, &pw, &n, why, sizeof why) != HUB_OK) {
     a->verdict = DV_RETRY;
     snprintf(a->message, sizeof a->message, "login: %s", why);
     return -1;
   }
-  while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-    pw[--n] = '\0';
   json_t *j = json_pack("{s:s, s:s}", "username", p->username, "password", pw);
   char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  memset(pw, 0, n);
-  free(pw);
+  hub_secret_free(pw, n);
   if (j) { /* the password also sits in the JSON tree: wipe it before freeing */
     json_t *v = json_object_get(j, "password");
     if (v) memset((char *)json_string_value(v), 0, json_string_length(v));

@@ -42,9 +42,6 @@ static struct hub_metric_counter m_chunks = {"lienthong_dvcqg_progress_chunks_to
 static struct hub_metric_counter m_rejected = {"lienthong_dvcqg_rejected_total",
                                                "deliveries the portal refused (to the DLQ with its message)"};
 
-struct breaker_cfg {
-  int64_t failures, open_for_ms;
-};
 struct cfg {
   int variant;
   char *url;
@@ -56,18 +53,8 @@ struct cfg {
   struct hub_str_list ok_codes, session_codes, retry_codes;
   char *exists_text;
   int reuse_connections;
-  struct breaker_cfg breaker;
+  struct hub_breaker_cfg breaker;
 };
-
-#define BR(f) offsetof(struct breaker_cfg, f)
-static const struct hub_cfg_entry breaker_entries[] = {
-    {"failures", HUB_CFG_INT, BR(failures), "5", 0,
-     "consecutive failures (no answer, 5xx) that open the breaker (0: never)", NULL, NULL, 0, 1000},
-    {"open_for", HUB_CFG_DURATION, BR(open_for_ms), "30s", 0, "how long it stays open before one probe may go", NULL,
-     NULL, 10, 3600000},
-    {NULL},
-};
-static const struct hub_cfg_map breaker_map = {"breaker", breaker_entries};
 
 #define F(f) offsetof(struct cfg, f)
 static const struct hub_cfg_entry entries[] = {
@@ -107,7 +94,7 @@ static const struct hub_cfg_entry entries[] = {
     {"reuse_connections", HUB_CFG_BOOL, F(reuse_connections), "false", 0,
      "keep connections to the portal open between calls; off by default because adapters have been seen writing an "
      "answer twice, and on a reused connection the stray copy would be read as the answer to the next call"},
-    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for the portal", NULL, &breaker_map},
+    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for the portal", NULL, &hub_breaker_cfg_map},
     {NULL},
 };
 
@@ -253,7 +240,7 @@ static hub_err_t dv_create(const void *cfgp, const struct hub_plugin_env *env, v
   }
   if (hub_http_auth_new(&ac, &s->portal.auth) != HUB_OK) goto out;
   const char *owner = env && env->owner ? env->owner : "dvcqg";
-  if (!(s->portal.breaker = hub_breaker_new(owner, s->endpoint, (int)c->breaker.failures, c->breaker.open_for_ms)))
+  if (!(s->portal.breaker = hub_breaker_new_from(owner, s->endpoint, &c->breaker)))
     goto out;
   list_or(&s->ok, &c->ok_codes, default_ok, 2);
   list_or(&s->session, &c->session_codes, default_session, 2);

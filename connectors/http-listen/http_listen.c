@@ -298,42 +298,6 @@ static int find_key(struct state *s, const struct hub_http_request *r, json_t *j
   return *key != NULL;
 }
 
-static int is_hex(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-  return 1;
-}
-
-static int all_zero(const char *s, size_t n) {
-  while (n && *s == '0')
-    s++, n--;
-  return n == 0;
-}
-
-/* W3C Trace Context: VERSION-TRACEID-PARENTID-FLAGS in lower-case hex, ids not all zero,
- * version not ff; version 00 is exactly 55 characters, a later one may append "-...". */
-static int traceparent_valid(const char *t) {
-  size_t n = strlen(t);
-  if (n < 55 || t[2] != '-' || t[35] != '-' || t[52] != '-' || !is_hex(t, 2) || !strncmp(t, "ff", 2)) return 0;
-  if ((!strncmp(t, "00", 2) && n != 55) || (n > 55 && t[55] != '-')) return 0;
-  return is_hex(t + 3, 32) && !all_zero(t + 3, 32) && is_hex(t + 36, 16) && !all_zero(t + 36, 16) && is_hex(t + 53, 2);
-}
-
-/* A new trace: random trace id and span id, sampled. */
-static void traceparent_new(char out[56]) {
-  unsigned char b[24];
-  if (RAND_bytes(b, sizeof b) != 1) memset(b, 0x5a, sizeof b);
-  b[0] |= 1, b[16] |= 1; /* never all zero */
-  size_t n = 0;
-  n += (size_t)snprintf(out + n, 56 - n, "00-");
-  for (int i = 0; i < 16; i++)
-    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
-  out[n++] = '-';
-  for (int i = 16; i < 24; i++)
-    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
-  snprintf(out + n, 56 - n, "-01");
-}
-
 static void on_request(void *arg, const struct hub_http_request *r, struct hub_http_answer *a) {
   struct state *s = arg;
   size_t len = 0;
@@ -368,22 +332,18 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   /* A caller that re-sends an event after a lost answer (the hub died before its 202) names it
    * with the same Idempotency-Key: the record then gets the same lt.id, so everything downstream
    * (a sink's Idempotency-Key) sees one event, not two. */
-  const char *idem = hub_http_request_header(r, "Idempotency-Key");
-  if (idem && *idem) {
-    char seed[600];
-    int n = snprintf(seed, sizeof seed, "http-listen\n%s\n%s", hub_source_name(s->ctx), idem);
-    hub_uuid_from_bytes(seed, n < 0 ? 0 : (size_t)n >= sizeof seed ? sizeof seed - 1 : (size_t)n, id);
-  } else {
-    hub_uuid7(id);
+  if (hub_webhook_event_id("http-listen", hub_source_name(s->ctx), hub_http_request_header(r, "Idempotency-Key"),
+                           id) != HUB_OK) {
+    unavailable(a, "unavailable", "out of memory; nothing was written");
+    goto out;
   }
-  const char *tp = hub_http_request_header(r, "traceparent");
-  if (!tp || !traceparent_valid(tp)) traceparent_new(trace);
+  const char *tp = hub_traceparent_or_new(hub_http_request_header(r, "traceparent"), trace);
   m = hub_msg_new(key, key ? strlen(key) : 0, body, len);
   hub_err_t rc = m ? HUB_OK : HUB_ERR_NOMEM;
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_ID, id);
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_SOURCE, hub_source_name(s->ctx));
   if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, ct);
-  if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_TRACEPARENT, tp && traceparent_valid(tp) ? tp : trace);
+  if (rc == HUB_OK) rc = hub_msg_header_set_str(m, HUB_H_TRACEPARENT, tp);
   if (rc == HUB_OK) rc = hub_source_emit(s->ctx, &m, 1, NULL, 0);
   if (rc == HUB_OK) {
     json_t *o = json_pack("{s:s}", "id", id);
@@ -489,7 +449,8 @@ static hub_err_t hl_create(const void *cfg, const struct hub_plugin_env *env, st
       return hub_node_error(hub_plugin_env_at(env, "key"), errbuf, errbuf_size,
                             "key '%s' is not an XPath (nor a JSONPath starting with $, nor header:NAME)", k);
   }
-  return HUB_OK;
+  /* Until it starts, a request to its path is answered 503 (retry), not 404 (gone). */
+  return hub_webhook_reserve(&s->wh, c->listen, c->path);
 }
 
 static hub_err_t hl_start(void *p, char *errbuf, size_t errbuf_size) {

@@ -43,9 +43,6 @@ struct auth_cfg {
 struct rate_cfg {
   int64_t per_second, burst;
 };
-struct breaker_cfg {
-  int64_t failures, open_for_ms;
-};
 struct cfg {
   char *url;
   int method;
@@ -54,7 +51,7 @@ struct cfg {
   struct tls_cfg tls;
   struct auth_cfg auth;
   struct rate_cfg rate_limit;
-  struct breaker_cfg breaker;
+  struct hub_breaker_cfg breaker;
   int follow_redirects;
   int64_t max_response;
 };
@@ -144,16 +141,6 @@ static const struct hub_cfg_entry rate_entries[] = {
 };
 static const struct hub_cfg_map rate_map = {"rate_limit", rate_entries};
 
-#define BR(f) offsetof(struct breaker_cfg, f)
-static const struct hub_cfg_entry breaker_entries[] = {
-    {"failures", HUB_CFG_INT, BR(failures), "5", 0,
-     "consecutive failures (5xx, timeout, connection error) that open the breaker (0: never)", NULL, NULL, 0, 1000},
-    {"open_for", HUB_CFG_DURATION, BR(open_for_ms), "30s", 0, "how long it stays open before one probe may go",
-     NULL, NULL, 10, 3600000},
-    {NULL},
-};
-static const struct hub_cfg_map breaker_map = {"breaker", breaker_entries};
-
 #define F(f) offsetof(struct cfg, f)
 static const struct hub_cfg_entry entries[] = {
     {"url", HUB_CFG_STR, F(url), NULL, 1,
@@ -166,7 +153,7 @@ static const struct hub_cfg_entry entries[] = {
     {"tls", HUB_CFG_OBJECT, F(tls), NULL, 0, "TLS files", NULL, &tls_map},
     {"auth", HUB_CFG_OBJECT, F(auth), NULL, 0, "credentials (one kind)", NULL, &auth_map},
     {"rate_limit", HUB_CFG_OBJECT, F(rate_limit), NULL, 0, "token bucket for this endpoint", NULL, &rate_map},
-    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for this endpoint", NULL, &breaker_map},
+    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for this endpoint", NULL, &hub_breaker_cfg_map},
     {"follow_redirects", HUB_CFG_BOOL, F(follow_redirects), "false", 0,
      "follow 3xx redirects (http and https only, at most 5); otherwise a 3xx is REJECTed"},
     {"max_response", HUB_CFG_SIZE, F(max_response), "1MiB", 0, "a longer response body is an error (RETRY)", NULL,
@@ -364,7 +351,7 @@ static hub_err_t hs_create(const void *cfgp, const struct hub_plugin_env *env, v
     goto out;
   }
   const char *owner = env && env->owner ? env->owner : "http";
-  if (!(s->breaker = hub_breaker_new(owner, s->endpoint, (int)cfg->breaker.failures, cfg->breaker.open_for_ms)))
+  if (!(s->breaker = hub_breaker_new_from(owner, s->endpoint, &cfg->breaker)))
     goto out;
   if (cfg->rate_limit.per_second > 0 &&
       !(s->limit = hub_ratelimit_new(owner, s->endpoint, (double)cfg->rate_limit.per_second, cfg->rate_limit.burst)))

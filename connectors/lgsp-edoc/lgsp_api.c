@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "hub/core/files.h"
 #include "hub/io/http_auth.h"
 #include "hub/io/http_client.h"
 
@@ -109,22 +110,6 @@ char *lgsp_path_new(const char *base, const char *segment) {
   return p;
 }
 
-static char *first_line(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return NULL;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t r = getline(&line, &cap, f);
-  fclose(f);
-  if (r < 0) {
-    free(line);
-    return NULL;
-  }
-  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
-    line[--r] = 0;
-  return line;
-}
-
 /* The API's verdict in a 2xx answer: status "OK"/"200"/200/true, errorCode absent, 0 or "0". */
 static int answer_ok(const json_t *j) {
   const json_t *st = json_object_get(j, "status"), *ec = json_object_get(j, "errorCode");
@@ -146,12 +131,13 @@ hub_err_t lgsp_api_call(struct lgsp_api *a, const char *method, const char *path
   if (!(url = malloc(ul))) goto out;
   snprintf(url, ul, "%s%s%s", a->base, path[0] == '/' ? "" : "/", path);
   if (body && !(text = json_dumps(body, JSON_COMPACT))) goto out;
-  if (!(secret = first_line(a->agency_secret))) {
-    snprintf(errbuf, errbuf_size, "lgsp-edoc %s %s: cannot read %s: %s", method, path, a->agency_secret,
-             strerror(errno));
-    rc = HUB_ERR_IO;
+  char se[600];
+  size_t secret_len = 0;
+  if ((rc = hub_secret_read(a->agency_secret, 4096, 1, &secret, &secret_len, se, sizeof se)) != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "lgsp-edoc %s %s: agency_secret_file: %s", method, path, se);
     goto out;
   }
+  rc = HUB_ERR_NOMEM;
   size_t sl = strlen(secret) + 16;
   if (!(sec_line = malloc(sl))) goto out;
   snprintf(sec_line, sl, "secretDonVi: %s", secret);
@@ -208,10 +194,8 @@ hub_err_t lgsp_api_call(struct lgsp_api *a, const char *method, const char *path
   }
 out:
   if (rc == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "lgsp-edoc: out of memory");
-  if (secret) memset(secret, 0, strlen(secret));
-  if (sec_line) memset(sec_line, 0, strlen(sec_line));
-  free(secret);
-  free(sec_line);
+  hub_secret_free(secret, secret ? strlen(secret) : 0);
+  hub_secret_free(sec_line, sec_line ? strlen(sec_line) : 0);
   free(auth);
   free(user);
   free(pw);

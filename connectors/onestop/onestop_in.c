@@ -121,19 +121,6 @@ static int signature_ok(struct state *s, const struct hub_http_request *r, const
   return 1;
 }
 
-static void traceparent_new(char out[56]) {
-  unsigned char b[24];
-  if (RAND_bytes(b, sizeof b) != 1) memset(b, 0x5a, sizeof b);
-  b[0] |= 1, b[16] |= 1;
-  size_t n = (size_t)snprintf(out, 56, "00-");
-  for (int i = 0; i < 16; i++)
-    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
-  out[n++] = '-';
-  for (int i = 16; i < 24; i++)
-    n += (size_t)snprintf(out + n, 56 - n, "%02x", b[i]);
-  snprintf(out + n, 56 - n, "-01");
-}
-
 /* A string member that is present and not empty, or NULL. */
 static const char *text_of(json_t *o, const char *name) {
   json_t *v = json_object_get(o, name);
@@ -176,18 +163,11 @@ static void on_request(void *arg, const struct hub_http_request *r, struct hub_h
   const char *idem = hub_http_request_header(r, "Idempotency-Key");
   if (!idem || !*idem) idem = text_of(json, "eventId");
   char id[37], trace[56], type[128];
-  if (idem) {
-    char seed[600];
-    int n = snprintf(seed, sizeof seed, "onestop\n%s\n%s", hub_source_name(s->ctx), idem);
-    hub_uuid_from_bytes(seed, n < 0 ? 0 : (size_t)n >= sizeof seed ? sizeof seed - 1 : (size_t)n, id);
-  } else {
-    hub_uuid7(id);
+  if (hub_webhook_event_id("onestop", hub_source_name(s->ctx), idem, id) != HUB_OK) {
+    unavailable(a, "unavailable", "out of memory; nothing was written");
+    goto out;
   }
-  const char *tp = hub_http_request_header(r, "traceparent");
-  if (!tp || strlen(tp) != 55) {
-    traceparent_new(trace);
-    tp = trace;
-  }
+  const char *tp = hub_traceparent_or_new(hub_http_request_header(r, "traceparent"), trace);
   snprintf(type, sizeof type, "onestop.%s", event);
   m = hub_msg_new(code, strlen(code), body, len);
   hub_err_t rc = m ? HUB_OK : HUB_ERR_NOMEM;
@@ -219,8 +199,7 @@ static void os_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_webhook_stop(s);
-  if (s->secret) OPENSSL_cleanse(s->secret, s->secret_len);
-  free(s->secret);
+  hub_secret_free(s->secret, s->secret_len);
   free(s);
 }
 
@@ -233,20 +212,13 @@ static hub_err_t os_create(const void *cfg, const struct hub_plugin_env *env, st
   s->cfg = c;
   s->ctx = ctx;
   char *path = hub_plugin_env_path_new(env, c->secret_file), why[600];
-  hub_err_t rc = path ? hub_file_read(path, SECRET_MAX, &s->secret, &s->secret_len, why, sizeof why) : HUB_ERR_NOMEM;
-  if (rc == HUB_OK) {
-    while (s->secret_len && (s->secret[s->secret_len - 1] == '\n' || s->secret[s->secret_len - 1] == '\r'))
-      s->secret[--s->secret_len] = '\0';
-    if (s->secret_len < SECRET_MIN) {
-      snprintf(why, sizeof why, "%s: the secret must have at least %d bytes", path, SECRET_MIN);
-      rc = HUB_ERR_CONFIG;
-    }
-  }
+  hub_err_t rc = path ? hub_secret_read(path, SECRET_MAX, SECRET_MIN, &s->secret, &s->secret_len, why, sizeof why)
+                       : HUB_ERR_NOMEM;
   if (rc != HUB_OK)
     rc = hub_node_error(hub_plugin_env_at(env, "hmac_sha256_secret_file"), errbuf, errbuf_size,
                         "hmac_sha256_secret_file: %s", rc == HUB_ERR_NOMEM ? "out of memory" : why);
   free(path);
-  return rc;
+  return rc == HUB_OK ? hub_webhook_reserve(&s->wh, c->listen, c->path) : rc;
 }
 
 static hub_err_t os_start(void *p, char *errbuf, size_t errbuf_size) {

@@ -71,8 +71,7 @@ struct state {
 static void oo_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  if (s->secret) OPENSSL_cleanse(s->secret, s->secret_len);
-  free(s->secret);
+  hub_secret_free(s->secret, s->secret_len);
   free(s->endpoint);
   hub_breaker_destroy(s->breaker);
   free(s);
@@ -86,15 +85,7 @@ static hub_err_t oo_create(const void *cfgp, const struct hub_plugin_env *env, v
   if (!s) return HUB_ERR_NOMEM;
   s->cfg = c;
   char *path = hub_plugin_env_path_new(env, c->secret_file), why[600];
-  hub_err_t rc = path ? hub_file_read(path, 4096, &s->secret, &s->secret_len, why, sizeof why) : HUB_ERR_NOMEM;
-  if (rc == HUB_OK) {
-    while (s->secret_len && (s->secret[s->secret_len - 1] == '\n' || s->secret[s->secret_len - 1] == '\r'))
-      s->secret[--s->secret_len] = '\0';
-    if (s->secret_len < 16) {
-      snprintf(why, sizeof why, "%s: the secret must have at least 16 bytes", path);
-      rc = HUB_ERR_CONFIG;
-    }
-  }
+  hub_err_t rc = path ? hub_secret_read(path, 4096, 16, &s->secret, &s->secret_len, why, sizeof why) : HUB_ERR_NOMEM;
   free(path);
   if (rc != HUB_OK) {
     rc = hub_node_error(hub_plugin_env_at(env, "hmac_sha256_secret_file"), errbuf, errbuf_size,

@@ -22,29 +22,13 @@ hub_err_t paygov_key_read(const struct hub_plugin_env *env, const char *option, 
   *key = NULL;
   *key_len = 0;
   char *path = hub_plugin_env_path_new(env, file);
-  hub_err_t rc = path ? hub_file_read(path, PAYGOV_KEY_MAX, key, key_len, why, sizeof why) : HUB_ERR_NOMEM;
-  if (rc == HUB_OK) {
-    while (*key_len && ((*key)[*key_len - 1] == '\n' || (*key)[*key_len - 1] == '\r'))
-      (*key)[--*key_len] = '\0';
-    if (*key_len < PAYGOV_KEY_MIN) {
-      snprintf(why, sizeof why, "%s: the hash key must have at least %d bytes", path, PAYGOV_KEY_MIN);
-      rc = HUB_ERR_CONFIG;
-      paygov_key_free(*key, *key_len);
-      *key = NULL;
-      *key_len = 0;
-    }
-  }
+  hub_err_t rc =
+      path ? hub_secret_read(path, PAYGOV_KEY_MAX, PAYGOV_KEY_MIN, key, key_len, why, sizeof why) : HUB_ERR_NOMEM;
   if (rc != HUB_OK)
     rc = hub_node_error(hub_plugin_env_at(env, option), errbuf, errbuf_size, "%s: %s", option,
                         rc == HUB_ERR_NOMEM && !path ? "out of memory" : why);
   free(path);
   return rc;
-}
-
-void paygov_key_free(char *key, size_t key_len) {
-  if (!key) return;
-  OPENSSL_cleanse(key, key_len);
-  free(key);
 }
 
 void paygov_time(int64_t unix_ms, char out[15]) {

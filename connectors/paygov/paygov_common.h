@@ -8,16 +8,15 @@
 #include <stdint.h>
 
 #include "hub/core/err.h"
+#include "hub/core/files.h"
 #include "hub/core/plugin.h"
 
 #define PAYGOV_KEY_MIN 8
 #define PAYGOV_KEY_MAX 4096
 
-/* Reads the hash key (trailing line ends dropped); errors name the option `option`. */
+/* Reads the hash key (hub_secret_read; free it with hub_secret_free); errors name the option `option`. */
 hub_err_t paygov_key_read(const struct hub_plugin_env *env, const char *option, const char *file, char **key,
                           size_t *key_len, char *errbuf, size_t errbuf_size);
-/* Wipes and frees a key. NULL-safe. */
-void paygov_key_free(char *key, size_t key_len);
 /* yyyyMMddHHmmss in UTC+07:00 of a Unix time in ms (<= 0: now). */
 void paygov_time(int64_t unix_ms, char out[15]);
 

@@ -332,7 +332,7 @@ static void pc_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
   hub_webhook_stop(s);
-  paygov_key_free(s->key, s->key_len);
+  hub_secret_free(s->key, s->key_len);
   for (int i = 0; i < BUCKETS; i++)
     for (struct txn *t = s->buckets[i], *next; t; t = next) {
       next = t->next;
@@ -353,7 +353,8 @@ static hub_err_t pc_create(const void *cfg, const struct hub_plugin_env *env, st
   s->ctx = ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  return paygov_key_read(env, "key_file", s->cfg->key_file, &s->key, &s->key_len, errbuf, errbuf_size);
+  hub_err_t rc = paygov_key_read(env, "key_file", s->cfg->key_file, &s->key, &s->key_len, errbuf, errbuf_size);
+  return rc == HUB_OK ? hub_webhook_reserve(&s->wh, s->cfg->listen, s->cfg->path) : rc;
 }
 
 static hub_err_t pc_start(void *p, char *errbuf, size_t errbuf_size) {

@@ -29,15 +29,12 @@ static const char *const op_types[OP_N] = {"paygov.init", "paygov.get-bill", "pa
 struct names_cfg {
   char *v[OP_N];
 };
-struct breaker_cfg {
-  int64_t failures, open_for_ms;
-};
 struct cfg {
   char *url, *partner, *version, *key_file;
   int algorithm;
   struct names_cfg paths, messages;
   int64_t timeout_ms;
-  struct breaker_cfg breaker;
+  struct hub_breaker_cfg breaker;
 };
 
 #define N(i) (offsetof(struct names_cfg, v) + (i) * sizeof(char *))
@@ -58,16 +55,6 @@ static const struct hub_cfg_entry message_entries[] = {
 };
 static const struct hub_cfg_map message_map = {"messages", message_entries};
 
-#define BR(f) offsetof(struct breaker_cfg, f)
-static const struct hub_cfg_entry breaker_entries[] = {
-    {"failures", HUB_CFG_INT, BR(failures), "5", 0,
-     "consecutive failures (5xx, timeout, connection error) that open the breaker (0: never)", NULL, NULL, 0, 1000},
-    {"open_for", HUB_CFG_DURATION, BR(open_for_ms), "30s", 0, "how long it stays open before one probe may go", NULL,
-     NULL, 10, 3600000},
-    {NULL},
-};
-static const struct hub_cfg_map breaker_map = {"breaker", breaker_entries};
-
 #define F(f) offsetof(struct cfg, f)
 static const struct hub_cfg_entry entries[] = {
     {"url", HUB_CFG_STR, F(url), NULL, 1, "base http(s) URL of the platform's API; each call appends its path"},
@@ -81,7 +68,7 @@ static const struct hub_cfg_entry entries[] = {
     {"paths", HUB_CFG_OBJECT, F(paths), NULL, 0, "the path of each call under url", NULL, &path_map},
     {"messages", HUB_CFG_OBJECT, F(messages), NULL, 0, "the LoaiBanTin of each call", NULL, &message_map},
     {"timeout", HUB_CFG_DURATION, F(timeout_ms), "30s", 0, "the whole call", NULL, NULL, 100, 600000},
-    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for the platform", NULL, &breaker_map},
+    {"breaker", HUB_CFG_OBJECT, F(breaker), NULL, 0, "circuit breaker for the platform", NULL, &hub_breaker_cfg_map},
     {NULL},
 };
 
@@ -119,7 +106,7 @@ struct state {
 static void ps_destroy(void *p) {
   struct state *s = p;
   if (!s) return;
-  paygov_key_free(s->key, s->key_len);
+  hub_secret_free(s->key, s->key_len);
   for (int i = 0; i < OP_N; i++)
     free(s->url[i]);
   hub_breaker_destroy(s->breaker);
@@ -144,7 +131,7 @@ static hub_err_t ps_create(const void *cfg, const struct hub_plugin_env *env, vo
   }
   const char *owner = env && env->owner ? env->owner : "paygov";
   if (!(s->breaker =
-            hub_breaker_new(owner, s->url[OP_INIT], (int)s->cfg->breaker.failures, s->cfg->breaker.open_for_ms)))
+            hub_breaker_new_from(owner, s->url[OP_INIT], &s->cfg->breaker)))
     goto oom;
   return HUB_OK;
 oom:

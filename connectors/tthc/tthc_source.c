@@ -268,14 +268,12 @@ static enum call_kind post_json(struct state *s, const char *url, json_t *body, 
 static hub_err_t login(struct state *s, char *why, size_t n) {
   char *pw = NULL, e[256];
   size_t len = 0;
-  if (hub_file_read(s->password_file, 4096, &pw, &len, e, sizeof e) != HUB_OK) {
+  if (hub_secret_read(s->password_file, 4096, 0, &pw, &len, e, sizeof e) != HUB_OK) {
     snprintf(why, n, "password_file: %s", e);
     return HUB_ERR_IO;
   }
-  while (len && (pw[len - 1] == '\n' || pw[len - 1] == '\r' || pw[len - 1] == ' ')) pw[--len] = '\0';
   json_t *body = json_pack("{s:s, s:s%}", "username", s->cfg->username, "password", pw, len), *ans = NULL;
-  memset(pw, 0, len);
-  free(pw);
+  hub_secret_free(pw, len);
   hub_err_t rc = HUB_ERR_UNAVAILABLE;
   for (int64_t attempt = 0; body && attempt <= s->cfg->retries && !hub_stop_requested(); attempt++) {
     enum call_kind k = post_json(s, s->auth_url, body, &ans, why, n);

@@ -128,6 +128,29 @@ char *edoc_to_json_new(const struct edoc_info *info) {
   return s;
 }
 
+struct hub_msg *edoc_result_new(const struct edoc_info *info, const char *axis, const char *messagetype,
+                                const char *doc_id) {
+  json_t *j = json_pack("{s:s,s:s?,s:s,s:s?}", "axis", axis, "docId", doc_id, "messagetype", messagetype,
+                        "documentId", info->document_id);
+  if (j && info->status_code) json_object_set_new(j, "statusCode", json_string(info->status_code));
+  if (j) {
+    json_t *to = json_array();
+    for (size_t i = 0; i < info->n_to; i++)
+      json_array_append_new(to, json_string(info->to[i]));
+    json_object_set_new(j, "to", to);
+  }
+  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  struct hub_msg *m = text ? hub_msg_new(NULL, 0, text, strlen(text)) : NULL;
+  free(text);
+  if (m && (hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json") != HUB_OK ||
+            hub_msg_header_set_str(m, HUB_H_TYPE, "edoc.sent") != HUB_OK)) {
+    hub_msg_destroy(m);
+    m = NULL;
+  }
+  return m;
+}
+
 /* ---- the inbox ---- */
 
 void edoc_items_free(struct edoc_item *v, size_t n) {

@@ -40,6 +40,10 @@ hub_err_t edoc_inspect(const void *xml, size_t len, size_t max_bytes, struct edo
 void edoc_info_release(struct edoc_info *info);
 /* `to` as a compact JSON array of strings (malloc'd). */
 char *edoc_to_json_new(const struct edoc_info *info);
+/* An outgoing sink's result record (type edoc.sent, JSON): {axis, docId, messagetype, documentId,
+ * statusCode, to}. NULL when out of memory. */
+struct hub_msg *edoc_result_new(const struct edoc_info *info, const char *axis, const char *messagetype,
+                                const char *doc_id);
 
 /* ---- the receiving side ---- */
 

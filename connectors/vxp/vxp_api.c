@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub/core/files.h"
 #include "hub/io/http_client.h"
 #include "hub/trust/checksum.h"
 
@@ -82,24 +83,6 @@ void vxp_answer_release(struct vxp_answer *ans) {
   ans->http_status = 0;
 }
 
-/* The secret's first line (malloc'd), read for each call so a rotated secret is picked up. */
-static char *secret_read(const char *path, size_t *len) {
-  FILE *f = fopen(path, "r");
-  if (!f) return NULL;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t r = getline(&line, &cap, f);
-  fclose(f);
-  if (r < 0) {
-    free(line);
-    return NULL;
-  }
-  while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
-    line[--r] = 0;
-  *len = (size_t)r;
-  return line;
-}
-
 /* ddMMyyyy'T'HHmmss+SSSS: the SDK's SimpleDateFormat, local time, milliseconds in 4 digits. */
 static void timestamp(char out[32]) {
   struct timeval tv;
@@ -148,9 +131,9 @@ hub_err_t vxp_api_call(struct vxp_api *a, const char *op, const char *messagetyp
   for (size_t i = 0; i < n; i++)
     ln[k] = names[i], lv[k++] = values[i];
   if ((rc = hub_vxp_sign_header_new(ln, lv, k, &sign_json, &key_list, errbuf, errbuf_size)) != HUB_OK) goto out;
-  if (!(secret = secret_read(a->secret_path, &secret_len))) {
-    snprintf(errbuf, errbuf_size, "vxp %s: cannot read the secret file %s: %s", op, a->secret_path, strerror(errno));
-    rc = HUB_ERR_IO;
+  char e[600]; /* read for each call, so a rotated secret is picked up */
+  if ((rc = hub_secret_read(a->secret_path, 4096, 1, &secret, &secret_len, e, sizeof e)) != HUB_OK) {
+    snprintf(errbuf, errbuf_size, "vxp %s: the secret file: %s", op, e);
     goto out;
   }
   hub_vxp_hash_header(secret, secret_len, sign_json, strlen(sign_json), hash);
@@ -218,8 +201,7 @@ out:
   if (rc == HUB_ERR_NOMEM) snprintf(errbuf, errbuf_size, "vxp %s: out of memory", op);
   for (size_t i = 0; i < nl; i++)
     free(lines[i]);
-  if (secret) memset(secret, 0, secret_len);
-  free(secret);
+  hub_secret_free(secret, secret_len);
   free(sign_json);
   free(key_list);
   free(url);

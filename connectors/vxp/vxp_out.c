@@ -22,19 +22,8 @@ struct cfg {
   struct vxp_api_cfg api;
   int messagetype; /* 0 auto, 1 edoc, 2 status */
   int64_t max_size;
-  struct {
-    int64_t failures, open_for_ms;
-  } breaker;
+  struct hub_breaker_cfg breaker;
 };
-
-static const struct hub_cfg_entry breaker_entries[] = {
-    {"failures", HUB_CFG_INT, offsetof(struct cfg, breaker.failures) - offsetof(struct cfg, breaker), "5", 0,
-     "consecutive failures (5xx, timeout, connection error) that open the breaker (0: never)", NULL, NULL, 0, 1000},
-    {"open_for", HUB_CFG_DURATION, offsetof(struct cfg, breaker.open_for_ms) - offsetof(struct cfg, breaker), "30s", 0,
-     "how long it stays open before one probe may go", NULL, NULL, 10, 3600000},
-    {NULL},
-};
-static const struct hub_cfg_map breaker_map = {"breaker", breaker_entries};
 
 static const struct hub_cfg_entry entries[] = {
     VXP_API_ENTRIES(struct cfg, api),
@@ -45,7 +34,7 @@ static const struct hub_cfg_entry entries[] = {
      "largest packet sent (keep it at the route's xml.max_size); the axis's answers may be 4/3 of it plus 1 MiB", NULL,
      NULL, 1024, 1024LL * 1024 * 1024},
     {"breaker", HUB_CFG_OBJECT, offsetof(struct cfg, breaker), NULL, 0, "circuit breaker for the axis", NULL,
-     &breaker_map},
+     &hub_breaker_cfg_map},
     {NULL},
 };
 static const struct hub_cfg_map map = {"vxp-out", entries};
@@ -77,8 +66,7 @@ static hub_err_t vo_create(const void *cfgp, const struct hub_plugin_env *env, v
     return rc;
   }
   vxp_api_set_max_packet(s->api, (size_t)cfg->max_size);
-  if (!(s->breaker = hub_breaker_new(env && env->owner ? env->owner : "vxp-out", cfg->api.endpoint,
-                                     (int)cfg->breaker.failures, cfg->breaker.open_for_ms)))
+  if (!(s->breaker = hub_breaker_new_from(env && env->owner ? env->owner : "vxp-out", cfg->api.endpoint, &cfg->breaker)))
     goto oom;
   *state = s;
   return HUB_OK;
@@ -86,28 +74,6 @@ oom:
   vo_destroy(s);
   snprintf(errbuf, errbuf_size, "vxp-out: out of memory");
   return HUB_ERR_NOMEM;
-}
-
-static struct hub_msg *result_new(const struct edoc_info *info, const char *mt, const char *doc_id) {
-  json_t *j = json_pack("{s:s,s:s?,s:s,s:s?}", "axis", "vxp", "docId", doc_id, "messagetype", mt, "documentId",
-                        info->document_id);
-  if (j && info->status_code) json_object_set_new(j, "statusCode", json_string(info->status_code));
-  if (j) {
-    json_t *to = json_array();
-    for (size_t i = 0; i < info->n_to; i++)
-      json_array_append_new(to, json_string(info->to[i]));
-    json_object_set_new(j, "to", to);
-  }
-  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  struct hub_msg *m = text ? hub_msg_new(NULL, 0, text, strlen(text)) : NULL;
-  free(text);
-  if (m && (hub_msg_header_set_str(m, HUB_H_CONTENT_TYPE, "application/json") != HUB_OK ||
-            hub_msg_header_set_str(m, HUB_H_TYPE, "edoc.sent") != HUB_OK)) {
-    hub_msg_destroy(m);
-    m = NULL;
-  }
-  return m;
 }
 
 static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct hub_msg **result,
@@ -155,7 +121,7 @@ static enum hub_step_result vo_deliver(void *p, const struct hub_msg *in, struct
   if (rc == HUB_OK) {
     const char *doc_id = json_string_value(json_object_get(ans.json, "DocId"));
     if (!doc_id) doc_id = json_string_value(json_object_get(ans.json, "docId"));
-    if (!(*result = result_new(&info, mt, doc_id)))
+    if (!(*result = edoc_result_new(&info, "vxp", mt, doc_id)))
       sr = hub_step_fail(out, HUB_STEP_RETRY, HUB_ERR_NOMEM, "vxp-out: out of memory building the result");
     else
       sr = HUB_STEP_OK;

@@ -66,6 +66,9 @@ static const struct hub_cfg_entry xml_entries[] = {
      NULL, NULL, 1024, (int64_t)1 << 31},
     {"max_depth", HUB_CFG_INT, XCFG(max_depth), "128", 0, "deepest element nesting its steps accept", NULL, NULL, 1,
      10000},
+    {"max_attrs", HUB_CFG_INT, XCFG(max_attrs), "256", 0,
+     "most attributes on one element, namespace declarations included, checked before libxml2 parses (its "
+     "duplicate check is quadratic)", NULL, NULL, 1, 100000},
     {NULL},
 };
 static const struct hub_cfg_map xml_map = {"route xml", xml_entries};

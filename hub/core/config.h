@@ -28,6 +28,7 @@ struct hub_route_batch {
 struct hub_route_xml {
   int64_t max_size;  /* bytes; a 50 MB edXML packet needs it raised (docs/bigdoc.md) */
   int64_t max_depth;
+  int64_t max_attrs; /* attributes (namespace declarations included) per element */
 };
 
 struct hub_route_cfg {

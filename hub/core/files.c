@@ -68,6 +68,30 @@ hub_err_t hub_file_read_arg(const char *path, size_t max, char **out, size_t *le
   return read_all(stdin, "<stdin>", max, out, len, errbuf, errbuf_size);
 }
 
+hub_err_t hub_secret_read(const char *path, size_t max, size_t min, char **out, size_t *len, char *errbuf,
+                          size_t errbuf_size) {
+  hub_err_t rc = hub_file_read(path, max, out, len, errbuf, errbuf_size);
+  if (rc != HUB_OK) return rc;
+  while (*len && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
+    (*out)[--*len] = '\0';
+  if (*len < min) {
+    snprintf(errbuf, errbuf_size, "%s: the secret must have at least %zu bytes", path, min);
+    hub_secret_free(*out, *len);
+    *out = NULL;
+    *len = 0;
+    return HUB_ERR_CONFIG;
+  }
+  return HUB_OK;
+}
+
+void hub_secret_free(char *secret, size_t len) {
+  if (!secret) return;
+  volatile char *p = secret; /* volatile: the wipe must not be optimised away before free */
+  for (size_t i = 0; i < len; i++)
+    p[i] = 0;
+  free(secret);
+}
+
 char *hub_path_resolve_new(const char *base_dir, const char *path) {
   int joined = path[0] != '/' && base_dir && *base_dir;
   size_t n = (joined ? strlen(base_dir) + 1 : 0) + strlen(path) + 1;

@@ -15,6 +15,13 @@ hub_err_t hub_file_read(const char *path, size_t max, char **out, size_t *len, c
 hub_err_t hub_file_read_arg(const char *path, size_t max, char **out, size_t *len, char *errbuf,
                             size_t errbuf_size);
 
+/* A secret (password, key, token) kept in a file: hub_file_read, then the trailing line ends
+ * dropped; fewer than MIN bytes left is refused (HUB_ERR_CONFIG, "PATH: the secret must have at
+ * least MIN bytes"). Free it with hub_secret_free, which wipes it. */
+hub_err_t hub_secret_read(const char *path, size_t max, size_t min, char **out, size_t *len, char *errbuf,
+                          size_t errbuf_size);
+void hub_secret_free(char *secret, size_t len);
+
 /* PATH as written in a file whose folder is BASE_DIR: an absolute PATH, or a NULL or empty
  * BASE_DIR, leaves it as it is; else BASE_DIR/PATH. malloc'd; NULL when out of memory. */
 char *hub_path_resolve_new(const char *base_dir, const char *path);

@@ -244,3 +244,39 @@ void hub_sha256_hex(const void *data, size_t len, char out[65]) {
   }
   out[64] = '\0';
 }
+
+static int is_lower_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+static int all_zero(const char *s, size_t n) {
+  while (n && *s == '0')
+    s++, n--;
+  return n == 0;
+}
+
+static int traceparent_valid(const char *t) {
+  size_t n = strlen(t);
+  if (n < 55 || t[2] != '-' || t[35] != '-' || t[52] != '-' || !is_lower_hex(t, 2) || !strncmp(t, "ff", 2)) return 0;
+  if ((!strncmp(t, "00", 2) && n != 55) || (n > 55 && t[55] != '-')) return 0;
+  return is_lower_hex(t + 3, 32) && !all_zero(t + 3, 32) && is_lower_hex(t + 36, 16) && !all_zero(t + 36, 16) &&
+         is_lower_hex(t + 53, 2);
+}
+
+const char *hub_traceparent_or_new(const char *given, char buf[56]) {
+  if (given && traceparent_valid(given)) return given;
+  static const char hex[] = "0123456789abcdef";
+  unsigned char b[24];
+  random_bytes(b, sizeof b);
+  b[0] |= 1, b[16] |= 1; /* never all zero */
+  memcpy(buf, "00-", 3);
+  for (int i = 0; i < 24; i++) {
+    char *o = buf + 3 + 2 * i + (i >= 16);
+    o[0] = hex[b[i] >> 4], o[1] = hex[b[i] & 15];
+  }
+  buf[35] = '-';
+  memcpy(buf + 52, "-01", 4);
+  return buf;
+}

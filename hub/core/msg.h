@@ -86,6 +86,10 @@ void hub_uuid7(char out[37]);
 void hub_uuid_from_origin(const char *topic, int32_t partition, int64_t offset, char out[37]);
 /* A UUIDv8 from the SHA-256 of `data`: the same bytes always give the same id. */
 void hub_uuid_from_bytes(const void *data, size_t len, char out[37]);
+/* W3C Trace Context: GIVEN when it is a valid traceparent (VERSION-TRACEID-PARENTID-FLAGS,
+ * lower-case hex, ids not all zero, version not ff; version 00 exactly 55 characters), else a
+ * new sampled one with random ids written to BUF. Returns GIVEN or BUF. */
+const char *hub_traceparent_or_new(const char *given, char buf[56]);
 /* Lower-case hex SHA-256 of data, 64 characters + NUL. */
 void hub_sha256_hex(const void *data, size_t len, char out[65]);
 

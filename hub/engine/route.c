@@ -218,7 +218,7 @@ enum outcome { DONE, HOLD_RETRY, TXN_LOST };
 /* Sets the route's `xml:` limits for every parse its steps and sink make on this thread
  * (hub/core/xml.h); returns the thread's previous limits, to restore. */
 static struct hub_xml_limits route_xml_limits(const struct hub_route *r) {
-  struct hub_xml_limits xl = {(size_t)r->cfg->xml.max_size, (int)r->cfg->xml.max_depth};
+  struct hub_xml_limits xl = {(size_t)r->cfg->xml.max_size, (int)r->cfg->xml.max_depth, (int)r->cfg->xml.max_attrs};
   return hub_xml_set_thread_limits(&xl);
 }
 

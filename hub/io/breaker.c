@@ -26,6 +26,19 @@ struct hub_breaker {
 
 static struct hub_endpoint_list list = HUB_ENDPOINT_LIST_INIT;
 
+static const struct hub_cfg_entry cfg_entries[] = {
+    {"failures", HUB_CFG_INT, offsetof(struct hub_breaker_cfg, failures), "5", 0,
+     "consecutive failures (5xx, timeout, connection error) that open the breaker (0: never)", NULL, NULL, 0, 1000},
+    {"open_for", HUB_CFG_DURATION, offsetof(struct hub_breaker_cfg, open_for_ms), "30s", 0,
+     "how long it stays open before one probe may go", NULL, NULL, 10, 3600000},
+    {NULL},
+};
+const struct hub_cfg_map hub_breaker_cfg_map = {"breaker", cfg_entries};
+
+struct hub_breaker *hub_breaker_new_from(const char *connector, const char *endpoint, const struct hub_breaker_cfg *c) {
+  return hub_breaker_new(connector, endpoint, (int)c->failures, c->open_for_ms);
+}
+
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,6 +1,7 @@
 /* The shared inbound HTTP server (see http_server.h): the registry of servers by listen
- * address, the request state machine on libmicrohttpd's access handler, mTLS checks and the
- * per-status counters.
+ * address, the request handling (exchange_*: path, method, size, body, the route's handlers),
+ * libmicrohttpd's access handler that drives it for a socket, hub_http_serve that drives it
+ * in-process (the fuzzer), mTLS checks and the per-status counters.
  *
  * Locks: `servers_mu` guards the list of servers and is held while one starts or stops; each
  * server's `mu` guards its routes, their busy/refs counts and the answers being sent. A route
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,22 +59,71 @@ struct hub_http_route {
   struct hub_http_route *next;
 };
 
-struct hub_http_request {
-  struct MHD_Connection *c;
-  const unsigned char *body;
-  size_t len;
-};
-
-/* One request's progress, from its first access-handler call to its completion. */
+/* One request's progress, from its headers to its completion. */
 struct req {
-  struct hub_http_route *route; /* a reference, or NULL */
+  struct hub_http_route *route;    /* a reference, or NULL */
+  struct hub_http_header *headers; /* the strings are libmicrohttpd's (or the caller's) */
+  size_t n_headers, cap_headers;
   unsigned char *body;
   size_t len, cap, discarded;
-  int too_large, answered, sending;
+  int too_large, answered, sending, nomem;
 };
 
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct server *servers;
+
+/* Paths connectors will serve once started (hub_http_route_reserve) and do not serve yet. Its
+ * own lock: looked up from request handling, which may run under servers_mu (hub_http_serve). */
+struct reserved {
+  char *listen, *path;
+  struct reserved *next;
+};
+static pthread_mutex_t reserved_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct reserved *reserved;
+
+static struct reserved **reserved_find(const char *listen, const char *path) { /* under reserved_mu */
+  struct reserved **p = &reserved;
+  while (*p && (strcmp((*p)->listen, listen) || strcmp((*p)->path, path)))
+    p = &(*p)->next;
+  return p;
+}
+
+hub_err_t hub_http_route_reserve(const char *listen, const char *path) {
+  hub_err_t rc = HUB_OK;
+  pthread_mutex_lock(&reserved_mu);
+  struct reserved *r = *reserved_find(listen, path);
+  if (!r) {
+    if ((r = calloc(1, sizeof *r)) && (r->listen = strdup(listen)) && (r->path = strdup(path))) {
+      r->next = reserved;
+      reserved = r;
+    } else {
+      if (r) free(r->listen);
+      free(r);
+      rc = HUB_ERR_NOMEM;
+    }
+  }
+  pthread_mutex_unlock(&reserved_mu);
+  return rc;
+}
+
+void hub_http_route_unreserve(const char *listen, const char *path) {
+  pthread_mutex_lock(&reserved_mu);
+  struct reserved **p = reserved_find(listen, path), *r = *p;
+  if (r) {
+    *p = r->next;
+    free(r->listen);
+    free(r->path);
+    free(r);
+  }
+  pthread_mutex_unlock(&reserved_mu);
+}
+
+static int is_reserved(const char *listen, const char *path) {
+  pthread_mutex_lock(&reserved_mu);
+  int yes = *reserved_find(listen, path) != NULL;
+  pthread_mutex_unlock(&reserved_mu);
+  return yes;
+}
 
 /* Answers by status code; the last one counts any other code. */
 #define COUNTER(code)                                                                                                  \
@@ -94,8 +145,11 @@ static void count_status(unsigned status) {
   atomic_fetch_add(&counters[i].value, 1);
 }
 
+/* As libmicrohttpd's own lookup: the first header of that name, case-insensitive. */
 const char *hub_http_request_header(const struct hub_http_request *r, const char *name) {
-  return MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, name);
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (!strcasecmp(r->headers[i].name, name)) return r->headers[i].value;
+  return NULL;
 }
 
 const unsigned char *hub_http_request_body(const struct hub_http_request *r, size_t *len) {
@@ -167,7 +221,7 @@ static enum MHD_Result answer(struct server *s, struct req *q, struct MHD_Connec
 }
 
 /* Runs one of the route's handlers unless the route is stopping (then 503). */
-static void call_route(struct server *s, struct req *q, struct hub_http_request *hr,
+static void call_route(struct server *s, struct req *q, const struct hub_http_request *hr,
                        void (*fn)(void *, const struct hub_http_request *, struct hub_http_answer *),
                        struct hub_http_answer *a) {
   struct hub_http_route *r = q->route;
@@ -213,38 +267,120 @@ static int client_trusted(struct MHD_Connection *c, struct hub_http_answer *a) {
   return 1;
 }
 
+/* The request handling, the same for a socket (handle) and in-process (hub_http_serve). */
+
 /* The headers are in: everything that can be answered before reading a byte of the body. */
-static void on_first_call(struct server *s, struct req *q, struct MHD_Connection *c, const char *url,
-                          const char *method, struct hub_http_answer *a) {
-  if (s->ca && !client_trusted(c, a)) return;
+static void exchange_head(struct server *s, struct req *q, const struct hub_http_request *hr,
+                          struct hub_http_answer *a) {
   pthread_mutex_lock(&s->mu);
   struct hub_http_route *r = s->routes;
-  while (r && strcmp(r->path, url))
+  while (r && strcmp(r->path, hr->url))
     r = r->next;
   if (r) {
     r->refs++;
     q->route = r;
   }
   pthread_mutex_unlock(&s->mu);
+  if (!r && is_reserved(s->listen, hr->url)) { /* its connector is not started yet: come back */
+    a->retry_after = "2";
+    hub_http_answer_error(a, MHD_HTTP_SERVICE_UNAVAILABLE, "starting",
+                          "the connector on %s is starting (the hub is starting or restarting); retry later", hr->url);
+    return;
+  }
   if (!r) {
-    hub_http_answer_error(a, MHD_HTTP_NOT_FOUND, "not found", "no connector listens on path %s at %s", url, s->listen);
+    hub_http_answer_error(a, MHD_HTTP_NOT_FOUND, "not found", "no connector listens on path %s at %s", hr->url,
+                          s->listen);
     return;
   }
-  if (strcmp(method, "POST")) {
-    hub_http_answer_error(a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "%s %s: only POST is accepted", method,
-                          url);
+  if (strcmp(hr->method, "POST")) {
+    hub_http_answer_error(a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", "%s %s: only POST is accepted",
+                          hr->method, hr->url);
     return;
   }
-  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *cl = hub_http_request_header(hr, MHD_HTTP_HEADER_CONTENT_LENGTH);
   if (cl && strtoull(cl, NULL, 10) > r->max_body) {
     hub_http_answer_error(a, MHD_HTTP_CONTENT_TOO_LARGE, "body too large",
-                          "Content-Length %s is over the %zu bytes that %s accepts", cl, r->max_body, url);
+                          "Content-Length %s is over the %zu bytes that %s accepts", cl, r->max_body, hr->url);
     return;
   }
-  struct hub_http_request hr = {c, NULL, 0};
-  if (r->on_headers) call_route(s, q, &hr, r->on_headers, a);
+  if (r->on_headers) call_route(s, q, hr, r->on_headers, a);
 }
 
+/* A piece of the body: kept up to max_body, then only counted. 0: drop the connection (out of
+ * memory, or far too much past the limit). */
+static int exchange_body(struct req *q, const char *data, size_t n) {
+  if (q->answered) return 1;
+  if (!q->too_large && q->len + n > q->route->max_body) {
+    q->too_large = 1; /* keep nothing more */
+    free(q->body);
+    q->body = NULL;
+    q->len = 0;
+  }
+  if (q->too_large) {
+    q->discarded += n;
+    return q->discarded <= DISCARD_MAX;
+  }
+  if (q->len + n + 1 > q->cap) {
+    size_t cap = q->cap ? q->cap : 4096;
+    while (cap < q->len + n + 1)
+      cap *= 2;
+    unsigned char *b = realloc(q->body, cap);
+    if (!b) return 0;
+    q->body = b;
+    q->cap = cap;
+  }
+  memcpy(q->body + q->len, data, n);
+  q->len += n;
+  q->body[q->len] = '\0';
+  return 1;
+}
+
+/* The body is complete: the answer. hr has the head; the body is q's. */
+static void exchange_end(struct server *s, struct req *q, struct hub_http_request *hr, struct hub_http_answer *a) {
+  if (q->too_large) {
+    hub_http_answer_error(a, MHD_HTTP_CONTENT_TOO_LARGE, "body too large",
+                          "the body is over the %zu bytes that %s accepts", q->route->max_body, hr->url);
+    return;
+  }
+  hr->body = q->body ? q->body : (const unsigned char *)"";
+  hr->len = q->len;
+  call_route(s, q, hr, q->route->on_request, a);
+  if (!a->status)
+    hub_http_answer_error(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", "the connector gave no answer");
+}
+
+/* The request is over (answered, or the client went away). */
+static void exchange_done(struct server *s, struct req *q) {
+  pthread_mutex_lock(&s->mu);
+  if (q->sending) s->sending--;
+  if (q->route) route_release(q->route);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  free(q->headers);
+  free(q->body);
+  free(q);
+}
+
+/* libmicrohttpd's headers into q (its strings live until the request completes). */
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *name, const char *value) {
+  struct req *q = cls;
+  (void)kind;
+  if (q->n_headers == q->cap_headers) {
+    size_t cap = q->cap_headers ? 2 * q->cap_headers : 16;
+    struct hub_http_header *h = realloc(q->headers, cap * sizeof *h);
+    if (!h) {
+      q->nomem = 1;
+      return MHD_NO;
+    }
+    q->headers = h;
+    q->cap_headers = cap;
+  }
+  q->headers[q->n_headers++] = (struct hub_http_header){name, value ? value : ""};
+  return MHD_YES;
+}
+
+/* libmicrohttpd's access handler: called once with the headers, once per piece of the body,
+ * once at its end; it drives the exchange_* steps and queues their answer. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
   struct server *s = cls;
@@ -254,63 +390,57 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!q) {
     if (!(q = calloc(1, sizeof *q))) return MHD_NO;
     *con_cls = q;
-    on_first_call(s, q, c, url, method, &a);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, q);
+    if (q->nomem) return MHD_NO;
+    struct hub_http_request hr = {method, url, q->headers, q->n_headers, NULL, 0};
+    if (!s->ca || client_trusted(c, &a)) exchange_head(s, q, &hr, &a);
     return a.status ? answer(s, q, c, &a) : MHD_YES;
   }
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (q->answered) return MHD_YES;
-    if (!q->too_large && q->len + n > q->route->max_body) {
-      q->too_large = 1; /* keep nothing more */
-      free(q->body);
-      q->body = NULL;
-      q->len = 0;
-    }
-    if (q->too_large) {
-      q->discarded += n;
-      return q->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
-    }
-    if (q->len + n + 1 > q->cap) {
-      size_t cap = q->cap ? q->cap : 4096;
-      while (cap < q->len + n + 1)
-        cap *= 2;
-      unsigned char *b = realloc(q->body, cap);
-      if (!b) return MHD_NO;
-      q->body = b;
-      q->cap = cap;
-    }
-    memcpy(q->body + q->len, upload, n);
-    q->len += n;
-    q->body[q->len] = '\0';
-    return MHD_YES;
+    return exchange_body(q, upload, n) ? MHD_YES : MHD_NO;
   }
   if (q->answered) return MHD_YES;
-  if (q->too_large) {
-    hub_http_answer_error(&a, MHD_HTTP_CONTENT_TOO_LARGE, "body too large",
-                          "the body is over the %zu bytes that %s accepts", q->route->max_body, url);
-  } else {
-    struct hub_http_request hr = {c, q->body, q->len};
-    call_route(s, q, &hr, q->route->on_request, &a);
-    if (!a.status)
-      hub_http_answer_error(&a, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", "the connector gave no answer");
-  }
+  struct hub_http_request hr = {method, url, q->headers, q->n_headers, NULL, 0};
+  exchange_end(s, q, &hr, &a);
   return answer(s, q, c, &a);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
-  struct server *s = cls;
   struct req *q = *con_cls;
   (void)c, (void)why;
   if (!q) return;
-  pthread_mutex_lock(&s->mu);
-  if (q->sending) s->sending--;
-  if (q->route) route_release(q->route);
-  pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-  free(q->body);
-  free(q);
+  exchange_done(cls, q);
   *con_cls = NULL;
+}
+
+hub_err_t hub_http_serve(const char *listen, const struct hub_http_request *r, size_t chunk, int complete,
+                         struct hub_http_answer *a) {
+  /* servers_mu is held throughout, so the server cannot stop under the call (a route's removal
+   * waits for it). */
+  pthread_mutex_lock(&servers_mu);
+  struct server *s = servers;
+  while (s && strcmp(s->listen, listen))
+    s = s->next;
+  struct req *q = s ? calloc(1, sizeof *q) : NULL;
+  if (!q) {
+    pthread_mutex_unlock(&servers_mu);
+    return s ? HUB_ERR_NOMEM : HUB_ERR_NOT_FOUND;
+  }
+  struct hub_http_request hr = {r->method, r->url, r->headers, r->n_headers, NULL, 0};
+  exchange_head(s, q, &hr, a);
+  q->answered = a->status != 0;
+  int open = 1;
+  if (!q->answered && r->len && r->body) {
+    size_t step = chunk ? chunk : r->len;
+    for (size_t off = 0; open && off < r->len; off += step)
+      open = exchange_body(q, (const char *)r->body + off, r->len - off < step ? r->len - off : step);
+  }
+  if (!q->answered && open && complete) exchange_end(s, q, &hr, a);
+  exchange_done(s, q);
+  pthread_mutex_unlock(&servers_mu);
+  return HUB_OK;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -480,6 +610,7 @@ hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_ht
   r->next = s->routes;
   s->routes = r;
   pthread_mutex_unlock(&s->mu);
+  hub_http_route_unreserve(cfg->listen, cfg->path); /* served now; once removed, 404 again */
 out:
   pthread_mutex_unlock(&servers_mu);
   if (rc != HUB_OK) {

@@ -5,7 +5,9 @@
  * (bounded) so that a handler waiting for a commit stalls nobody else. The server answers by
  * itself what needs no connector: 404 for an unknown path, 405 for a method other than POST,
  * 413 before reading the body when Content-Length passes the route's max_body, 401 when mTLS is
- * on and the client has no trusted certificate, 503 while a route is being removed. A body that
+ * on and the client has no trusted certificate, 503 while a route is being removed, and 503
+ * (not 404) for a path reserved by a connector that has not started serving it yet: on one
+ * address the connectors start one by one, and a caller must not take a 404 for good. A body that
  * passes max_body without such a Content-Length (chunked) is kept only up to max_body, read on
  * without keeping it and answered 413 at its end (libmicrohttpd 0.9 queues an answer only
  * before or after the body; 16 MiB past the limit the connection is closed instead). Every
@@ -24,8 +26,20 @@ struct hub_http_tls {
   const char *client_ca_file;       /* PEM: clients must present a certificate it issued; NULL: no mTLS */
 };
 
-/* A request as a handler sees it (borrowed for the handler's call). */
-struct hub_http_request;
+/* A request header as libmicrohttpd parsed it (or as a caller of hub_http_serve gives it). */
+struct hub_http_header {
+  const char *name, *value;
+};
+
+/* A request as a handler sees it (borrowed for the handler's call): what libmicrohttpd parsed,
+ * independent of it, so the same handling serves a socket and hub_http_serve. */
+struct hub_http_request {
+  const char *method, *url; /* url: the path, without the query */
+  const struct hub_http_header *headers;
+  size_t n_headers;
+  const unsigned char *body; /* NULL (on_headers) or the body kept, NUL-terminated */
+  size_t len;
+};
 /* A request header's value (case-insensitive name), or NULL. */
 const char *hub_http_request_header(const struct hub_http_request *r, const char *name);
 /* The body as received (NUL-terminated for convenience; *len excludes the NUL). */
@@ -63,6 +77,23 @@ struct hub_http_route;
  * that cannot be listened on. The strings are copied. */
 hub_err_t hub_http_route_add(const struct hub_http_route_cfg *cfg, struct hub_http_route **out, char *errbuf,
                              size_t errbuf_size);
+/* Serves one request in this process, without a socket, through the handling a request that
+ * libmicrohttpd parsed gets on the server of `listen` (which must have a route): path and
+ * method, Content-Length against max_body, the route's on_headers, the body kept up to
+ * max_body as it arrives in pieces of `chunk` bytes (0: one piece), the route's on_request.
+ * complete = 0: the client went away before the body ended (nothing more is called). The
+ * answer is a->status (0 when none was given) and a->body (malloc'd; the caller frees it).
+ * Not mTLS, which needs a TLS session. For the fuzzer (tests/fuzz/fuzz_http_listen.c) and
+ * tests; HUB_ERR_NOT_FOUND when nothing is served on `listen`. */
+hub_err_t hub_http_serve(const char *listen, const struct hub_http_request *r, size_t chunk, int complete,
+                         struct hub_http_answer *a);
+/* Reserves `path` on `listen` for a connector that will serve it once started (from its create,
+ * so every connector has reserved its path before the first one starts listening): until its
+ * route is added, requests to it get 503 "starting". Adding the route ends the reservation, as
+ * does unreserve (from destroy, for a connector that never started). Nothing listens.
+ * HUB_ERR_NOMEM only. */
+hub_err_t hub_http_route_reserve(const char *listen, const char *path);
+void hub_http_route_unreserve(const char *listen, const char *path);
 /* Removes a route: new requests to it get 503, and this returns once none of its handlers
  * runs any more. The last route of an address stops the server after the answers in flight
  * were sent (at most a few seconds). NULL-safe. */

@@ -1,18 +1,48 @@
 #include "hub/io/webhook_source.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/core/msg.h"
+
+hub_err_t hub_webhook_reserve(struct hub_webhook *w, const char *listen, const char *path) {
+  if (hub_http_route_reserve(listen, path) != HUB_OK) return HUB_ERR_NOMEM;
+  w->listen = listen;
+  w->reserved_path = path;
+  return HUB_OK;
+}
+
+hub_err_t hub_webhook_event_id(const char *connector, const char *source, const char *idem, char id[37]) {
+  if (!idem || !*idem) {
+    hub_uuid7(id);
+    return HUB_OK;
+  }
+  size_t n = strlen(connector) + strlen(source) + strlen(idem) + 2;
+  char *seed = malloc(n + 1);
+  if (!seed) return HUB_ERR_NOMEM;
+  snprintf(seed, n + 1, "%s\n%s\n%s", connector, source, idem);
+  hub_uuid_from_bytes(seed, n, id);
+  free(seed);
+  return HUB_OK;
+}
 
 hub_err_t hub_webhook_start(struct hub_webhook *w, const struct hub_http_route_cfg *cfg, char *errbuf,
                             size_t errbuf_size) {
   w->listen = cfg->listen;
   hub_err_t err = hub_http_route_add(cfg, &w->route, errbuf, errbuf_size);
-  if (err == HUB_OK) atomic_store(&w->listening, 1);
+  if (err == HUB_OK) {
+    w->reserved_path = NULL; /* the route took the reservation over */
+    atomic_store(&w->listening, 1);
+  }
   return err;
 }
 
 void hub_webhook_stop(void *state) {
   struct hub_webhook *w = state;
   atomic_store(&w->listening, 0);
+  if (w->reserved_path) hub_http_route_unreserve(w->listen, w->reserved_path); /* never started */
+  w->reserved_path = NULL;
   hub_http_route_remove(w->route);
   w->route = NULL;
 }

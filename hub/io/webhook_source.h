@@ -15,7 +15,17 @@ struct hub_webhook {
   struct hub_http_route *route;
   atomic_int paused, listening;
   const char *listen; /* the address, for health messages (borrowed from the config) */
+  const char *reserved_path; /* reserved on the server until the route is added (borrowed) */
 };
+
+/* From create: until the source starts, requests to its path are answered 503 "starting" (retry)
+ * rather than 404 (gone), also when another route of the same address is already served.
+ * LISTEN and PATH are borrowed (the config's). HUB_ERR_NOMEM only. */
+hub_err_t hub_webhook_reserve(struct hub_webhook *w, const char *listen, const char *path);
+/* The lt.id of an event a caller names with IDEM (Idempotency-Key, an event id; NULL or "": a new
+ * UUIDv7): a UUIDv8 of CONNECTOR, SOURCE and all of IDEM, so an event sent again after a lost
+ * answer keeps its id and two events never share one. HUB_ERR_NOMEM only. */
+hub_err_t hub_webhook_event_id(const char *connector, const char *source, const char *idem, char id[37]);
 
 /* Adds the route (cfg->listen is remembered) and marks the source listening. */
 hub_err_t hub_webhook_start(struct hub_webhook *w, const struct hub_http_route_cfg *cfg, char *errbuf,

@@ -8,8 +8,10 @@ and printed, to become a regression seed under tests/fuzz/regressions/NAME/."""
 import glob
 import json
 import os
+import resource
 import subprocess
 import sys
+import time
 
 SRC = os.environ.get("LT_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARED = os.environ.get("LT_SHARED_DIR") or os.path.join(SRC, "..", "shared")
@@ -59,23 +61,50 @@ elif name == "mapping":
         items += [bytes([1]) + data] if data.lstrip().startswith(b"<") else [bytes([k]) + data for k in (0, 2, 3)]
 elif name == "config":
     items = [open(f, "rb").read() for f in files(SRC + "/examples/*.yaml", SRC + "/tests/cli/lint/*.yaml")]
+elif name == "http_listen":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from http_seeds import requests as http_requests
+    items = http_requests()
 items += [open(f, "rb").read() for f in files(SRC + "/tests/fuzz/regressions/%s/*" % name)]
 for i, data in enumerate(items):
     seed(i, data)
 print("fuzz.%s: %d seeds, %d in the kept corpus, %d s" % (name, len(items), len(os.listdir(corpus)), seconds), flush=True)
 
 prefix = os.path.join(os.path.dirname(corpus), "crash-%s-" % name)
-cmd = [binary, corpus, seeds, "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048",
-       "-max_len=%d" % MAX, "-print_final_stats=1", "-artifact_prefix=" + prefix]
-r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-lines = r.stdout.splitlines()
-stats = [l for l in lines if l.startswith("stat::")]
-print("\n".join(stats))
-if r.returncode != 0:
-    print("\n".join(lines[-60:]))
-    for crash in glob.glob(prefix + "*"):
-        print("kept input:", crash)
-    print("fuzz.%s: FAILED (exit %d)" % (name, r.returncode))
-    sys.exit(1)
-runs = next((l.split(":")[-1].strip() for l in stats if l.startswith("stat::number_of_executed_units")), "?")
-print("fuzz.%s: %s runs, no crash, leak or timeout" % (name, runs))
+# LT_FUZZ_BUDGET=cpu (the campaign): SECONDS counts the fuzzer's CPU time, not wall time, so a
+# campaign on a shared machine still gets its CPU-hour; it runs in slices until the budget is spent.
+cpu_budget = os.environ.get("LT_FUZZ_BUDGET") == "cpu"
+
+
+def child_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+started, runs = time.time(), 0
+while True:
+    left = seconds - (child_cpu() if cpu_budget else 0)
+    if cpu_budget and left <= 0:
+        break
+    wall = max(30, min(900, int(left))) if cpu_budget else seconds
+    cmd = [binary, corpus, seeds, "-max_total_time=%d" % wall, "-timeout=10", "-rss_limit_mb=2048",
+           "-max_len=%d" % MAX, "-print_final_stats=1", "-artifact_prefix=" + prefix]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    lines = r.stdout.splitlines()
+    stats = [l for l in lines if l.startswith("stat::")]
+    if r.returncode != 0:
+        print("\n".join(stats + lines[-60:]))
+        for crash in glob.glob(prefix + "*"):
+            print("kept input:", crash)
+        print("fuzz.%s: FAILED (exit %d)" % (name, r.returncode))
+        sys.exit(1)
+    runs += next((int(l.split(":")[-1]) for l in stats if l.startswith("stat::number_of_executed_units")), 0)
+    if not cpu_budget:
+        print("\n".join(stats))
+        break
+summary = "fuzz.%s: %d runs, %.0f CPU-s, %.0f s wall, corpus %d, no crash, leak or timeout" % (
+    name, runs, child_cpu(), time.time() - started, len(os.listdir(corpus)))
+print(summary)
+if os.environ.get("LT_FUZZ_LOG"):
+    with open(os.environ["LT_FUZZ_LOG"], "a") as f:
+        f.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + summary + "\n")

@@ -299,13 +299,13 @@ def sasl_security(mechanism=SASL_MECHANISM, password_file=None):
 def transport_section(bootstrap=None):
     """The hub's transport lines for the transport under test."""
     if TRANSPORT == "embedded":
-        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 6s }}\n"
+        return f"  transport: embedded\n  embedded: {{ path: '{EMBEDDED_DB}', session_timeout: 3s }}\n"
     bootstrap = bootstrap or f"127.0.0.1:{PORT}"
     security = ""
     if SECURITY == "sasl_ssl" and bootstrap == f"127.0.0.1:{PORT}":
         bootstrap = f"127.0.0.1:{PORT + 2}"
         security = ", security: " + sasl_security()
-    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s{security} }}\n"
+    return f"  transport: kafka\n  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s{security} }}\n"
 
 
 def _fnv1a(b):

@@ -66,7 +66,7 @@ def broker_limit(value):
 def hub_config(folder, out, names, xml_max):
     if TRANSPORT == "kafka":
         transport = ("  transport: kafka\n  kafka:\n"
-                     f"    bootstrap: '{bootstrap}'\n    session_timeout: 6s\n"
+                     f"    bootstrap: '{bootstrap}'\n    session_timeout: 3s\n"
                      f"    properties: [message.max.bytes={MAX}, fetch.max.bytes={MAX}, "
                      f"receive.message.max.bytes={MAX + 512}]\n")
     else:

@@ -24,7 +24,7 @@ bootstrap = f"127.0.0.1:{PORT}"
 
 def hub_config(connectors, routes=""):
     return (f"hub:\n  transport: kafka\n  instance: test\n"
-            f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+            f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s }}\n"
             f"  admin: {{ listen: '@ADMIN@' }}\n"
             f"connectors:\n{connectors}" + (f"routes:\n{routes}" if routes else ""))
 

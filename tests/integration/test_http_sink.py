@@ -55,7 +55,7 @@ try:
     sim_port = int(open(port_file).read())
     hub.write_config(
         f"hub:\n  transport: kafka\n  instance: test\n"
-        f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 6s }}\n"
+        f"  kafka: {{ bootstrap: '{bootstrap}', session_timeout: 3s }}\n"
         f"  admin: {{ listen: '@ADMIN@' }}\n"
         f"connectors:\n"
         f"  - name: {name}\n    type: http\n    from: {topic}\n    result: {results}\n"

@@ -46,7 +46,7 @@ import paygov_sim  # noqa: E402
 
 sim = paygov_sim.Process(hub.dir, key_file, PARTNER, f"http://127.0.0.1:{cb_port}/paygov/confirm",
                          seed=rand.randrange(1 << 30), algorithm=ALG,
-                         args=["--fail-rate", "0.1", "--slow-rate", "0.02", "--slow-for", "3", "--bad-mac-rate", "0.08",
+                         args=["--fail-rate", "0.1", "--slow-rate", "0.02", "--slow-for", "1.5", "--bad-mac-rate", "0.08",
                                "--duplicate-rate", "0.12", "--early-rate", "0.05", "--decline-rate", "0.04",
                                "--pay-delay", "0.3"] + (["--errors-as-maloi"] if MALOI else []))
 sim_port, sim_stats, sim_records = sim.port, sim.stats, sim.records
@@ -59,7 +59,7 @@ hub.write_config(
     f"hub:\n{transport_section()}  instance: paygov\n  admin: {{ listen: '@ADMIN@' }}\n"
     "connectors:\n"
     f"  - name: {sink}\n    type: paygov\n    from: {t_init}\n    result: {t_res}\n"
-    f"    url: 'http://127.0.0.1:{sim_port}'\n    partner: {PARTNER}\n    key_file: paygov.key\n    timeout: 2s\n"
+    f"    url: 'http://127.0.0.1:{sim_port}'\n    partner: {PARTNER}\n    key_file: paygov.key\n    timeout: 1s\n"
     f"    algorithm: {ALG}\n"
     "    breaker: { failures: 50, open_for: 300ms }\n"
     "    errors: { retries: 60, backoff: 20ms..500ms }\n    batch: { max_wait: 10ms }\n"

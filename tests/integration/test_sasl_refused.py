@@ -33,8 +33,8 @@ def hub_on(security, name):
     src, dst, route = unique(f"{name}.in"), unique(f"{name}.out"), unique(name)
     # Another bootstrap than the plaintext one gets no `security:` from the harness: add this one.
     cfg = route_config(route, src, dst, bootstrap=sasl, instance=unique(name))
-    cfg = cfg.replace(f"bootstrap: '{sasl}', session_timeout: 6s }}",
-                      f"bootstrap: '{sasl}', session_timeout: 6s, security: {security} }}")
+    at = re.compile(r"(kafka: \{ bootstrap: '" + re.escape(sasl) + r"'[^}\n]*?) \}")
+    cfg = at.sub(lambda m: f"{m.group(1)}, security: {security} }}", cfg, count=1)
     c.ok(f"security: {security}" in cfg, f"{name}: the hub's config has the security settings")
     return Hub(cfg, name), src, dst
 

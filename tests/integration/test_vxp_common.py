@@ -5,10 +5,12 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
+import time
 
-from harness import SRC, TRANSPORT, Failure, consume, log, transport_section
+from harness import SRC, TRANSPORT, Failure, consume, log, produce, transport_section, wait_until
 
 KEYS = os.path.join(SRC, "tests", "trust", "fixtures", "keys")
 FIXTURE = os.path.join(SRC, "tests", "trust", "fixtures")
@@ -79,7 +81,7 @@ def kafka_big_transport(bootstrap):
     if TRANSPORT != "kafka":
         return transport_section(bootstrap)
     return ("  transport: kafka\n  kafka:\n"
-            f"    bootstrap: '{bootstrap}'\n    session_timeout: 6s\n"
+            f"    bootstrap: '{bootstrap}'\n    session_timeout: 3s\n"
             f"    properties: [message.max.bytes={BIG_MAX}, fetch.max.bytes={BIG_MAX}, "
             f"receive.message.max.bytes={BIG_MAX + 512}]\n")
 
@@ -257,3 +259,42 @@ def rogue_packet(lt_bin, tag, workdir):
     open(path, "wb").write(r.stdout)
     log(f"rogue packet: {len(r.stdout)} bytes")
     return path
+
+
+def check_status_round_trip(c, bootstrap, p, got, hub):
+    """B's DMS answers each document in `got` with status 06 (one in five in the published
+    MessageHeader form); A's records must show it, once each, typed and verified."""
+    produce(bootstrap, f"{p}.dms.b.status",
+            [(k, make_status(k, "06", "Đã xử lý xong", published_form=n % 5 == 0)) for n, k in enumerate(got)])
+    c.ok(wait_until(lambda: len({r["key"] for r in consume_json(bootstrap, f"{p}.dms.a.status")}) >= len(got),
+                    300, hub, "status packets at A"), "every status packet reached A")
+    status = consume_json(bootstrap, f"{p}.dms.a.status")
+    final = {r["key"]: xml_field(r["value"], "StatusCode") for r in status}
+    c.eq(sorted(k for k in got if final.get(k) != "06"), [], "A's records show the final status 06 of each document")
+    c.eq(len(status), len(got), "each status packet reached A once")
+    c.ok(all(r["headers"].get("lt.type") == "edxml.status" and r["headers"].get("lt.sig") == "verified"
+             for r in status), "status records are typed edxml.status and verified")
+
+
+def check_independent_verifiers(c, inbox, dlq, workdir, n_docs):
+    """xmlsec1 and Apache Santuario, trusting only the CA, verify EACH document B received
+    (`inbox`, n_docs distinct) and refuse each packet of the DLQ. Returns Santuario's valid set."""
+    folder, files = received_folder(inbox, workdir, "b-inbox")
+    t0 = time.time()
+    bad = xmlsec1_verify_folder(folder, files)
+    log(f"xmlsec1: {len(files)} documents, {len(bad)} refused, {time.time() - t0:.1f} s")
+    c.eq(bad[:3], [], f"xmlsec1 verifies the signature of each of the {len(files)} received documents")
+    # The DLQ's packets go in the same folder: Santuario must refuse each of them.
+    _, dlq_files = received_folder(dlq, workdir, "b-inbox", prefix="dlq-")
+    t0 = time.time()
+    valid, bad, summary = santuario_verify_folder(santuario_cmd(), folder, dict(files, **dlq_files))
+    log(f"Santuario verify-dir: {summary}, {time.time() - t0:.1f} s in one JVM")
+    c.eq([b for b in bad if b[0] in files][:3], [],
+         f"Apache Santuario verifies the signature of each received document ({summary})")
+    c.eq(sorted(b[0] for b in bad), sorted(dlq_files), "Santuario refuses each packet of the DLQ")
+    c.eq(len(valid), n_docs, "Santuario reported each received document valid")
+    shutil.rmtree(folder, ignore_errors=True)
+    if dlq:
+        ok, why = xmlsec1_verifies(dlq[0]["value"])
+        c.ok(not ok, "xmlsec1 refuses a packet from the DLQ too")
+    return valid

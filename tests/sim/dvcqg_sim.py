@@ -51,11 +51,14 @@ import random
 import re
 import secrets
 import socket
+import os
 import sys
 import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 CODE_RE = re.compile(r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])-[0-9]{4,5}$")
 ORG_RE = re.compile(r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}$")
@@ -396,16 +399,8 @@ def main(argv):
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.portal = Portal(args)
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write(str(srv.server_address[1]))
-        import os
-        os.replace(args.port_file + ".tmp", args.port_file)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

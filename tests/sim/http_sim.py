@@ -267,6 +267,16 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A threading server that does not print a trace for a client that went away (a killed hub
+    is normal in these tests)."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def serve(srv, port_file=None):
     """Announces srv's port in port_file (atomically, for the test waiting on it) and serves
     until interrupted. Every simulator ends its main() with this."""

@@ -32,13 +32,16 @@ import hashlib
 import json
 import random
 import secrets
+import os
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 FAULTS = ["list_twice", "relist_done", "get_5xx", "expire_token", "tamper", "wrong_signed", "broken", "slow"]
 
@@ -335,14 +338,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404, {"error": "unknown control path"})
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a killed client is normal here
-            super().handle_error(request, client_address)
-
-
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=0)
@@ -358,18 +353,10 @@ def main(argv):
         p.add_argument("--" + f.replace("_", "-"), type=float, default=0.0)
     p.add_argument("--slow-for", type=float, default=3.0)
     a = p.parse_args(argv)
-    srv = Server(("127.0.0.1", a.port), Handler)
+    srv = http_sim.QuietServer(("127.0.0.1", a.port), Handler)
     srv.sim = Sim(a)
-    if a.port_file:
-        import os
-        with open(a.port_file + ".tmp", "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.replace(a.port_file + ".tmp", a.port_file)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    return http_sim.serve(srv, a.port_file)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

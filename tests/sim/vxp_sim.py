@@ -45,11 +45,14 @@ import hmac
 import json
 import random
 import re
+import os
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_sim  # noqa: E402
 
 TS_RE = re.compile(r"^(\d{2})(\d{2})(\d{4})T(\d{2})(\d{2})(\d{2})\+(\d{4})$")
 FAULTS = ["list_twice", "relist_done", "getedoc_5xx", "hash_file_fail", "bad_hmac", "tamper", "wrong_signed", "broken",
@@ -341,14 +344,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404, {"error": "unknown control path"})
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a killed client is normal here
-            super().handle_error(request, client_address)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=0)
@@ -365,18 +360,10 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    srv = Server(("127.0.0.1", args.port), Handler)
+    srv = http_sim.QuietServer(("127.0.0.1", args.port), Handler)
     srv.sim = Sim(args)
-    if args.port_file:
-        with open(args.port_file + ".tmp", "w") as f:
-            f.write(str(srv.server_address[1]))
-        import os
-        os.replace(args.port_file + ".tmp", args.port_file)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    return http_sim.serve(srv, args.port_file)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -11,7 +11,7 @@ import sys
 
 from tcheck import check, done
 
-r = subprocess.run([sys.argv[1], "bench", "verify-dos", "--sizes", "64", "--seconds", "0.05"], capture_output=True,
+r = subprocess.run([sys.argv[1], "bench", "verify-dos", "--sizes", "256", "--seconds", "0.05"], capture_output=True,
                    timeout=600)
 out = r.stdout.decode("utf-8", "replace")
 check("exit 0", r.returncode == 0, "rc %d: %s" % (r.returncode, r.stderr.decode(errors="replace")[-800:]))
@@ -20,7 +20,8 @@ j = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
 check("JSON last line", bool(j), out[-800:])
 want = {"benign": "valid", "elements": "valid", "attributes": "too-large", "ns-inclusive": "sig-policy",
         "references": "sig-policy", "refs-300": "sig-policy", "transforms": "sig-policy",
-        "forged-digest": "sig-digest", "nul-tail": "xml", "elements-forged": "sig-invalid"}
+        "forged-digest": "sig-digest", "nul-tail": "xml", "elements-forged": "sig-invalid", "text": "valid",
+        "deep": "sig-policy", "attrs-64": "valid", "attrs-255": "sig-policy"}
 rows = {x["shape"]: x for x in j.get("results", [])}
 for shape, result in want.items():
     row = rows.get(shape)

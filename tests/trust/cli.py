@@ -93,6 +93,11 @@ with tempfile.TemporaryDirectory() as d:
     # exit codes and hostile input
     check("no arguments is a usage error", lt("verify").returncode == 2)
     check("unknown option is a usage error", lt("verify", "--trust", k("ca.pem"), "--bogus", signed).returncode == 2)
+    check("unknown --engine is a usage error",
+          lt("verify", "--trust", k("ca.pem"), "--engine", "fast", signed).returncode == 2)
+    for engine in ("direct", "xmlsec"):
+        r = lt("verify", "--trust", k("ca.pem"), "--engine", engine, signed)
+        check("--engine %s verifies" % engine, r.returncode == 0 and r.stdout.startswith(b"valid: "), r.stderr)
     check("sign --help exit 0", lt("sign", "--help").returncode == 0 and b"--profile" in lt("sign", "--help").stdout)
     check("verify --help exit 0", b"Exit codes" in lt("verify", "--help").stdout)
     empty = os.path.join(d, "empty")

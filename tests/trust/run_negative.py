@@ -19,9 +19,21 @@ NEG = os.path.join(HERE, "negative")
 LT = sys.argv[1]
 
 
-def verify(path, args):
-    cmd = [LT, "verify", "--trust", os.path.join(KEYS, "ca.pem")] + args + [path]
+def verify(path, args, engine=None):
+    cmd = [LT, "verify", "--trust", os.path.join(KEYS, "ca.pem")] + args + (["--engine", engine] if engine else []) + [path]
     return subprocess.run(cmd, capture_output=True, timeout=60)
+
+
+engine_diffs = []
+
+
+def same_as_xmlsec(name, path, args, r):
+    """The direct path (the default) must accept exactly what xmlsec's own verification accepts."""
+    x = verify(path, args, "xmlsec")
+    if x.returncode != r.returncode:
+        engine_diffs.append("%s: direct rc %d (%s), xmlsec rc %d (%s)" % (
+            name, r.returncode, r.stderr.decode("utf-8", "replace").strip()[-200:], x.returncode,
+            x.stderr.decode("utf-8", "replace").strip()[-200:]))
 
 
 
@@ -48,7 +60,9 @@ with open(os.path.join(NEG, "cases.tsv"), encoding="utf-8") as f:
         name, args, want, reason = line.rstrip("\n").split("\t")
         args = [a.replace("$KEYS", KEYS) for a in args.split()]
         n_cases += 1
-        expect(name, verify(os.path.join(NEG, name), args), want, reason)
+        r = verify(os.path.join(NEG, name), args)
+        expect(name, r, want, reason)
+        same_as_xmlsec(name, os.path.join(NEG, name), args, r)
 check("corpus has at least 30 rejected cases", n_cases >= 33, "only %d cases" % n_cases)
 
 with tempfile.TemporaryDirectory() as d:
@@ -100,6 +114,7 @@ with tempfile.TemporaryDirectory() as d:
         m = os.path.join(d, "mut.xml")
         open(m, "wb").write(bytes(data))
         r = verify(m, [])
+        same_as_xmlsec("mutation %d" % i, m, [], r)
         err = r.stderr.decode("utf-8", "replace")
         if r.returncode not in (0, 1) or "Sanitizer" in err or "runtime error" in err or \
                 (r.returncode == 1 and "invalid (" not in err):
@@ -154,7 +169,9 @@ with tempfile.TemporaryDirectory() as d:
              "sig-policy", "foreign element InclusiveNamespaces")]:
         path = os.path.join(d, "incl.xml")
         open(path, "w").write(doc)
-        expect(name, verify(path, []), want, reason)
+        r = verify(path, [])
+        expect(name, r, want, reason)
+        same_as_xmlsec(name, path, [], r)
 
     # the same over a body large enough that the SignatureValue is checked on its own first
     # (docs/trust.md, Limits): the PrefixList must be applied there as xmlsec applies it
@@ -170,6 +187,17 @@ with tempfile.TemporaryDirectory() as d:
     open(path, "w").write(incl_big.replace("<Item>7</Item>", "<Item>8</Item>"))
     expect("InclusiveNamespaces PrefixList, signature value first, body altered", verify(path, []), "sig-digest",
            "digest mismatch")
+
+    # an XML-DSig element where the Signature's layout has none (outside SignedInfo, so the value
+    # still verifies): xmlsec refuses it, and so does the direct path
+    path = os.path.join(d, "layout.xml")
+    open(path, "wb").write(good.replace(b"</KeyInfo>", b"</KeyInfo><Manifest/>", 1))
+    r = verify(path, [])
+    expect("ds:Manifest after KeyInfo", r, "sig-invalid", "unexpected Manifest")
+    same_as_xmlsec("ds:Manifest after KeyInfo", path, [], r)
+
+    check("the direct path and xmlsec's verification accept and refuse the same documents (%d compared)"
+          % (n_cases + 154), not engine_diffs, "\n".join(engine_diffs[:5]))
 
     r = subprocess.run([LT, "verify", os.path.join(NEG, "ok-edxml-rsa.xml")], capture_output=True)
     check("verify without a trust store is a usage error", r.returncode == 2, "rc %d" % r.returncode)

@@ -1,5 +1,6 @@
 /* The one-each helpers: paths against a config's folder, whole-file reads, a plugin's options
  * filled by its map, and a step created and run through the one steps-list parser. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,17 @@ int main(void) {
   CHECK_STR(err, "/nonexistent/x: No such file or directory");
   CHECK(hub_file_read("/proc/self/stat", 65536, &buf, &len, err, sizeof err) == HUB_OK && len > 0); /* no size */
   free(buf);
+  /* a secret: trailing line ends dropped (inner bytes kept), too short refused naming the file */
+  fd = open(tmpl, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, "s3cr\net\r\n\n", 10) == 10);
+  close(fd);
+  CHECK(hub_secret_read(tmpl, 64, 7, &buf, &len, err, sizeof err) == HUB_OK && len == 7 && !strcmp(buf, "s3cr\net"));
+  hub_secret_free(buf, len);
+  CHECK(hub_secret_read(tmpl, 64, 8, &buf, &len, err, sizeof err) == HUB_ERR_CONFIG && !buf && len == 0);
+  CHECK_CONTAINS(err, ": the secret must have at least 8 bytes");
+  CHECK_CONTAINS(err, tmpl);
+  CHECK(hub_secret_read(tmpl, 5, 1, &buf, &len, err, sizeof err) == HUB_ERR_TOO_LARGE && !buf);
+  hub_secret_free(NULL, 3);
   unlink(tmpl);
 
   /* A plugin's options: none written, a scalar for its scalar_key, a mapping; errors placed. */

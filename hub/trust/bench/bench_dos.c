@@ -13,6 +13,10 @@
  *   forged-digest the benign document with its body altered (every check runs)
  *   nul-tail      the benign document, a NUL and a copy of itself
  *   elements-forged  the elements document with a forged signature value
+ *   text          a signed flood of empty elements and one-character text nodes between them
+ *   deep          a signed flood of empty elements 120 levels deep (refused: canonicalisation cost)
+ *   attrs-64      a signed flood of elements with 64 attributes each
+ *   attrs-255     the same with 255 (refused: canonicalisation cost of sorting them)
  * The last line is one JSON object. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,11 +175,11 @@ static int bench_main(int argc, char **argv) {
   puts_(&json, "{\"bench\": \"verify-dos\", \"results\": [");
   for (int si = 0; si < n_sizes; si++) {
     size_t size = sizes[si];
-    enum { N_SHAPES = 10 };
+    enum { N_SHAPES = 14 };
     struct buf docs[N_SHAPES] = {{0}};
     const char *names[N_SHAPES] = {"benign",     "elements",   "attributes",    "ns-inclusive", "references",
                                    "refs-300",   "transforms", "forged-digest", "nul-tail",
-                                   "elements-forged"};
+                                   "elements-forged", "text", "deep", "attrs-64", "attrs-255"};
     unsigned char *out = NULL;
     size_t out_len = 0;
     struct buf body = benign_body(size);
@@ -229,6 +233,26 @@ static int bench_main(int argc, char **argv) {
     put(&docs[9], docs[1].p, docs[1].n);
     char *sv = strstr(docs[9].p, "<SignatureValue>");
     if (sv) sv[16] = sv[16] == 'A' ? 'B' : 'A'; /* no key: what an attacker can send */
+    /* floods of the nodes that cost libxml2 the most per byte, signed (a key holder's worst) */
+    for (int k = 10; k < N_SHAPES; k++) {
+      struct buf f = {0};
+      char unit[2400];
+      int deep = k == 11 ? 120 : 0, n_attrs = k == 12 ? 64 : k == 13 ? 255 : 0;
+      puts_(&f, "<r>");
+      for (int d = 0; d < deep; d++) puts_(&f, "<d>");
+      snprintf(unit, sizeof unit, "%s", k == 10 ? "<a/>x" : "<a");
+      for (int i = 0; i < n_attrs; i++) snprintf(unit + strlen(unit), sizeof unit - strlen(unit), " a%d=\"\"", i);
+      if (n_attrs) snprintf(unit + strlen(unit), sizeof unit - strlen(unit), "/>");
+      if (k == 11) snprintf(unit, sizeof unit, "<a/>");
+      while (f.n + strlen(unit) + 4 * (size_t)deep + 100 < size) puts_(&f, unit);
+      for (int d = 0; d < deep; d++) puts_(&f, "</d>");
+      puts_(&f, "</r>");
+      int bad = hub_xmldsig_sign(signer, f.p, f.n, &out, &out_len, err, sizeof err) != HUB_OK;
+      free(f.p);
+      if (bad) goto sign_failed;
+      put(&docs[k], out, out_len);
+      free(out);
+    }
     struct measure benign = {0};
     for (int k = 0; k < N_SHAPES; k++) {
       struct measure m;

@@ -199,9 +199,9 @@ static const struct hub_cfg_entry verify_entries[] = {
      (int64_t)1 << 31},
     {"max_depth", HUB_CFG_INT, offsetof(struct verify_cfg, max_depth), NULL, 0,
      "deepest element nesting accepted; default: the route's xml.max_depth (128 unless set)", NULL, NULL, 1, 10000},
-    {"max_attrs", HUB_CFG_INT, offsetof(struct verify_cfg, max_attrs), "256", 0,
-     "most attributes (namespace declarations included) on one element; checked before libxml2 parses", NULL, NULL,
-     1, 100000},
+    {"max_attrs", HUB_CFG_INT, offsetof(struct verify_cfg, max_attrs), NULL, 0,
+     "most attributes (namespace declarations included) on one element, checked before libxml2 parses; default: "
+     "the route's xml.max_attrs (256 unless set)", NULL, NULL, 1, 100000},
     {"max_references", HUB_CFG_INT, offsetof(struct verify_cfg, max_refs), "16", 0,
      "most References in SignedInfo", NULL, NULL, 1, 1000},
     {"max_transforms", HUB_CFG_INT, offsetof(struct verify_cfg, max_transforms), "8", 0,
