@@ -75,7 +75,10 @@ hub_err_t hub_secret_read(const char *path, size_t max, size_t min, char **out, 
   while (*len && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
     (*out)[--*len] = '\0';
   if (*len < min) {
-    snprintf(errbuf, errbuf_size, "%s: the secret must have at least %zu bytes", path, min);
+    if (min == 1)
+      snprintf(errbuf, errbuf_size, "%s: the secret file is empty", path);
+    else
+      snprintf(errbuf, errbuf_size, "%s: the secret must have at least %zu bytes", path, min);
     hub_secret_free(*out, *len);
     *out = NULL;
     *len = 0;

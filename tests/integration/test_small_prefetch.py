@@ -17,7 +17,7 @@ c = Checks("small-prefetch")
 c.ok(ver is not None, "`lienthong version` names the librdkafka version")
 bootstrap = f"127.0.0.1:{PORT}"
 src, dst, route = unique("pf.in"), unique("pf.out"), unique("pf")
-cfg = route_config(route, src, dst).replace("session_timeout: 3s }", "session_timeout: 3s, prefetch: 1MiB }")
+cfg = route_config(route, src, dst).replace("session_timeout: 3s", "session_timeout: 3s, prefetch: 1MiB", 1)
 c.ok("prefetch: 1MiB" in cfg, "the configuration sets a 1 MiB prefetch")
 hub = Hub(cfg, "small-prefetch")
 hub.start()

@@ -62,29 +62,18 @@ static hub_err_t check(const void *cfg, const struct hub_node *node, const struc
 const struct hub_cfg_map hub_kafka_security_map = {"security", entries, .check = check, .constraints = rules};
 
 /* A secret from a file, trailing newline cut; NULL with errbuf set. */
+/* The secret in FILE (resolved against the config's folder), or NULL with errbuf naming OPTION. */
 static char *read_secret(const char *base_dir, const char *file, const char *option, char *errbuf, size_t errbuf_size) {
   char *path = hub_path_resolve_new(base_dir, file), *buf = NULL, why[512];
   size_t n = 0;
-  if (!path || hub_file_read(path, 4096, &buf, &n, why, sizeof why) != HUB_OK) {
+  if (!path || hub_secret_read(path, 4096, 1, &buf, &n, why, sizeof why) != HUB_OK)
     snprintf(errbuf, errbuf_size, "hub.kafka.security.%s: %s", option, path ? why : "out of memory");
-    free(path);
-    return NULL;
-  }
   free(path);
-  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-  if (!n) {
-    snprintf(errbuf, errbuf_size, "hub.kafka.security.%s: %s is empty", option, file);
-    free(buf);
-    return NULL;
-  }
   return buf;
 }
 
 static void wipe_free(char *s) {
-  if (!s) return;
-  volatile char *p = s;
-  while (*p) *p++ = '\0';
-  free(s);
+  hub_secret_free(s, s ? strlen(s) : 0);
 }
 
 static int set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *option, char *errbuf,
