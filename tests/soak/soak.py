@@ -76,6 +76,9 @@ def parse_args(argv):
                    help="broker port; the controller uses +1, SASL +2 (default $LT_TEST_KAFKA_PORT or 29792)")
     p.add_argument("--out", help="output directory (default /tmp/lt-soak-YYYYmmdd-HHMMSS)")
     p.add_argument("--seed", type=int, default=None, help="seed of the fault schedule (default: time)")
+    p.add_argument("--canary", action="store_true",
+                   help="write one signed record a second time straight into soak.signed half-way, to prove "
+                        "the checks catch a duplicate: the run must then FAIL")
     a = p.parse_args(argv)
     try:
         lo, hi = (float(x) for x in a.kill_every.split(".."))
@@ -463,7 +466,20 @@ def main(argv):
                 return
             disk_full()
 
+        def canary():
+            if not at(0.5):
+                return
+            recs = harness.consume(bootstrap, "soak.signed")
+            if recs:
+                r0 = recs[0]
+                harness.produce(bootstrap, "soak.signed", [(r0["key"], r0["value"])],
+                                extra=["-H", f"lt.jws={r0['headers'].get('lt.jws', '')}"])
+                summary["canary"] = ref_of(r0["value"])
+                event(f"canary: {summary['canary']} written a second time into soak.signed")
+
         threads = [threading.Thread(target=f, daemon=True) for f in (produce_loop, sample_loop, watchdog, hub_killer)]
+        if a.canary:
+            threads.append(threading.Thread(target=canary, daemon=True))
         for t in threads:
             t.start()
         faults()
