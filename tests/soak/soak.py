@@ -108,6 +108,14 @@ def ref_of(value):
     return d.get("reference") or d.get("MaThamChieu")
 
 
+def delivery_gaps(times, t0, n=6):
+    """The n longest pauses between calls at the receiver: (seconds, start as seconds since t0).
+    Not a check (faults pause delivery by design), but a stall after a fault shows here."""
+    ts = sorted(times)
+    gaps = sorted(((b - x, x - t0) for x, b in zip(ts, ts[1:])), reverse=True)[:n]
+    return [{"pause_s": round(g, 1), "from_s": round(f, 1)} for g, f in gaps]
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -628,6 +636,7 @@ def check(a, harness, bootstrap, prod, sim, hub_a, hub_b, rss, state):
     res["sink"] = {"attempts": len(attempts), "answered_2xx": len(ok2), "held": sum(1 for e in attempts if e.get("hang")),
                    "distinct_keys": len(by_key), "same_key_redeliveries_after_2xx": redeliveries,
                    "retries_total": len(attempts) - len(by_key)}
+    res["longest_delivery_pauses"] = delivery_gaps([e["time"] for e in attempts], T0)
     ok(delivered == good, f"the sink delivered every valid record: {len(delivered & good)} of {len(good)} "
        f"(missing {len(good - delivered)}, unexpected {len(delivered - good)})")
     ok(not twice, f"one effect per record: {len(twice)} records reached the receiver under two idempotency keys")
@@ -712,6 +721,8 @@ def human(s):
                    + ", ".join(f"{t} {n}" for t, n in s["counts"].items()))
         out.append("sink: " + ", ".join(f"{k} {v}" for k, v in s["sink"].items()))
         out.append(f"hub A SIGKILLs: {s['hub_kills']}")
+        out.append("longest pauses at the receiver: " + ", ".join(
+            f"{g['pause_s']}s from +{g['from_s']}s" for g in s.get("longest_delivery_pauses", [])))
     for name, m in s.get("memory", {}).items():
         out.append(f"hub {name} RSS slices (MB): " + "; ".join(
             f"{x['from_s'] / 60:.0f}-{x['to_s'] / 60:.0f} min {x['start_mb']}/{x['end_mb']}/{x['max_mb']}"
