@@ -448,7 +448,7 @@ static unsigned base_letter(unsigned cp) {
   if (cp < 0xC0) return cp;
   for (size_t i = 0; i < sizeof vi_letters / sizeof vi_letters[0]; i++) {
     for (const unsigned char *u = (const unsigned char *)vi_letters[i][1]; *u;) {
-      unsigned c;
+      unsigned c = 0;
       u += utf8_dec(u, &c);
       if (c == cp) return (unsigned char)vi_letters[i][0][0];
     }
