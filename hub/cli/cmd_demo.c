@@ -96,22 +96,7 @@ static size_t discard(char *p, size_t s, size_t n, void *u) {
   return s * n;
 }
 
-struct answer {
-  char buf[512];
-  size_t n;
-};
-
-static size_t keep(char *p, size_t s, size_t n, void *u) {
-  struct answer *a = u;
-  size_t take = s * n < sizeof a->buf - 1 - a->n ? s * n : sizeof a->buf - 1 - a->n;
-  memcpy(a->buf + a->n, p, take);
-  a->n += take;
-  a->buf[a->n] = '\0';
-  return s * n;
-}
-
-/* POSTs a signed body to the webhook; the HTTP status, the answer in *a. */
-static long post_dossier(int port, const char *body, size_t len, struct answer *a) {
+static long post_dossier(int port, const char *body, size_t len, struct demo_reply *a) {
   unsigned char mac[32];
   unsigned int maclen = 0;
   HMAC(EVP_sha256(), demo_secret, (int)strlen(demo_secret), (const unsigned char *)body, len, mac, &maclen);
@@ -127,7 +112,7 @@ static long post_dossier(int port, const char *body, size_t len, struct answer *
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, demo_reply_keep);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
   if (curl_easy_perform(e) == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
@@ -466,7 +451,7 @@ static int demo_main(int argc, char **argv) {
       snprintf(line, sizeof line, "{\"event\":\"dossier.submitted\",\"dossierCode\":\"%s\"}", codes[2]);
       body = strdup(line);
     }
-    struct answer a;
+    struct demo_reply a;
     t_sent[i] = demo_now();
     long code = body ? post_dossier(hook_port, body, strlen(body), &a) : 0;
     json_t *ans = code == 202 ? json_loads(a.buf, 0, NULL) : NULL;

@@ -78,6 +78,13 @@ void demo_vnpost_handle(struct demo_standin *s, struct MHD_Connection *c, const 
  * computed with the hub's own function over the key (forge: then the amount changed, as a
  * forger would); the hub's reply MaLoi into maloi. Returns the HTTP status (0: no answer).
  * paid_at gets ThoiGianGD (yyyyMMddHHmmss, +07:00). */
+/* An HTTP answer body the demo's clients keep (cut at 2 KiB), and their curl write callback. */
+struct demo_reply {
+  char buf[2048];
+  size_t n;
+};
+size_t demo_reply_keep(char *p, size_t s, size_t n, void *reply);
+
 long demo_pay_confirm(const char *url, const char *partner, const char *key, const char *ref, const char *txn,
                       long amount, const char *dossier, int forge, char paid_at[15], char *maloi, size_t maloi_size);
 /* Writes the bank's fixed-width statement (mappings/bank/vnpay-fixed.yaml) for today with one

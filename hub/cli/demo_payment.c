@@ -18,13 +18,8 @@ static void vn_time(time_t t, struct tm *tm) {
   gmtime_r(&t, tm);
 }
 
-struct reply {
-  char buf[2048];
-  size_t n;
-};
-
-static size_t keep(char *p, size_t s, size_t n, void *u) {
-  struct reply *a = u;
+size_t demo_reply_keep(char *p, size_t s, size_t n, void *u) {
+  struct demo_reply *a = u;
   size_t take = s * n < sizeof a->buf - 1 - a->n ? s * n : sizeof a->buf - 1 - a->n;
   memcpy(a->buf + a->n, p, take);
   a->n += take;
@@ -60,14 +55,14 @@ long demo_pay_confirm(const char *url, const char *partner, const char *key, con
   }
   char *body = json_dumps(cb, JSON_COMPACT);
   json_decref(cb);
-  struct reply r = {.n = 0};
+  struct demo_reply r = {.n = 0};
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
   CURL *c = curl_easy_init();
   if (body && c) {
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, demo_reply_keep);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
