@@ -26,6 +26,7 @@
 
 #include "hub/trust/jcs.h"
 #include "hub/core/files.h"
+#include "hub/trust/certcache.h"
 #include "hub/trust/truststore.h"
 
 #define JWS_MAX_LEN (64u * 1024 * 1024) /* a whole token; records are far smaller */
@@ -647,13 +648,9 @@ static hub_err_t parse_header(const unsigned char *json, size_t len, struct pars
       size_t der_len;
       if ((err = b64_decode(json_string_value(e), json_string_length(e), 0, what, &der, &der_len, errbuf, errbuf_size)))
         return err;
-      const unsigned char *q = der;
-      X509 *x = d2i_X509(NULL, &q, (long)der_len);
-      int whole = x && q == der + der_len;
+      X509 *x = hub_certcache_get_x509(der, der_len);
       free(der);
-      if (!whole) {
-        X509_free(x);
-        ERR_clear_error();
+      if (!x) {
         return hub_errf(errbuf, errbuf_size, HUB_ERR_SIG_INVALID, "%s is not a DER X.509 certificate", what);
       }
       if (!sk_X509_push(p->x5c, x)) {

@@ -33,6 +33,7 @@
 
 #include "hub/core/log.h"
 #include "hub/trust/rsapss.h"
+#include "hub/trust/certcache.h"
 #include "hub/trust/truststore.h"
 #include "hub/core/xml.h"
 
@@ -212,6 +213,7 @@ struct hub_xmldsig_signer {
   int profile;        /* 0 auto, 1 edxml, 2 generic */
   EVP_PKEY *pkey;     /* borrowed from key */
   EVP_MD *sign_md, *ref_md; /* owned (fetched) */
+  EVP_PKEY_CTX *sign_ctx;   /* initialised once (padding, digest); each signature uses a copy */
   int c14n_mode;      /* XML_C14N_* */
   int ec_half;        /* EC: bytes of r and of s; 0 for RSA */
   int pss;            /* RSA-PSS padding */
@@ -222,6 +224,7 @@ void hub_xmldsig_signer_destroy(struct hub_xmldsig_signer *s) {
   if (!s) return;
   if (s->key) xmlSecKeyDestroy(s->key);
   xmlFreeNode(s->fast); /* not linked into tmpl_doc */
+  EVP_PKEY_CTX_free(s->sign_ctx);
   EVP_MD_free(s->sign_md);
   EVP_MD_free(s->ref_md);
   xmlFreeDoc(s->tmpl_doc);
@@ -258,9 +261,14 @@ static hub_err_t fast_setup(struct hub_xmldsig_signer *s, STACK_OF(X509) *certs,
                                                       : XML_C14N_1_0;
   s->ec_half = sa->key == K_EC ? (EVP_PKEY_get_bits(s->pkey) + 7) / 8 : 0;
   s->pss = !strncmp(sa->name, "rsa-pss", 7);
+  /* A copy of a prepared context costs less than EVP_DigestSignInit's look-ups on every call. */
+  s->sign_ctx = s->sign_md ? EVP_PKEY_CTX_new_from_pkey(NULL, s->pkey, NULL) : NULL;
+  int ok = s->sign_ctx && EVP_PKEY_sign_init(s->sign_ctx) == 1 &&
+           EVP_PKEY_CTX_set_signature_md(s->sign_ctx, s->sign_md) == 1 &&
+           (!s->pss || hub_rsapss_set_params(s->sign_ctx, s->sign_md) == 0);
   s->fast = xmlDocCopyNode(s->tmpl, s->tmpl_doc, 1);
   xmlNodePtr x509 = s->fast ? child_el(child_el(s->fast, DSIG_NS, "KeyInfo"), DSIG_NS, "X509Data") : NULL;
-  int ok = s->sign_md && s->ref_md && x509;
+  ok = ok && s->ref_md && x509;
   for (int i = 0; ok && i < sk_X509_num(certs); i++) {
     unsigned char *der = NULL;
     int n = i2d_X509(sk_X509_value(certs, i), &der);
@@ -779,14 +787,15 @@ hub_err_t hub_xmldsig_sign(const struct hub_xmldsig_signer *s, const void *xml, 
   xmlNodeSetContent(dv, (const xmlChar *)b64);
   free(b64);
   b64 = NULL;
-  /* SignedInfo as canonicalised within the document, signed with the reused key */
-  EVP_MD_CTX_reset(md);
+  /* SignedInfo as canonicalised within the document, hashed, then signed with a copy of the
+   * prepared context (the signer is shared between threads) */
   EVP_PKEY_CTX *pctx = NULL;
-  if (EVP_DigestSignInit(md, &pctx, s->sign_md, NULL, s->pkey) != 1 ||
-      (s->pss && hub_rsapss_set_params(pctx, s->sign_md) < 0) ||
-      c14n_digest(exclusive ? tiny : doc, si, NULL, s->c14n_mode, NULL, 0, md) < 0 ||
-      EVP_DigestSignFinal(md, sig, &slen) != 1)
-    goto fail;
+  int signed_ok = EVP_DigestInit_ex(md, s->sign_md, NULL) == 1 &&
+                  c14n_digest(exclusive ? tiny : doc, si, NULL, s->c14n_mode, NULL, 0, md) >= 0 &&
+                  EVP_DigestFinal_ex(md, digest, &dlen) == 1 && (pctx = EVP_PKEY_CTX_dup(s->sign_ctx)) &&
+                  EVP_PKEY_sign(pctx, sig, &slen, digest, dlen) == 1;
+  EVP_PKEY_CTX_free(pctx);
+  if (!signed_ok) goto fail;
   if (s->ec_half) { /* XML-DSig wants r||s, OpenSSL gives DER */
     const unsigned char *p = sig;
     ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)slen);
@@ -1212,12 +1221,10 @@ static hub_err_t x509_from_keyinfo(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) *
       unsigned char *der = malloc(blen + 1);
       xmlSecSize n = 0;
       int ok = der && b64 && xmlSecBase64Decode_ex(b64, der, (xmlSecSize)blen + 1, &n) == 0;
-      const unsigned char *p = der;
-      X509 *cert = ok && n > 0 ? d2i_X509(NULL, &p, (long)n) : NULL;
+      X509 *cert = ok ? hub_certcache_get_x509(der, n) : NULL;
       xmlFree(b64);
       free(der);
       if (!cert) {
-        ERR_clear_error();
         return fail(res, HUB_ERR_SIG_UNTRUSTED, "X509Certificate at line %d is not a DER certificate", x->line);
       }
       sk_X509_push(*chain, cert);

@@ -27,7 +27,8 @@ positive = ["openssl_rsa2048_sign_per_s", "lienthong_sign_per_s", "lienthong_sig
             "lienthong_verify_per_s", "xmlsec_plain_verify_per_s", "xmlsec_naive_sign_per_s",
             "xmlsec1_cli_sign_per_s", "xmlsec1_cli_verify_per_s", "santuario_sign_per_s", "santuario_verify_per_s",
             "raw_rsa2048_sign_inprocess_per_s", "sign_vs_raw_rsa_inprocess",
-            "sign_vs_openssl", "verify_vs_plain_xmlsec", "sign_vs_santuario", "xmlsec_path_sign_vs_openssl",
+            "sign_vs_openssl", "verify_vs_plain_xmlsec", "sign_vs_santuario", "verify_vs_santuario",
+            "xmlsec_path_sign_vs_openssl",
             "naive_sign_vs_openssl"]
 for k in positive:
     check("%s is a positive number" % k, isinstance(j.get(k), (int, float)) and j[k] > 0)
