@@ -229,8 +229,8 @@ public final class Tool {
     sign(d0, key, cert, alg);
     byte[] signed = serialize(d0);
     double best = 0;
-    int round = 0;
-    for (int flat = 0; round < 30 && flat < 2; round++) {
+    int round = 0, maxRounds = seconds < 1 ? 3 : 30; // a short run (the ctest check) needs only the figures
+    for (int flat = 0; round < maxRounds && flat < 2; round++) {
       long end = System.nanoTime() + 1_000_000_000L;
       while (System.nanoTime() < end) {
         Document d = parse(input);
