@@ -23,6 +23,8 @@ void hub_metrics_heartbeat(struct hub_route_metrics *m) { atomic_store(&m->heart
 static const double bucket_le[HUB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                       0.25,  0.5,    1,     2.5,  5,     10,  30};
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char cluster_error[400]; /* hub_metrics_note_cluster_error */
+static int64_t cluster_error_ms;
 static struct hub_route_metrics *routes;
 static struct hub_connector_metrics *connectors;
 static struct hub_metric_counter *_Atomic counters; /* pushed once each, never removed */
@@ -86,6 +88,7 @@ struct hub_route_metrics *hub_metrics_route_create(const char *route) {
 
 void hub_metrics_reset(void) {
   pthread_mutex_lock(&lock);
+  cluster_error_ms = 0;
   while (routes) {
     struct hub_route_metrics *n = routes->next;
     free(routes->route);
@@ -254,6 +257,20 @@ char *hub_metrics_render_new(void) {
   return b.p;
 }
 
+void hub_metrics_note_cluster_error(const char *text) {
+  pthread_mutex_lock(&lock);
+  snprintf(cluster_error, sizeof cluster_error, "%s", text);
+  cluster_error_ms = mono_ms();
+  pthread_mutex_unlock(&lock);
+}
+
+/* With the lock held: appends the recent cluster error, if any, to a route's waiting reason. */
+static void add_cluster_error(char *why, size_t why_size) {
+  size_t n = strlen(why);
+  if (cluster_error_ms && mono_ms() - cluster_error_ms < 120000 && n < why_size)
+    snprintf(why + n, why_size - n, " (%s)", cluster_error);
+}
+
 int hub_metrics_ready(char *why, size_t why_size) {
   int ready = 1;
   pthread_mutex_lock(&lock);
@@ -268,9 +285,11 @@ int hub_metrics_ready(char *why, size_t why_size) {
     } else if (mono_ms() - atomic_load(&m->heartbeat_ms) > STALE_MS) {
       snprintf(why, why_size, "route %s has been waiting on the cluster for %lld s", m->route,
                (long long)(mono_ms() - atomic_load(&m->heartbeat_ms)) / 1000);
+      add_cluster_error(why, why_size);
       ready = 0;
     } else if (!atomic_load(&m->connected)) {
       snprintf(why, why_size, "route %s is not connected to the cluster", m->route);
+      add_cluster_error(why, why_size);
       ready = 0;
     } else if (atomic_load(&m->assigned) <= 0) {
       snprintf(why, why_size, "route %s has no partitions assigned", m->route);

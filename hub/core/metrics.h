@@ -54,6 +54,10 @@ char *hub_metrics_render_new(void);
 /* 1 when every registered route runs, is connected and has partitions assigned, and every
  * connector is running and healthy. */
 int hub_metrics_ready(char *why, size_t why_size);
+/* The latest error from the cluster that no route sees as a return value (a refused login,
+ * reported by librdkafka's own thread): /ready names it, for two minutes, while a route waits
+ * on the cluster. The text must hold no secret. */
+void hub_metrics_note_cluster_error(const char *text);
 void hub_metrics_reset(void);
 /* Marks the route as alive now (its loop came round, or it is waiting in a backoff). */
 void hub_metrics_heartbeat(struct hub_route_metrics *m);

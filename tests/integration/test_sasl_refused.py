@@ -80,6 +80,8 @@ def refused(security, name, want, wrong=None):
     c.eq(hub.http("/live")[0], 200, f"{name}: /live")
     status, body = hub.http("/ready")
     c.eq(status, 503, f"{name}: /ready while the login is refused ({body.strip()})")
+    c.ok("refused the hub's login" in body and (not wrong or wrong not in body),
+         f"{name}: /ready names the refused login, not the password ({body.strip()[:300]})")
     n = len(open(hub.log_path, errors="replace").readlines())
     c.ok(n < 80, f"{name}: the log stays short ({n} lines in about 15 s)")
     rc, took = hub.terminate()

@@ -17,6 +17,7 @@
 #include "hub/transport/kafka/fetch_wake.h"
 #include "hub/transport/kafka/kafka_security.h"
 #include "hub/core/log.h"
+#include "hub/core/metrics.h"
 #include "hub/core/stop.h"
 #include "hub/core/registry.h"
 #include "hub/transport/transport.h"
@@ -411,6 +412,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     char hint[512];
     hub_kafka_security_login_hint(&t->cfg->security, hint, sizeof hint);
     hub_log(HUB_LOG_ERROR, "kafka", "the cluster refused the hub's login (%s): %s", hint, buf);
+    char note[700];
+    snprintf(note, sizeof note, "the cluster refused the hub's login: %s", hint);
+    hub_metrics_note_cluster_error(note);
   }
 }
 
