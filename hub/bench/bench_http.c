@@ -24,6 +24,7 @@
 
 #include "hub/bench/bench_proc.h"
 #include "hub/core/cmd.h"
+#include "hub/core/freeport.h"
 #include "hub/core/registry.h"
 
 #define WARMUP 200
@@ -104,7 +105,7 @@ static int target_start(struct target *t, uint64_t cap) {
   pthread_mutex_init(&t->mu, NULL);
   t->cap = cap;
   if (!(t->arrived = calloc(cap, sizeof *t->arrived))) return -1;
-  t->port = bench_free_port(-1);
+  t->port = hub_free_port(-1);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)t->port, NULL, NULL, on_request,
@@ -315,7 +316,7 @@ static int bench_http_main(int argc, char **argv) {
   target_reset(&t);
 
   /* Through the hub. */
-  int in_port = bench_free_port(t.port), admin_port = bench_free_port(in_port);
+  int in_port = hub_free_port(t.port), admin_port = hub_free_port(in_port);
   snprintf(hub_url, sizeof hub_url, "http://127.0.0.1:%d/in", in_port);
   snprintf(cfg_path, sizeof cfg_path, "%s/hub.yaml", scratch);
   snprintf(log_path, sizeof log_path, "%s/hub.log", scratch);

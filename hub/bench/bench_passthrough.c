@@ -29,6 +29,7 @@
 #include "hub/bench/bench_records.h"
 #include "hub/bench/bench_transports.h"
 #include "hub/core/cmd.h"
+#include "hub/core/freeport.h"
 #include "hub/core/config.h"
 #include "hub/core/registry.h"
 
@@ -197,7 +198,7 @@ int bench_scratch_make(char *out, size_t cap) {
 
 int bench_broker_start(const char *scratch, char *bootstrap, size_t cap) {
   char script[PATH_MAX], dir[PATH_MAX], log[PATH_MAX], env_port[64], env_cport[64];
-  int port = bench_free_port(-1), cport = port > 0 ? bench_free_port(port) : -1;
+  int port = hub_free_port(-1), cport = port > 0 ? hub_free_port(port) : -1;
   if (cport < 0) {
     fprintf(stderr, "bench: no free TCP port on 127.0.0.1\n");
     return -1;

@@ -1,18 +1,15 @@
 /* Child processes, free ports and scratch directories for the bench (see bench_proc.h). */
 #include "hub/bench/bench_proc.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,23 +133,6 @@ void bench_child_describe(const struct bench_child *c, char *out, size_t cap) {
     snprintf(out, cap, "signal %d", WTERMSIG(c->status));
   else
     snprintf(out, cap, "exit %d", WEXITSTATUS(c->status));
-}
-
-int bench_free_port(int avoid) {
-  for (int attempt = 0; attempt < 20; attempt++) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-      port = ntohs(a.sin_port);
-    close(fd);
-    if (port > 0 && port != avoid && port != avoid + 1 && port + 1 != avoid) return port;
-  }
-  return -1;
 }
 
 int bench_run_script(char *const argv[], char *const extra_env[], const char *log_path, int timeout_ms) {

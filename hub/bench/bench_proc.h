@@ -32,9 +32,6 @@ void bench_child_stop(struct bench_child *c, int sig, int timeout_ms);
 /* "exit 0", "exit 3", "signal 9" */
 void bench_child_describe(const struct bench_child *c, char *out, size_t cap);
 
-/* A TCP port on 127.0.0.1 that nothing listens on right now, other than `avoid`; -1 on error. */
-int bench_free_port(int avoid);
-
 /* Runs `script` with args and extra_env to completion (output appended to log_path); its exit
  * status, or -1 if it could not start. */
 int bench_run_script(char *const argv[], char *const extra_env[], const char *log_path, int timeout_ms);

@@ -16,16 +16,13 @@
  *       become one-stop dossier events ending in status `returned`.
  * Then it prints each journey system by system with times and signature status, read back from
  * the topics and the stand-ins' records, and where to look next. */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +31,7 @@
 #include "demo.h"
 #include "hub/core/config.h"
 #include "hub/core/files.h"
+#include "hub/core/freeport.h"
 #include "hub/core/registry.h"
 #include "hub/transport/transport.h"
 
@@ -46,18 +44,6 @@ static const char lgsp_client[] = "motcua-demo", lgsp_secret[] = "demo-lgsp-clie
 static const char agency[] = "000.00.01.H22", account[] = "0011004455667";
 
 /* ------------------------------------------------------------ helpers */
-
-/* A port nothing listens on now (the kernel picks one for a socket bound to port 0). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  socklen_t len = sizeof sa;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
-  if (fd >= 0) close(fd);
-  return port;
-}
 
 static int run_quiet(const char *dir, char *const argv[]) {
   fflush(stdout); /* the child must not print our buffered lines again */
@@ -331,9 +317,9 @@ static int demo_main(int argc, char **argv) {
     fprintf(stderr, "lienthong demo: cannot write %s/secrets/\n", dir);
     goto out;
   }
-  int hook_port = free_port(), admin_port = free_port();
-  if (hook_port < 0 || admin_port < 0 || demo_standin_start(&portal, free_port(), demo_portal_handle, &portal_state) ||
-      demo_standin_start(&post, free_port(), demo_vnpost_handle, &post_state)) {
+  int hook_port = hub_free_port(-1), admin_port = hub_free_port(-1);
+  if (hook_port < 0 || admin_port < 0 || demo_standin_start(&portal, hub_free_port(-1), demo_portal_handle, &portal_state) ||
+      demo_standin_start(&post, hub_free_port(-1), demo_vnpost_handle, &post_state)) {
     fprintf(stderr, "lienthong demo: no free local port for the stand-ins\n");
     goto out;
   }

@@ -49,6 +49,7 @@
 
 #include "fuzz_common.h"
 #include "hub/core/config.h"
+#include "hub/core/freeport.h"
 #include "hub/core/log.h"
 #include "hub/engine/source.h"
 #include "hub/io/http_server.h"
@@ -94,17 +95,6 @@ static unsigned long runs;
     fputc('\n', stderr);                                                                                               \
     abort();                                                                                                           \
   } while (0)
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
-  int p = -1;
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-    p = ntohs(sa.sin_port);
-  if (fd >= 0) close(fd);
-  return p;
-}
 
 static void write_file(const char *name, const char *text) {
   char path[512];
@@ -162,7 +152,7 @@ static void hub_stop(void) {
 static void setup(void) {
   hub_log_set_level(HUB_LOG_ERROR);
   T = hub_transport_get("memory");
-  int port = free_port();
+  int port = hub_free_port(-1);
   if (!T || !mkdtemp(dir) || port < 0) FAIL("setup");
   snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
   write_file("secret", SECRET "\n");
