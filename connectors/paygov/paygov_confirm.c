@@ -62,15 +62,8 @@ static const struct hub_cfg_entry entries[] = {
 static hub_err_t check(const void *p, const struct hub_node *node, const struct hub_node *at, char *errbuf,
                        size_t errbuf_size) {
   const struct cfg *c = p;
-  if (c->path && c->path[0] != '/')
-    return hub_node_error(hub_cfg_value_at(node, at, "path"), errbuf, errbuf_size, "path '%s' must start with /",
-                          c->path);
-  const char *colon = c->listen ? strrchr(c->listen, ':') : NULL;
-  char *end = NULL;
-  long port = colon ? strtol(colon + 1, &end, 10) : 0;
-  if (c->listen && (!colon || colon == c->listen || *end || end == colon + 1 || port < 1 || port > 65535))
-    return hub_node_error(hub_cfg_value_at(node, at, "listen"), errbuf, errbuf_size,
-                          "listen '%s' must be HOST:PORT with a port from 1 to 65535", c->listen);
+  hub_err_t err = hub_webhook_check_address(c->listen, c->path, node, at, errbuf, errbuf_size);
+  if (err != HUB_OK) return err;
   if (c->partner && (!*c->partner || strchr(c->partner, '|')))
     return hub_node_error(hub_cfg_value_at(node, at, "partner"), errbuf, errbuf_size,
                           "partner must be a non-empty code without '|'");

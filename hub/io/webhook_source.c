@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/core/cfgmap.h"
 #include "hub/core/msg.h"
+#include "hub/core/node.h"
 
 hub_err_t hub_webhook_reserve(struct hub_webhook *w, const char *listen, const char *path) {
   if (hub_http_route_reserve(listen, path) != HUB_OK) return HUB_ERR_NOMEM;
@@ -64,4 +66,18 @@ int hub_webhook_health(void *state, char *why, size_t why_size) {
   if (atomic_load(&w->listening)) return 1;
   snprintf(why, why_size, "not listening on %s", w->listen ? w->listen : "?");
   return 0;
+}
+
+hub_err_t hub_webhook_check_address(const char *listen, const char *path, const struct hub_node *node,
+                                    const struct hub_node *at, char *errbuf, size_t errbuf_size) {
+  if (path && path[0] != '/')
+    return hub_node_error(hub_cfg_value_at(node, at, "path"), errbuf, errbuf_size, "path '%s' must start with /",
+                          path);
+  const char *colon = listen ? strrchr(listen, ':') : NULL;
+  char *end = NULL;
+  long port = colon ? strtol(colon + 1, &end, 10) : 0;
+  if (listen && (!colon || colon == listen || *end || end == colon + 1 || port < 1 || port > 65535))
+    return hub_node_error(hub_cfg_value_at(node, at, "listen"), errbuf, errbuf_size,
+                          "listen '%s' must be HOST:PORT with a port from 1 to 65535", listen);
+  return HUB_OK;
 }

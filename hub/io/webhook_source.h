@@ -27,6 +27,13 @@ hub_err_t hub_webhook_reserve(struct hub_webhook *w, const char *listen, const c
  * answer keeps its id and two events never share one. HUB_ERR_NOMEM only. */
 hub_err_t hub_webhook_event_id(const char *connector, const char *source, const char *idem, char id[37]);
 
+struct hub_node;
+/* The config check every webhook source makes: PATH (if set) starts with '/', LISTEN (if set) is
+ * HOST:PORT with a port from 1 to 65535. NODE and AT are the check hook's; HUB_ERR_CONFIG names the
+ * key and where it is. */
+hub_err_t hub_webhook_check_address(const char *listen, const char *path, const struct hub_node *node,
+                                    const struct hub_node *at, char *errbuf, size_t errbuf_size);
+
 /* Adds the route (cfg->listen is remembered) and marks the source listening. */
 hub_err_t hub_webhook_start(struct hub_webhook *w, const struct hub_http_route_cfg *cfg, char *errbuf,
                             size_t errbuf_size);
