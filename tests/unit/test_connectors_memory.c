@@ -278,35 +278,40 @@ static void test_sink(void) {
   lines_free(&log);
   coll_clear(&dlq);
 
-  /* An abort after delivery: the sink sees the records again, with the same lt.id. */
+  /* An abort after delivery: the sink sees the aborted records again, with the same lt.id. k5 and
+   * k6 may sit on different partitions and be committed apart: then only the first commit fails,
+   * and only its records come twice. */
   hub_memory_fail_commits("lienthong.snk.t", 1);
   const char *kv2[] = {"k5", "again:1", "k6", "again:2"};
   put("k.in", kv2, 2);
+  const char *again[] = {"\"value\":\"again:1\"", "\"value\":\"again:2\""};
+  int seen[2] = {0, 0}, bad = 0;
   t0 = now_ms();
-  int deliveries = 0;
-  while (deliveries < 4 && now_ms() - t0 < 60000) {
-    log = read_lines("sink.log");
-    deliveries = 0;
-    for (int i = 0; i < log.n; i++) deliveries += strstr(log.v[i], "\"value\":\"again:") != NULL;
-    lines_free(&log);
+  while (!(seen[0] && seen[1] && seen[0] + seen[1] >= 3) && now_ms() - t0 < 60000) {
     sleep_ms(20);
+    log = read_lines("sink.log");
+    seen[0] = seen[1] = 0;
+    for (int i = 0; i < log.n; i++)
+      for (int v = 0; v < 2; v++) seen[v] += strstr(log.v[i], again[v]) != NULL;
+    lines_free(&log);
   }
-  CHECK(deliveries >= 4);
+  CHECK(seen[0] >= 1 && seen[1] >= 1 && seen[0] + seen[1] >= 3);
   log = read_lines("sink.log");
-  char id1[64] = "";
-  int bad = 0;
-  for (int i = 0; i < log.n; i++) {
-    const char *p = strstr(log.v[i], "\"value\":\"again:1\"");
-    const char *id = strstr(log.v[i], "\"id\":\"");
-    if (!p || !id) continue;
-    char cur[64];
-    snprintf(cur, sizeof cur, "%.36s", id + 6);
-    if (!*id1)
-      snprintf(id1, sizeof id1, "%s", cur);
-    else
-      bad |= strcmp(id1, cur) != 0;
+  for (int v = 0; v < 2; v++) {
+    char id1[64] = "";
+    for (int i = 0; i < log.n; i++) {
+      const char *id = strstr(log.v[i], "\"id\":\"");
+      if (!strstr(log.v[i], again[v]) || !id) continue;
+      char cur[64];
+      snprintf(cur, sizeof cur, "%.36s", id + 6);
+      if (!*id1)
+        snprintf(id1, sizeof id1, "%s", cur);
+      else
+        bad |= strcmp(id1, cur) != 0;
+    }
+    CHECK(*id1);
   }
-  CHECK(*id1 && !bad);
+  CHECK(!bad);
   lines_free(&log);
   t0 = now_ms();
   while (now_ms() - t0 < 60000) {
