@@ -29,8 +29,8 @@
 #include "hub/bench/bench_records.h"
 #include "hub/bench/bench_transports.h"
 #include "hub/core/cmd.h"
-#include "hub/core/freeport.h"
 #include "hub/core/config.h"
+#include "hub/core/freeport.h"
 #include "hub/core/registry.h"
 
 #define MAX_PROPS 32

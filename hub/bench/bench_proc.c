@@ -1,4 +1,4 @@
-/* Child processes, free ports and scratch directories for the bench (see bench_proc.h). */
+/* Child processes and scratch directories for the bench (see bench_proc.h). */
 #include "hub/bench/bench_proc.h"
 
 #include <errno.h>

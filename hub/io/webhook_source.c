@@ -71,8 +71,7 @@ int hub_webhook_health(void *state, char *why, size_t why_size) {
 hub_err_t hub_webhook_check_address(const char *listen, const char *path, const struct hub_node *node,
                                     const struct hub_node *at, char *errbuf, size_t errbuf_size) {
   if (path && path[0] != '/')
-    return hub_node_error(hub_cfg_value_at(node, at, "path"), errbuf, errbuf_size, "path '%s' must start with /",
-                          path);
+    return hub_node_error(hub_cfg_value_at(node, at, "path"), errbuf, errbuf_size, "path '%s' must start with /", path);
   const char *colon = listen ? strrchr(listen, ':') : NULL;
   char *end = NULL;
   long port = colon ? strtol(colon + 1, &end, 10) : 0;
