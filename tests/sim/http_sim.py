@@ -12,7 +12,7 @@ Command line (every option can also be changed while running, see the control en
   --seed N              seed of the random choices (default 1)
   --fail-rate F         fraction of calls answered --fail-status (default 0)
   --fail-status N       the 5xx to answer (default 500)
-  --hang-rate F         fraction of calls held --hang-for seconds before answering 200
+  --hang-rate F         fraction of calls held --hang-for seconds before answering (200, or --reject-status)
   --hang-for S          seconds (default 5)
   --throttle-rate F     fraction of calls answered 429 with Retry-After --retry-after
   --retry-after V       seconds or an HTTP date (default "1")
