@@ -182,16 +182,17 @@ class Handler(BaseHTTPRequestHandler):
             sim.received += 1
             received = sim.received
         rejected = next((t for t in cfg["reject_if"] if t.encode() in body), None)
+        refusal = (cfg["reject_status"], {}, json.dumps({"error": f"refused: contains {rejected}"}))
         if r_hang < cfg["hang_rate"]:  # a slow answer is still the answer this body gets
             if rejected is not None:
-                return cfg["reject_status"], {}, json.dumps({"error": f"refused: contains {rejected}"}), cfg["hang_for"]
+                return (*refusal, cfg["hang_for"])
             return 200, {}, json.dumps({"ok": True, "path": path, "hung": True}), cfg["hang_for"]
         if r_fail < cfg["fail_rate"]:
             return cfg["fail_status"], {}, json.dumps({"error": "simulated failure"}), 0
         if r_throttle < cfg["throttle_rate"]:
             return 429, {"Retry-After": str(cfg["retry_after"])}, json.dumps({"error": "slow down"}), 0
         if rejected is not None:
-            return cfg["reject_status"], {}, json.dumps({"error": f"refused: contains {rejected}"}), 0
+            return (*refusal, 0)
         return cfg["status"], {}, json.dumps({"ok": True, "path": path, "received": received}), 0
 
     def check_auth(self, sim, cfg, entry):
